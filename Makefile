@@ -1,0 +1,96 @@
+# bulkhead — one entry point: deps, build, test, bench, install, demo.
+# `make V=1` shows the commands.
+
+ARCH      ?= $(shell uname -m | sed 's/x86_64/x86_64/;s/aarch64/arm64/')
+BPF_ARCH  := $(subst x86_64,x86,$(ARCH))
+BUILD     := build
+CLANG     ?= clang
+BPFTOOL   ?= bpftool
+CC        ?= cc
+PREFIX    ?= /usr/local
+
+CFLAGS    ?= -O2 -g
+CFLAGS    += -Wall -Wextra -Werror -std=gnu11 -D_GNU_SOURCE
+CPPFLAGS  += -Iinclude -Iuser -I$(BUILD) -MMD -MP
+LDLIBS    += $(shell pkg-config --libs libbpf jansson 2>/dev/null || echo -lbpf -lelf -lz -ljansson)
+BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(BPF_ARCH) -Wall -Werror \
+	      -Iinclude -Ivmlinux/$(ARCH) -MMD -MP
+
+ifeq ($(V),1)
+Q :=
+else
+Q := @
+endif
+
+.DELETE_ON_ERROR:
+.PHONY: all deps test unit e2e clean vmlinux install demo bench
+
+# Debian packages the build, the tests and the demo need.
+DEPS_PKGS := clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev libjansson-dev \
+	     pkg-config make gcc iproute2 curl ncat socat iperf3 nftables
+DEPS_STAMP := $(BUILD)/.deps-ok
+
+all: $(DEPS_STAMP) $(BUILD)/bulkhead $(BUILD)/probe
+
+# Quick and silent when everything is present; installs what is missing.
+deps:
+	$(Q)tools/deps.sh $(DEPS_PKGS)
+
+$(DEPS_STAMP):
+	$(Q)tools/deps.sh $(DEPS_PKGS)
+	$(Q)mkdir -p $(BUILD) && touch $@
+
+USER_SRCS := $(wildcard user/*.c)
+USER_OBJS := $(patsubst user/%.c,$(BUILD)/user/%.o,$(USER_SRCS))
+LIB_OBJS  := $(filter-out $(BUILD)/user/main.o,$(USER_OBJS))
+
+$(BUILD)/bulkhead.bpf.o: bpf/bulkhead.bpf.c | $(DEPS_STAMP)
+	@mkdir -p $(@D)
+	$(if $(Q),@echo "  BPF     $@")
+	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+$(BUILD)/bulkhead.skel.h: $(BUILD)/bulkhead.bpf.o
+	$(if $(Q),@echo "  SKEL    $@")
+	$(Q)$(BPFTOOL) gen skeleton $< name bulkhead_bpf > $@
+
+$(BUILD)/user/%.o: user/%.c | $(DEPS_STAMP)
+	@mkdir -p $(@D)
+	$(if $(Q),@echo "  CC      $@")
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+
+# Objects that include the skeleton must wait for it.
+$(BUILD)/user/loader.o $(BUILD)/user/main.o: $(BUILD)/bulkhead.skel.h
+
+$(BUILD)/bulkhead: $(USER_OBJS)
+	$(if $(Q),@echo "  LD      $@")
+	$(Q)$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
+
+$(BUILD)/probe: tests/probe/probe.c | $(DEPS_STAMP)
+	@mkdir -p $(@D)
+	$(if $(Q),@echo "  CC      $@")
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $< -o $@
+
+$(BUILD)/test_policy: tests/unit/test_policy.c $(LIB_OBJS)
+	$(if $(Q),@echo "  CC      $@")
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $^ $(LDLIBS) -o $@
+
+# The README's test command: unit tests (no root) then end-to-end tests (root).
+test: all $(BUILD)/test_policy
+	$(Q)tests/run-all.sh
+
+unit: $(BUILD)/test_policy
+	$(Q)$(BUILD)/test_policy
+
+e2e: all
+	$(Q)tests/e2e/run.sh
+
+vmlinux:
+	$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > vmlinux/$(ARCH)/vmlinux.h
+
+install: all
+	install -D -m 0755 $(BUILD)/bulkhead $(DESTDIR)$(PREFIX)/sbin/bulkhead
+
+clean:
+	rm -rf $(BUILD)
+
+-include $(wildcard $(BUILD)/*.d $(BUILD)/user/*.d $(BUILD)/tests/*.d)

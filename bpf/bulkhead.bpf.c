@@ -1,0 +1,517 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/*
+ * bulkhead kernel datapath.
+ *
+ * Attached (bpf_link, BPF_F_ALLOW_MULTI) only at the top of partner subtrees:
+ * partner_root and bound cgroups outside it. Processes elsewhere run no
+ * bulkhead code at all.
+ *
+ *   cgroup/sock_create   tag the socket with its partner (socket storage)
+ *   cgroup/connect4|6    decide at connect, EPERM on deny
+ *   cgroup/sendmsg4|6    decide at unconnected UDP send, EPERM on deny
+ *   cgroup_skb/egress    every packet: cached verdict if still valid, else decide
+ *
+ * Decision precedence (bh_decide):
+ *   1. no identity (under partner_root, bound to no partner)  deny unknown_partner
+ *   2. partner absent from the applied policy                   deny unknown_partner
+ *   3. destination covered by the never list                    deny never
+ *   4. a live rule covers (proto, port)                         allow granted
+ *   5. only expired rules cover it                              deny expired
+ *   6. otherwise                                                deny no_grant
+ *   A deny of a tuple this socket had been allowed before becomes `revoked`
+ *   (unless expired). Audit mode turns every deny into verdict audit (passes).
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+#include <bulkhead/bulkhead.h>
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+#define AF_INET		2
+#define AF_INET6	10
+#define ETH_P_IP	0x0800
+#define ETH_P_IPV6	0x86DD
+#define IPPROTO_FRAGMENT_HDR 44
+#define IPPROTO_ICMPV6	58
+#define ICMP_ECHO	8
+#define ICMPV6_ECHO_REQUEST 128
+#define IP_OFFSET_MASK	0x1fff
+
+/* ---- maps: declared here, pinned by name under the pin directory ---- */
+
+struct bh_trie {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, 1);
+	__uint(key_size, sizeof(struct bh_lpm_key));
+	__uint(value_size, sizeof(struct bh_lpm_val));
+};
+
+/* Slot 0 holds the applied policy trie; swapping it is the atomic apply. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+	__array(values, struct bh_trie);
+} bh_policy SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, BH_MAX_CGROUPS);
+	__type(key, __u64);
+	__type(value, struct bh_cgroup_val);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} bh_cgroups SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct bh_state);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} bh_state SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, BH_MAX_PARTNERS);
+	__type(key, __u32);
+	__type(value, struct bh_counters);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} bh_counters SEC(".maps");
+
+/* Userspace only: partner names by id (stable ids across restarts). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, BH_MAX_PARTNERS);
+	__type(key, __u32);
+	__type(value, struct bh_pname);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} bh_pnames SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC | BPF_F_CLONE);
+	__type(key, int);
+	__type(value, struct bh_sk);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} bh_sk SEC(".maps");
+
+/* ---- identity ---- */
+
+enum bh_cg_src { SRC_TASK, SRC_SKB };
+
+static __always_inline __u64 bh_ancestor(enum bh_cg_src src, struct __sk_buff *skb,
+					 int level)
+{
+	if (src == SRC_SKB)
+		return bpf_skb_ancestor_cgroup_id(skb, level);
+	return bpf_get_current_ancestor_cgroup_id(level);
+}
+
+/* Partner of the deepest bound ancestor; BH_SK_UNKNOWN when the deepest hit is
+ * a partner root or nothing matched (the programs only run below attach points,
+ * so "nothing" means the binding was removed: fail closed). */
+static __always_inline void bh_identify(enum bh_cg_src src, struct __sk_buff *skb,
+					__u32 *partner, __u8 *flags)
+{
+	__u32 hit_partner = 0, hit_kind = 0;
+	struct bh_cgroup_val *v;
+	__u64 id;
+	int level;
+
+	for (level = 1; level < BH_MAX_CGROUP_DEPTH; level++) {
+		id = bh_ancestor(src, skb, level);
+		if (!id)
+			break;
+		v = bpf_map_lookup_elem(&bh_cgroups, &id);
+		if (v) {
+			hit_partner = v->partner;
+			hit_kind = v->kind;
+		}
+	}
+	if (hit_kind == BH_CG_BOUND) {
+		*partner = hit_partner;
+		*flags = BH_SK_TAGGED;
+	} else {
+		*partner = BH_PARTNER_UNKNOWN;
+		*flags = BH_SK_TAGGED | BH_SK_UNKNOWN;
+	}
+}
+
+/* ---- decision ---- */
+
+struct bh_tuple {
+	__u8  addr[16];		/* IPv6 or IPv4-mapped */
+	__u16 dport;		/* host order; 0 for icmp/other */
+	__u8  proto;		/* enum bh_proto */
+	__u8  frag;		/* non-first fragment: port unknown */
+};
+
+struct bh_decision {
+	__u8  verdict;
+	__u8  reason;
+	__u8  mode;
+	__u32 grant;
+	__u64 valid_until;	/* 0 = until the next generation */
+};
+
+static __always_inline int bh_rule_covers(const struct bh_rule *r, const struct bh_tuple *t)
+{
+	if (r->proto != BH_PROTO_ANY && r->proto != t->proto)
+		return 0;
+	if (t->proto == BH_PROTO_TCP || t->proto == BH_PROTO_UDP)
+		return t->dport >= r->port_lo && t->dport <= r->port_hi;
+	/* icmp/other carry no port: only a rule without a port limit covers them */
+	return r->port_lo == 0 && r->port_hi == 0xffff;
+}
+
+static __always_inline void bh_decide(__u32 partner, __u8 skflags, const struct bh_tuple *t,
+				      struct bh_decision *d)
+{
+	struct bh_lpm_key key = {};
+	struct bh_lpm_val *v;
+	__u64 now = 0, best_exp = 0;
+	__u32 zero = 0, expired_grant = 0, allow_grant = 0;
+	int allowed = 0, i;
+	void *trie;
+
+	d->verdict = BH_VERDICT_DENY;
+	d->mode = BH_MODE_ENFORCE;
+	d->grant = 0;
+	d->valid_until = 0;
+	d->reason = BH_REASON_UNKNOWN_PARTNER;
+	if (skflags & BH_SK_UNKNOWN)
+		return;
+	trie = bpf_map_lookup_elem(&bh_policy, &zero);
+	if (!trie)
+		return;
+	key.prefixlen = 32 + 128;
+	key.partner = bpf_htonl(partner);
+	__builtin_memcpy(key.addr, t->addr, 16);
+	v = bpf_map_lookup_elem(trie, &key);
+	if (!v)
+		return;		/* partner not in the applied policy */
+	d->mode = v->mode;
+	if (v->flags & BH_ENTRY_NEVER) {
+		d->reason = BH_REASON_NEVER;
+		goto out;
+	}
+	for (i = 0; i < BH_MAX_RULES; i++) {
+		const struct bh_rule *r = &v->rules[i];
+
+		if (i >= v->nrules)
+			break;
+		if (!bh_rule_covers(r, t))
+			continue;
+		if (r->expires_ns) {
+			if (!now)
+				now = bpf_ktime_get_boot_ns();
+			if (now >= r->expires_ns) {
+				expired_grant = r->grant;
+				continue;
+			}
+		}
+		/* keep the covering rule that lives longest (0 = forever) */
+		if (!allowed || (best_exp && (!r->expires_ns || r->expires_ns > best_exp))) {
+			best_exp = r->expires_ns;
+			allow_grant = r->grant;
+		}
+		allowed = 1;
+	}
+	if (allowed) {
+		d->verdict = BH_VERDICT_ALLOW;
+		d->reason = BH_REASON_GRANTED;
+		d->grant = allow_grant;
+		d->valid_until = best_exp;
+		return;
+	}
+	if (expired_grant) {
+		d->reason = BH_REASON_EXPIRED;
+		d->grant = expired_grant;
+	} else {
+		d->reason = BH_REASON_NO_GRANT;
+	}
+out:
+	if (d->mode == BH_MODE_AUDIT)
+		d->verdict = BH_VERDICT_AUDIT;
+}
+
+static __always_inline void bh_count(__u32 partner, __u8 verdict, __u8 reason)
+{
+	struct bh_counters *c;
+	__u32 idx = partner < BH_MAX_PARTNERS ? partner : 0;
+
+	c = bpf_map_lookup_elem(&bh_counters, &idx);
+	if (!c)
+		return;
+	if (verdict < BH_VERDICT__MAX)
+		c->verdicts[verdict]++;
+	if (reason < BH_REASON__MAX)
+		c->reasons[reason]++;
+}
+
+static __always_inline __u64 bh_gen(void)
+{
+	__u32 zero = 0;
+	struct bh_state *st = bpf_map_lookup_elem(&bh_state, &zero);
+
+	return st ? st->gen : 0;
+}
+
+static __always_inline int bh_same_addr(const __u8 *a, const __u8 *b)
+{
+	__u64 a0, a1, b0, b1;
+
+	__builtin_memcpy(&a0, a, 8);
+	__builtin_memcpy(&a1, a + 8, 8);
+	__builtin_memcpy(&b0, b, 8);
+	__builtin_memcpy(&b1, b + 8, 8);
+	return a0 == b0 && a1 == b1;
+}
+
+/* Judge tuple t for a tagged socket, using and refreshing its verdict cache.
+ * Returns 1 to let the operation/packet through, 0 to refuse it. */
+static __always_inline int bh_judge(struct bh_sk *s, const struct bh_tuple *t)
+{
+	struct bh_decision d;
+	__u64 gen = bh_gen();
+	int same = s->proto == t->proto && bh_same_addr(s->daddr, t->addr) &&
+		   (t->frag || s->dport == t->dport);
+
+	if ((s->flags & BH_SK_CACHED) && same && s->gen == gen &&
+	    (!s->valid_until_ns || bpf_ktime_get_boot_ns() < s->valid_until_ns)) {
+		if (s->verdict == BH_VERDICT_ALLOW)
+			return 1;
+		bh_count(s->partner, s->verdict, s->reason);
+		return s->verdict != BH_VERDICT_DENY;
+	}
+
+	bh_decide(s->partner, s->flags, t, &d);
+	if (d.verdict != BH_VERDICT_ALLOW && d.reason != BH_REASON_EXPIRED && same &&
+	    (s->flags & BH_SK_WAS_ALLOWED))
+		d.reason = BH_REASON_REVOKED;
+
+	if (same && d.verdict == BH_VERDICT_ALLOW)
+		s->flags |= BH_SK_WAS_ALLOWED;
+	else if (!same)
+		s->flags = (s->flags & ~BH_SK_WAS_ALLOWED) |
+			   (d.verdict == BH_VERDICT_ALLOW ? BH_SK_WAS_ALLOWED : 0);
+	s->flags |= BH_SK_CACHED;
+	s->verdict = d.verdict;
+	s->reason = d.reason;
+	s->grant = d.grant;
+	s->gen = gen;
+	s->valid_until_ns = d.valid_until;
+	s->proto = t->proto;
+	if (!t->frag)
+		s->dport = t->dport;
+	__builtin_memcpy(s->daddr, t->addr, 16);
+
+	bh_count(s->partner, d.verdict, d.reason);
+	return d.verdict != BH_VERDICT_DENY;
+}
+
+/* Judge without a socket cache (request sockets, storage allocation failure). */
+static __always_inline int bh_judge_uncached(__u32 partner, __u8 flags, const struct bh_tuple *t)
+{
+	struct bh_decision d;
+
+	bh_decide(partner, flags, t, &d);
+	bh_count(partner, d.verdict, d.reason);
+	return d.verdict != BH_VERDICT_DENY;
+}
+
+static __always_inline struct bh_sk *bh_sk_get(struct bpf_sock *sk, enum bh_cg_src src,
+					       struct __sk_buff *skb)
+{
+	struct bh_sk *s = bpf_sk_storage_get(&bh_sk, sk, 0, 0);
+
+	if (s && (s->flags & BH_SK_TAGGED))
+		return s;
+	/* Created before bulkhead attached: tag it now. */
+	s = bpf_sk_storage_get(&bh_sk, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	if (s)
+		bh_identify(src, skb, &s->partner, &s->flags);
+	return s;
+}
+
+static __always_inline __u8 bh_l4proto(__u32 ipproto)
+{
+	switch (ipproto) {
+	case IPPROTO_TCP:
+		return BH_PROTO_TCP;
+	case IPPROTO_UDP:
+		return BH_PROTO_UDP;
+	case IPPROTO_ICMP:
+	case IPPROTO_ICMPV6:
+		return BH_PROTO_ICMP;
+	default:
+		return BH_PROTO_OTHER;
+	}
+}
+
+static __always_inline void bh_map_v4(__u8 *addr, __u32 ip4_be)
+{
+	__builtin_memset(addr, 0, 10);
+	addr[10] = 0xff;
+	addr[11] = 0xff;
+	__builtin_memcpy(addr + 12, &ip4_be, 4);
+}
+
+/* ---- hooks ---- */
+
+SEC("cgroup/sock_create")
+int bh_sock_create(struct bpf_sock *ctx)
+{
+	struct bh_sk *s;
+
+	if (ctx->family != AF_INET && ctx->family != AF_INET6)
+		return 1;
+	s = bpf_sk_storage_get(&bh_sk, ctx, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	if (s)
+		bh_identify(SRC_TASK, 0, &s->partner, &s->flags);
+	/* On allocation failure the socket is tagged lazily at its first
+	 * connect/send/packet; it is never let through untagged. */
+	return 1;
+}
+
+static __always_inline int bh_sock_addr(struct bpf_sock_addr *ctx, int v6)
+{
+	struct bh_tuple t = {};
+	struct bpf_sock *sk = ctx->sk;
+	struct bh_sk *s;
+	__u32 partner;
+	__u8 flags;
+
+	if (v6) {
+		__u32 a[4];
+
+		a[0] = ctx->user_ip6[0];
+		a[1] = ctx->user_ip6[1];
+		a[2] = ctx->user_ip6[2];
+		a[3] = ctx->user_ip6[3];
+		__builtin_memcpy(t.addr, a, 16);
+	} else {
+		bh_map_v4(t.addr, ctx->user_ip4);
+	}
+	t.proto = bh_l4proto(ctx->protocol);
+	if (t.proto == BH_PROTO_TCP || t.proto == BH_PROTO_UDP)
+		t.dport = bpf_ntohs(ctx->user_port);
+
+	if (!sk)
+		return 0;
+	s = bh_sk_get(sk, SRC_TASK, 0);
+	if (s)
+		return bh_judge(s, &t);
+	bh_identify(SRC_TASK, 0, &partner, &flags);
+	return bh_judge_uncached(partner, flags, &t);
+}
+
+SEC("cgroup/connect4")
+int bh_connect4(struct bpf_sock_addr *ctx)
+{
+	return bh_sock_addr(ctx, 0);
+}
+
+SEC("cgroup/connect6")
+int bh_connect6(struct bpf_sock_addr *ctx)
+{
+	return bh_sock_addr(ctx, 1);
+}
+
+SEC("cgroup/sendmsg4")
+int bh_sendmsg4(struct bpf_sock_addr *ctx)
+{
+	return bh_sock_addr(ctx, 0);
+}
+
+SEC("cgroup/sendmsg6")
+int bh_sendmsg6(struct bpf_sock_addr *ctx)
+{
+	return bh_sock_addr(ctx, 1);
+}
+
+/* Parse destination, protocol and port of an outgoing IP packet.
+ * Returns 0, or -1 when the packet is not IPv4/IPv6. */
+static __always_inline int bh_parse_egress(struct __sk_buff *skb, struct bh_tuple *t)
+{
+	__u32 l4off;
+	__u8 nexthdr;
+
+	if (skb->protocol == bpf_htons(ETH_P_IP)) {
+		struct iphdr iph;
+
+		if (bpf_skb_load_bytes(skb, 0, &iph, sizeof(iph)))
+			return -1;
+		bh_map_v4(t->addr, iph.daddr);
+		nexthdr = iph.protocol;
+		l4off = (__u32)iph.ihl * 4;
+		if (bpf_ntohs(iph.frag_off) & IP_OFFSET_MASK)
+			t->frag = 1;
+	} else if (skb->protocol == bpf_htons(ETH_P_IPV6)) {
+		struct ipv6hdr ip6h;
+
+		if (bpf_skb_load_bytes(skb, 0, &ip6h, sizeof(ip6h)))
+			return -1;
+		__builtin_memcpy(t->addr, &ip6h.daddr, 16);
+		nexthdr = ip6h.nexthdr;
+		l4off = sizeof(ip6h);
+		if (nexthdr == IPPROTO_FRAGMENT_HDR) {
+			struct frag_hdr fh;
+
+			if (bpf_skb_load_bytes(skb, l4off, &fh, sizeof(fh)))
+				return -1;
+			nexthdr = fh.nexthdr;
+			l4off += sizeof(fh);
+			if (bpf_ntohs(fh.frag_off) & ~0x7)
+				t->frag = 1;
+		}
+	} else {
+		return -1;
+	}
+
+	t->proto = bh_l4proto(nexthdr);
+	if (t->frag)
+		return 0;
+	if (t->proto == BH_PROTO_TCP || t->proto == BH_PROTO_UDP) {
+		__be16 ports[2];
+
+		if (bpf_skb_load_bytes(skb, l4off, ports, sizeof(ports)))
+			return -1;
+		t->dport = bpf_ntohs(ports[1]);
+	} else if (t->proto == BH_PROTO_ICMP) {
+		__u8 type;
+
+		if (bpf_skb_load_bytes(skb, l4off, &type, 1))
+			return -1;
+		/* only echo requests are "icmp"; any other ICMP needs proto any */
+		if (type != ICMP_ECHO && type != ICMPV6_ECHO_REQUEST)
+			t->proto = BH_PROTO_OTHER;
+	}
+	return 0;
+}
+
+SEC("cgroup_skb/egress")
+int bh_egress(struct __sk_buff *skb)
+{
+	struct bh_tuple t = {};
+	struct bpf_sock *sk;
+	struct bh_sk *s;
+	__u32 partner;
+	__u8 flags;
+
+	if (bh_parse_egress(skb, &t))
+		return 1;	/* not IP: not ours to judge */
+	sk = skb->sk;
+	if (sk)
+		sk = bpf_sk_fullsock(sk);
+	if (sk) {
+		s = bh_sk_get(sk, SRC_SKB, skb);
+		if (s)
+			return bh_judge(s, &t);
+	}
+	bh_identify(SRC_SKB, skb, &partner, &flags);
+	return bh_judge_uncached(partner, flags, &t);
+}

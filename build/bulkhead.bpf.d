@@ -1,0 +1,6 @@
+build/bulkhead.bpf.o: bpf/bulkhead.bpf.c vmlinux/x86_64/vmlinux.h \
+  include/bulkhead/bulkhead.h
+
+vmlinux/x86_64/vmlinux.h:
+
+include/bulkhead/bulkhead.h:

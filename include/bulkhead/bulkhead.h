@@ -1,0 +1,162 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * Types shared by the kernel programs (bpf/) and the bulkhead binary (user/).
+ * Fixed-width types and explicit padding only: the layout is the ABI between
+ * the two sides and between a pinned map and a later bulkhead version.
+ */
+#ifndef BULKHEAD_BULKHEAD_H
+#define BULKHEAD_BULKHEAD_H
+
+#ifndef __BPF__
+#include <linux/types.h>
+#endif
+
+#define BH_ABI_VERSION 1
+
+/* Limits. */
+#define BH_MAX_PARTNERS   1024   /* partner ids 1..BH_MAX_PARTNERS-1; 0 = none */
+#define BH_MAX_RULES      8      /* port/proto rules in one flattened prefix */
+#define BH_MAX_CGROUP_DEPTH 32   /* deepest cgroup level walked for identity */
+#define BH_MAX_CGROUPS    65536  /* bound cgroups + partner roots */
+
+/* Partner id reserved for "under a partner root, but bound to no partner". */
+#define BH_PARTNER_UNKNOWN 0u
+/* Partner id under which the host-wide never list lives in a policy trie. */
+#define BH_PARTNER_NEVER   0xffffffffu
+
+/* Protocols in rules and decisions (IANA numbers, ICMPv6 folded into ICMP). */
+enum bh_proto {
+	BH_PROTO_ANY  = 0,
+	BH_PROTO_ICMP = 1,
+	BH_PROTO_TCP  = 6,
+	BH_PROTO_UDP  = 17,
+	BH_PROTO_OTHER = 255,	/* a packet of any other protocol (only `any` matches) */
+};
+
+enum bh_mode {
+	BH_MODE_ENFORCE = 0,
+	BH_MODE_AUDIT   = 1,
+};
+
+enum bh_verdict {
+	BH_VERDICT_ALLOW = 0,
+	BH_VERDICT_DENY  = 1,
+	BH_VERDICT_AUDIT = 2,	/* enforce would deny; audit mode let it through */
+	BH_VERDICT__MAX,
+};
+
+enum bh_reason {
+	BH_REASON_GRANTED = 0,
+	BH_REASON_NO_GRANT = 1,
+	BH_REASON_NEVER = 2,
+	BH_REASON_EXPIRED = 3,
+	BH_REASON_REVOKED = 4,
+	BH_REASON_UNKNOWN_PARTNER = 5,
+	BH_REASON__MAX,
+};
+
+/* Where a decision was taken. */
+enum bh_hook {
+	BH_HOOK_CONNECT = 0,
+	BH_HOOK_SENDMSG = 1,
+	BH_HOOK_EGRESS  = 2,
+	BH_HOOK_INGRESS = 3,
+	BH_HOOK__MAX,
+};
+
+/*
+ * bh_cgroups: cgroup id -> binding. A socket belongs to the binding of its
+ * deepest ancestor cgroup present in this map. A BH_CG_ROOT entry is a
+ * partner_root: a socket whose deepest hit is a root is an unknown partner.
+ */
+enum bh_cg_kind {
+	BH_CG_BOUND = 1,
+	BH_CG_ROOT  = 2,
+};
+
+struct bh_cgroup_val {
+	__u32 partner;		/* BH_PARTNER_UNKNOWN for BH_CG_ROOT */
+	__u32 kind;		/* enum bh_cg_kind */
+};
+
+/*
+ * Policy trie (LPM) key: 32 bits of partner id, then the destination as a
+ * 128-bit IPv6 address (IPv4 as ::ffff:a.b.c.d). prefixlen counts both, so a
+ * grant of 10.0.0.0/8 for partner 3 is {32 + 96 + 8, 3, ::ffff:10.0.0.0}.
+ * Every partner has one entry with prefixlen 32 (no address bits): its
+ * default, carrying its mode and no rules.
+ */
+struct bh_lpm_key {
+	__u32 prefixlen;
+	__u32 partner;		/* network byte order: the trie compares bytes */
+	__u8  addr[16];
+};
+
+/* One port/protocol rule of a grant. Ports in host byte order, inclusive. */
+struct bh_rule {
+	__u64 expires_ns;	/* CLOCK_BOOTTIME ns; 0 = never expires */
+	__u32 grant;		/* grant id (index into the daemon's grant table) */
+	__u16 port_lo;
+	__u16 port_hi;		/* tcp/udp only; ignored for icmp/any-without-ports */
+	__u8  proto;		/* enum bh_proto */
+	__u8  pad[7];
+};
+
+enum bh_entry_flags {
+	BH_ENTRY_NEVER = 1 << 0,	/* destination is on the never list */
+};
+
+/*
+ * Trie value: the union of the rules of every grant whose prefix covers this
+ * entry's prefix, flattened by the compiler so one lookup decides.
+ */
+struct bh_lpm_val {
+	__u8  flags;		/* enum bh_entry_flags */
+	__u8  mode;		/* enum bh_mode of the partner */
+	__u8  nrules;
+	__u8  pad[5];
+	struct bh_rule rules[BH_MAX_RULES];
+};
+
+/* bh_state[0]: global state. gen changes on every policy apply. */
+struct bh_state {
+	__u64 gen;
+	__u64 applied_boot_ns;
+};
+
+/* bh_pnames[id]: partner name, so ids stay stable across reloads and restarts
+ * and read-only commands can name partners while the daemon is down. */
+struct bh_pname {
+	char name[64];
+};
+
+/* Per-partner counters (per-CPU array indexed by partner id). */
+struct bh_counters {
+	__u64 verdicts[BH_VERDICT__MAX];
+	__u64 reasons[BH_REASON__MAX];
+	__u64 pad;
+};
+
+/* Socket-local storage: identity fixed at creation plus the verdict cache. */
+enum bh_sk_flags {
+	BH_SK_TAGGED  = 1 << 0,
+	BH_SK_UNKNOWN = 1 << 1,	/* under a partner root, no partner */
+	BH_SK_CACHED  = 1 << 2,
+	BH_SK_WAS_ALLOWED = 1 << 3,	/* the cached tuple was allowed before */
+};
+
+struct bh_sk {
+	__u32 partner;
+	__u8  flags;		/* enum bh_sk_flags */
+	__u8  verdict;		/* cached enum bh_verdict */
+	__u8  reason;		/* cached enum bh_reason */
+	__u8  proto;		/* cached tuple: proto, dport, daddr */
+	__u64 gen;		/* policy generation the cache was computed under */
+	__u64 valid_until_ns;	/* CLOCK_BOOTTIME; 0 = until the next generation */
+	__u32 grant;
+	__u16 dport;
+	__u16 pad;
+	__u8  daddr[16];
+};
+
+#endif /* BULKHEAD_BULKHEAD_H */

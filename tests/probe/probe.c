@@ -1,0 +1,409 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/*
+ * probe: one socket operation, one word on stdout.
+ *
+ * The end-to-end tests run it inside a partner cgroup wherever the exact errno
+ * matters. It prints "ok" and exits 0, or prints the errno name (EPERM,
+ * ECONNREFUSED, ETIMEDOUT, ...) and exits 1. Usage errors exit 2. Details,
+ * when any, go to stderr.
+ *
+ * The address family follows the address literal (a.b.c.d is AF_INET, anything
+ * with a ':' is AF_INET6), except tcp6-connect, which always uses AF_INET6 and
+ * maps an IPv4 literal to ::ffff:a.b.c.d. Connects and ICMP replies wait at
+ * most the timeout (-t MS, default 2000), so a silently dropped packet shows
+ * up as ETIMEDOUT instead of a hang.
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/icmp6.h>
+#include <netinet/in.h>
+#include <netinet/ip_icmp.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define DEFAULT_PAYLOAD "bulkhead-probe\n"
+
+static int timeout_ms = 2000;
+
+struct target {
+	struct sockaddr_storage ss;
+	socklen_t len;
+	int family;
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: probe [-t MS] COMMAND ARGS\n"
+		"  tcp-connect ADDR PORT [PAYLOAD]   connect (and send PAYLOAD, read until EOF)\n"
+		"  tcp6-connect ADDR PORT [PAYLOAD]  same on an AF_INET6 socket; a.b.c.d becomes ::ffff:a.b.c.d\n"
+		"  udp-sendto ADDR PORT [PAYLOAD]    sendto() on an unconnected socket\n"
+		"  udp-connect-send ADDR PORT [PAYLOAD]  connect() then send()\n"
+		"  ping ADDR                         one echo over an unprivileged ICMP/ICMPv6 socket\n"
+		"  connect-loop ADDR PORT N          N sequential TCP connects; prints the common result\n"
+		"prints 'ok' (exit 0) or the errno name (exit 1); -t sets the wait in ms (default 2000)\n");
+}
+
+static const char *errname(int err)
+{
+	static char buf[32];
+	const char *n = strerrorname_np(err);
+
+	if (n)
+		return n;
+	snprintf(buf, sizeof(buf), "E%d", err);
+	return buf;
+}
+
+/* Print the outcome of the command and return the exit status. */
+static int report(int err)
+{
+	if (err == 0) {
+		puts("ok");
+		return 0;
+	}
+	puts(errname(err));
+	return 1;
+}
+
+static int parse_port(const char *s, unsigned short *port)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno || *end || end == s || v < 0 || v > 65535)
+		return -1;
+	*port = (unsigned short)v;
+	return 0;
+}
+
+/* Parse ADDR and PORT into t; force6 maps an IPv4 literal into AF_INET6. */
+static int parse_target(const char *addr, const char *port, int force6, struct target *t)
+{
+	struct sockaddr_in *sin = (struct sockaddr_in *)&t->ss;
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&t->ss;
+	unsigned short p = 0;
+	struct in_addr a4;
+
+	if (port && parse_port(port, &p)) {
+		fprintf(stderr, "probe: bad port '%s'\n", port);
+		return -1;
+	}
+	memset(t, 0, sizeof(*t));
+	if (inet_pton(AF_INET, addr, &a4) == 1) {
+		if (force6) {
+			sin6->sin6_family = AF_INET6;
+			sin6->sin6_port = htons(p);
+			sin6->sin6_addr.s6_addr[10] = 0xff;
+			sin6->sin6_addr.s6_addr[11] = 0xff;
+			memcpy(&sin6->sin6_addr.s6_addr[12], &a4, 4);
+			t->family = AF_INET6;
+			t->len = sizeof(*sin6);
+		} else {
+			sin->sin_family = AF_INET;
+			sin->sin_port = htons(p);
+			sin->sin_addr = a4;
+			t->family = AF_INET;
+			t->len = sizeof(*sin);
+		}
+		return 0;
+	}
+	if (inet_pton(AF_INET6, addr, &sin6->sin6_addr) == 1) {
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons(p);
+		t->family = AF_INET6;
+		t->len = sizeof(*sin6);
+		return 0;
+	}
+	fprintf(stderr, "probe: bad address '%s'\n", addr);
+	return -1;
+}
+
+/* Wait for events on fd; returns 0, ETIMEDOUT or an errno. */
+static int wait_fd(int fd, short events)
+{
+	struct pollfd pfd = { .fd = fd, .events = events };
+	int r;
+
+	do
+		r = poll(&pfd, 1, timeout_ms);
+	while (r < 0 && errno == EINTR);
+	if (r < 0)
+		return errno;
+	if (r == 0)
+		return ETIMEDOUT;
+	return 0;
+}
+
+/* Non-blocking connect bounded by the timeout; returns 0 or an errno. */
+static int connect_timeout(int fd, const struct target *t)
+{
+	socklen_t len = sizeof(int);
+	int err = 0;
+
+	if (connect(fd, (const struct sockaddr *)&t->ss, t->len) == 0)
+		return 0;
+	if (errno != EINPROGRESS)
+		return errno;
+	err = wait_fd(fd, POLLOUT);
+	if (err)
+		return err;
+	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+		return errno;
+	return err;
+}
+
+/* Send all of buf on a connected non-blocking stream; returns 0 or an errno. */
+static int send_all(int fd, const char *buf, size_t len)
+{
+	while (len) {
+		ssize_t n = send(fd, buf, len, MSG_NOSIGNAL);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN) {
+				int err = wait_fd(fd, POLLOUT);
+
+				if (err)
+					return err;
+				continue;
+			}
+			return errno;
+		}
+		buf += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* Half-close and read until the peer closes; returns 0 or an errno. */
+static int drain(int fd)
+{
+	char buf[4096];
+
+	if (shutdown(fd, SHUT_WR) < 0)
+		return errno;
+	for (;;) {
+		ssize_t n = recv(fd, buf, sizeof(buf), 0);
+
+		if (n == 0)
+			return 0;
+		if (n > 0)
+			continue;
+		if (errno == EINTR)
+			continue;
+		if (errno == EAGAIN) {
+			int err = wait_fd(fd, POLLIN);
+
+			if (err)
+				return err;
+			continue;
+		}
+		return errno;
+	}
+}
+
+static int tcp_connect(const struct target *t, const char *payload)
+{
+	int fd, err;
+
+	fd = socket(t->family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return errno;
+	err = connect_timeout(fd, t);
+	if (!err && payload) {
+		err = send_all(fd, payload, strlen(payload));
+		if (!err)
+			err = drain(fd);
+	}
+	close(fd);
+	return err;
+}
+
+static int udp_send(const struct target *t, const char *payload, int connected)
+{
+	size_t len = strlen(payload);
+	ssize_t n;
+	int fd, err = 0;
+
+	fd = socket(t->family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return errno;
+	if (connected) {
+		if (connect(fd, (const struct sockaddr *)&t->ss, t->len) < 0)
+			err = errno;
+		else if ((n = send(fd, payload, len, 0)) < 0)
+			err = errno;
+	} else {
+		n = sendto(fd, payload, len, 0, (const struct sockaddr *)&t->ss, t->len);
+		if (n < 0)
+			err = errno;
+	}
+	close(fd);
+	return err;
+}
+
+static int ping(const struct target *t)
+{
+	int v6 = t->family == AF_INET6;
+	unsigned char pkt[64], reply[1500];
+	const char *data = "bulkhead-ping";
+	struct timespec start, now;
+	int fd, err = 0;
+	ssize_t n;
+
+	fd = socket(t->family, SOCK_DGRAM | SOCK_CLOEXEC,
+		    v6 ? IPPROTO_ICMPV6 : IPPROTO_ICMP);
+	if (fd < 0)
+		return errno;
+
+	memset(pkt, 0, sizeof(pkt));
+	pkt[0] = v6 ? ICMP6_ECHO_REQUEST : ICMP_ECHO;	/* type; code 0 */
+	pkt[7] = 1;					/* sequence 1 (id set by kernel) */
+	memcpy(pkt + 8, data, strlen(data));
+	n = sendto(fd, pkt, 8 + strlen(data), 0, (const struct sockaddr *)&t->ss, t->len);
+	if (n < 0) {
+		err = errno;
+		goto out;
+	}
+
+	/* Wait for the echo reply, skipping anything else, within the timeout. */
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	for (;;) {
+		struct pollfd pfd = { .fd = fd, .events = POLLIN };
+		long left;
+		int r;
+
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		left = timeout_ms - ((now.tv_sec - start.tv_sec) * 1000 +
+				     (now.tv_nsec - start.tv_nsec) / 1000000);
+		if (left <= 0) {
+			err = ETIMEDOUT;
+			break;
+		}
+		r = poll(&pfd, 1, (int)left);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			err = errno;
+			break;
+		}
+		if (r == 0) {
+			err = ETIMEDOUT;
+			break;
+		}
+		n = recv(fd, reply, sizeof(reply), MSG_DONTWAIT);
+		if (n < 0) {
+			if (errno == EINTR || errno == EAGAIN)
+				continue;
+			err = errno;
+			break;
+		}
+		if (n >= 8 && reply[0] == (v6 ? ICMP6_ECHO_REPLY : ICMP_ECHOREPLY))
+			break;
+	}
+out:
+	close(fd);
+	return err;
+}
+
+static int connect_loop(const struct target *t, long count)
+{
+	int first = -1, mixed = 0;
+	long nok = 0, nerr = 0;
+
+	for (long i = 0; i < count; i++) {
+		int err = tcp_connect(t, NULL);
+
+		if (err)
+			nerr++;
+		else
+			nok++;
+		if (first < 0)
+			first = err;
+		else if (err != first)
+			mixed = 1;
+	}
+	fprintf(stderr, "probe: connect-loop %ld attempts: %ld ok, %ld failed\n", count, nok, nerr);
+	if (mixed) {
+		puts("MIXED");
+		return 1;
+	}
+	return report(first < 0 ? 0 : first);
+}
+
+int main(int argc, char **argv)
+{
+	struct target t;
+	const char *cmd;
+	int opt;
+
+	while ((opt = getopt(argc, argv, "+ht:")) != -1) {
+		switch (opt) {
+		case 't':
+			timeout_ms = atoi(optarg);
+			if (timeout_ms <= 0) {
+				fprintf(stderr, "probe: bad timeout '%s'\n", optarg);
+				return 2;
+			}
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	argc -= optind;
+	argv += optind;
+	if (argc < 2) {
+		usage(stderr);
+		return 2;
+	}
+	cmd = argv[0];
+
+	if (!strcmp(cmd, "ping")) {
+		if (argc != 2 || parse_target(argv[1], NULL, 0, &t))
+			goto bad;
+		return report(ping(&t));
+	}
+	if (argc < 3)
+		goto bad;
+	if (!strcmp(cmd, "tcp-connect") || !strcmp(cmd, "tcp6-connect")) {
+		if (argc > 4 || parse_target(argv[1], argv[2], cmd[3] == '6', &t))
+			goto bad;
+		return report(tcp_connect(&t, argc == 4 ? argv[3] : NULL));
+	}
+	if (!strcmp(cmd, "udp-sendto") || !strcmp(cmd, "udp-connect-send")) {
+		if (argc > 4 || parse_target(argv[1], argv[2], 0, &t))
+			goto bad;
+		return report(udp_send(&t, argc == 4 ? argv[3] : DEFAULT_PAYLOAD,
+				       cmd[4] == 'c'));
+	}
+	if (!strcmp(cmd, "connect-loop")) {
+		char *end;
+		long n;
+
+		if (argc != 4 || parse_target(argv[1], argv[2], 0, &t))
+			goto bad;
+		n = strtol(argv[3], &end, 10);
+		if (*end || end == argv[3] || n <= 0)
+			goto bad;
+		return connect_loop(&t, n);
+	}
+bad:
+	usage(stderr);
+	return 2;
+}

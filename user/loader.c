@@ -1,0 +1,657 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/*
+ * Load, pin, attach, apply.
+ *
+ * Pin layout under the pin directory (default /sys/fs/bpf/bulkhead):
+ *   bh_policy bh_cgroups bh_state bh_counters bh_sk bh_pnames   maps (by name)
+ *   links/<cgroup id>-<program>                                  one bpf_link each
+ * Maps are reused on the next load (libbpf pin-by-name), links are updated in
+ * place with the new program (BPF_LINK_UPDATE), so a restart never opens a gap.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <time.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <linux/magic.h>
+#include "bulkhead.skel.h"
+#include "cgroup.h"
+#include "loader.h"
+#include "log.h"
+
+#define BPFFS "/sys/fs/bpf"
+
+static int mkdir_p(const char *path, mode_t mode)
+{
+	char buf[PATH_MAX];
+	char *p;
+
+	if ((size_t)snprintf(buf, sizeof(buf), "%s", path) >= sizeof(buf))
+		return -ENAMETOOLONG;
+	for (p = buf + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(buf, mode) && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	if (mkdir(buf, mode) && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+int bh_pin_prepare(const char *pin_dir)
+{
+	struct statfs sfs;
+	int err;
+
+	if (statfs(BPFFS, &sfs) || sfs.f_type != BPF_FS_MAGIC) {
+		if (mkdir(BPFFS, 0700) && errno != EEXIST)
+			return -errno;
+		if (mount("bpf", BPFFS, "bpf", 0, "mode=0700")) {
+			err = -errno;
+			pr_warn("cannot mount bpffs at %s: %s\n", BPFFS, strerror(-err));
+			return err;
+		}
+		pr_info("mounted bpffs at %s\n", BPFFS);
+	}
+	err = mkdir_p(pin_dir, 0700);
+	if (!err) {
+		char links[PATH_MAX];
+
+		snprintf(links, sizeof(links), "%s/links", pin_dir);
+		err = mkdir_p(links, 0700);
+	}
+	if (err)
+		pr_warn("cannot create pin directory %s: %s\n", pin_dir, strerror(-err));
+	return err;
+}
+
+static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	if (level == LIBBPF_DEBUG && bh_log_level < BH_LOG_DEBUG)
+		return 0;
+	if (level == LIBBPF_INFO && bh_log_level < BH_LOG_INFO)
+		return 0;
+	fputs("libbpf: ", stderr);
+	return vfprintf(stderr, fmt, ap);
+}
+
+int bh_loader_open(struct bh_loader *l, const char *pin_dir)
+{
+	LIBBPF_OPTS(bpf_object_open_opts, oo, .pin_root_path = l->pin_dir);
+	int err;
+
+	memset(l, 0, sizeof(*l));
+	l->lock_fd = -1;
+	libbpf_set_print(libbpf_print);
+	if ((size_t)snprintf(l->pin_dir, sizeof(l->pin_dir), "%s", pin_dir) >= sizeof(l->pin_dir))
+		return -ENAMETOOLONG;
+	err = bh_cgroup2_mount(l->cg2, sizeof(l->cg2));
+	if (err) {
+		pr_warn("no cgroup v2 hierarchy mounted (see /proc/self/mountinfo): %s\n",
+			strerror(-err));
+		return err;
+	}
+	err = bh_pin_prepare(l->pin_dir);
+	if (err)
+		return err;
+	l->lock_fd = open(l->pin_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (l->lock_fd < 0 || flock(l->lock_fd, LOCK_EX | LOCK_NB)) {
+		err = -errno;
+		pr_warn("%s: %s\n", l->pin_dir, err == -EWOULDBLOCK ?
+			"another bulkhead daemon holds this pin directory" : strerror(-err));
+		goto fail;
+	}
+	l->skel = bulkhead_bpf__open_opts(&oo);
+	if (!l->skel) {
+		err = -errno;
+		pr_warn("cannot open the BPF object: %s\n", strerror(-err));
+		goto fail;
+	}
+	err = bulkhead_bpf__load(l->skel);
+	if (err) {
+		pr_warn("cannot load the BPF programs: %s%s\n", strerror(-err),
+			err == -EINVAL ? " (maps pinned in the pin directory by another "
+			"bulkhead version? run `bulkhead down` first)" : "");
+		goto fail;
+	}
+	return 0;
+fail:
+	bh_loader_close(l);
+	return err;
+}
+
+static void free_points(struct bh_loader *l)
+{
+	size_t i;
+
+	for (i = 0; i < l->npoints; i++)
+		free(l->points[i].path);
+	free(l->points);
+	l->points = NULL;
+	l->npoints = 0;
+	for (i = 0; i < l->npending; i++)
+		free(l->pending[i]);
+	free(l->pending);
+	free(l->pending_partner);
+	l->pending = NULL;
+	l->pending_partner = NULL;
+	l->npending = 0;
+}
+
+void bh_loader_close(struct bh_loader *l)
+{
+	bulkhead_bpf__destroy(l->skel);	/* closes fds; pinned state stays */
+	l->skel = NULL;
+	free_points(l);
+	if (l->lock_fd >= 0)
+		close(l->lock_fd);
+	l->lock_fd = -1;
+}
+
+/* ---- partner ids: stable per name for the lifetime of the pins ---- */
+
+static int assign_partner_ids(struct bh_loader *l, struct bh_policy *p, struct bh_errors *errs)
+{
+	int fd = bpf_map__fd(l->skel->maps.bh_pnames);
+	struct bh_pname names[BH_MAX_PARTNERS];
+	uint32_t id;
+	size_t i;
+
+	memset(names, 0, sizeof(names));
+	for (id = 1; id < BH_MAX_PARTNERS; id++)
+		bpf_map_lookup_elem(fd, &id, &names[id]);
+	for (i = 0; i < p->npartners; i++) {
+		uint32_t free_id = 0;
+
+		p->partners[i].id = 0;
+		for (id = 1; id < BH_MAX_PARTNERS; id++) {
+			if (!names[id].name[0] && !free_id)
+				free_id = id;
+			if (!strcmp(names[id].name, p->partners[i].name)) {
+				p->partners[i].id = id;
+				break;
+			}
+		}
+		if (p->partners[i].id)
+			continue;
+		if (!free_id) {
+			bh_errors_add(errs, "%s: more than %d partners over the life of %s; "
+				      "run `bulkhead down` to reset partner ids", p->file,
+				      BH_MAX_PARTNERS - 1, l->pin_dir);
+			return -ENOSPC;
+		}
+		snprintf(names[free_id].name, sizeof(names[free_id].name), "%s",
+			 p->partners[i].name);
+		p->partners[i].id = free_id;
+	}
+	for (i = 0; i < p->npartners; i++) {
+		id = p->partners[i].id;
+		if (bpf_map_update_elem(fd, &id, &names[id], BPF_ANY))
+			return -errno;
+	}
+	return 0;
+}
+
+/* ---- cgroup bindings and attach points ---- */
+
+struct binding {
+	char *path;
+	uint32_t partner;	/* kernel id; BH_PARTNER_UNKNOWN for the root */
+	uint32_t kind;
+	uint64_t cgid;
+	int present;
+};
+
+static int add_binding(struct binding **b, size_t *n, const char *path, uint32_t partner,
+		       uint32_t kind)
+{
+	struct binding *nb = realloc(*b, (*n + 1) * sizeof(**b));
+
+	if (!nb)
+		return -ENOMEM;
+	*b = nb;
+	memset(&nb[*n], 0, sizeof(nb[*n]));
+	nb[*n].path = strdup(path);
+	nb[*n].partner = partner;
+	nb[*n].kind = kind;
+	if (!nb[*n].path)
+		return -ENOMEM;
+	(*n)++;
+	return 0;
+}
+
+static int collect_bindings(struct bh_loader *l, const struct bh_policy *p,
+			    struct binding **out, size_t *nout, struct bh_errors *errs)
+{
+	struct binding *b = NULL;
+	size_t n = 0, i, j;
+	int err = 0;
+
+	if (p->partner_root)
+		err = add_binding(&b, &n, p->partner_root, BH_PARTNER_UNKNOWN, BH_CG_ROOT);
+	for (i = 0; !err && i < p->npartners; i++) {
+		const struct bh_partner *pt = &p->partners[i];
+
+		for (j = 0; !err && j < pt->ncgroups; j++)
+			err = add_binding(&b, &n, pt->cgroups[j], pt->id, BH_CG_BOUND);
+		if (!err && pt->ncgroups == 0 && p->partner_root) {
+			char path[PATH_MAX];
+
+			snprintf(path, sizeof(path), "%s/%s", p->partner_root, pt->name);
+			err = add_binding(&b, &n, path, pt->id, BH_CG_BOUND);
+		}
+	}
+	for (i = 0; !err && i < n; i++) {
+		char full[PATH_MAX * 2];
+		int r;
+
+		snprintf(full, sizeof(full), "%s/%s", l->cg2, b[i].path);
+		r = bh_cgroup_id(full, &b[i].cgid);
+		b[i].present = r == 0;
+		if (r == 0)
+			continue;
+		if (b[i].kind == BH_CG_BOUND && p->partner_root &&
+		    bh_path_under(b[i].path, p->partner_root) &&
+		    strcmp(b[i].path, p->partner_root)) {
+			pr_info("%s: cgroup %s does not exist yet; fail-closed under %s until it "
+				"appears\n", p->file, full, p->partner_root);
+			continue;
+		}
+		bh_errors_add(errs, "%s: cgroup %s: %s (create it, or bind it below "
+			      "partner_root so it may appear later)", p->file, full, strerror(-r));
+		err = -ENOENT;
+	}
+	if (err) {
+		for (i = 0; i < n; i++)
+			free(b[i].path);
+		free(b);
+		return err;
+	}
+	*out = b;
+	*nout = n;
+	return 0;
+}
+
+/* Attach points: present bindings not below another binding (programs attached
+ * with ALLOW_MULTI run for all descendants; attaching twice would run twice). */
+static int compute_points(struct bh_loader *l, struct binding *b, size_t n)
+{
+	size_t i, j;
+
+	free_points(l);
+	for (i = 0; i < n; i++) {
+		int covered = 0;
+
+		if (!b[i].present)
+			continue;
+		for (j = 0; j < n && !covered; j++)
+			covered = j != i && b[j].present && bh_path_under(b[i].path, b[j].path) &&
+				  (strcmp(b[i].path, b[j].path) || j < i);
+		if (covered)
+			continue;
+		l->points = realloc(l->points, (l->npoints + 1) * sizeof(*l->points));
+		if (!l->points)
+			return -ENOMEM;
+		l->points[l->npoints].path = strdup(b[i].path);
+		l->points[l->npoints].cgid = b[i].cgid;
+		l->npoints++;
+	}
+	for (i = 0; i < n; i++) {
+		if (b[i].present)
+			continue;
+		l->pending = realloc(l->pending, (l->npending + 1) * sizeof(*l->pending));
+		l->pending_partner = realloc(l->pending_partner,
+					     (l->npending + 1) * sizeof(*l->pending_partner));
+		if (!l->pending || !l->pending_partner)
+			return -ENOMEM;
+		l->pending[l->npending] = strdup(b[i].path);
+		l->pending_partner[l->npending] = b[i].partner;
+		l->npending++;
+	}
+	return 0;
+}
+
+/* ---- the policy trie ---- */
+
+static int build_trie(const struct bh_compiled *c)
+{
+	LIBBPF_OPTS(bpf_map_create_opts, mo, .map_flags = BPF_F_NO_PREALLOC);
+	uint32_t count;
+	size_t i;
+	int fd, err;
+
+	fd = bpf_map_create(BPF_MAP_TYPE_LPM_TRIE, "bh_trie", sizeof(struct bh_lpm_key),
+			    sizeof(struct bh_lpm_val), c->n ? c->n : 1, &mo);
+	if (fd < 0)
+		return -errno;
+	count = c->n;
+	if (count && bpf_map_update_batch(fd, c->keys, c->vals, &count, NULL) == 0 &&
+	    count == c->n)
+		return fd;
+	/* Batch ops unsupported for this map type on this kernel: one by one. */
+	for (i = 0; i < c->n; i++) {
+		if (bpf_map_update_elem(fd, &c->keys[i], &c->vals[i], BPF_ANY)) {
+			err = -errno;
+			close(fd);
+			return err;
+		}
+	}
+	return fd;
+}
+
+/* ---- links ---- */
+
+static void link_path(char *buf, size_t len, const char *pin_dir, uint64_t cgid,
+		      const struct bpf_program *prog)
+{
+	snprintf(buf, len, "%s/links/%llu-%s", pin_dir, (unsigned long long)cgid,
+		 bpf_program__name(prog));
+}
+
+static int attach_point(struct bh_loader *l, const struct bh_attach_point *pt)
+{
+	struct bpf_program *prog;
+	char full[PATH_MAX * 2], lpath[PATH_MAX];
+	int cgfd, err = 0;
+
+	snprintf(full, sizeof(full), "%s/%s", l->cg2, pt->path);
+	cgfd = open(full, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (cgfd < 0) {
+		err = -errno;
+		pr_warn("cannot open cgroup %s: %s\n", full, strerror(-err));
+		return err;
+	}
+	bpf_object__for_each_program(prog, l->skel->obj) {
+		struct bpf_link *link;
+
+		link_path(lpath, sizeof(lpath), l->pin_dir, pt->cgid, prog);
+		link = bpf_link__open(lpath);
+		if (link) {
+			/* adopt: swap the program in place, no detach/attach gap */
+			err = bpf_link__update_program(link, prog);
+			bpf_link__destroy(link);
+			if (err) {
+				pr_warn("cannot update %s: %s\n", lpath, strerror(-err));
+				break;
+			}
+			continue;
+		}
+		link = bpf_program__attach_cgroup(prog, cgfd);
+		if (!link) {
+			err = -errno;
+			pr_warn("cannot attach %s to %s: %s\n", bpf_program__name(prog), full,
+				strerror(-err));
+			break;
+		}
+		err = bpf_link__pin(link, lpath);
+		if (err) {
+			pr_warn("cannot pin %s: %s\n", lpath, strerror(-err));
+			bpf_link__destroy(link);
+			break;
+		}
+		bpf_link__destroy(link);	/* the pin keeps it attached */
+	}
+	close(cgfd);
+	return err;
+}
+
+static int detach_pinned(const char *path)
+{
+	struct bpf_link *link = bpf_link__open(path);
+	int err = 0;
+
+	if (link) {
+		err = bpf_link__detach(link);
+		bpf_link__destroy(link);
+	}
+	if (unlink(path) && errno != ENOENT && !err)
+		err = -errno;
+	return err;
+}
+
+/* Detach pinned links whose cgroup is no longer an attach point. */
+static int detach_stale(struct bh_loader *l)
+{
+	char dir[PATH_MAX], path[PATH_MAX * 2];
+	struct dirent *de;
+	DIR *d;
+	int err = 0;
+
+	snprintf(dir, sizeof(dir), "%s/links", l->pin_dir);
+	d = opendir(dir);
+	if (!d)
+		return errno == ENOENT ? 0 : -errno;
+	while ((de = readdir(d))) {
+		unsigned long long cgid;
+		size_t i;
+		int keep = 0;
+
+		if (de->d_name[0] == '.' || sscanf(de->d_name, "%llu-", &cgid) != 1)
+			continue;
+		for (i = 0; i < l->npoints && !keep; i++)
+			keep = l->points[i].cgid == cgid;
+		if (keep)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		if (detach_pinned(path) && !err)
+			err = -errno;
+	}
+	closedir(d);
+	return err;
+}
+
+static int bind_cgroups(struct bh_loader *l, const struct binding *b, size_t n,
+			struct bh_errors *errs)
+{
+	int fd = bpf_map__fd(l->skel->maps.bh_cgroups);
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		struct bh_cgroup_val v = { .partner = b[i].partner, .kind = b[i].kind };
+
+		if (b[i].present && bpf_map_update_elem(fd, &b[i].cgid, &v, BPF_ANY)) {
+			bh_errors_add(errs, "cannot bind cgroup %s: %s", b[i].path,
+				      strerror(errno));
+			return -errno;
+		}
+	}
+	return 0;
+}
+
+/* Drop bindings the new policy no longer has. */
+static int prune_cgroups(struct bh_loader *l, const struct binding *b, size_t n)
+{
+	int fd = bpf_map__fd(l->skel->maps.bh_cgroups);
+	uint64_t key, next;
+	size_t i;
+	int have = 0;
+
+	while (bpf_map_get_next_key(fd, have ? &key : NULL, &next) == 0) {
+		int keep = 0;
+
+		for (i = 0; i < n && !keep; i++)
+			keep = b[i].present && b[i].cgid == next;
+		if (!keep && bpf_map_delete_elem(fd, &next) == 0)
+			continue;	/* restart from the same key */
+		key = next;
+		have = 1;
+	}
+	return 0;
+}
+
+static int bump_gen(struct bh_loader *l)
+{
+	int fd = bpf_map__fd(l->skel->maps.bh_state);
+	struct bh_state st = {};
+	struct timespec ts;
+	uint32_t zero = 0;
+
+	bpf_map_lookup_elem(fd, &zero, &st);
+	st.gen++;
+	clock_gettime(CLOCK_BOOTTIME, &ts);
+	st.applied_boot_ns = (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
+	return bpf_map_update_elem(fd, &zero, &st, BPF_ANY) ? -errno : 0;
+}
+
+int bh_apply(struct bh_loader *l, struct bh_policy *p, struct bh_errors *errs)
+{
+	struct bh_compiled c = {};
+	struct binding *b = NULL;
+	struct bh_clock clk;
+	size_t nb = 0, i;
+	uint32_t zero = 0;
+	int err, trie_fd = -1;
+
+	/* 1. everything that can fail on bad input, before any kernel change */
+	err = assign_partner_ids(l, p, errs);
+	if (err)
+		return err;
+	err = collect_bindings(l, p, &b, &nb, errs);
+	if (err)
+		return err;
+	bh_clock_now(&clk);
+	err = bh_compile(p, &clk, &c, errs);
+	if (err)
+		goto out;
+	trie_fd = build_trie(&c);
+	if (trie_fd < 0) {
+		err = trie_fd;
+		bh_errors_add(errs, "%s: cannot create the policy trie (%zu entries): %s",
+			      p->file, c.n, strerror(-err));
+		goto out;
+	}
+	err = compute_points(l, b, nb);
+	if (err)
+		goto out;
+
+	/* 2. bindings for new cgroups first (a socket tagged with a partner the
+	 * old trie lacks is denied: fail closed), then the atomic trie swap (the
+	 * kernel waits for an RCU grace period), then the generation bump that
+	 * makes every cached verdict re-decide. */
+	err = bind_cgroups(l, b, nb, errs);
+	if (err)
+		goto out;
+	if (bpf_map_update_elem(bpf_map__fd(l->skel->maps.bh_policy), &zero, &trie_fd, BPF_ANY)) {
+		err = -errno;
+		bh_errors_add(errs, "cannot install the policy trie: %s", strerror(-err));
+		goto out;
+	}
+	err = bump_gen(l);
+	if (err) {
+		bh_errors_add(errs, "cannot bump the policy generation: %s", strerror(-err));
+		goto out;
+	}
+
+	/* 3. attach (or adopt) programs, then drop what the policy no longer names */
+	for (i = 0; i < l->npoints; i++) {
+		err = attach_point(l, &l->points[i]);
+		if (err) {
+			bh_errors_add(errs, "cannot attach to cgroup %s: %s", l->points[i].path,
+				      strerror(-err));
+			goto out;
+		}
+	}
+	err = prune_cgroups(l, b, nb);
+	if (!err)
+		err = detach_stale(l);
+	if (err)
+		bh_errors_add(errs, "cannot remove stale bindings: %s", strerror(-err));
+	pr_info("applied %s: %zu partners, %zu grants, %zu trie entries, %zu attach points, "
+		"generation bumped\n", p->file, p->npartners, p->ngrants, c.n, l->npoints);
+out:
+	if (trie_fd >= 0)
+		close(trie_fd);
+	bh_compiled_free(&c);
+	for (i = 0; i < nb; i++)
+		free(b[i].path);
+	free(b);
+	return err;
+}
+
+int bh_bind_pending(struct bh_loader *l)
+{
+	int fd = bpf_map__fd(l->skel->maps.bh_cgroups);
+	size_t i;
+	int bound = 0;
+
+	for (i = 0; i < l->npending; i++) {
+		struct bh_cgroup_val v = { .partner = l->pending_partner[i], .kind = BH_CG_BOUND };
+		char full[PATH_MAX * 2];
+		uint64_t cgid;
+
+		if (!l->pending[i][0])
+			continue;
+		snprintf(full, sizeof(full), "%s/%s", l->cg2, l->pending[i]);
+		if (bh_cgroup_id(full, &cgid))
+			continue;
+		if (bpf_map_update_elem(fd, &cgid, &v, BPF_ANY)) {
+			pr_warn("cannot bind cgroup %s: %s\n", full, strerror(errno));
+			continue;
+		}
+		pr_info("bound new cgroup %s to partner id %u\n", full, v.partner);
+		l->pending[i][0] = '\0';
+		bound++;
+	}
+	return bound;
+}
+
+int bh_down(const char *pin_dir)
+{
+	char links[PATH_MAX], path[PATH_MAX * 2];
+	struct dirent *de;
+	DIR *d;
+	int err = 0, n = 0;
+
+	snprintf(links, sizeof(links), "%s/links", pin_dir);
+	d = opendir(links);
+	if (d) {
+		while ((de = readdir(d))) {
+			if (de->d_name[0] == '.')
+				continue;
+			snprintf(path, sizeof(path), "%s/%s", links, de->d_name);
+			if (detach_pinned(path) && !err) {
+				err = -errno;
+				pr_warn("cannot detach %s: %s\n", path, strerror(errno));
+			}
+			n++;
+		}
+		closedir(d);
+		rmdir(links);
+	}
+	d = opendir(pin_dir);
+	if (!d) {
+		if (errno == ENOENT) {
+			pr_info("%s: nothing pinned\n", pin_dir);
+			return 0;
+		}
+		return -errno;
+	}
+	while ((de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", pin_dir, de->d_name);
+		if (unlink(path) && !err) {
+			err = -errno;
+			pr_warn("cannot unpin %s: %s\n", path, strerror(errno));
+		}
+	}
+	closedir(d);
+	if (rmdir(pin_dir) && !err)
+		err = -errno;
+	if (!err)
+		pr_info("detached %d links and removed %s\n", n, pin_dir);
+	return err;
+}

@@ -1,0 +1,53 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/* Load, pin, attach and apply: everything that touches the kernel. */
+#ifndef BULKHEAD_LOADER_H
+#define BULKHEAD_LOADER_H
+
+#include <limits.h>
+#include <stdint.h>
+#include "policy.h"
+
+#define BH_DEFAULT_PIN_DIR "/sys/fs/bpf/bulkhead"
+
+struct bulkhead_bpf;
+
+struct bh_attach_point {
+	char *path;		/* relative to the cgroup2 mount */
+	uint64_t cgid;
+};
+
+struct bh_loader {
+	char pin_dir[PATH_MAX];
+	char cg2[PATH_MAX];	/* cgroup2 mount point */
+	int lock_fd;
+	struct bulkhead_bpf *skel;
+	size_t npoints;
+	struct bh_attach_point *points;
+	/* bound cgroup paths not present yet (under partner_root): retried */
+	size_t npending;
+	char **pending;
+	uint32_t *pending_partner;
+};
+
+/* Mount bpffs at /sys/fs/bpf if needed, create pin_dir. 0 or -errno. */
+int bh_pin_prepare(const char *pin_dir);
+
+/* Open + load the skeleton, reusing maps pinned in pin_dir (adoption), and
+ * take the pin directory lock. 0 or -errno (logged). */
+int bh_loader_open(struct bh_loader *l, const char *pin_dir);
+void bh_loader_close(struct bh_loader *l);
+
+/* Resolve cgroups, compile, swap the policy trie, bind cgroups, attach (or
+ * link-update) programs at every attach point and detach stale ones.
+ * Nothing in the kernel changes before every path is resolved and the policy
+ * compiled. 0, or -errno with the reasons in errs. */
+int bh_apply(struct bh_loader *l, struct bh_policy *p, struct bh_errors *errs);
+
+/* Bind bound-but-absent cgroups that have appeared since the last apply.
+ * Returns the number bound. */
+int bh_bind_pending(struct bh_loader *l);
+
+/* Detach and unpin everything under pin_dir. 0 or -errno. */
+int bh_down(const char *pin_dir);
+
+#endif

@@ -1,0 +1,109 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * Policy schema v1 (docs/policy.md): parse and validate with jansson, then
+ * compile into the flattened trie entries the kernel looks up.
+ */
+#ifndef BULKHEAD_POLICY_H
+#define BULKHEAD_POLICY_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <bulkhead/bulkhead.h>
+
+struct bh_port_range {
+	uint16_t lo, hi;		/* inclusive, host order */
+};
+
+struct bh_prefix {
+	uint8_t addr[16];		/* IPv6; IPv4 as ::ffff:a.b.c.d */
+	uint8_t plen;			/* 0..128 in that 128-bit space (IPv4 /n = 96+n) */
+};
+
+struct bh_grant {
+	uint32_t id;			/* 1-based, unique within a policy */
+	uint32_t partner_idx;		/* index into bh_policy.partners */
+	struct bh_prefix to;
+	uint8_t proto;			/* enum bh_proto */
+	size_t nports;			/* 0 = all ports */
+	struct bh_port_range *ports;
+	int64_t expires_unix_ns;	/* absolute wall-clock expiry; 0 = none */
+	int64_t ttl_ns;			/* relative to apply time; 0 = none */
+	char *purpose;			/* may be NULL */
+	char *to_text;			/* the `to` string as written */
+	int line, col;			/* where the grant object starts */
+};
+
+struct bh_partner {
+	char *name;
+	uint32_t id;			/* kernel partner id; set by the caller before compile
+					   (bh_policy_load assigns 1..n in file order) */
+	uint8_t mode;			/* enum bh_mode */
+	size_t ncgroups;
+	char **cgroups;			/* paths relative to the cgroup2 mount, no leading '/' */
+};
+
+struct bh_policy {
+	char *file;			/* path as given, for messages */
+	char *partner_root;		/* NULL when absent; relative, no leading '/' */
+	size_t nnever;
+	struct bh_prefix *never;
+	size_t npartners;
+	struct bh_partner *partners;
+	size_t ngrants;
+	struct bh_grant *grants;
+};
+
+/* Error messages, each "file:line:column: reason". */
+struct bh_errors {
+	size_t n;
+	char **msg;
+};
+
+void bh_errors_add(struct bh_errors *e, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+void bh_errors_free(struct bh_errors *e);
+
+/*
+ * Parse and validate the policy at path. Returns 0, or -EINVAL with every
+ * problem in errs (and *p left empty), or another -errno when the file
+ * cannot be read (also described in errs).
+ */
+int bh_policy_load(const char *path, struct bh_policy *p, struct bh_errors *errs);
+/* Same, from a buffer; name is used in messages. */
+int bh_policy_parse(const char *name, const char *text, size_t len,
+		    struct bh_policy *p, struct bh_errors *errs);
+void bh_policy_free(struct bh_policy *p);
+
+/* Compiled trie contents, ready for BPF_MAP_UPDATE_BATCH or per-entry updates. */
+struct bh_compiled {
+	size_t n;
+	struct bh_lpm_key *keys;
+	struct bh_lpm_val *vals;
+	size_t nprefixes;		/* distinct grant prefixes (all partners) */
+};
+
+/* Clocks used to turn wall-clock expiries and ttls into CLOCK_BOOTTIME ns. */
+struct bh_clock {
+	int64_t wall_ns;		/* CLOCK_REALTIME now */
+	int64_t boot_ns;		/* CLOCK_BOOTTIME now */
+};
+
+void bh_clock_now(struct bh_clock *c);
+
+/*
+ * Flatten p into trie entries: one default entry per partner (prefixlen 32,
+ * mode, no rules), one entry per distinct (partner, prefix) among grants and
+ * never prefixes, each holding the union of the rules of every covering
+ * grant, BH_ENTRY_NEVER when any never prefix covers it. Expired grants stay
+ * (expires_ns in the past) so the kernel can report reason "expired".
+ * Returns 0 or -E2BIG (more than BH_MAX_RULES rules cover a prefix; described
+ * in errs with the grant's file:line:col) or -ENOMEM.
+ */
+int bh_compile(const struct bh_policy *p, const struct bh_clock *clk,
+	       struct bh_compiled *out, struct bh_errors *errs);
+void bh_compiled_free(struct bh_compiled *c);
+
+/* "10.0.0.0/8" style text of a prefix (IPv4-mapped shown as IPv4). */
+const char *bh_prefix_str(const struct bh_prefix *pf, char *buf, size_t len);
+
+#endif
