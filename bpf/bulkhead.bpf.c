@@ -25,6 +25,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
 #include <bulkhead/bulkhead.h>
+#include <bulkhead/events.h>
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -98,6 +99,36 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } bh_sk SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 8 << 20);	/* resized by `run --ring-size` */
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} bh_events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, BH_MAX_FLOOD_KEYS);
+	__type(key, struct bh_flood_key);
+	__type(value, struct bh_flood_val);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} bh_flood SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, BH_MAX_FLOWS);
+	__type(key, struct bh_flow_key);
+	__type(value, struct bh_flow_val);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} bh_flows SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct bh_lost);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} bh_lost SEC(".maps");
+
 /* ---- identity ---- */
 
 enum bh_cg_src { SRC_TASK, SRC_SKB };
@@ -145,6 +176,7 @@ static __always_inline void bh_identify(enum bh_cg_src src, struct __sk_buff *sk
 struct bh_tuple {
 	__u8  addr[16];		/* IPv6 or IPv4-mapped */
 	__u16 dport;		/* host order; 0 for icmp/other */
+	__u16 sport;		/* host order; 0 when not known yet */
 	__u8  proto;		/* enum bh_proto */
 	__u8  frag;		/* non-first fragment: port unknown */
 };
@@ -271,9 +303,182 @@ static __always_inline int bh_same_addr(const __u8 *a, const __u8 *b)
 	return a0 == b0 && a1 == b1;
 }
 
+/* Where a decision is taken, for the event it may raise. */
+struct bh_src {
+	void *ctx;		/* struct bpf_sock_addr * or struct __sk_buff * */
+	__u8 hook;		/* enum bh_hook */
+	__u8 v6;
+};
+
+static __always_inline void bh_lost_inc(int ring_full)
+{
+	__u32 zero = 0;
+	struct bh_lost *l = bpf_map_lookup_elem(&bh_lost, &zero);
+
+	if (!l)
+		return;
+	if (ring_full)
+		l->ring_full++;
+	else
+		l->flood_full++;
+}
+
+/* Task, cgroup and socket identity of an event. Slow path only. */
+static __always_inline void bh_fill_origin(struct bh_event *e, const struct bh_src *src,
+					  const struct bh_sk *s)
+{
+	if (src->hook == BH_HOOK_CONNECT || src->hook == BH_HOOK_SENDMSG) {
+		__u64 pt = bpf_get_current_pid_tgid();
+
+		e->pid = pt >> 32;
+		e->tid = (__u32)pt;
+		e->uid = (__u32)bpf_get_current_uid_gid();
+		bpf_get_current_comm(e->comm, sizeof(e->comm));
+		e->cgroup_id = bpf_get_current_cgroup_id();
+		e->flags |= BH_EVF_TASK;
+	} else {
+		struct __sk_buff *skb = src->ctx;
+
+		if (s) {
+			e->pid = s->owner_pid;
+			e->uid = s->owner_uid;
+			__builtin_memcpy(e->comm, s->owner_comm, sizeof(e->comm));
+		}
+		e->cgroup_id = bpf_skb_cgroup_id(skb);
+	}
+	e->cookie = bpf_get_socket_cookie(src->ctx);
+	if (src->v6)
+		e->flags |= BH_EVF_V6;
+}
+
+static __always_inline int bh_emit(const struct bh_src *src, const struct bh_sk *s, __u32 partner,
+				   const struct bh_tuple *t, __u8 type, __u8 verdict,
+				   __u8 reason, __u32 grant, __u64 count, __u64 now)
+{
+	struct bh_event *e = bpf_ringbuf_reserve(&bh_events, sizeof(*e), 0);
+
+	if (!e) {
+		bh_lost_inc(1);
+		return -1;
+	}
+	__builtin_memset(e, 0, sizeof(*e));
+	e->ts_boot_ns = now;
+	e->count = count;
+	e->partner = partner;
+	e->grant = grant;
+	e->sport = t->sport;
+	e->dport = t->dport;
+	e->type = type;
+	e->hook = src->hook;
+	e->verdict = verdict;
+	e->reason = reason;
+	e->proto = t->proto;
+	__builtin_memcpy(e->daddr, t->addr, 16);
+	bh_fill_origin(e, src, s);
+	bpf_ringbuf_submit(e, 0);
+	return 0;
+}
+
+/* A deny or audit decision: the first per (partner, dst, dport, proto, reason)
+ * in a window is an event; the rest are counted in bh_flood and flushed by
+ * userspace as one event with `count`. An event that cannot be reserved is
+ * kept as a count too, so counts always add up to the attempts. */
+static __always_inline void bh_report_deny(const struct bh_src *src, const struct bh_sk *s,
+					   __u32 partner, const struct bh_tuple *t,
+					   const struct bh_decision *d)
+{
+	struct bh_flood_key k = {};
+	struct bh_flood_val nv = {}, *v;
+	__u64 now = bpf_ktime_get_boot_ns();
+
+	k.window = now / BH_FLOOD_WINDOW_NS;
+	k.partner = partner;
+	k.dport = t->dport;
+	k.proto = t->proto;
+	k.reason = d->reason;
+	__builtin_memcpy(k.daddr, t->addr, 16);
+
+	v = bpf_map_lookup_elem(&bh_flood, &k);
+	if (v) {
+		__sync_fetch_and_add(&v->suppressed, 1);
+		v->last_ts_boot_ns = now;
+		return;
+	}
+	nv.last_ts_boot_ns = now;
+	nv.verdict = d->verdict;
+	nv.hook = src->hook;
+	if (bpf_map_update_elem(&bh_flood, &k, &nv, BPF_NOEXIST)) {
+		v = bpf_map_lookup_elem(&bh_flood, &k);
+		if (v) {	/* another CPU opened this key first */
+			__sync_fetch_and_add(&v->suppressed, 1);
+			return;
+		}
+		bh_lost_inc(0);	/* flood map full: event on its own */
+		bh_emit(src, s, partner, t, BH_EV_DECISION, d->verdict, d->reason, d->grant, 1, now);
+		return;
+	}
+	if (bh_emit(src, s, partner, t, BH_EV_DECISION, d->verdict, d->reason, d->grant, 1, now)) {
+		v = bpf_map_lookup_elem(&bh_flood, &k);
+		if (v)
+			__sync_fetch_and_add(&v->suppressed, 1);
+	}
+}
+
+/* Allowed traffic: per (partner, remote, port, proto) bytes and packets; the
+ * first sight of a flow is an event. */
+static __always_inline void bh_flow_tx(const struct bh_src *src, const struct bh_sk *s,
+				       __u32 partner, const struct bh_tuple *t, __u32 grant,
+				       __u32 bytes)
+{
+	struct bh_flow_key k = {};
+	struct bh_flow_val *v, nv = {};
+	__u64 now = bpf_ktime_get_boot_ns();
+
+	k.partner = partner;
+	k.dport = t->dport;
+	k.proto = t->proto;
+	__builtin_memcpy(k.daddr, t->addr, 16);
+	v = bpf_map_lookup_elem(&bh_flows, &k);
+	if (v) {
+		if (bytes) {
+			__sync_fetch_and_add(&v->tx_bytes, bytes);
+			__sync_fetch_and_add(&v->tx_packets, 1);
+		}
+		v->last_ts_boot_ns = now;
+		return;
+	}
+	nv.first_ts_boot_ns = now;
+	nv.last_ts_boot_ns = now;
+	nv.grant = grant;
+	if (bytes) {
+		nv.tx_bytes = bytes;
+		nv.tx_packets = 1;
+	}
+	if (bpf_map_update_elem(&bh_flows, &k, &nv, BPF_NOEXIST)) {
+		v = bpf_map_lookup_elem(&bh_flows, &k);
+		if (v && bytes) {
+			__sync_fetch_and_add(&v->tx_bytes, bytes);
+			__sync_fetch_and_add(&v->tx_packets, 1);
+		} else if (!v) {
+			bh_lost_inc(0);
+		}
+		return;
+	}
+	bh_emit(src, s, partner, t, BH_EV_FLOW_NEW, BH_VERDICT_ALLOW, BH_REASON_GRANTED, grant, 1,
+		now);
+}
+
+static __always_inline __u32 bh_src_bytes(const struct bh_src *src)
+{
+	if (src->hook == BH_HOOK_EGRESS || src->hook == BH_HOOK_INGRESS)
+		return ((struct __sk_buff *)src->ctx)->len;
+	return 0;
+}
+
 /* Judge tuple t for a tagged socket, using and refreshing its verdict cache.
  * Returns 1 to let the operation/packet through, 0 to refuse it. */
-static __always_inline int bh_judge(struct bh_sk *s, const struct bh_tuple *t)
+static __always_inline int bh_judge(struct bh_sk *s, const struct bh_tuple *t,
+				    const struct bh_src *src)
 {
 	struct bh_decision d;
 	__u64 gen = bh_gen();
@@ -282,10 +487,16 @@ static __always_inline int bh_judge(struct bh_sk *s, const struct bh_tuple *t)
 
 	if ((s->flags & BH_SK_CACHED) && same && s->gen == gen &&
 	    (!s->valid_until_ns || bpf_ktime_get_boot_ns() < s->valid_until_ns)) {
-		if (s->verdict == BH_VERDICT_ALLOW)
+		d.verdict = s->verdict;
+		d.reason = s->reason;
+		d.grant = s->grant;
+		if (d.verdict == BH_VERDICT_ALLOW) {
+			bh_flow_tx(src, s, s->partner, t, d.grant, bh_src_bytes(src));
 			return 1;
-		bh_count(s->partner, s->verdict, s->reason);
-		return s->verdict != BH_VERDICT_DENY;
+		}
+		bh_count(s->partner, d.verdict, d.reason);
+		bh_report_deny(src, s, s->partner, t, &d);
+		return d.verdict != BH_VERDICT_DENY;
 	}
 
 	bh_decide(s->partner, s->flags, t, &d);
@@ -310,17 +521,36 @@ static __always_inline int bh_judge(struct bh_sk *s, const struct bh_tuple *t)
 	__builtin_memcpy(s->daddr, t->addr, 16);
 
 	bh_count(s->partner, d.verdict, d.reason);
+	if (d.verdict == BH_VERDICT_ALLOW)
+		bh_flow_tx(src, s, s->partner, t, d.grant, bh_src_bytes(src));
+	else
+		bh_report_deny(src, s, s->partner, t, &d);
 	return d.verdict != BH_VERDICT_DENY;
 }
 
 /* Judge without a socket cache (request sockets, storage allocation failure). */
-static __always_inline int bh_judge_uncached(__u32 partner, __u8 flags, const struct bh_tuple *t)
+static __always_inline int bh_judge_uncached(__u32 partner, __u8 flags, const struct bh_tuple *t,
+					     const struct bh_src *src)
 {
 	struct bh_decision d;
 
 	bh_decide(partner, flags, t, &d);
 	bh_count(partner, d.verdict, d.reason);
+	if (d.verdict == BH_VERDICT_ALLOW)
+		bh_flow_tx(src, 0, partner, t, d.grant, bh_src_bytes(src));
+	else
+		bh_report_deny(src, 0, partner, t, &d);
 	return d.verdict != BH_VERDICT_DENY;
+}
+
+static __always_inline void bh_tag(struct bh_sk *s, enum bh_cg_src src, struct __sk_buff *skb)
+{
+	bh_identify(src, skb, &s->partner, &s->flags);
+	if (src == SRC_TASK) {
+		s->owner_pid = bpf_get_current_pid_tgid() >> 32;
+		s->owner_uid = (__u32)bpf_get_current_uid_gid();
+		bpf_get_current_comm(s->owner_comm, sizeof(s->owner_comm));
+	}
 }
 
 static __always_inline struct bh_sk *bh_sk_get(struct bpf_sock *sk, enum bh_cg_src src,
@@ -333,7 +563,7 @@ static __always_inline struct bh_sk *bh_sk_get(struct bpf_sock *sk, enum bh_cg_s
 	/* Created before bulkhead attached: tag it now. */
 	s = bpf_sk_storage_get(&bh_sk, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
 	if (s)
-		bh_identify(src, skb, &s->partner, &s->flags);
+		bh_tag(s, src, skb);
 	return s;
 }
 
@@ -371,14 +601,15 @@ int bh_sock_create(struct bpf_sock *ctx)
 		return 1;
 	s = bpf_sk_storage_get(&bh_sk, ctx, 0, BPF_SK_STORAGE_GET_F_CREATE);
 	if (s)
-		bh_identify(SRC_TASK, 0, &s->partner, &s->flags);
+		bh_tag(s, SRC_TASK, 0);
 	/* On allocation failure the socket is tagged lazily at its first
 	 * connect/send/packet; it is never let through untagged. */
 	return 1;
 }
 
-static __always_inline int bh_sock_addr(struct bpf_sock_addr *ctx, int v6)
+static __always_inline int bh_sock_addr(struct bpf_sock_addr *ctx, int v6, __u8 hook)
 {
+	struct bh_src src = { .ctx = ctx, .hook = hook, .v6 = v6 };
 	struct bh_tuple t = {};
 	struct bpf_sock *sk = ctx->sk;
 	struct bh_sk *s;
@@ -402,40 +633,42 @@ static __always_inline int bh_sock_addr(struct bpf_sock_addr *ctx, int v6)
 
 	if (!sk)
 		return 0;
+	t.sport = sk->src_port;
 	s = bh_sk_get(sk, SRC_TASK, 0);
 	if (s)
-		return bh_judge(s, &t);
+		return bh_judge(s, &t, &src);
 	bh_identify(SRC_TASK, 0, &partner, &flags);
-	return bh_judge_uncached(partner, flags, &t);
+	return bh_judge_uncached(partner, flags, &t, &src);
 }
 
 SEC("cgroup/connect4")
 int bh_connect4(struct bpf_sock_addr *ctx)
 {
-	return bh_sock_addr(ctx, 0);
+	return bh_sock_addr(ctx, 0, BH_HOOK_CONNECT);
 }
 
 SEC("cgroup/connect6")
 int bh_connect6(struct bpf_sock_addr *ctx)
 {
-	return bh_sock_addr(ctx, 1);
+	return bh_sock_addr(ctx, 1, BH_HOOK_CONNECT);
 }
 
 SEC("cgroup/sendmsg4")
 int bh_sendmsg4(struct bpf_sock_addr *ctx)
 {
-	return bh_sock_addr(ctx, 0);
+	return bh_sock_addr(ctx, 0, BH_HOOK_SENDMSG);
 }
 
 SEC("cgroup/sendmsg6")
 int bh_sendmsg6(struct bpf_sock_addr *ctx)
 {
-	return bh_sock_addr(ctx, 1);
+	return bh_sock_addr(ctx, 1, BH_HOOK_SENDMSG);
 }
 
-/* Parse destination, protocol and port of an outgoing IP packet.
+/* Parse the remote end of an IP packet: destination on egress, source on
+ * ingress, with protocol and ports (t->dport is always the remote port).
  * Returns 0, or -1 when the packet is not IPv4/IPv6. */
-static __always_inline int bh_parse_egress(struct __sk_buff *skb, struct bh_tuple *t)
+static __always_inline int bh_parse(struct __sk_buff *skb, struct bh_tuple *t, int ingress)
 {
 	__u32 l4off;
 	__u8 nexthdr;
@@ -445,7 +678,7 @@ static __always_inline int bh_parse_egress(struct __sk_buff *skb, struct bh_tupl
 
 		if (bpf_skb_load_bytes(skb, 0, &iph, sizeof(iph)))
 			return -1;
-		bh_map_v4(t->addr, iph.daddr);
+		bh_map_v4(t->addr, ingress ? iph.saddr : iph.daddr);
 		nexthdr = iph.protocol;
 		l4off = (__u32)iph.ihl * 4;
 		if (bpf_ntohs(iph.frag_off) & IP_OFFSET_MASK)
@@ -455,7 +688,10 @@ static __always_inline int bh_parse_egress(struct __sk_buff *skb, struct bh_tupl
 
 		if (bpf_skb_load_bytes(skb, 0, &ip6h, sizeof(ip6h)))
 			return -1;
-		__builtin_memcpy(t->addr, &ip6h.daddr, 16);
+		if (ingress)
+			__builtin_memcpy(t->addr, &ip6h.saddr, 16);
+		else
+			__builtin_memcpy(t->addr, &ip6h.daddr, 16);
 		nexthdr = ip6h.nexthdr;
 		l4off = sizeof(ip6h);
 		if (nexthdr == IPPROTO_FRAGMENT_HDR) {
@@ -480,8 +716,9 @@ static __always_inline int bh_parse_egress(struct __sk_buff *skb, struct bh_tupl
 
 		if (bpf_skb_load_bytes(skb, l4off, ports, sizeof(ports)))
 			return -1;
-		t->dport = bpf_ntohs(ports[1]);
-	} else if (t->proto == BH_PROTO_ICMP) {
+		t->dport = bpf_ntohs(ingress ? ports[0] : ports[1]);
+		t->sport = bpf_ntohs(ingress ? ports[1] : ports[0]);
+	} else if (t->proto == BH_PROTO_ICMP && !ingress) {
 		__u8 type;
 
 		if (bpf_skb_load_bytes(skb, l4off, &type, 1))
@@ -496,22 +733,55 @@ static __always_inline int bh_parse_egress(struct __sk_buff *skb, struct bh_tupl
 SEC("cgroup_skb/egress")
 int bh_egress(struct __sk_buff *skb)
 {
+	struct bh_src src = { .ctx = skb, .hook = BH_HOOK_EGRESS };
 	struct bh_tuple t = {};
 	struct bpf_sock *sk;
 	struct bh_sk *s;
 	__u32 partner;
 	__u8 flags;
 
-	if (bh_parse_egress(skb, &t))
+	if (bh_parse(skb, &t, 0))
 		return 1;	/* not IP: not ours to judge */
+	src.v6 = skb->family == AF_INET6;
 	sk = skb->sk;
 	if (sk)
 		sk = bpf_sk_fullsock(sk);
 	if (sk) {
 		s = bh_sk_get(sk, SRC_SKB, skb);
 		if (s)
-			return bh_judge(s, &t);
+			return bh_judge(s, &t, &src);
 	}
 	bh_identify(SRC_SKB, skb, &partner, &flags);
-	return bh_judge_uncached(partner, flags, &t);
+	return bh_judge_uncached(partner, flags, &t, &src);
+}
+
+/* Receive side: bytes and packets of allowed flows. */
+SEC("cgroup_skb/ingress")
+int bh_ingress(struct __sk_buff *skb)
+{
+	struct bh_flow_key k = {};
+	struct bh_tuple t = {};
+	struct bh_flow_val *v;
+	struct bpf_sock *sk;
+	struct bh_sk *s;
+
+	sk = skb->sk;
+	if (!sk || bh_parse(skb, &t, 1))
+		return 1;
+	sk = bpf_sk_fullsock(sk);
+	if (!sk)
+		return 1;
+	s = bpf_sk_storage_get(&bh_sk, sk, 0, 0);
+	if (!s || (s->flags & BH_SK_UNKNOWN))
+		return 1;
+	k.partner = s->partner;
+	k.dport = t.dport;
+	k.proto = t.proto;
+	__builtin_memcpy(k.daddr, t.addr, 16);
+	v = bpf_map_lookup_elem(&bh_flows, &k);
+	if (v) {
+		__sync_fetch_and_add(&v->rx_bytes, skb->len);
+		__sync_fetch_and_add(&v->rx_packets, 1);
+	}
+	return 1;
 }

@@ -68,7 +68,7 @@ int bh_pin_prepare(const char *pin_dir)
 	}
 	err = mkdir_p(pin_dir, 0700);
 	if (!err) {
-		char links[PATH_MAX];
+		char links[PATH_MAX + 16];
 
 		snprintf(links, sizeof(links), "%s/links", pin_dir);
 		err = mkdir_p(links, 0700);
@@ -364,7 +364,7 @@ static void link_path(char *buf, size_t len, const char *pin_dir, uint64_t cgid,
 static int attach_point(struct bh_loader *l, const struct bh_attach_point *pt)
 {
 	struct bpf_program *prog;
-	char full[PATH_MAX * 2], lpath[PATH_MAX];
+	char full[PATH_MAX * 2], lpath[PATH_MAX + 64];
 	int cgfd, err = 0;
 
 	snprintf(full, sizeof(full), "%s/%s", l->cg2, pt->path);
@@ -425,7 +425,7 @@ static int detach_pinned(const char *path)
 /* Detach pinned links whose cgroup is no longer an attach point. */
 static int detach_stale(struct bh_loader *l)
 {
-	char dir[PATH_MAX], path[PATH_MAX * 2];
+	char dir[PATH_MAX + 16], path[PATH_MAX * 2];
 	struct dirent *de;
 	DIR *d;
 	int err = 0;
@@ -610,7 +610,7 @@ int bh_bind_pending(struct bh_loader *l)
 
 int bh_down(const char *pin_dir)
 {
-	char links[PATH_MAX], path[PATH_MAX * 2];
+	char links[PATH_MAX + 16], path[PATH_MAX * 2];
 	struct dirent *de;
 	DIR *d;
 	int err = 0, n = 0;

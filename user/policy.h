@@ -8,7 +8,24 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <bulkhead/bulkhead.h>
+
+/*
+ * Semantics the compiler relies on and the kernel mirrors:
+ * - IPv4 lives in the IPv6 space as ::ffff:a.b.c.d, so an IPv6 prefix that
+ *   covers ::ffff:0:0/96 (::/0, ::/64, ...) covers every IPv4 address too;
+ *   ::ffff:a.b.c.d/n with n >= 96 is the IPv4 prefix a.b.c.d/(n-96).
+ * - A rule matches a packet when rule.proto is BH_PROTO_ANY or equals the
+ *   packet's proto, and port_lo <= port <= port_hi, where port is the
+ *   destination port for tcp/udp and 0 for every other protocol. Grants
+ *   without `ports` compile to 0-65535, so they match portless traffic too;
+ *   a grant with `ports` (never 0) matches only tcp/udp to those ports, also
+ *   when its proto is `any`.
+ * - A partner with no `cgroups` (or an empty list) is allowed only when
+ *   partner_root is set: it is then bound to "<partner_root>/<name>", and
+ *   bh_policy_load puts that path in its cgroups.
+ */
 
 struct bh_port_range {
 	uint16_t lo, hi;		/* inclusive, host order */
@@ -53,10 +70,18 @@ struct bh_policy {
 	struct bh_grant *grants;
 };
 
-/* Error messages, each "file:line:column: reason". */
+/* At most this many messages are kept; later ones are only counted. */
+#define BH_MAX_ERRORS 20
+
+/*
+ * Error messages, each "file:line:column: reason" (a file that cannot be
+ * read at all: "file: reason"). more counts the messages dropped beyond
+ * BH_MAX_ERRORS; print "(and N more errors)" when it is non-zero.
+ */
 struct bh_errors {
 	size_t n;
 	char **msg;
+	size_t more;
 };
 
 void bh_errors_add(struct bh_errors *e, const char *fmt, ...)
@@ -104,6 +129,16 @@ int bh_compile(const struct bh_policy *p, const struct bh_clock *clk,
 void bh_compiled_free(struct bh_compiled *c);
 
 /* "10.0.0.0/8" style text of a prefix (IPv4-mapped shown as IPv4). */
+#define BH_PREFIX_STRLEN 64	/* enough for any prefix */
 const char *bh_prefix_str(const struct bh_prefix *pf, char *buf, size_t len);
+
+/*
+ * Summary for `bulkhead check`: partners (name, id, mode, cgroups, grants),
+ * grant total, never prefixes and, when c is not NULL, the compiled trie
+ * entries. json != 0 writes one JSON object (jansson) and a newline.
+ * Returns 0, -ENOMEM or -EIO.
+ */
+int bh_policy_summary(const struct bh_policy *p, const struct bh_compiled *c,
+		      FILE *out, int json);
 
 #endif

@@ -157,6 +157,10 @@ struct bh_sk {
 	__u16 dport;
 	__u16 pad;
 	__u8  daddr[16];
+	/* owner at creation, for events raised outside process context */
+	__u32 owner_pid;
+	__u32 owner_uid;
+	char  owner_comm[16];
 };
 
 #endif /* BULKHEAD_BULKHEAD_H */

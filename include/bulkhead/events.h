@@ -1,0 +1,97 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * Kernel -> userspace event records (one BPF ring buffer, bh_events) and the
+ * maps that aggregate floods and flows. Fixed-width types, explicit padding.
+ */
+#ifndef BULKHEAD_EVENTS_H
+#define BULKHEAD_EVENTS_H
+
+#include <bulkhead/bulkhead.h>
+
+#define BH_TASK_COMM_LEN 16
+#define BH_FLOOD_WINDOW_NS 1000000000ull	/* deny aggregation window: 1 s */
+#define BH_MAX_FLOOD_KEYS 65536
+#define BH_MAX_FLOWS 65536
+
+enum bh_event_type {
+	BH_EV_DECISION = 1,	/* a connect/send/packet decision (hook says which) */
+	BH_EV_FLOW_NEW = 2,	/* first packet of an allowed (partner, dst, dport, proto) */
+};
+
+enum bh_event_flags {
+	BH_EVF_TASK = 1 << 0,	/* pid/tgid/uid/comm are the current task's */
+	BH_EVF_V6   = 1 << 1,	/* the socket is AF_INET6 (addresses may be v4-mapped) */
+};
+
+struct bh_event {
+	__u64 ts_boot_ns;	/* bpf_ktime_get_boot_ns() */
+	__u64 cgroup_id;	/* socket's (or task's) cgroup v2 id */
+	__u64 cookie;		/* socket cookie; 0 if none */
+	__u64 count;		/* attempts this record stands for (1 unless aggregated) */
+	__u32 partner;
+	__u32 grant;
+	__u32 pid;		/* tgid (process id) */
+	__u32 tid;
+	__u32 uid;
+	__u16 sport;		/* host order */
+	__u16 dport;		/* host order */
+	__u8  type;		/* enum bh_event_type */
+	__u8  hook;		/* enum bh_hook */
+	__u8  verdict;		/* enum bh_verdict */
+	__u8  reason;		/* enum bh_reason */
+	__u8  proto;		/* enum bh_proto */
+	__u8  flags;		/* enum bh_event_flags */
+	__u8  pad[2];
+	__u8  saddr[16];	/* IPv6 or IPv4-mapped; zero when unknown */
+	__u8  daddr[16];
+	char  comm[BH_TASK_COMM_LEN];	/* raw kernel bytes: sanitise before output */
+};
+
+/* Flood aggregation: the first deny of a key in a window is an event, the
+ * rest only bump count here; userspace flushes windows that have closed. */
+struct bh_flood_key {
+	__u64 window;		/* ts_boot_ns / BH_FLOOD_WINDOW_NS */
+	__u32 partner;
+	__u16 dport;
+	__u8  proto;
+	__u8  reason;
+	__u8  daddr[16];
+};
+
+struct bh_flood_val {
+	__u64 suppressed;	/* attempts not sent as events */
+	__u64 last_ts_boot_ns;
+	__u32 pid;		/* last attempt's process */
+	__u32 uid;
+	__u64 cgroup_id;
+	__u8  verdict;
+	__u8  hook;
+	__u8  pad[6];
+	char  comm[BH_TASK_COMM_LEN];
+};
+
+/* Allowed flows: first packet emits BH_EV_FLOW_NEW, bytes/packets both ways. */
+struct bh_flow_key {
+	__u32 partner;
+	__u16 dport;		/* remote port */
+	__u8  proto;
+	__u8  pad;
+	__u8  daddr[16];	/* remote address */
+};
+
+struct bh_flow_val {
+	__u64 first_ts_boot_ns;
+	__u64 last_ts_boot_ns;
+	__u64 tx_bytes, tx_packets;
+	__u64 rx_bytes, rx_packets;
+	__u32 grant;
+	__u32 pad;
+};
+
+/* bh_lost (per-CPU array, index 0): events that could not be reserved. */
+struct bh_lost {
+	__u64 ring_full;	/* ring buffer reservation failed */
+	__u64 flood_full;	/* flood map full: event sent un-aggregated or lost */
+};
+
+#endif /* BULKHEAD_EVENTS_H */

@@ -1,0 +1,642 @@
+# shellcheck shell=bash
+#
+# End-to-end test harness for bulkhead. Source it from tests/e2e/test_*.sh:
+#
+#   . "$(dirname "$0")/lib.sh"
+#   case_x() { ...; assert_probe EPERM "$cg" tcp-connect 10.1.2.3 80; }
+#   tcase deny_x case_x
+#   bh_finish
+#
+# Every case runs in its own subshell with its own cgroup
+# (<cgroup2>/bh-test.$$/caseN, relative path in $CASE_CG_REL), its own pin dir
+# ($PINDIR) and its own pair of network namespaces joined by a veth:
+#
+#   client ns $NS_C  veth 10.201.N.1/24  fd00:201:N::1/64   (probes, partners)
+#   server ns $NS_S  veth 10.201.N.2/24  fd00:201:N::2/64   (servers)
+#
+# plus the extra server addresses in BH_V4_EXTRA / BH_V6_EXTRA on the server's
+# lo, routed from the client through the veth. Nothing leaves those namespaces.
+#
+# Cleanup (daemon, `bulkhead down`, servers, namespaces, cgroups, pins) always
+# runs: per case in the case subshell's EXIT trap, and again for the whole run
+# in this shell's EXIT trap, even on failure or Ctrl-C. The last line printed is
+# "N passed, N failed" (", N skipped" when any); the exit status is non-zero
+# when anything failed.
+#
+# Environment: BULKHEAD (default build/bulkhead), BH_PROBE (default
+# build/probe, compiled from tests/probe/probe.c when missing), CI=true (a case
+# that cannot run is a failure, not a skip), BH_CASES=REGEX (run only matching
+# cases), BH_VERBOSE=1 (stream case output), BH_KEEP_TMP=1 (keep logs).
+
+BH_SRC_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+BULKHEAD=${BULKHEAD:-$BH_SRC_ROOT/build/bulkhead}
+BH_PROBE=${BH_PROBE:-$BH_SRC_ROOT/build/probe}
+BH_SCRIPT=$(basename "$0")
+
+BH_RUN_ID=$$
+BH_TMP=$(mktemp -d "${TMPDIR:-/tmp}/bh-test.$BH_RUN_ID.XXXXXX") || exit 1
+BH_CG2=""			# cgroup2 mount point, discovered
+BH_CG_RUN_REL="bh-test.$BH_RUN_ID"
+BH_CG_RUN=""			# $BH_CG2/$BH_CG_RUN_REL once created
+BH_BPFFS=/sys/fs/bpf
+BH_PIN_RUN="$BH_BPFFS/bh-test.$BH_RUN_ID"
+BH_NS_PREFIX="bh-t$BH_RUN_ID-"
+BH_MOUNTED_BPFFS=0
+BH_RUN_READY=0
+
+# Server addresses reachable from every case's client namespace.
+BH_V4_EXTRA="10.1.2.3 10.2.0.1 10.20.0.5 10.20.0.6"
+BH_V6_EXTRA="fd00:20::5 fd00:20::6 fd00:21::7"
+
+BH_NPASS=0
+BH_NFAIL=0
+BH_NSKIP=0
+BH_NCASE=0
+BH_INTERRUPTED=0
+BH_CASE_PID=""
+BH_PREREQ_DONE=""		# needs levels already checked
+BH_PREREQ_MISSING=""
+
+# ---------------------------------------------------------------- utilities
+
+bh_log() { printf '%s\n' "$*"; }
+
+bh_is_ci() { [ "${CI:-}" = true ]; }
+
+# Microseconds since the epoch.
+bh_now_us() { local t=${EPOCHREALTIME/./}; printf '%s\n' "$((10#$t))"; }
+
+# wait_until SECONDS CMD...: poll CMD (every 50 ms) until it succeeds.
+# Returns 0 when it did, 1 on timeout.
+wait_until() {
+	local secs=$1 deadline
+	shift
+	deadline=$(( $(bh_now_us) + ${secs%.*} * 1000000 ))
+	while :; do
+		"$@" && return 0
+		[ "$(bh_now_us)" -ge "$deadline" ] && return 1
+		sleep 0.05
+	done
+}
+
+bh_pid_alive() {
+	local state
+	[ -r "/proc/$1/stat" ] || return 1
+	state=$(sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1)
+	[ -n "$state" ] && [ "$state" != Z ] && [ "$state" != X ]
+}
+
+bh_pid_dead() { ! bh_pid_alive "$1"; }
+
+# Send SIGTERM to the given pids, then SIGKILL to any alive after `secs`.
+bh_kill_pids() {
+	local secs=$1 p left
+	shift
+	[ $# -gt 0 ] || return 0
+	kill -TERM "$@" 2>/dev/null
+	for p in "$@"; do
+		wait_until "$secs" bh_pid_dead "$p" || { kill -KILL "$p" 2>/dev/null; left=1; }
+	done
+	[ -z "${left:-}" ] || for p in "$@"; do wait_until 2 bh_pid_dead "$p"; done
+	return 0
+}
+
+# A unique token to send and look for on the server side.
+bh_token() { printf 'bh%s-%s%s\n' "${CASE_N:-0}" "$RANDOM" "$RANDOM"; }
+
+# ------------------------------------------------------ cgroup2 and bpffs
+
+# The cgroup2 mount point, from /proc/self/mountinfo (first cgroup2 mount).
+bh_find_cg2() {
+	local line rest mp
+	while IFS= read -r line; do
+		rest=${line#* - }
+		[ "${rest%% *}" = cgroup2 ] || continue
+		mp=$(printf '%s\n' "$line" | cut -d' ' -f5)
+		printf '%b\n' "$mp"
+		return 0
+	done </proc/self/mountinfo
+	return 1
+}
+
+bh_is_bpffs() { [ "$(stat -f -c %T "$1" 2>/dev/null)" = bpf_fs ]; }
+
+# Every pid in the cgroup subtree at $1.
+bh_cg_pids() {
+	[ -d "$1" ] || return 0
+	find "$1" -name cgroup.procs -exec cat {} + 2>/dev/null
+}
+
+bh_cg_empty() { [ -z "$(bh_cg_pids "$1")" ]; }
+
+# Kill what runs in the subtree, move survivors to the root cgroup, then
+# remove the directories bottom-up.
+bh_cg_remove() {
+	local cg=$1 p
+	[ -n "$cg" ] && [ -d "$cg" ] || return 0
+	# shellcheck disable=SC2046
+	set -- $(bh_cg_pids "$cg")
+	if [ $# -gt 0 ]; then
+		kill -TERM "$@" 2>/dev/null
+		wait_until 3 bh_cg_empty "$cg" || {
+			# shellcheck disable=SC2046
+			kill -KILL $(bh_cg_pids "$cg") 2>/dev/null
+			wait_until 2 bh_cg_empty "$cg"
+		}
+		for p in $(bh_cg_pids "$cg"); do
+			echo "$p" >"$BH_CG2/cgroup.procs" 2>/dev/null
+		done
+	fi
+	find "$cg" -depth -type d -exec rmdir {} + 2>/dev/null
+	[ ! -d "$cg" ] || { bh_log "warning: could not remove cgroup $cg"; return 1; }
+}
+
+# ------------------------------------------------------------ prerequisites
+
+# bh_prereq LEVEL: print what is missing for LEVEL ("bin": a bulkhead binary;
+# "root": root, cgroup2, BTF, bpffs, namespaces, clients, probe) and fail.
+bh_prereq() {
+	local need=$1 missing="" t
+	case " $BH_PREREQ_DONE " in
+	*" $need "*) [ -z "$BH_PREREQ_MISSING" ] && return 0
+		printf '%s\n' "$BH_PREREQ_MISSING"; return 1 ;;
+	esac
+	[ -x "$BULKHEAD" ] || missing="$missing; no bulkhead binary at $BULKHEAD (make)"
+	if [ "$need" = root ]; then
+		[ "$(id -u)" = 0 ] || missing="$missing; not root"
+		BH_CG2=${BH_CG2:-$(bh_find_cg2)}
+		[ -n "$BH_CG2" ] || missing="$missing; no cgroup2 mount in /proc/self/mountinfo"
+		[ -r /sys/kernel/btf/vmlinux ] || missing="$missing; no kernel BTF (/sys/kernel/btf/vmlinux)"
+		for t in ip nsenter ss socat ncat curl; do
+			command -v "$t" >/dev/null || missing="$missing; no $t"
+		done
+		if [ -z "$missing" ] && [ ! -x "$BH_PROBE" ]; then
+			if [ -r "$BH_SRC_ROOT/tests/probe/probe.c" ] && command -v "${CC:-gcc}" >/dev/null &&
+			   "${CC:-gcc}" -Wall -Wextra -O2 -o "$BH_TMP/probe" "$BH_SRC_ROOT/tests/probe/probe.c"; then
+				BH_PROBE=$BH_TMP/probe
+			else
+				missing="$missing; no probe at $BH_PROBE and cannot build it"
+			fi
+		fi
+		[ -n "$missing" ] || bh_run_setup || missing="$missing; $BH_SETUP_ERR"
+	fi
+	BH_PREREQ_DONE="$BH_PREREQ_DONE $need"
+	BH_PREREQ_MISSING=${missing#; }
+	[ -z "$BH_PREREQ_MISSING" ] && return 0
+	printf '%s\n' "$BH_PREREQ_MISSING"
+	return 1
+}
+
+# Per-run setup: bpffs, the run's pin dir and cgroup subtree.
+bh_run_setup() {
+	[ "$BH_RUN_READY" = 1 ] && return 0
+	BH_SETUP_ERR=""
+	if ! bh_is_bpffs "$BH_BPFFS"; then
+		mkdir -p "$BH_BPFFS" && mount -t bpf bpf "$BH_BPFFS" 2>"$BH_TMP/mount.err" ||
+			{ BH_SETUP_ERR="cannot mount bpffs at $BH_BPFFS: $(cat "$BH_TMP/mount.err")"; return 1; }
+		BH_MOUNTED_BPFFS=1
+	fi
+	mkdir -p "$BH_PIN_RUN" || { BH_SETUP_ERR="cannot create $BH_PIN_RUN"; return 1; }
+	BH_CG_RUN="$BH_CG2/$BH_CG_RUN_REL"
+	mkdir -p "$BH_CG_RUN" || { BH_SETUP_ERR="cannot create cgroup $BH_CG_RUN"; return 1; }
+	BH_RUN_READY=1
+}
+
+# ------------------------------------------------------------------ network
+
+# Create the case's namespaces, veth, addresses and routes.
+net_setup() {
+	local n=$CASE_N a
+	NS_C="${BH_NS_PREFIX}$n-c"
+	NS_S="${BH_NS_PREFIX}$n-s"
+	C4="10.201.$n.1"; S4="10.201.$n.2"
+	C6="fd00:201:$n::1"; S6="fd00:201:$n::2"
+	ip netns add "$NS_C" || return 1
+	echo "$NS_C" >>"$CASE_DIR/netns"
+	ip netns add "$NS_S" || return 1
+	echo "$NS_S" >>"$CASE_DIR/netns"
+	ip link add veth-c netns "$NS_C" type veth peer name veth-s netns "$NS_S" || return 1
+	in_ns "$NS_C" sh -ec "
+		ip link set lo up
+		ip link set veth-c up
+		ip addr add $C4/24 dev veth-c
+		ip -6 addr add $C6/64 dev veth-c nodad
+		sysctl -qw net.ipv4.ping_group_range='0 2147483647'" || return 1
+	in_ns "$NS_S" sh -ec "
+		ip link set lo up
+		ip link set veth-s up
+		ip addr add $S4/24 dev veth-s
+		ip -6 addr add $S6/64 dev veth-s nodad" || return 1
+	for a in $BH_V4_EXTRA $BH_V6_EXTRA; do
+		net_addr "$a" || return 1
+	done
+}
+
+# net_addr ADDR: one more server address (on the server's lo), routed from
+# the client namespace through the veth.
+net_addr() {
+	case $1 in
+	*:*) in_ns "$NS_S" ip -6 addr add "$1/128" dev lo nodad &&
+	     in_ns "$NS_C" ip -6 route add "$1/128" via "$S6" ;;
+	*)   in_ns "$NS_S" ip addr add "$1/32" dev lo &&
+	     in_ns "$NS_C" ip route add "$1/32" via "$S4" ;;
+	esac
+}
+
+# in_ns NS CMD...: run CMD in network namespace NS (mounts untouched, so
+# cgroupfs and bpffs stay visible; `ip netns exec` would hide them).
+in_ns() {
+	local ns=$1
+	shift
+	nsenter --net="/run/netns/$ns" "$@"
+}
+
+# in_cg CGROUP_DIR CMD...: run CMD in the client namespace as a member of
+# CGROUP_DIR (an absolute path in the cgroup2 tree).
+in_cg() { in_cg_ns "$NS_C" "$@"; }
+
+# in_cg_ns NS CGROUP_DIR CMD...
+in_cg_ns() {
+	local ns=$1 cg=$2
+	shift 2
+	# shellcheck disable=SC2016
+	nsenter --net="/run/netns/$ns" sh -c \
+		'echo $$ >"$1/cgroup.procs" || exit 125; shift; exec "$@"' bh-in-cg "$cg" "$@"
+}
+
+# cg_new REL: create $CASE_CG/REL (and parents); print its absolute path.
+cg_new() {
+	mkdir -p "$CASE_CG/$1" || fail_now "cannot create cgroup $CASE_CG/$1"
+	printf '%s\n' "$CASE_CG/$1"
+}
+
+# ------------------------------------------------------------------ servers
+
+# srv_start [--ns NS] KIND PORT [FILE]: start a server listening on every
+# address (IPv4 and IPv6) of NS (default the server namespace), and wait until
+# it listens. KIND:
+#   echo  TCP, echoes what it gets
+#   sink  TCP, appends what it gets to FILE
+#   http  TCP, HTTP/1.0 200 to any request, appends each request line to FILE
+#   udp   UDP, appends every datagram to FILE
+srv_start() {
+	local ns=$NS_S kind port file pid proto=tcp listen
+	if [ "$1" = --ns ]; then ns=$2; shift 2; fi
+	kind=$1 port=$2 file=${3:-}
+	listen="TCP6-LISTEN:$port,ipv6only=0,reuseaddr,fork"
+	case $kind in
+	echo) in_ns "$ns" socat "$listen" PIPE </dev/null >>"$CASE_DIR/servers.log" 2>&1 & ;;
+	sink) in_ns "$ns" socat -u "$listen" "OPEN:$file,creat,append" </dev/null >>"$CASE_DIR/servers.log" 2>&1 & ;;
+	http) bh__http_handler
+	      in_ns "$ns" socat "$listen" "EXEC:bash $CASE_DIR/http.sh $file" </dev/null >>"$CASE_DIR/servers.log" 2>&1 & ;;
+	udp)  proto=udp
+	      in_ns "$ns" socat -u "UDP6-RECV:$port,ipv6only=0,reuseaddr" "OPEN:$file,creat,append" </dev/null >>"$CASE_DIR/servers.log" 2>&1 & ;;
+	*) fail_now "srv_start: unknown kind $kind" ;;
+	esac
+	pid=$!
+	echo "$pid" >>"$CASE_DIR/server.pids"
+	[ -z "$file" ] || : >>"$file"
+	wait_until 5 srv_listening "$ns" "$proto" "$port" ||
+		fail_now "$kind server on port $port in $ns did not start listening: $(tail -n 3 "$CASE_DIR/servers.log")"
+}
+
+# srv_listening NS tcp|udp PORT
+srv_listening() {
+	local flags=-Hltn
+	[ "$2" = udp ] && flags=-Hlun
+	[ -n "$(in_ns "$1" ss "$flags" "sport = :$3" 2>/dev/null)" ]
+}
+
+bh__http_handler() {
+	[ -f "$CASE_DIR/http.sh" ] && return 0
+	cat >"$CASE_DIR/http.sh" <<'EOF'
+# one HTTP/1.0 exchange on stdin/stdout: log the request line to $1, answer 200
+IFS= read -r req || exit 0
+printf '%s\n' "${req%$'\r'}" >>"$1"
+while IFS= read -r h; do h=${h%$'\r'}; [ -n "$h" ] || break; done
+body='bulkhead-test-ok'
+printf 'HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s\n' \
+	$(( ${#body} + 1 )) "$body"
+EOF
+}
+
+bh__file_has() { grep -qF -- "$2" "$1" 2>/dev/null; }
+
+# ------------------------------------------------------------------- daemon
+
+# bh_start POLICYFILE [ARGS...]: start `bulkhead run` in the background and
+# wait (10 s at most) for its `ready` line. The case fails if it never comes.
+bh_start() {
+	local policy=$1
+	shift
+	[ -z "${BH_DAEMON_PID:-}" ] || fail_now "bh_start: a daemon is already running"
+	: >"$CASE_DIR/bulkhead.out"
+	: >"$CASE_DIR/bulkhead.err"
+	"$BULKHEAD" run --policy "$policy" --pin-dir "$PINDIR" "$@" \
+		</dev/null >>"$CASE_DIR/bulkhead.out" 2>>"$CASE_DIR/bulkhead.err" &
+	BH_DAEMON_PID=$!
+	BH_DAEMON_STARTED=1
+	echo "$BH_DAEMON_PID" >"$CASE_DIR/daemon.pid"
+	if ! wait_until 10 bh__ready_or_dead; then
+		fail_now "bulkhead run did not print 'ready' within 10 s: $(bh__daemon_tail)"
+	fi
+	if ! bh__is_ready; then
+		wait "$BH_DAEMON_PID"
+		local st=$?
+		BH_DAEMON_PID=""
+		fail_now "bulkhead run exited with status $st before 'ready': $(bh__daemon_tail)"
+	fi
+	bh_log "bulkhead run (pid $BH_DAEMON_PID) ready"
+}
+
+bh__is_ready() { grep -qxE 'ready[[:space:]]*' "$CASE_DIR/bulkhead.out" 2>/dev/null; }
+bh__ready_or_dead() { bh__is_ready || bh_pid_dead "$BH_DAEMON_PID"; }
+bh__daemon_tail() { tail -n 5 "$CASE_DIR/bulkhead.err" "$CASE_DIR/bulkhead.out" 2>/dev/null | tr '\n' ' '; }
+
+# bh_stop: SIGTERM the daemon and wait for it (10 s, then SIGKILL and fail).
+# Returns the daemon's exit status.
+bh_stop() {
+	local pid=${BH_DAEMON_PID:-} st
+	[ -n "$pid" ] || return 0
+	kill -TERM "$pid" 2>/dev/null
+	if ! wait_until 10 bh_pid_dead "$pid"; then
+		kill -KILL "$pid" 2>/dev/null
+		wait "$pid" 2>/dev/null
+		BH_DAEMON_PID=""
+		fail "bulkhead run ignored SIGTERM for 10 s (killed)"
+		return 1
+	fi
+	wait "$pid" 2>/dev/null
+	st=$?
+	BH_DAEMON_PID=""
+	bh_log "bulkhead run exited with status $st"
+	return "$st"
+}
+
+# bh_down: `bulkhead down` on the case's pin dir; returns its status.
+bh_down() {
+	"$BULKHEAD" down --pin-dir "$PINDIR" </dev/null >>"$CASE_DIR/down.log" 2>&1
+}
+
+# ------------------------------------------------------------ case results
+
+bh__record() {	# bh__record fail|skip MESSAGE
+	printf '%s\n' "$2" >>"$CASE_DIR/$1"
+	bh_log "$(printf '%s' "$1" | tr a-z A-Z): $2"
+}
+
+# fail MSG: the case fails (and goes on). fail_now MSG: fails and stops.
+fail() { bh__record fail "$*"; return 1; }
+fail_now() { bh__record fail "$*"; exit 1; }
+
+# skip MSG: the case cannot run here (a failure when CI=true).
+skip() { bh__record skip "$*"; exit 0; }
+
+# assert_eq EXPECTED ACTUAL LABEL
+assert_eq() {
+	if [ "$1" = "$2" ]; then
+		bh_log "ok: $3 = '$2'"
+		return 0
+	fi
+	fail "$3: expected '$1', got '$2'"
+}
+
+# assert_contains NEEDLE HAYSTACK LABEL
+assert_contains() {
+	case $2 in
+	*"$1"*) bh_log "ok: $3 contains '$1'"; return 0 ;;
+	esac
+	fail "$3: '$1' not found in '$(printf '%s' "$2" | head -c 300)'"
+}
+
+# assert_file_has FILE NEEDLE LABEL [SECONDS]: wait for NEEDLE to appear in FILE.
+assert_file_has() {
+	if wait_until "${4:-5}" bh__file_has "$1" "$2"; then
+		bh_log "ok: $3"
+		return 0
+	fi
+	fail "$3: '$2' never reached $(basename "$1")"
+}
+
+# assert_file_lacks FILE NEEDLE LABEL
+assert_file_lacks() {
+	if ! bh__file_has "$1" "$2"; then
+		bh_log "ok: $3"
+		return 0
+	fi
+	fail "$3: '$2' reached $(basename "$1")"
+}
+
+# probe_in CGROUP_DIR ARGS...: run the probe there; print its word.
+probe_in() {
+	local cg=$1 out
+	shift
+	out=$(in_cg "$cg" "$BH_PROBE" "$@" 2>>"$CASE_DIR/probe.err")
+	printf '%s\n' "${out:-<no output, status $?>}"
+}
+
+# assert_probe EXPECTED CGROUP_DIR ARGS...: the probe prints EXPECTED.
+assert_probe() {
+	local want=$1 cg=$2 got
+	shift 2
+	got=$(probe_in "$cg" "$@")
+	assert_eq "$want" "$got" "probe $* from ${cg#"$BH_CG2"/}"
+}
+
+# --------------------------------------------------------------- case driver
+
+# tcase NAME FUNCTION [NEEDS]: run FUNCTION as one case. NEEDS is "root"
+# (default: cgroup, netns, daemon) or "bin" (only the bulkhead binary).
+tcase() {
+	local name=$1 fn=$2 needs=${3:-root} missing st dir n
+	[ "$BH_INTERRUPTED" = 1 ] && return 0
+	if [ -n "${BH_CASES:-}" ] && ! [[ $name =~ $BH_CASES ]]; then
+		return 0
+	fi
+	BH_NCASE=$((BH_NCASE + 1))
+	n=$BH_NCASE
+	dir="$BH_TMP/case$n"
+	mkdir -p "$dir"
+	if ! missing=$(bh_prereq "$needs"); then
+		bh__result "$name" skip "$missing"
+		return 0
+	fi
+	if [ "${BH_VERBOSE:-0}" = 1 ]; then
+		( bh__case_main "$name" "$fn" "$needs" "$n" "$dir" ) &
+	else
+		( bh__case_main "$name" "$fn" "$needs" "$n" "$dir" ) >"$dir/log" 2>&1 &
+	fi
+	BH_CASE_PID=$!
+	while :; do
+		wait "$BH_CASE_PID"
+		st=$?
+		kill -0 "$BH_CASE_PID" 2>/dev/null || break
+	done
+	BH_CASE_PID=""
+	if [ -s "$dir/fail" ] || [ "$st" -ne 0 ]; then
+		[ -s "$dir/fail" ] || echo "case exited with status $st" >"$dir/fail"
+		bh__result "$name" fail "$(paste -sd';' "$dir/fail" | sed 's/;/; /g')" "$dir"
+	elif [ -s "$dir/skip" ]; then
+		bh__result "$name" skip "$(head -n 1 "$dir/skip")"
+	else
+		bh__result "$name" pass
+	fi
+}
+
+bh__result() {	# NAME pass|fail|skip [REASON [CASEDIR]]
+	case $2 in
+	pass) BH_NPASS=$((BH_NPASS + 1)); bh_log "PASS $1" ;;
+	skip) if bh_is_ci; then
+		      BH_NFAIL=$((BH_NFAIL + 1)); bh_log "FAIL $1: cannot run with CI=true: $3"
+	      else
+		      BH_NSKIP=$((BH_NSKIP + 1)); bh_log "SKIP $1: $3"
+	      fi ;;
+	fail) BH_NFAIL=$((BH_NFAIL + 1)); bh_log "FAIL $1: $3"
+	      if [ -n "${4:-}" ] && [ "${BH_VERBOSE:-0}" != 1 ]; then
+		      bh__show "$4/log" "case log"
+		      bh__show "$4/bulkhead.err" "bulkhead stderr"
+		      bh__show "$4/bulkhead.out" "bulkhead stdout"
+		      bh__show "$4/probe.err" "probe stderr"
+		      bh__show "$4/servers.log" "servers"
+	      fi ;;
+	esac
+}
+
+bh__show() {
+	[ -s "$1" ] || return 0
+	printf '    --- %s (last 20 lines)\n' "$2"
+	tail -n 20 "$1" | sed 's/^/    | /'
+}
+
+# The case subshell.
+bh__case_main() {
+	local name=$1 fn=$2 needs=$3
+	CASE_NAME=$name
+	CASE_N=$4
+	CASE_DIR=$5
+	BH_DAEMON_PID=""
+	BH_DAEMON_STARTED=0
+	NS_C="" NS_S=""
+	CASE_CG="" CASE_CG_REL="" PINDIR=""
+	trap 'bh__case_cleanup' EXIT
+	trap 'bh__record fail interrupted; exit 130' INT TERM HUP
+	bh_log "=== case $CASE_N: $name ($(date -u +%H:%M:%S))"
+	if [ "$needs" = root ]; then
+		CASE_CG_REL="$BH_CG_RUN_REL/case$CASE_N"
+		CASE_CG="$BH_CG2/$CASE_CG_REL"
+		mkdir "$CASE_CG" || fail_now "cannot create cgroup $CASE_CG"
+		PINDIR="$BH_PIN_RUN/case$CASE_N"
+		mkdir "$PINDIR" || fail_now "cannot create pin dir $PINDIR"
+		net_setup || fail_now "network setup failed"
+	fi
+	"$fn"
+	local st=$?
+	[ "$st" -eq 0 ] || [ -s "$CASE_DIR/fail" ] || fail "$fn returned $st"
+	exit 0
+}
+
+bh__case_cleanup() {
+	local st=$? ns
+	trap '' INT TERM HUP
+	if [ -n "${BH_DAEMON_PID:-}" ]; then
+		bh_stop >/dev/null 2>&1
+	fi
+	if [ -n "$PINDIR" ] && [ -d "$PINDIR" ]; then
+		if [ "$BH_DAEMON_STARTED" = 1 ] || [ -n "$(ls -A "$PINDIR" 2>/dev/null)" ]; then
+			bh_down || bh_log "cleanup: bulkhead down failed: $(tail -n 2 "$CASE_DIR/down.log")"
+		fi
+		[ -z "$(ls -A "$PINDIR" 2>/dev/null)" ] ||
+			bh_log "cleanup: pins left after down: $(ls -A "$PINDIR" | tr '\n' ' ')"
+		rm -rf "$PINDIR"
+	fi
+	# shellcheck disable=SC2046
+	[ ! -s "$CASE_DIR/server.pids" ] || bh_kill_pids 3 $(cat "$CASE_DIR/server.pids")
+	if [ -s "$CASE_DIR/netns" ]; then
+		while read -r ns; do bh_netns_remove "$ns"; done <"$CASE_DIR/netns"
+	fi
+	[ -z "$CASE_CG" ] || bh_cg_remove "$CASE_CG"
+	exit "$st"
+}
+
+# Kill whatever runs in network namespace NS, then delete it.
+bh_netns_remove() {
+	local ns=$1
+	[ -e "/run/netns/$ns" ] || return 0
+	# shellcheck disable=SC2046
+	bh_kill_pids 3 $(ip netns pids "$ns" 2>/dev/null)
+	ip netns del "$ns" 2>/dev/null || bh_log "warning: cannot delete netns $ns"
+}
+
+# ------------------------------------------------------------ run lifecycle
+
+# Safety net for the whole run: whatever a case left (killed subshell, ...).
+bh__run_cleanup() {
+	local f pid ns dir
+	for f in "$BH_TMP"/case*/daemon.pid; do
+		[ -s "$f" ] || continue
+		pid=$(cat "$f")
+		if bh_pid_alive "$pid" && [ "$(readlink "/proc/$pid/exe")" = "$(readlink -f "$BULKHEAD")" ]; then
+			bh_kill_pids 10 "$pid"
+		fi
+	done
+	for ns in $(ip netns list 2>/dev/null | awk '{print $1}'); do
+		case $ns in "$BH_NS_PREFIX"*) bh_netns_remove "$ns" ;; esac
+	done
+	[ -z "$BH_CG_RUN" ] || bh_cg_remove "$BH_CG_RUN"
+	if [ -d "$BH_PIN_RUN" ]; then
+		for dir in "$BH_PIN_RUN"/*; do
+			[ -d "$dir" ] || continue
+			if [ -n "$(ls -A "$dir")" ] && [ -x "$BULKHEAD" ]; then
+				"$BULKHEAD" down --pin-dir "$dir" </dev/null >/dev/null 2>&1
+			fi
+			rm -rf "$dir"
+		done
+		rmdir "$BH_PIN_RUN" 2>/dev/null || bh_log "warning: could not remove $BH_PIN_RUN"
+	fi
+	if [ "$BH_MOUNTED_BPFFS" = 1 ] && [ -z "$(ls -A "$BH_BPFFS")" ]; then
+		umount "$BH_BPFFS" 2>/dev/null
+	fi
+	if [ "${BH_KEEP_TMP:-0}" = 1 ]; then
+		bh_log "logs kept in $BH_TMP"
+	else
+		rm -rf "$BH_TMP"
+	fi
+}
+
+bh__on_signal() {
+	BH_INTERRUPTED=1
+	[ -z "$BH_CASE_PID" ] || kill -TERM "$BH_CASE_PID" 2>/dev/null
+}
+
+bh__on_exit() {
+	local st=$?
+	trap '' INT TERM HUP
+	if [ -n "$BH_CASE_PID" ]; then
+		kill -TERM "$BH_CASE_PID" 2>/dev/null
+		wait "$BH_CASE_PID" 2>/dev/null
+	fi
+	if [ "$BH_INTERRUPTED" = 1 ]; then
+		bh_log "interrupted"
+		BH_NFAIL=$((BH_NFAIL + 1))
+	elif [ "$st" -ne 0 ] && [ "${BH_FINISHED:-0}" != 1 ]; then
+		bh_log "FAIL $BH_SCRIPT: exited with status $st outside a case"
+		BH_NFAIL=$((BH_NFAIL + 1))
+	fi
+	bh__run_cleanup
+	if [ "$BH_NSKIP" -gt 0 ]; then
+		bh_log "$BH_NPASS passed, $BH_NFAIL failed, $BH_NSKIP skipped"
+	else
+		bh_log "$BH_NPASS passed, $BH_NFAIL failed"
+	fi
+	[ "$BH_NFAIL" -eq 0 ] || exit 1
+	exit "$st"
+}
+
+# bh_finish: end of a test file (cleanup and the summary run from the EXIT trap).
+bh_finish() {
+	BH_FINISHED=1
+	exit 0
+}
+
+trap bh__on_exit EXIT
+trap bh__on_signal INT TERM HUP

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# `make test`: unit tests (no root), then end-to-end tests (root, real kernel).
+# Each suite prints "N passed, N failed"; this adds them up into one last line.
+set -u
+cd "$(dirname "$0")/.."
+total_pass=0 total_fail=0 total_skip=0 rc=0
+run_suite() {
+	local name=$1; shift
+	local out
+	echo "== $name"
+	out=$("$@" 2>&1 | tee /dev/stderr | grep -E '^[0-9]+ passed, [0-9]+ failed' | tail -1)
+	local status=${PIPESTATUS[0]}
+	if [ -z "$out" ]; then
+		echo "$name: no summary line (exit $status): counted as 1 failure" >&2
+		total_fail=$((total_fail + 1)); rc=1; return
+	fi
+	local p f s
+	p=$(sed -E 's/^([0-9]+) passed.*/\1/' <<<"$out")
+	f=$(sed -E 's/^[0-9]+ passed, ([0-9]+) failed.*/\1/' <<<"$out")
+	s=$(sed -nE 's/.*, ([0-9]+) skipped.*/\1/p' <<<"$out")
+	total_pass=$((total_pass + p)); total_fail=$((total_fail + f)); total_skip=$((total_skip + ${s:-0}))
+	[ "$f" -eq 0 ] || rc=1
+}
+run_suite "unit: policy parser and compiler" build/test_policy
+run_suite "end-to-end: kernel datapath" tests/e2e/run.sh
+if [ "$total_skip" -gt 0 ]; then
+	echo "$total_pass passed, $total_fail failed, $total_skip skipped"
+else
+	echo "$total_pass passed, $total_fail failed"
+fi
+exit $rc
