@@ -310,14 +310,18 @@ struct bh_src {
 	__u8 v6;
 };
 
-static __always_inline void bh_lost_inc(int ring_full)
+enum bh_evstat { BH_EVSTAT_EMITTED, BH_EVSTAT_RING_FULL, BH_EVSTAT_MAP_FULL };
+
+static __always_inline void bh_evstat_inc(enum bh_evstat what)
 {
 	__u32 zero = 0;
 	struct bh_lost *l = bpf_map_lookup_elem(&bh_lost, &zero);
 
 	if (!l)
 		return;
-	if (ring_full)
+	if (what == BH_EVSTAT_EMITTED)
+		l->emitted++;
+	else if (what == BH_EVSTAT_RING_FULL)
 		l->ring_full++;
 	else
 		l->flood_full++;
@@ -358,7 +362,7 @@ static __always_inline int bh_emit(const struct bh_src *src, const struct bh_sk 
 	struct bh_event *e = bpf_ringbuf_reserve(&bh_events, sizeof(*e), 0);
 
 	if (!e) {
-		bh_lost_inc(1);
+		bh_evstat_inc(BH_EVSTAT_RING_FULL);
 		return -1;
 	}
 	__builtin_memset(e, 0, sizeof(*e));
@@ -376,6 +380,7 @@ static __always_inline int bh_emit(const struct bh_src *src, const struct bh_sk 
 	__builtin_memcpy(e->daddr, t->addr, 16);
 	bh_fill_origin(e, src, s);
 	bpf_ringbuf_submit(e, 0);
+	bh_evstat_inc(BH_EVSTAT_EMITTED);
 	return 0;
 }
 
@@ -413,7 +418,7 @@ static __always_inline void bh_report_deny(const struct bh_src *src, const struc
 			__sync_fetch_and_add(&v->suppressed, 1);
 			return;
 		}
-		bh_lost_inc(0);	/* flood map full: event on its own */
+		bh_evstat_inc(BH_EVSTAT_MAP_FULL);	/* flood map full: event on its own */
 		bh_emit(src, s, partner, t, BH_EV_DECISION, d->verdict, d->reason, d->grant, 1, now);
 		return;
 	}
@@ -460,7 +465,7 @@ static __always_inline void bh_flow_tx(const struct bh_src *src, const struct bh
 			__sync_fetch_and_add(&v->tx_bytes, bytes);
 			__sync_fetch_and_add(&v->tx_packets, 1);
 		} else if (!v) {
-			bh_lost_inc(0);
+			bh_evstat_inc(BH_EVSTAT_MAP_FULL);
 		}
 		return;
 	}

@@ -88,7 +88,7 @@ static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list 
 	return vfprintf(stderr, fmt, ap);
 }
 
-int bh_loader_open(struct bh_loader *l, const char *pin_dir)
+int bh_loader_open(struct bh_loader *l, const char *pin_dir, unsigned int ring_kib)
 {
 	LIBBPF_OPTS(bpf_object_open_opts, oo, .pin_root_path = l->pin_dir);
 	int err;
@@ -119,6 +119,14 @@ int bh_loader_open(struct bh_loader *l, const char *pin_dir)
 		err = -errno;
 		pr_warn("cannot open the BPF object: %s\n", strerror(-err));
 		goto fail;
+	}
+	if (ring_kib) {
+		err = bpf_map__set_max_entries(l->skel->maps.bh_events, ring_kib * 1024);
+		if (err) {
+			pr_warn("ring size %u KiB: %s (a power of two, at least 4)\n", ring_kib,
+				strerror(-err));
+			goto fail;
+		}
 	}
 	err = bulkhead_bpf__load(l->skel);
 	if (err) {

@@ -8,6 +8,7 @@
 #include "policy.h"
 
 #define BH_DEFAULT_PIN_DIR "/sys/fs/bpf/bulkhead"
+#define BH_DEFAULT_LOG_DIR "/var/log/bulkhead"
 
 struct bulkhead_bpf;
 
@@ -33,8 +34,9 @@ struct bh_loader {
 int bh_pin_prepare(const char *pin_dir);
 
 /* Open + load the skeleton, reusing maps pinned in pin_dir (adoption), and
- * take the pin directory lock. 0 or -errno (logged). */
-int bh_loader_open(struct bh_loader *l, const char *pin_dir);
+ * take the pin directory lock. ring_kib: event ring size (0 = built-in
+ * default; must match a pinned ring). 0 or -errno (logged). */
+int bh_loader_open(struct bh_loader *l, const char *pin_dir, unsigned int ring_kib);
 void bh_loader_close(struct bh_loader *l);
 
 /* Resolve cgroups, compile, swap the policy trie, bind cgroups, attach (or

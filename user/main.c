@@ -2,13 +2,11 @@
 /* bulkhead: command table and the foreground daemon. */
 #include <errno.h>
 #include <getopt.h>
-#include <poll.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/signalfd.h>
 #include <unistd.h>
+#include "daemon.h"
 #include "loader.h"
 #include "log.h"
 #include "policy.h"
@@ -105,48 +103,87 @@ static int cmd_check(int argc, char **argv)
 static void run_usage(FILE *f)
 {
 	fprintf(f,
-		"Usage: bulkhead run --policy FILE [--pin-dir DIR] [-v]\n"
+		"Usage: bulkhead run --policy FILE [--log-dir DIR | --stdout] [OPTIONS]\n"
 		"\n"
 		"Load the BPF programs, apply the policy, attach at the top of every partner\n"
-		"subtree, and stay in the foreground until SIGINT or SIGTERM. Enforcement\n"
-		"stays pinned after the daemon exits; `bulkhead down` removes it. A daemon\n"
-		"started on existing pins adopts them: maps are reused and programs replaced\n"
-		"in place, so enforcement never lapses. Any load or attach failure exits\n"
-		"non-zero with the reason: bulkhead never fails open silently.\n"
+		"subtree, and stream every decision as JSON Lines until SIGINT or SIGTERM.\n"
+		"Enforcement stays pinned after the daemon exits; `bulkhead down` removes it.\n"
+		"A daemon started on existing pins adopts them: maps are reused and programs\n"
+		"replaced in place, so enforcement never lapses. Any load or attach failure\n"
+		"exits non-zero with the reason: bulkhead never fails open silently.\n"
+		"SIGHUP reopens the log files (logrotate).\n"
 		"\n"
 		"Prints `ready` on stdout once enforcement is attached.\n"
 		"\n"
-		"  -p, --policy FILE   policy (JSON, schema v1; see docs/policy.md)\n"
-		"  -P, --pin-dir DIR   bpffs directory for maps and links\n"
-		"                      (default $BULKHEAD_PIN_DIR or " BH_DEFAULT_PIN_DIR ")\n"
-		"  -v, --verbose       debug output, libbpf's included\n"
-		"  -h, --help          this help\n");
+		"  -p, --policy FILE        policy (JSON, schema v1; see docs/policy.md)\n"
+		"  -l, --log-dir DIR        LOGDIR/<partner>.jsonl and LOGDIR/host.jsonl\n"
+		"                           (default " BH_DEFAULT_LOG_DIR ")\n"
+		"  -s, --stdout             every event on stdout instead (journald, containers)\n"
+		"  -f, --flow-interval SEC  allowed-flow summaries every SEC seconds (default 10,\n"
+		"                           0 = off)\n"
+		"  -r, --ring-size KIB      event ring buffer size, a power of two (default 8192)\n"
+		"  -P, --pin-dir DIR        bpffs directory for maps and links\n"
+		"                           (default $BULKHEAD_PIN_DIR or " BH_DEFAULT_PIN_DIR ")\n"
+		"  -v, --verbose            debug output, libbpf's included\n"
+		"  -h, --help               this help\n");
+}
+
+static int parse_uint(const char *opt, const char *s, unsigned int *out)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno || end == s || *end || v > 0xffffffffUL) {
+		fprintf(stderr, "bulkhead: %s: '%s' is not a non-negative integer\n", opt, s);
+		return -EINVAL;
+	}
+	*out = v;
+	return 0;
 }
 
 static int cmd_run(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "policy", required_argument, NULL, 'p' },
+		{ "log-dir", required_argument, NULL, 'l' },
+		{ "stdout", no_argument, NULL, 's' },
+		{ "flow-interval", required_argument, NULL, 'f' },
+		{ "ring-size", required_argument, NULL, 'r' },
 		{ "pin-dir", required_argument, NULL, 'P' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
-	const char *policy = NULL, *pin_dir = pin_dir_default();
-	struct bh_policy p = {};
-	struct bh_errors errs = {};
-	struct bh_loader l;
-	struct pollfd pfd;
-	sigset_t mask;
-	int o, err, sfd = -1, ret = 1;
+	struct bh_daemon_opts o = {
+		.pin_dir = pin_dir_default(),
+		.log_dir = BH_DEFAULT_LOG_DIR,
+		.flow_interval_s = 10,
+	};
+	int c;
 
-	while ((o = getopt_long(argc, argv, "p:P:vh", opts, NULL)) != -1) {
-		switch (o) {
+	while ((c = getopt_long(argc, argv, "p:l:sf:r:P:vh", opts, NULL)) != -1) {
+		switch (c) {
 		case 'p':
-			policy = optarg;
+			o.policy = optarg;
+			break;
+		case 'l':
+			o.log_dir = optarg;
+			break;
+		case 's':
+			o.to_stdout = 1;
+			break;
+		case 'f':
+			if (parse_uint("--flow-interval", optarg, &o.flow_interval_s))
+				return 2;
+			break;
+		case 'r':
+			if (parse_uint("--ring-size", optarg, &o.ring_size_kib))
+				return 2;
 			break;
 		case 'P':
-			pin_dir = optarg;
+			o.pin_dir = optarg;
 			break;
 		case 'v':
 			bh_log_level = BH_LOG_DEBUG;
@@ -159,71 +196,14 @@ static int cmd_run(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (!policy || optind != argc) {
+	if (!o.policy || optind != argc) {
+		fprintf(stderr, "bulkhead run: --policy FILE is required\n\n");
 		run_usage(stderr);
 		return 2;
 	}
-	if (bh_policy_load(policy, &p, &errs)) {
-		print_errors(&errs);
-		bh_errors_free(&errs);
-		return 1;
-	}
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGINT);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGHUP);
-	sigprocmask(SIG_BLOCK, &mask, NULL);
-	sfd = signalfd(-1, &mask, SFD_CLOEXEC);
-	if (sfd < 0) {
-		pr_warn("signalfd: %s\n", strerror(errno));
-		goto out_policy;
-	}
-
-	err = bh_loader_open(&l, pin_dir);
-	if (err)
-		goto out_policy;
-	err = bh_apply(&l, &p, &errs);
-	if (err) {
-		print_errors(&errs);
-		pr_warn("policy not applied: %s\n", strerror(-err));
-		goto out_loader;
-	}
-	printf("ready\n");
-	fflush(stdout);
-
-	pfd.fd = sfd;
-	pfd.events = POLLIN;
-	for (;;) {
-		struct signalfd_siginfo si;
-		int n = poll(&pfd, 1, 1000);
-
-		if (n < 0 && errno != EINTR) {
-			pr_warn("poll: %s\n", strerror(errno));
-			break;
-		}
-		if (l.npending)
-			bh_bind_pending(&l);
-		if (n <= 0)
-			continue;
-		if (read(sfd, &si, sizeof(si)) != sizeof(si))
-			continue;
-		if (si.ssi_signo == SIGHUP) {
-			pr_info("SIGHUP: policy reload arrives with the control plane\n");
-			continue;
-		}
-		pr_info("signal %u: exiting; enforcement stays pinned in %s\n", si.ssi_signo,
-			pin_dir);
-		break;
-	}
-	ret = 0;
-out_loader:
-	bh_loader_close(&l);
-out_policy:
-	if (sfd >= 0)
-		close(sfd);
-	bh_errors_free(&errs);
-	bh_policy_free(&p);
-	return ret;
+	if (o.to_stdout)
+		o.log_dir = NULL;
+	return bh_daemon_run(&o);
 }
 
 /* ---- down ---- */

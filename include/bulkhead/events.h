@@ -88,8 +88,10 @@ struct bh_flow_val {
 	__u32 pad;
 };
 
-/* bh_lost (per-CPU array, index 0): events that could not be reserved. */
+/* bh_lost (per-CPU array, index 0): events submitted and events that could
+ * not be reserved. */
 struct bh_lost {
+	__u64 emitted;		/* records submitted to the ring */
 	__u64 ring_full;	/* ring buffer reservation failed */
 	__u64 flood_full;	/* flood map full: event sent un-aggregated or lost */
 };

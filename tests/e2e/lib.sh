@@ -39,7 +39,8 @@ BH_CG2=""			# cgroup2 mount point, discovered
 BH_CG_RUN_REL="bh-test.$BH_RUN_ID"
 BH_CG_RUN=""			# $BH_CG2/$BH_CG_RUN_REL once created
 BH_BPFFS=/sys/fs/bpf
-BH_PIN_RUN="$BH_BPFFS/bh-test.$BH_RUN_ID"
+BH_PIN_RUN="$BH_BPFFS/bh-test-$BH_RUN_ID"	# bpffs refuses names with a '.'
+
 BH_NS_PREFIX="bh-t$BH_RUN_ID-"
 BH_MOUNTED_BPFFS=0
 BH_RUN_READY=0
@@ -54,7 +55,6 @@ BH_NSKIP=0
 BH_NCASE=0
 BH_INTERRUPTED=0
 BH_CASE_PID=""
-BH_PREREQ_DONE=""		# needs levels already checked
 BH_PREREQ_MISSING=""
 
 # ---------------------------------------------------------------- utilities
@@ -153,15 +153,19 @@ bh_cg_remove() {
 
 # ------------------------------------------------------------ prerequisites
 
-# bh_prereq LEVEL: print what is missing for LEVEL ("bin": a bulkhead binary;
-# "root": root, cgroup2, BTF, bpffs, namespaces, clients, probe) and fail.
+# bh_prereq LEVEL: check what LEVEL needs ("bin": a bulkhead binary; "root":
+# also root, cgroup2, BTF, bpffs, namespaces, the clients and the probe) and
+# set up the run for it. Returns 1 with the reasons in BH_PREREQ_MISSING.
+# Not to be called in a command substitution: it sets up this shell.
+declare -A BH_PREREQ=()
 bh_prereq() {
 	local need=$1 missing="" t
-	case " $BH_PREREQ_DONE " in
-	*" $need "*) [ -z "$BH_PREREQ_MISSING" ] && return 0
-		printf '%s\n' "$BH_PREREQ_MISSING"; return 1 ;;
-	esac
-	[ -x "$BULKHEAD" ] || missing="$missing; no bulkhead binary at $BULKHEAD (make)"
+	if [ -n "${BH_PREREQ[$need]+set}" ]; then
+		BH_PREREQ_MISSING=${BH_PREREQ[$need]}
+		[ -z "$BH_PREREQ_MISSING" ]
+		return
+	fi
+	[ -x "$BULKHEAD" ] || missing="$missing; no bulkhead binary at $BULKHEAD (run make)"
 	if [ "$need" = root ]; then
 		[ "$(id -u)" = 0 ] || missing="$missing; not root"
 		BH_CG2=${BH_CG2:-$(bh_find_cg2)}
@@ -180,11 +184,9 @@ bh_prereq() {
 		fi
 		[ -n "$missing" ] || bh_run_setup || missing="$missing; $BH_SETUP_ERR"
 	fi
-	BH_PREREQ_DONE="$BH_PREREQ_DONE $need"
 	BH_PREREQ_MISSING=${missing#; }
-	[ -z "$BH_PREREQ_MISSING" ] && return 0
-	printf '%s\n' "$BH_PREREQ_MISSING"
-	return 1
+	BH_PREREQ[$need]=$BH_PREREQ_MISSING
+	[ -z "$BH_PREREQ_MISSING" ]
 }
 
 # Per-run setup: bpffs, the run's pin dir and cgroup subtree.
@@ -192,8 +194,10 @@ bh_run_setup() {
 	[ "$BH_RUN_READY" = 1 ] && return 0
 	BH_SETUP_ERR=""
 	if ! bh_is_bpffs "$BH_BPFFS"; then
-		mkdir -p "$BH_BPFFS" && mount -t bpf bpf "$BH_BPFFS" 2>"$BH_TMP/mount.err" ||
-			{ BH_SETUP_ERR="cannot mount bpffs at $BH_BPFFS: $(cat "$BH_TMP/mount.err")"; return 1; }
+		if ! { mkdir -p "$BH_BPFFS" && mount -t bpf bpf "$BH_BPFFS"; } 2>"$BH_TMP/mount.err"; then
+			BH_SETUP_ERR="cannot mount bpffs at $BH_BPFFS: $(cat "$BH_TMP/mount.err")"
+			return 1
+		fi
 		BH_MOUNTED_BPFFS=1
 	fi
 	mkdir -p "$BH_PIN_RUN" || { BH_SETUP_ERR="cannot create $BH_PIN_RUN"; return 1; }
@@ -264,10 +268,12 @@ in_cg_ns() {
 		'echo $$ >"$1/cgroup.procs" || exit 125; shift; exec "$@"' bh-in-cg "$cg" "$@"
 }
 
-# cg_new REL: create $CASE_CG/REL (and parents); print its absolute path.
+# cg_new REL...: create the cgroups $CASE_CG/REL (and their parents).
 cg_new() {
-	mkdir -p "$CASE_CG/$1" || fail_now "cannot create cgroup $CASE_CG/$1"
-	printf '%s\n' "$CASE_CG/$1"
+	local rel
+	for rel in "$@"; do
+		mkdir -p "$CASE_CG/$rel" || fail_now "cannot create cgroup $CASE_CG/$rel"
+	done
 }
 
 # ------------------------------------------------------------------ servers
@@ -285,14 +291,17 @@ srv_start() {
 	kind=$1 port=$2 file=${3:-}
 	listen="TCP6-LISTEN:$port,ipv6only=0,reuseaddr,fork"
 	case $kind in
-	echo) in_ns "$ns" socat "$listen" PIPE </dev/null >>"$CASE_DIR/servers.log" 2>&1 & ;;
-	sink) in_ns "$ns" socat -u "$listen" "OPEN:$file,creat,append" </dev/null >>"$CASE_DIR/servers.log" 2>&1 & ;;
+	echo) set -- "$listen" PIPE ;;
+	sink) set -- -u "$listen" "OPEN:$file,creat,append" ;;
 	http) bh__http_handler
-	      in_ns "$ns" socat "$listen" "EXEC:bash $CASE_DIR/http.sh $file" </dev/null >>"$CASE_DIR/servers.log" 2>&1 & ;;
+	      set -- "$listen" "EXEC:bash $CASE_DIR/http.sh $file" ;;
 	udp)  proto=udp
-	      in_ns "$ns" socat -u "UDP6-RECV:$port,ipv6only=0,reuseaddr" "OPEN:$file,creat,append" </dev/null >>"$CASE_DIR/servers.log" 2>&1 & ;;
+	      set -- -u "UDP6-RECV:$port,ipv6only=0,reuseaddr" "OPEN:$file,creat,append" ;;
 	*) fail_now "srv_start: unknown kind $kind" ;;
 	esac
+	[ -n "$file" ] || [ "$kind" = echo ] || fail_now "srv_start $kind: no file"
+	# nsenter execs socat, so $! is the server itself
+	nsenter --net="/run/netns/$ns" socat "$@" </dev/null >>"$CASE_DIR/servers.log" 2>&1 &
 	pid=$!
 	echo "$pid" >>"$CASE_DIR/server.pids"
 	[ -z "$file" ] || : >>"$file"
@@ -382,7 +391,7 @@ bh_down() {
 
 bh__record() {	# bh__record fail|skip MESSAGE
 	printf '%s\n' "$2" >>"$CASE_DIR/$1"
-	bh_log "$(printf '%s' "$1" | tr a-z A-Z): $2"
+	bh_log "${1^^}: $2"
 }
 
 # fail MSG: the case fails (and goes on). fail_now MSG: fails and stops.
@@ -448,7 +457,7 @@ assert_probe() {
 # tcase NAME FUNCTION [NEEDS]: run FUNCTION as one case. NEEDS is "root"
 # (default: cgroup, netns, daemon) or "bin" (only the bulkhead binary).
 tcase() {
-	local name=$1 fn=$2 needs=${3:-root} missing st dir n
+	local name=$1 fn=$2 needs=${3:-root} st dir n
 	[ "$BH_INTERRUPTED" = 1 ] && return 0
 	if [ -n "${BH_CASES:-}" ] && ! [[ $name =~ $BH_CASES ]]; then
 		return 0
@@ -457,8 +466,8 @@ tcase() {
 	n=$BH_NCASE
 	dir="$BH_TMP/case$n"
 	mkdir -p "$dir"
-	if ! missing=$(bh_prereq "$needs"); then
-		bh__result "$name" skip "$missing"
+	if ! bh_prereq "$needs"; then
+		bh__result "$name" skip "$BH_PREREQ_MISSING"
 		return 0
 	fi
 	if [ "${BH_VERBOSE:-0}" = 1 ]; then
@@ -511,7 +520,8 @@ bh__show() {
 # The case subshell.
 bh__case_main() {
 	local name=$1 fn=$2 needs=$3
-	CASE_NAME=$name
+	CASE_NAME=$name		# for the case functions
+	export CASE_NAME
 	CASE_N=$4
 	CASE_DIR=$5
 	BH_DAEMON_PID=""
@@ -546,7 +556,7 @@ bh__case_cleanup() {
 			bh_down || bh_log "cleanup: bulkhead down failed: $(tail -n 2 "$CASE_DIR/down.log")"
 		fi
 		[ -z "$(ls -A "$PINDIR" 2>/dev/null)" ] ||
-			bh_log "cleanup: pins left after down: $(ls -A "$PINDIR" | tr '\n' ' ')"
+			bh_log "cleanup: pins left after down: $(find "$PINDIR" -mindepth 1 | tr '\n' ' ')"
 		rm -rf "$PINDIR"
 	fi
 	# shellcheck disable=SC2046
@@ -575,7 +585,8 @@ bh__run_cleanup() {
 	for f in "$BH_TMP"/case*/daemon.pid; do
 		[ -s "$f" ] || continue
 		pid=$(cat "$f")
-		if bh_pid_alive "$pid" && [ "$(readlink "/proc/$pid/exe")" = "$(readlink -f "$BULKHEAD")" ]; then
+		# only if it still is our daemon: its command line names our pin dir
+		if bh_pid_alive "$pid" && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "--pin-dir $BH_PIN_RUN/"; then
 			bh_kill_pids 10 "$pid"
 		fi
 	done
@@ -593,7 +604,9 @@ bh__run_cleanup() {
 		done
 		rmdir "$BH_PIN_RUN" 2>/dev/null || bh_log "warning: could not remove $BH_PIN_RUN"
 	fi
-	if [ "$BH_MOUNTED_BPFFS" = 1 ] && [ -z "$(ls -A "$BH_BPFFS")" ]; then
+	# unmount the bpffs we mounted if nothing but its preload files is left
+	if [ "$BH_MOUNTED_BPFFS" = 1 ] &&
+	   [ -z "$(find "$BH_BPFFS" -mindepth 1 -maxdepth 1 ! -name '*.debug')" ]; then
 		umount "$BH_BPFFS" 2>/dev/null
 	fi
 	if [ "${BH_KEEP_TMP:-0}" = 1 ]; then

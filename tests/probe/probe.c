@@ -320,22 +320,31 @@ out:
 
 static int connect_loop(const struct target *t, long count)
 {
-	int first = -1, mixed = 0;
-	long nok = 0, nerr = 0;
+	int first = -1, mixed = 0, other = 0;
+	long nok = 0, nfirst_err = 0, nother = 0;
 
 	for (long i = 0; i < count; i++) {
 		int err = tcp_connect(t, NULL);
 
-		if (err)
-			nerr++;
-		else
+		if (!err)
 			nok++;
 		if (first < 0)
 			first = err;
-		else if (err != first)
+		if (err && err == first)
+			nfirst_err++;
+		else if (err) {
+			other = err;
+			nother++;
+		}
+		if (err != first)
 			mixed = 1;
 	}
-	fprintf(stderr, "probe: connect-loop %ld attempts: %ld ok, %ld failed\n", count, nok, nerr);
+	fprintf(stderr, "probe: connect-loop %ld attempts: %ld ok", count, nok);
+	if (nfirst_err)
+		fprintf(stderr, ", %ld %s", nfirst_err, errname(first));
+	if (nother)
+		fprintf(stderr, ", %ld other errors (last %s)", nother, errname(other));
+	fputc('\n', stderr);
 	if (mixed) {
 		puts("MIXED");
 		return 1;

@@ -1,0 +1,18 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/* The foreground daemon: apply, then stream events until SIGINT/SIGTERM. */
+#ifndef BULKHEAD_DAEMON_H
+#define BULKHEAD_DAEMON_H
+
+struct bh_daemon_opts {
+	const char *policy;
+	const char *pin_dir;
+	const char *log_dir;		/* NULL with to_stdout */
+	int to_stdout;
+	unsigned int flow_interval_s;	/* flow summaries; 0 = off */
+	unsigned int ring_size_kib;	/* 0 = default */
+};
+
+/* Returns the process exit code. */
+int bh_daemon_run(const struct bh_daemon_opts *o);
+
+#endif
