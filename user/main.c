@@ -10,6 +10,7 @@
 #include "loader.h"
 #include "log.h"
 #include "policy.h"
+#include "status.h"
 
 struct cmd {
 	const char *name;
@@ -251,6 +252,56 @@ static int cmd_down(int argc, char **argv)
 	return bh_down(pin_dir) ? 1 : 0;
 }
 
+/* ---- status ---- */
+
+static void status_usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: bulkhead status [--json] [--pin-dir DIR]\n"
+		"\n"
+		"What is loaded (programs and their cgroups), the policy generation, per-partner\n"
+		"allow/deny/audit counters, and events emitted and lost. Reads the pinned maps,\n"
+		"so it works while the daemon is down. Exits 3 when nothing is loaded.\n"
+		"\n"
+		"  -j, --json          one JSON object\n"
+		"  -P, --pin-dir DIR   (default $BULKHEAD_PIN_DIR or " BH_DEFAULT_PIN_DIR ")\n"
+		"  -h, --help          this help\n");
+}
+
+static int cmd_status(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "pin-dir", required_argument, NULL, 'P' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 }
+	};
+	const char *pin_dir = pin_dir_default();
+	int o, json = 0;
+
+	while ((o = getopt_long(argc, argv, "jP:h", opts, NULL)) != -1) {
+		switch (o) {
+		case 'j':
+			json = 1;
+			break;
+		case 'P':
+			pin_dir = optarg;
+			break;
+		case 'h':
+			status_usage(stdout);
+			return 0;
+		default:
+			status_usage(stderr);
+			return 2;
+		}
+	}
+	if (optind != argc) {
+		status_usage(stderr);
+		return 2;
+	}
+	return bh_status(pin_dir, json);
+}
+
 /* ---- dispatch ---- */
 
 static int cmd_help(int argc, char **argv);
@@ -258,6 +309,7 @@ static int cmd_help(int argc, char **argv);
 static const struct cmd cmds[] = {
 	{ "run", cmd_run, "load, attach, apply a policy and stay in the foreground" },
 	{ "check", cmd_check, "validate and compile a policy, print a summary" },
+	{ "status", cmd_status, "what is loaded, per-partner counters, event loss" },
 	{ "down", cmd_down, "detach and unpin everything" },
 	{ "help", cmd_help, "this help" },
 };

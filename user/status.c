@@ -1,0 +1,283 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/*
+ * `bulkhead status`: read everything from the pinned maps and links, so it
+ * works the same whether the daemon runs or not.
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <jansson.h>
+#include <bulkhead/bulkhead.h>
+#include <bulkhead/events.h>
+#include "cgroup.h"
+#include "log.h"
+#include "status.h"
+
+static const char *const verdict_names[BH_VERDICT__MAX] = { "allow", "deny", "audit" };
+static const char *const reason_names[BH_REASON__MAX] = {
+	"granted", "no_grant", "never", "expired", "revoked", "unknown_partner"
+};
+
+static int open_pinned(const char *pin_dir, const char *name)
+{
+	char path[PATH_MAX + 32];
+
+	snprintf(path, sizeof(path), "%s/%s", pin_dir, name);
+	return bpf_obj_get(path);
+}
+
+static uint64_t find_id;
+static char find_path[PATH_MAX];
+static size_t find_root_len;
+
+static int find_cg(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	uint64_t id;
+
+	(void)st;
+	if (flag != FTW_D)
+		return FTW_CONTINUE;
+	if (bh_cgroup_id(path, &id) == 0 && id == find_id) {
+		snprintf(find_path, sizeof(find_path), "%s", path + find_root_len);
+		return FTW_STOP;
+	}
+	return ftw->level >= 6 ? FTW_SKIP_SUBTREE : FTW_CONTINUE;
+}
+
+static const char *cgroup_path(const char *cg2, uint64_t id)
+{
+	find_id = id;
+	find_path[0] = '\0';
+	find_root_len = strlen(cg2);
+	nftw(cg2, find_cg, 32, FTW_PHYS | FTW_ACTIONRETVAL);
+	return find_path[0] ? find_path : NULL;
+}
+
+static json_t *links_json(const char *pin_dir, const char *cg2)
+{
+	char dir[PATH_MAX + 16], path[PATH_MAX * 2];
+	json_t *arr = json_array();
+	struct dirent *de;
+	DIR *d;
+
+	snprintf(dir, sizeof(dir), "%s/links", pin_dir);
+	d = opendir(dir);
+	if (!d)
+		return arr;
+	while ((de = readdir(d))) {
+		struct bpf_link_info li = {};
+		struct bpf_prog_info pi = {};
+		uint32_t lilen = sizeof(li), pilen = sizeof(pi);
+		const char *cgp;
+		json_t *o;
+		int fd, pfd;
+
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		fd = bpf_obj_get(path);
+		if (fd < 0)
+			continue;
+		o = json_object();
+		json_object_set_new(o, "pin", json_string(de->d_name));
+		if (bpf_obj_get_info_by_fd(fd, &li, &lilen) == 0) {
+			json_object_set_new(o, "link_id", json_integer(li.id));
+			json_object_set_new(o, "prog_id", json_integer(li.prog_id));
+			json_object_set_new(o, "attach_type",
+					    json_string(libbpf_bpf_attach_type_str(li.cgroup.attach_type) ?:
+							"unknown"));
+			json_object_set_new(o, "cgroup_id", json_integer(li.cgroup.cgroup_id));
+			cgp = cgroup_path(cg2, li.cgroup.cgroup_id);
+			json_object_set_new(o, "cgroup", cgp ? json_string(cgp) : json_null());
+			pfd = bpf_prog_get_fd_by_id(li.prog_id);
+			if (pfd >= 0 && bpf_obj_get_info_by_fd(pfd, &pi, &pilen) == 0)
+				json_object_set_new(o, "program", json_string(pi.name));
+			if (pfd >= 0)
+				close(pfd);
+		}
+		close(fd);
+		json_array_append_new(arr, o);
+	}
+	closedir(d);
+	return arr;
+}
+
+static json_t *partners_json(int names_fd, int counters_fd)
+{
+	int ncpu = libbpf_num_possible_cpus();
+	struct bh_counters *pc = calloc(ncpu > 0 ? ncpu : 1, sizeof(*pc));
+	json_t *arr = json_array();
+	uint32_t id;
+
+	for (id = 0; pc && id < BH_MAX_PARTNERS; id++) {
+		struct bh_pname name = {};
+		struct bh_counters sum = {};
+		json_t *o, *v, *r;
+		int i, any = 0;
+
+		if (id && (bpf_map_lookup_elem(names_fd, &id, &name) || !name.name[0]))
+			continue;
+		if (counters_fd >= 0 && bpf_map_lookup_elem(counters_fd, &id, pc) == 0) {
+			for (i = 0; i < ncpu; i++) {
+				int j;
+
+				for (j = 0; j < BH_VERDICT__MAX; j++)
+					sum.verdicts[j] += pc[i].verdicts[j];
+				for (j = 0; j < BH_REASON__MAX; j++)
+					sum.reasons[j] += pc[i].reasons[j];
+			}
+		}
+		for (i = 0; i < BH_VERDICT__MAX; i++)
+			any |= sum.verdicts[i] != 0;
+		if (id == 0 && !any)
+			continue;	/* no unknown-partner decisions: leave it out */
+		o = json_object();
+		json_object_set_new(o, "id", json_integer(id));
+		json_object_set_new(o, "partner", id ? json_string(name.name) : json_null());
+		v = json_object();
+		for (i = 0; i < BH_VERDICT__MAX; i++)
+			json_object_set_new(v, verdict_names[i], json_integer(sum.verdicts[i]));
+		r = json_object();
+		for (i = 0; i < BH_REASON__MAX; i++)
+			json_object_set_new(r, reason_names[i], json_integer(sum.reasons[i]));
+		json_object_set_new(o, "verdicts", v);
+		json_object_set_new(o, "reasons", r);
+		json_array_append_new(arr, o);
+	}
+	free(pc);
+	return arr;
+}
+
+static json_t *events_json(int lost_fd)
+{
+	int ncpu = libbpf_num_possible_cpus();
+	struct bh_lost *pc = calloc(ncpu > 0 ? ncpu : 1, sizeof(*pc)), sum = {};
+	uint32_t zero = 0;
+	json_t *o = json_object();
+	int i;
+
+	if (pc && lost_fd >= 0 && bpf_map_lookup_elem(lost_fd, &zero, pc) == 0) {
+		for (i = 0; i < ncpu; i++) {
+			sum.emitted += pc[i].emitted;
+			sum.ring_full += pc[i].ring_full;
+			sum.flood_full += pc[i].flood_full;
+		}
+	}
+	free(pc);
+	json_object_set_new(o, "emitted", json_integer(sum.emitted));
+	json_object_set_new(o, "lost_ring_full", json_integer(sum.ring_full));
+	json_object_set_new(o, "lost_map_full", json_integer(sum.flood_full));
+	return o;
+}
+
+/* Is a daemon holding the pin directory lock? */
+static int daemon_running(const char *pin_dir)
+{
+	int fd = open(pin_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int busy = 0;
+
+	if (fd < 0)
+		return 0;
+	if (flock(fd, LOCK_EX | LOCK_NB))
+		busy = errno == EWOULDBLOCK;
+	close(fd);
+	return busy;
+}
+
+int bh_status(const char *pin_dir, int json)
+{
+	int names_fd, counters_fd, lost_fd, state_fd;
+	struct bh_state st = {};
+	char cg2[PATH_MAX] = "";
+	uint32_t zero = 0;
+	json_t *root, *links, *partners, *events;
+	size_t i;
+	int ret = 0;
+
+	names_fd = open_pinned(pin_dir, "bh_pnames");
+	if (names_fd < 0) {
+		fprintf(stderr, "bulkhead: nothing loaded: no pinned maps in %s (start "
+			"`bulkhead run`)\n", pin_dir);
+		return 3;
+	}
+	counters_fd = open_pinned(pin_dir, "bh_counters");
+	lost_fd = open_pinned(pin_dir, "bh_lost");
+	state_fd = open_pinned(pin_dir, "bh_state");
+	if (state_fd >= 0)
+		bpf_map_lookup_elem(state_fd, &zero, &st);
+	bh_cgroup2_mount(cg2, sizeof(cg2));
+
+	root = json_object();
+	json_object_set_new(root, "pin_dir", json_string(pin_dir));
+	json_object_set_new(root, "cgroup2", json_string(cg2));
+	json_object_set_new(root, "daemon_running", json_boolean(daemon_running(pin_dir)));
+	json_object_set_new(root, "policy_generation", json_integer(st.gen));
+	links = links_json(pin_dir, cg2);
+	partners = partners_json(names_fd, counters_fd);
+	events = events_json(lost_fd);
+	json_object_set(root, "programs", links);
+	json_object_set(root, "partners", partners);
+	json_object_set(root, "events", events);
+
+	if (json) {
+		char *s = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+
+		if (s)
+			puts(s);
+		free(s);
+	} else {
+		printf("pin dir      %s\ncgroup2      %s\ndaemon       %s\ngeneration   %llu\n",
+		       pin_dir, cg2, daemon_running(pin_dir) ? "running" : "not running "
+		       "(enforcement stays pinned)", (unsigned long long)st.gen);
+		printf("\nprograms (%zu links)\n", json_array_size(links));
+		for (i = 0; i < json_array_size(links); i++) {
+			json_t *l = json_array_get(links, i);
+			json_t *cg = json_object_get(l, "cgroup");
+
+			printf("  %-16s %-22s %s\n",
+			       json_string_value(json_object_get(l, "program")) ?: "?",
+			       json_string_value(json_object_get(l, "attach_type")) ?: "?",
+			       json_is_string(cg) ? json_string_value(cg) : "(cgroup gone)");
+		}
+		printf("\n%-20s %10s %10s %10s\n", "partner", "allow", "deny", "audit");
+		for (i = 0; i < json_array_size(partners); i++) {
+			json_t *p = json_array_get(partners, i);
+			json_t *v = json_object_get(p, "verdicts");
+			json_t *nm = json_object_get(p, "partner");
+
+			printf("%-20s %10lld %10lld %10lld\n",
+			       json_is_string(nm) ? json_string_value(nm) : "(unknown partner)",
+			       json_integer_value(json_object_get(v, "allow")),
+			       json_integer_value(json_object_get(v, "deny")),
+			       json_integer_value(json_object_get(v, "audit")));
+		}
+		printf("\nevents       %lld emitted, %lld lost (ring full), %lld unaggregated "
+		       "(map full)\n",
+		       json_integer_value(json_object_get(events, "emitted")),
+		       json_integer_value(json_object_get(events, "lost_ring_full")),
+		       json_integer_value(json_object_get(events, "lost_map_full")));
+		printf("\nallow counts decisions (connects, unconnected sends, first packets of a "
+		       "flow);\ndeny and audit count every refused attempt and packet.\n");
+	}
+	json_decref(links);
+	json_decref(partners);
+	json_decref(events);
+	json_decref(root);
+	close(names_fd);
+	if (counters_fd >= 0)
+		close(counters_fd);
+	if (lost_fd >= 0)
+		close(lost_fd);
+	if (state_fd >= 0)
+		close(state_fd);
+	return ret;
+}

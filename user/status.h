@@ -1,0 +1,9 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+#ifndef BULKHEAD_STATUS_H
+#define BULKHEAD_STATUS_H
+
+/* Print what is loaded, per-partner counters and event loss from the pins in
+ * pin_dir. Returns the exit code (0, or 3 when nothing is loaded). */
+int bh_status(const char *pin_dir, int json);
+
+#endif
