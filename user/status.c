@@ -3,7 +3,6 @@
  * `bulkhead status`: read everything from the pinned maps and links, so it
  * works the same whether the daemon runs or not.
  */
-#define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
