@@ -12,7 +12,12 @@
 #include <bulkhead/events.h>
 #include "policy.h"
 
+/* Every line carries "v": BH_EVENTS_SCHEMA; it changes only when a field
+ * changes meaning or type (new fields do not change it). */
 #define BH_EVENTS_SCHEMA 1
+
+/* "2026-11-23T11:20:31.123456Z" and its NUL (with room for years > 9999). */
+#define BH_TS_LEN 40
 
 /* Names the kernel does not know; supplied by the daemon. Any callback may be
  * NULL; a name that cannot be resolved is left out of the object. */
@@ -43,8 +48,18 @@ const char *bh_addr_str(const uint8_t addr[16], char *buf, size_t len);
 json_t *bh_event_json(const struct bh_event *e, const struct bh_namer *n,
 		      const struct bh_clock *clk);
 
-/* A new object with ts (now), type, and, if partner is not NULL, partner. */
+/* A new object with v, ts (now), type, and, if partner is not NULL, partner. */
 json_t *bh_event_new(const char *type, const char *partner);
+
+/* {"type":"loss","what":what,"count":count[,"error":error]}: events or lines
+ * that could not be delivered (what: "ring", "flood_map", "log_write"). */
+json_t *bh_event_loss(const char *what, uint64_t count, const char *error);
+
+/* Schema names of the kernel enums ("unknown" when out of range). */
+const char *bh_verdict_str(unsigned int verdict);
+const char *bh_reason_str(unsigned int reason);
+const char *bh_proto_str(unsigned int proto);	/* "tcp", "udp", "icmp", "any", "other" */
+const char *bh_hook_str(unsigned int hook);	/* "connect", "sendmsg", "egress", "ingress" */
 
 /* ---- writer: LOGDIR/<partner>.jsonl + LOGDIR/host.jsonl, or stdout ---- */
 
@@ -59,16 +74,32 @@ struct bh_writer_stats {
 
 /* log_dir NULL with to_stdout: everything on stdout (one stream). */
 int bh_writer_open(struct bh_writer **w, const char *log_dir, int to_stdout);
-/* Reopen every file (SIGHUP, logrotate). */
+/* Flush, then close every file; each is reopened (O_APPEND|O_CREAT, 0640) on
+ * its next line, and LOGDIR is recreated (0750) if it was removed. SIGHUP,
+ * logrotate. */
 void bh_writer_reopen(struct bh_writer *w);
-/* Write obj (consumed) as one line to the partner's file (partner NULL: host.jsonl).
- * Never fails the caller: a line that cannot be written is counted; once
- * writing works again, a "loss" event reports how many were not written. */
+/* Write obj (consumed; NULL is ignored) as one line to the partner's file
+ * (partner NULL, or a name that is not [A-Za-z0-9._-]+ or starts with '.':
+ * host.jsonl, where the object keeps or gets its "partner" field).
+ * Never fails nor blocks the caller: a line that cannot be written is counted
+ * (stats.failed); once writing works again, a "loss" event (what "log_write")
+ * reports how many were not written, before the next line, in host.jsonl and
+ * in the file that lost them.
+ * Lines are buffered per file and written whole with one write(2) each batch:
+ * call bh_writer_flush() after each batch of events (each ring buffer poll)
+ * and before exiting; a file's buffer is also written once it exceeds 64 KiB. */
 void bh_writer_emit(struct bh_writer *w, const char *partner, json_t *obj);
 /* Also copy to host.jsonl (policy and lifecycle events). */
 void bh_writer_emit_both(struct bh_writer *w, const char *partner, json_t *obj);
+/* Write out every buffered line. */
 void bh_writer_flush(struct bh_writer *w);
 void bh_writer_stats(const struct bh_writer *w, struct bh_writer_stats *st);
+/* Flush and close everything; w is freed. NULL is ignored. */
 void bh_writer_close(struct bh_writer *w);
+
+/* Test only (tests/unit): make the partner's file (NULL: host.jsonl) use fd
+ * (e.g. /dev/full to simulate ENOSPC) until the next reopen; the writer owns
+ * fd from then on. Returns 0 or -errno. */
+int bh_writer_test_redirect(struct bh_writer *w, const char *partner, int fd);
 
 #endif

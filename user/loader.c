@@ -84,7 +84,6 @@ static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list 
 		return 0;
 	if (level == LIBBPF_INFO && bh_log_level < BH_LOG_INFO)
 		return 0;
-	fputs("libbpf: ", stderr);
 	return vfprintf(stderr, fmt, ap);
 }
 
@@ -255,12 +254,6 @@ static int collect_bindings(struct bh_loader *l, const struct bh_policy *p,
 
 		for (j = 0; !err && j < pt->ncgroups; j++)
 			err = add_binding(&b, &n, pt->cgroups[j], pt->id, BH_CG_BOUND);
-		if (!err && pt->ncgroups == 0 && p->partner_root) {
-			char path[PATH_MAX];
-
-			snprintf(path, sizeof(path), "%s/%s", p->partner_root, pt->name);
-			err = add_binding(&b, &n, path, pt->id, BH_CG_BOUND);
-		}
 	}
 	for (i = 0; !err && i < n; i++) {
 		char full[PATH_MAX * 2];
@@ -386,7 +379,7 @@ static int attach_point(struct bh_loader *l, const struct bh_attach_point *pt)
 		struct bpf_link *link;
 
 		link_path(lpath, sizeof(lpath), l->pin_dir, pt->cgid, prog);
-		link = bpf_link__open(lpath);
+		link = access(lpath, F_OK) == 0 ? bpf_link__open(lpath) : NULL;
 		if (link) {
 			/* adopt: swap the program in place, no detach/attach gap */
 			err = bpf_link__update_program(link, prog);

@@ -31,6 +31,8 @@ static void print_errors(const struct bh_errors *e)
 
 	for (i = 0; i < e->n; i++)
 		fprintf(stderr, "%s\n", e->msg[i]);
+	if (e->more)
+		fprintf(stderr, "(and %zu more errors)\n", (size_t)e->more);
 }
 
 /* ---- check ---- */

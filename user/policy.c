@@ -8,7 +8,9 @@
  * positions are looked up in the text only when an error is reported
  * (jpos.c), plus one pass at the end to record where each grant starts.
  */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <arpa/inet.h>
 #include <errno.h>
 #include <jansson.h>
@@ -602,8 +604,9 @@ static int parse_grant(struct pctx *c, const json_t *allow, size_t i, uint32_t p
 			} else if (!strcmp(s, "any")) {
 				g.proto = BH_PROTO_ANY;
 			} else {
-				err_member(c, gv, key, AT_VAL,
-					   "unknown proto %s (expected \"tcp\", \"udp\", \"icmp\" or \"any\")",
+				err_member(c, gv, key, AT_VAL, json_is_string(v) ?
+					   "unknown proto %s (expected \"tcp\", \"udp\", \"icmp\" or \"any\")" :
+					   "\"proto\" must be \"tcp\", \"udp\", \"icmp\" or \"any\", not %s",
 					   json_is_string(v) ? Q(s) : type_name(v));
 				bad = 1;
 			}
@@ -621,7 +624,7 @@ static int parse_grant(struct pctx *c, const json_t *allow, size_t i, uint32_t p
 			int is_ttl = key[0] == 't';
 
 			if (time_key) {
-				err_member(c, gv, key, AT_KEY, "both \"expires\" and \"ttl\" given; use one");
+				err_member(c, gv, key, AT_VAL, "both \"expires\" and \"ttl\" given; use one");
 				bad = 1;
 			} else if (!json_is_string(v)) {
 				err_member(c, gv, key, AT_VAL, is_ttl ?
@@ -752,10 +755,12 @@ static int parse_partner(struct pctx *c, const json_t *partners, const char *nam
 				pt->mode = BH_MODE_ENFORCE;
 			else if (!strcmp(s, "audit"))
 				pt->mode = BH_MODE_AUDIT;
+			else if (json_is_string(v))
+				err_member(c, pv, key, AT_VAL,
+					   "unknown mode %s (expected \"enforce\" or \"audit\")", Q(s));
 			else
 				err_member(c, pv, key, AT_VAL,
-					   "unknown mode %s (expected \"enforce\" or \"audit\")",
-					   json_is_string(v) ? Q(s) : type_name(v));
+					   "\"mode\" must be \"enforce\" or \"audit\", not %s", type_name(v));
 		} else if (!strcmp(key, "allow")) {
 			if (!json_is_array(v)) {
 				err_member(c, pv, key, AT_VAL, "\"allow\" must be an array of grants");
@@ -825,7 +830,8 @@ static int check_bindings(struct pctx *c, const json_t *partners, struct bh_poli
 			return err;
 	}
 
-	qsort(b->v, b->n, sizeof(*b->v), binding_cmp);
+	if (b->n > 1)
+		qsort(b->v, b->n, sizeof(*b->v), binding_cmp);
 	for (i = 0; i < b->n; i++) {
 		const struct binding *x = &b->v[i];
 		char what[REASON_LEN + 64];
@@ -833,6 +839,12 @@ static int check_bindings(struct pctx *c, const json_t *partners, struct bh_poli
 		if (i && !strcmp(x->path, b->v[i - 1].path)) {
 			const struct binding *first = &b->v[i - 1];
 			struct jpos fp = { 0, 0 };
+
+			if (c->errs->n >= BH_MAX_ERRORS) {	/* no position lookups past the cap */
+				c->failed = 1;
+				c->errs->more++;
+				continue;
+			}
 
 			for (j = i - 1; j > 0 && !strcmp(b->v[j - 1].path, x->path); j--)
 				first = &b->v[j - 1];
@@ -950,7 +962,7 @@ static int gpos_cb(void *arg, const json_t *parent, const char *key, size_t idx,
 	if (st->k < st->nallow && val == st->allow[st->k]) {
 		st->cur = val;
 		st->k++;
-	} else if (parent == st->cur && !key) {
+	} else if (st->cur && parent == st->cur && !key) {
 		st->g[st->i].line = vpos.line;
 		st->g[st->i].col = vpos.col;
 		return ++st->i == st->ng;
@@ -1006,9 +1018,52 @@ static void report_json_error(struct pctx *c, const char *text, size_t len, cons
 	bh_errors_add(c->errs, "%s:%d:%d: %s", c->name, pos.line, pos.col, je->text);
 }
 
+struct epos {
+	int line, col;
+	size_t idx;
+	char *msg;
+};
+
+static int epos_cmp(const void *x, const void *y)
+{
+	const struct epos *a = x, *b = y;
+
+	if (a->line != b->line)
+		return a->line < b->line ? -1 : 1;
+	if (a->col != b->col)
+		return a->col < b->col ? -1 : 1;
+	return (a->idx > b->idx) - (a->idx < b->idx);
+}
+
+/* Put the messages from index from on in file order ("name:line:col: ..."). */
+static void sort_errors(struct bh_errors *errs, size_t from, const char *name)
+{
+	size_t n = errs->n - from, nl = strlen(name), i;
+	struct epos *v;
+
+	if (n < 2)
+		return;
+	v = calloc(n, sizeof(*v));
+	if (!v)
+		return;		/* discovery order is still correct, just less tidy */
+	for (i = 0; i < n; i++) {
+		char *m = errs->msg[from + i];
+
+		v[i].idx = i;
+		v[i].msg = m;
+		if (strncmp(m, name, nl) || sscanf(m + nl, ":%d:%d:", &v[i].line, &v[i].col) != 2)
+			v[i].line = v[i].col = 0;
+	}
+	qsort(v, n, sizeof(*v), epos_cmp);
+	for (i = 0; i < n; i++)
+		errs->msg[from + i] = v[i].msg;
+	free(v);
+}
+
 int bh_policy_parse(const char *name, const char *text, size_t len,
 		    struct bh_policy *p, struct bh_errors *errs)
 {
+	size_t first_err = errs->n;
 	struct pctx c = { .name = name, .errs = errs };
 	struct bindings b = { 0 };
 	json_error_t je;
@@ -1033,6 +1088,7 @@ int bh_policy_parse(const char *name, const char *text, size_t len,
 		err = -EINVAL;
 	if (!err)
 		err = fill_grant_positions(&c, root, p);
+	sort_errors(errs, first_err, name);
 out:
 	if (err == -ENOMEM)
 		bh_errors_add(errs, "%s: out of memory", name);

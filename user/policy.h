@@ -122,7 +122,11 @@ void bh_clock_now(struct bh_clock *c);
  * grant, BH_ENTRY_NEVER when any never prefix covers it. Expired grants stay
  * (expires_ns in the past) so the kernel can report reason "expired".
  * Returns 0 or -E2BIG (more than BH_MAX_RULES rules cover a prefix; described
- * in errs with the grant's file:line:col) or -ENOMEM.
+ * in errs with the grant's file:line:col) or -ENOMEM, or -EINVAL for a grant
+ * whose partner_idx is out of range. Rules subsumed by another rule of the
+ * same entry (same or wider proto and ports, living at least as long) are
+ * left out: they cannot change a decision. Entries are grouped by partner,
+ * sorted by address within one; out is left empty on error.
  */
 int bh_compile(const struct bh_policy *p, const struct bh_clock *clk,
 	       struct bh_compiled *out, struct bh_errors *errs);

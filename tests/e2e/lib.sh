@@ -30,6 +30,7 @@
 
 BH_SRC_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 BULKHEAD=${BULKHEAD:-$BH_SRC_ROOT/build/bulkhead}
+case $BULKHEAD in */*) BULKHEAD=$(realpath -m "$BULKHEAD") ;; esac
 BH_PROBE=${BH_PROBE:-$BH_SRC_ROOT/build/probe}
 BH_SCRIPT=$(basename "$0")
 
@@ -333,29 +334,51 @@ bh__file_has() { grep -qF -- "$2" "$1" 2>/dev/null; }
 
 # ------------------------------------------------------------------- daemon
 
-# bh_start POLICYFILE [ARGS...]: start `bulkhead run` in the background and
-# wait (10 s at most) for its `ready` line. The case fails if it never comes.
-bh_start() {
+# bh_spawn POLICYFILE [ARGS...]: start `bulkhead run --policy POLICYFILE
+# --pin-dir $PINDIR` in the background (pid in BH_DAEMON_PID, stdout in
+# $CASE_DIR/bulkhead.out, stderr in $CASE_DIR/bulkhead.err); don't wait.
+bh_spawn() {
 	local policy=$1
 	shift
-	[ -z "${BH_DAEMON_PID:-}" ] || fail_now "bh_start: a daemon is already running"
+	[ -z "${BH_DAEMON_PID:-}" ] || fail_now "bh_spawn: a daemon is already running"
 	: >"$CASE_DIR/bulkhead.out"
 	: >"$CASE_DIR/bulkhead.err"
+	# keep the event logs in the case dir when the binary knows --log-dir
+	if "$BULKHEAD" run --help 2>&1 | grep -q -- --log-dir; then
+		set -- --log-dir "$CASE_DIR/logs" "$@"
+	fi
 	"$BULKHEAD" run --policy "$policy" --pin-dir "$PINDIR" "$@" \
 		</dev/null >>"$CASE_DIR/bulkhead.out" 2>>"$CASE_DIR/bulkhead.err" &
 	BH_DAEMON_PID=$!
 	BH_DAEMON_STARTED=1
 	echo "$BH_DAEMON_PID" >"$CASE_DIR/daemon.pid"
+}
+
+# bh_start POLICYFILE [ARGS...]: bh_spawn, then wait (10 s at most) for the
+# daemon's `ready` line. The case fails and stops if it never comes.
+bh_start() {
+	local st
+	bh_spawn "$@"
 	if ! wait_until 10 bh__ready_or_dead; then
 		fail_now "bulkhead run did not print 'ready' within 10 s: $(bh__daemon_tail)"
 	fi
 	if ! bh__is_ready; then
 		wait "$BH_DAEMON_PID"
-		local st=$?
+		st=$?
 		BH_DAEMON_PID=""
 		fail_now "bulkhead run exited with status $st before 'ready': $(bh__daemon_tail)"
 	fi
 	bh_log "bulkhead run (pid $BH_DAEMON_PID) ready"
+}
+
+# bh_wait_exit SECONDS: wait for the daemon to exit by itself; its status is
+# in BH_DAEMON_STATUS. Returns 1 (daemon left running) on timeout.
+bh_wait_exit() {
+	wait_until "$1" bh_pid_dead "$BH_DAEMON_PID" || return 1
+	wait "$BH_DAEMON_PID"
+	# shellcheck disable=SC2034  # for the caller
+	BH_DAEMON_STATUS=$?
+	BH_DAEMON_PID=""
 }
 
 bh__is_ready() { grep -qxE 'ready[[:space:]]*' "$CASE_DIR/bulkhead.out" 2>/dev/null; }
@@ -382,6 +405,9 @@ bh_stop() {
 	return "$st"
 }
 
+# bh_alive: the daemon started by bh_start still runs.
+bh_alive() { [ -n "${BH_DAEMON_PID:-}" ] && bh_pid_alive "$BH_DAEMON_PID"; }
+
 # bh_down: `bulkhead down` on the case's pin dir; returns its status.
 bh_down() {
 	"$BULKHEAD" down --pin-dir "$PINDIR" </dev/null >>"$CASE_DIR/down.log" 2>&1
@@ -389,9 +415,10 @@ bh_down() {
 
 # ------------------------------------------------------------ case results
 
-bh__record() {	# bh__record fail|skip MESSAGE
-	printf '%s\n' "$2" >>"$CASE_DIR/$1"
-	bh_log "${1^^}: $2"
+bh__record() {	# bh__record fail|skip MESSAGE (one line)
+	local msg=${2//$'\n'/ \/ }
+	printf '%s\n' "$msg" >>"$CASE_DIR/$1"
+	bh_log "${1^^}: $msg"
 }
 
 # fail MSG: the case fails (and goes on). fail_now MSG: fails and stops.
@@ -444,12 +471,21 @@ probe_in() {
 	printf '%s\n' "${out:-<no output, status $?>}"
 }
 
+# A cgroup's name for messages: relative to the case's cgroup.
+bh_cg_name() {
+	case $1 in
+	"$CASE_CG") echo "the case cgroup" ;;
+	"$CASE_CG"/*) echo "${1#"$CASE_CG"/}" ;;
+	*) echo "${1#"$BH_CG2"}" ;;
+	esac
+}
+
 # assert_probe EXPECTED CGROUP_DIR ARGS...: the probe prints EXPECTED.
 assert_probe() {
 	local want=$1 cg=$2 got
 	shift 2
 	got=$(probe_in "$cg" "$@")
-	assert_eq "$want" "$got" "probe $* from ${cg#"$BH_CG2"/}"
+	assert_eq "$want" "$got" "probe $* from $(bh_cg_name "$cg")"
 }
 
 # --------------------------------------------------------------- case driver
@@ -484,7 +520,7 @@ tcase() {
 	BH_CASE_PID=""
 	if [ -s "$dir/fail" ] || [ "$st" -ne 0 ]; then
 		[ -s "$dir/fail" ] || echo "case exited with status $st" >"$dir/fail"
-		bh__result "$name" fail "$(paste -sd';' "$dir/fail" | sed 's/;/; /g')" "$dir"
+		bh__result "$name" fail "$(cat "$dir/fail")" "$dir"
 	elif [ -s "$dir/skip" ]; then
 		bh__result "$name" skip "$(head -n 1 "$dir/skip")"
 	else
@@ -500,7 +536,13 @@ bh__result() {	# NAME pass|fail|skip [REASON [CASEDIR]]
 	      else
 		      BH_NSKIP=$((BH_NSKIP + 1)); bh_log "SKIP $1: $3"
 	      fi ;;
-	fail) BH_NFAIL=$((BH_NFAIL + 1)); bh_log "FAIL $1: $3"
+	fail) BH_NFAIL=$((BH_NFAIL + 1))
+	      if [ "$(printf '%s\n' "$3" | wc -l)" -eq 1 ]; then
+		      bh_log "FAIL $1: $3"
+	      else
+		      bh_log "FAIL $1:"
+		      printf '%s\n' "$3" | sed 's/^/    - /'
+	      fi
 	      if [ -n "${4:-}" ] && [ "${BH_VERBOSE:-0}" != 1 ]; then
 		      bh__show "$4/log" "case log"
 		      bh__show "$4/bulkhead.err" "bulkhead stderr"
@@ -630,7 +672,7 @@ bh__on_exit() {
 	fi
 	if [ "$BH_INTERRUPTED" = 1 ]; then
 		bh_log "interrupted"
-		BH_NFAIL=$((BH_NFAIL + 1))
+		[ "$BH_NFAIL" -gt 0 ] || BH_NFAIL=1
 	elif [ "$st" -ne 0 ] && [ "${BH_FINISHED:-0}" != 1 ]; then
 		bh_log "FAIL $BH_SCRIPT: exited with status $st outside a case"
 		BH_NFAIL=$((BH_NFAIL + 1))
@@ -653,3 +695,6 @@ bh_finish() {
 
 trap bh__on_exit EXIT
 trap bh__on_signal INT TERM HUP
+# a reader that went away (Ctrl-C on `... | tee`) must not kill us before
+# cleanup: with a handler, writes fail with EPIPE instead
+trap : PIPE

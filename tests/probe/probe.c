@@ -13,7 +13,9 @@
  * most the timeout (-t MS, default 2000), so a silently dropped packet shows
  * up as ETIMEDOUT instead of a hang.
  */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
