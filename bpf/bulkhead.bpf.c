@@ -91,6 +91,15 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } bh_pnames SEC(".maps");
 
+/* Userspace only: just-in-time grants and revocations (survive restarts). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, BH_MAX_JIT);
+	__type(key, __u32);
+	__type(value, struct bh_jit);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} bh_jit SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
 	__uint(map_flags, BPF_F_NO_PREALLOC | BPF_F_CLONE);
@@ -429,21 +438,32 @@ static __always_inline void bh_report_deny(const struct bh_src *src, const struc
 	}
 }
 
-/* Allowed traffic: per (partner, remote, port, proto) bytes and packets; the
- * first sight of a flow is an event. */
-static __always_inline void bh_flow_tx(const struct bh_src *src, const struct bh_sk *s,
-				       __u32 partner, const struct bh_tuple *t, __u32 grant,
-				       __u32 bytes)
+/* Allowed traffic: per (partner, remote, port, proto) bytes and packets. The
+ * first sight of a flow (connect, send or first packet) is an event; ingress
+ * only adds to flows that exist. */
+static __always_inline void bh_flow_account(const struct bh_src *src, const struct bh_sk *s,
+					    __u32 partner, const struct bh_tuple *t, __u32 grant)
 {
 	struct bh_flow_key k = {};
 	struct bh_flow_val *v, nv = {};
-	__u64 now = bpf_ktime_get_boot_ns();
+	__u32 bytes = 0;
+	__u64 now;
 
+	if (src->hook == BH_HOOK_EGRESS || src->hook == BH_HOOK_INGRESS)
+		bytes = ((struct __sk_buff *)src->ctx)->len;
 	k.partner = partner;
 	k.dport = t->dport;
 	k.proto = t->proto;
 	__builtin_memcpy(k.daddr, t->addr, 16);
 	v = bpf_map_lookup_elem(&bh_flows, &k);
+	if (src->hook == BH_HOOK_INGRESS) {
+		if (v) {
+			__sync_fetch_and_add(&v->rx_bytes, bytes);
+			__sync_fetch_and_add(&v->rx_packets, 1);
+		}
+		return;
+	}
+	now = bpf_ktime_get_boot_ns();
 	if (v) {
 		if (bytes) {
 			__sync_fetch_and_add(&v->tx_bytes, bytes);
@@ -473,13 +493,6 @@ static __always_inline void bh_flow_tx(const struct bh_src *src, const struct bh
 		now);
 }
 
-static __always_inline __u32 bh_src_bytes(const struct bh_src *src)
-{
-	if (src->hook == BH_HOOK_EGRESS || src->hook == BH_HOOK_INGRESS)
-		return ((struct __sk_buff *)src->ctx)->len;
-	return 0;
-}
-
 /* Judge tuple t for a tagged socket, using and refreshing its verdict cache.
  * Returns 1 to let the operation/packet through, 0 to refuse it. */
 static __always_inline int bh_judge(struct bh_sk *s, const struct bh_tuple *t,
@@ -496,7 +509,7 @@ static __always_inline int bh_judge(struct bh_sk *s, const struct bh_tuple *t,
 		d.reason = s->reason;
 		d.grant = s->grant;
 		if (d.verdict == BH_VERDICT_ALLOW) {
-			bh_flow_tx(src, s, s->partner, t, d.grant, bh_src_bytes(src));
+			bh_flow_account(src, s, s->partner, t, d.grant);
 			return 1;
 		}
 		bh_count(s->partner, d.verdict, d.reason);
@@ -527,7 +540,7 @@ static __always_inline int bh_judge(struct bh_sk *s, const struct bh_tuple *t,
 
 	bh_count(s->partner, d.verdict, d.reason);
 	if (d.verdict == BH_VERDICT_ALLOW)
-		bh_flow_tx(src, s, s->partner, t, d.grant, bh_src_bytes(src));
+		bh_flow_account(src, s, s->partner, t, d.grant);
 	else
 		bh_report_deny(src, s, s->partner, t, &d);
 	return d.verdict != BH_VERDICT_DENY;
@@ -542,7 +555,7 @@ static __always_inline int bh_judge_uncached(__u32 partner, __u8 flags, const st
 	bh_decide(partner, flags, t, &d);
 	bh_count(partner, d.verdict, d.reason);
 	if (d.verdict == BH_VERDICT_ALLOW)
-		bh_flow_tx(src, 0, partner, t, d.grant, bh_src_bytes(src));
+		bh_flow_account(src, 0, partner, t, d.grant);
 	else
 		bh_report_deny(src, 0, partner, t, &d);
 	return d.verdict != BH_VERDICT_DENY;
@@ -760,13 +773,15 @@ int bh_egress(struct __sk_buff *skb)
 	return bh_judge_uncached(partner, flags, &t, &src);
 }
 
-/* Receive side: bytes and packets of allowed flows. */
+/* Receive side: replies of a flow that is no longer covered (revoked, narrowed,
+ * expired) are dropped like its outgoing packets; bytes and packets of allowed
+ * flows are accounted. Other inbound traffic is not judged: containment is
+ * about what a partner reaches, and its answers are judged on egress. */
 SEC("cgroup_skb/ingress")
 int bh_ingress(struct __sk_buff *skb)
 {
-	struct bh_flow_key k = {};
+	struct bh_src src = { .ctx = skb, .hook = BH_HOOK_INGRESS };
 	struct bh_tuple t = {};
-	struct bh_flow_val *v;
 	struct bpf_sock *sk;
 	struct bh_sk *s;
 
@@ -777,16 +792,11 @@ int bh_ingress(struct __sk_buff *skb)
 	if (!sk)
 		return 1;
 	s = bpf_sk_storage_get(&bh_sk, sk, 0, 0);
-	if (!s || (s->flags & BH_SK_UNKNOWN))
+	if (!s || (s->flags & BH_SK_UNKNOWN) || !(s->flags & BH_SK_CACHED))
 		return 1;
-	k.partner = s->partner;
-	k.dport = t.dport;
-	k.proto = t.proto;
-	__builtin_memcpy(k.daddr, t.addr, 16);
-	v = bpf_map_lookup_elem(&bh_flows, &k);
-	if (v) {
-		__sync_fetch_and_add(&v->rx_bytes, skb->len);
-		__sync_fetch_and_add(&v->rx_packets, 1);
-	}
+	src.v6 = skb->family == AF_INET6;
+	if (s->proto == t.proto && s->dport == t.dport && bh_same_addr(s->daddr, t.addr))
+		return bh_judge(s, &t, &src);
+	bh_flow_account(&src, s, s->partner, &t, 0);
 	return 1;
 }

@@ -379,3 +379,46 @@ json_t *bh_event_loss(const char *what, uint64_t count, const char *error)
 		set_ext(o, "error", error);
 	return o;
 }
+
+json_t *bh_flood_json(const struct bh_flood_key *k, const struct bh_flood_val *v,
+		      const struct bh_namer *n, const struct bh_clock *clk)
+{
+	struct bh_event e = {
+		.ts_boot_ns = v->last_ts_boot_ns,
+		.cgroup_id = v->cgroup_id,
+		.count = v->suppressed,
+		.partner = k->partner,
+		.pid = v->pid,
+		.uid = v->uid,
+		.dport = k->dport,
+		.type = BH_EV_DECISION,
+		.hook = v->hook,
+		.verdict = v->verdict,
+		.reason = k->reason,
+		.proto = k->proto,
+	};
+	char ts[BH_TS_LEN];
+	json_t *o;
+
+	memcpy(e.daddr, k->daddr, sizeof(e.daddr));
+	memcpy(e.comm, v->comm, sizeof(e.comm));
+	o = bh_event_json(&e, n, clk);
+	if (!o)
+		return NULL;
+	json_object_set_new_nocheck(o, "aggregated", json_true());
+	bh_format_ts((int64_t)(k->window * BH_FLOOD_WINDOW_NS), clk, ts, sizeof(ts));
+	set_str(o, "window_start", ts);
+	return o;
+}
+
+json_t *bh_alert_json(const json_t *decision, const char *what)
+{
+	json_t *o = json_deep_copy(decision);
+
+	if (!o)
+		return NULL;
+	set_str(o, "type", "alert");
+	set_ext(o, "what", what);
+	json_object_del(o, "phase");
+	return o;
+}

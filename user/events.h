@@ -35,18 +35,31 @@ void bh_format_ts(int64_t boot_ns, const struct bh_clock *clk, char *buf, size_t
 /* Wall-clock now, same format. */
 void bh_format_now(char *buf, size_t len);
 
-/* Copy kernel-supplied bytes into valid UTF-8: valid UTF-8 sequences are kept,
- * every other byte becomes U+FFFD, control characters become U+FFFD too, stops
- * at NUL or len. Returns out. */
+/* Copy kernel-supplied bytes into valid UTF-8: valid UTF-8 sequences are kept
+ * (quotes and backslashes too: jansson escapes them), every byte that starts
+ * no valid sequence (overlong, surrogate, > U+10FFFF, truncated) becomes
+ * U+FFFD, and so do control characters (C0, DEL, C1). Stops at NUL or len;
+ * out is always terminated and never ends in a cut character. Returns out. */
 char *bh_sanitize(const uint8_t *in, size_t len, char *out, size_t outlen);
 
 /* Address text: IPv4-mapped shown as IPv4. */
 const char *bh_addr_str(const uint8_t addr[16], char *buf, size_t len);
 
-/* A kernel record as a JSON object (caller owns it). type is "connect",
- * "send", "packet" (decisions by hook) or "flow". */
+/* A kernel record as a JSON object (caller owns it; NULL only without
+ * memory). type is "connect", "send", "packet" (decisions by hook) or "flow"
+ * (with "phase":"new"); every field is described in docs/events.md. */
 json_t *bh_event_json(const struct bh_event *e, const struct bh_namer *n,
 		      const struct bh_clock *clk);
+
+/* The aggregated event of a closed flood window: the decision fields of the
+ * key, "count" = the attempts the window suppressed, "ts" = the last one,
+ * plus "aggregated": true and "window_start". */
+json_t *bh_flood_json(const struct bh_flood_key *k, const struct bh_flood_val *v,
+		      const struct bh_namer *n, const struct bh_clock *clk);
+
+/* An "alert" (what: "never", "unknown_partner", "revoked"...) carrying a copy
+ * of the decision object that raised it. */
+json_t *bh_alert_json(const json_t *decision, const char *what);
 
 /* A new object with v, ts (now), type, and, if partner is not NULL, partner. */
 json_t *bh_event_new(const char *type, const char *partner);
@@ -61,7 +74,8 @@ const char *bh_reason_str(unsigned int reason);
 const char *bh_proto_str(unsigned int proto);	/* "tcp", "udp", "icmp", "any", "other" */
 const char *bh_hook_str(unsigned int hook);	/* "connect", "sendmsg", "egress", "ingress" */
 
-/* ---- writer: LOGDIR/<partner>.jsonl + LOGDIR/host.jsonl, or stdout ---- */
+/* ---- writer: LOGDIR/<partner>.jsonl + LOGDIR/host.jsonl, or stdout ----
+ * One thread at a time. */
 
 struct bh_writer;
 
@@ -72,15 +86,19 @@ struct bh_writer_stats {
 	uint64_t failed_reported;	/* of failed, already reported in an event */
 };
 
-/* log_dir NULL with to_stdout: everything on stdout (one stream). */
+/* log_dir NULL with to_stdout: everything on stdout (one stream); both: the
+ * files and a copy of every line on stdout. Creates LOGDIR (mkdir -p, 0750)
+ * and opens host.jsonl now, so a LOGDIR that cannot be written fails here.
+ * With to_stdout, SIGPIPE is ignored: a reader that went away costs lines
+ * (counted), not the daemon. Returns 0 or -errno. */
 int bh_writer_open(struct bh_writer **w, const char *log_dir, int to_stdout);
 /* Flush, then close every file; each is reopened (O_APPEND|O_CREAT, 0640) on
  * its next line, and LOGDIR is recreated (0750) if it was removed. SIGHUP,
  * logrotate. */
 void bh_writer_reopen(struct bh_writer *w);
 /* Write obj (consumed; NULL is ignored) as one line to the partner's file
- * (partner NULL, or a name that is not [A-Za-z0-9._-]+ or starts with '.':
- * host.jsonl, where the object keeps or gets its "partner" field).
+ * (partner NULL, "host", or a name that is not [A-Za-z0-9._-]+ or starts
+ * with '.': host.jsonl, where the object keeps or gets its "partner" field).
  * Never fails nor blocks the caller: a line that cannot be written is counted
  * (stats.failed); once writing works again, a "loss" event (what "log_write")
  * reports how many were not written, before the next line, in host.jsonl and

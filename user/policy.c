@@ -559,7 +559,7 @@ static int parse_never(struct pctx *c, const json_t *root, const json_t *v, stru
 	return 0;
 }
 
-static void grant_free(struct bh_grant *g)
+void bh_grant_free(struct bh_grant *g)
 {
 	free(g->ports);
 	free(g->purpose);
@@ -686,7 +686,7 @@ static int parse_grant(struct pctx *c, const json_t *allow, size_t i, uint32_t p
 		return 0;
 	}
 out:
-	grant_free(&g);
+	bh_grant_free(&g);
 	return err;
 }
 
@@ -1099,6 +1099,48 @@ out:
 	return err;
 }
 
+int bh_grant_parse(const struct bh_policy *p, uint32_t pidx, const char *name,
+		   const char *text, struct bh_grant *out, struct bh_errors *errs)
+{
+	struct pctx c = { .name = name, .errs = errs };
+	struct bh_policy one = { 0 };
+	size_t len = strlen(text);
+	json_error_t je;
+	json_t *obj, *arr = NULL;
+	int err = 0;
+
+	memset(out, 0, sizeof(*out));
+	if (pidx >= p->npartners)
+		return -EINVAL;
+	obj = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
+	if (!obj) {
+		report_json_error(&c, text, len, &je);
+		return -EINVAL;
+	}
+	c.src = (struct jpos_src){ .text = text, .len = len, .root = obj };
+	/* parse_grant reads allow[i] and appends to a policy: give it both */
+	arr = json_array();
+	one.grants = calloc(1, sizeof(*one.grants));
+	if (!arr || !one.grants || json_array_append(arr, obj)) {
+		err = -ENOMEM;
+		goto out;
+	}
+	err = parse_grant(&c, arr, 0, pidx, &one);
+	if (!err && c.failed)
+		err = -EINVAL;
+	if (!err && one.ngrants == 1) {
+		*out = one.grants[0];
+		out->id = 0;
+	} else if (!err) {
+		err = -EINVAL;
+	}
+out:
+	free(one.grants);
+	json_decref(arr);
+	json_decref(obj);
+	return err;
+}
+
 int bh_policy_load(const char *path, struct bh_policy *p, struct bh_errors *errs)
 {
 	size_t len = 0, cap = 0;
@@ -1160,7 +1202,7 @@ void bh_policy_free(struct bh_policy *p)
 		free(p->partners[i].name);
 	}
 	for (i = 0; i < p->ngrants; i++)
-		grant_free(&p->grants[i]);
+		bh_grant_free(&p->grants[i]);
 	free(p->partners);
 	free(p->grants);
 	free(p->never);
@@ -1272,6 +1314,8 @@ static uint64_t grant_expiry(const struct bh_grant *g, const struct bh_clock *cl
 {
 	int64_t rel;
 
+	if (g->expires_boot_ns)
+		return g->expires_boot_ns > clk->boot_ns ? (uint64_t)g->expires_boot_ns : 1;
 	if (g->expires_unix_ns) {
 		if (__builtin_sub_overflow(g->expires_unix_ns, clk->wall_ns, &rel))
 			rel = g->expires_unix_ns < 0 ? -1 : INT64_MAX;

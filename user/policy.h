@@ -45,6 +45,8 @@ struct bh_grant {
 	struct bh_port_range *ports;
 	int64_t expires_unix_ns;	/* absolute wall-clock expiry; 0 = none */
 	int64_t ttl_ns;			/* relative to apply time; 0 = none */
+	int64_t expires_boot_ns;	/* absolute CLOCK_BOOTTIME expiry (JIT grants,
+					   fixed at creation); 0 = none; wins over the two above */
 	char *purpose;			/* may be NULL */
 	char *to_text;			/* the `to` string as written */
 	int line, col;			/* where the grant object starts */
@@ -98,6 +100,16 @@ int bh_policy_load(const char *path, struct bh_policy *p, struct bh_errors *errs
 int bh_policy_parse(const char *name, const char *text, size_t len,
 		    struct bh_policy *p, struct bh_errors *errs);
 void bh_policy_free(struct bh_policy *p);
+
+/*
+ * Parse one grant object (the keys of a policy grant: to, proto, ports,
+ * purpose, expires, ttl) from text for partner pidx of p, validated exactly as
+ * in a policy file, with messages prefixed by name. On success *out holds the
+ * grant (id 0; free with bh_grant_free). 0 or -EINVAL/-ENOMEM with errs.
+ */
+int bh_grant_parse(const struct bh_policy *p, uint32_t pidx, const char *name,
+		   const char *text, struct bh_grant *out, struct bh_errors *errs);
+void bh_grant_free(struct bh_grant *g);
 
 /* Compiled trie contents, ready for BPF_MAP_UPDATE_BATCH or per-entry updates. */
 struct bh_compiled {

@@ -134,12 +134,16 @@ static int open_file(struct bh_writer *w, struct bh_file *f)
 	if (n < 0 || (size_t)n >= sizeof(path))
 		return -ENAMETOOLONG;
 	for (;;) {
-		f->fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW,
-			     0640);
+		int err;
+
+		f->fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY |
+				   O_NOFOLLOW, 0640);
 		if (f->fd >= 0)
 			return 0;
-		if ((errno != EMFILE && errno != ENFILE) || retried++ || close_lru(w, f))
-			return -errno;
+		err = -errno;
+		/* out of descriptors: give up the least recently used file, once */
+		if ((err != -EMFILE && err != -ENFILE) || retried++ || close_lru(w, f))
+			return err;
 	}
 }
 

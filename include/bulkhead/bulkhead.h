@@ -130,6 +130,40 @@ struct bh_pname {
 	char name[64];
 };
 
+/*
+ * bh_jit: records of the control plane, pinned so that a daemon restarted
+ * after a crash finds every just-in-time grant and every revocation again.
+ * Userspace only. BH_JIT_GRANT is a grant with a kernel-enforced expiry;
+ * BH_JIT_REVOKE masks the policy file's grants of a partner that lie within
+ * addr/plen (proto BH_JIT_ANY_PROTO: all of them; otherwise only grants with
+ * exactly this proto and these ports).
+ */
+#define BH_MAX_JIT 4096
+#define BH_JIT_ANY_PROTO 0xff
+#define BH_JIT_GRANT_BIT 0x80000000u	/* kernel grant id of JIT grant seq: bit | seq */
+
+enum bh_jit_kind {
+	BH_JIT_GRANT = 1,
+	BH_JIT_REVOKE = 2,
+};
+
+struct bh_jit {
+	__u64 expires_boot_ns;	/* CLOCK_BOOTTIME; grants only */
+	__u64 created_unix_ns;
+	__u32 seq;		/* the key; grant id text "<partner>/j<seq>" */
+	__u32 by_uid;
+	__u32 by_pid;
+	__u8  kind;		/* enum bh_jit_kind */
+	__u8  proto;
+	__u8  plen;		/* 0..128, IPv4 as 96 + n */
+	__u8  nports;
+	__u8  addr[16];
+	__u16 ports[2 * BH_MAX_RULES];	/* lo, hi pairs */
+	char  partner[64];
+	char  purpose[128];
+	char  by_comm[16];
+};
+
 /* Per-partner counters (per-CPU array indexed by partner id). */
 struct bh_counters {
 	__u64 verdicts[BH_VERDICT__MAX];

@@ -269,7 +269,7 @@ static void test_comm_roundtrip(void)
 		return;
 	text = json_dumps(o, JSON_COMPACT);
 	CHECK(text && !strchr(text, '\n'), "raw newline in the line");
-	CHECK(text && strstr(text, "\"comm\":\"\\\"q\\\\"), "escapes: %s", text);
+	CHECK(text && strstr(text, "\"comm\":\"\\\"q\\\\"), "escapes: %s", text ? text : "(null)");
 	back = json_loads(text, 0, NULL);
 	CHECK(back != NULL, "line does not re-parse: %s", text);
 	CHECK_STR(json_string_value(json_object_get(back, "comm")), want);
@@ -329,7 +329,7 @@ static void test_json_deny_connect(void)
 	/* the key order is part of what people read: fixed head */
 	static const char head[] = "{\"v\":1,\"ts\":\"2026-11-23T11:20:32.234567Z\","
 				   "\"type\":\"connect\",\"partner\":\"acme\",";
-	CHECK(text && !strncmp(text, head, sizeof(head) - 1), "head: %s", text);
+	CHECK(text && !strncmp(text, head, sizeof(head) - 1), "head: %s", text ? text : "(null)");
 	free(text);
 	check_obj(o, "{\"v\":1,\"ts\":\"2026-11-23T11:20:32.234567Z\",\"type\":\"connect\","
 		  "\"partner\":\"acme\",\"partner_id\":3,\"verdict\":\"deny\","
@@ -489,6 +489,33 @@ static void test_json_unresolved(void)
 	CHECK_STR(json_string_value(json_object_get(o, "type")), "unknown");
 	CHECK(json_integer_value(json_object_get(o, "record_type")) == 42, "record_type");
 	json_decref(o);
+}
+
+/* A closed flood window as the daemon flushes it from bh_flood. */
+static void test_json_flood(void)
+{
+	struct bh_flood_key k = {
+		.window = 6, .partner = 3, .dport = 5432, .proto = BH_PROTO_TCP,
+		.reason = BH_REASON_NO_GRANT,
+	};
+	struct bh_flood_val v = {
+		.suppressed = 99999, .last_ts_boot_ns = 6999999999ull,
+		.verdict = BH_VERDICT_DENY, .hook = BH_HOOK_CONNECT,
+	};
+	json_t *o, *a;
+
+	v4(k.daddr, 10, 30, 0, 5);
+	o = bh_flood_json(&k, &v, &namer, &clk);
+	a = bh_alert_json(o, "never");
+	check_obj(o, "{\"v\":1,\"ts\":\"2026-11-23T11:20:32.999999Z\",\"type\":\"connect\","
+		  "\"partner\":\"acme\",\"partner_id\":3,\"verdict\":\"deny\","
+		  "\"reason\":\"no_grant\",\"hook\":\"connect\",\"proto\":\"tcp\","
+		  "\"dst\":\"10.30.0.5\",\"dport\":5432,\"count\":99999,\"aggregated\":true,"
+		  "\"window_start\":\"2026-11-23T11:20:32.000000Z\"}", __LINE__);
+	CHECK_STR(json_string_value(json_object_get(a, "type")), "alert");
+	CHECK_STR(json_string_value(json_object_get(a, "what")), "never");
+	CHECK(json_integer_value(json_object_get(a, "count")) == 99999, "alert keeps fields");
+	json_decref(a);
 }
 
 /* Names from outside (policy, cgroup tree) are sanitised too. */
@@ -964,6 +991,77 @@ static void test_writer_stdout(void)
 	json_decref(a);
 }
 
+/* --stdout into a full non-blocking pipe: the write stops part way (EAGAIN),
+ * the writer never waits; a pipe cannot be cut back, so the torn line is
+ * closed with a newline, then the loss line, then the next lines. */
+static void test_writer_stdout_pipe(void)
+{
+	struct bh_writer *w = NULL;
+	struct bh_writer_stats st;
+	int p[2], saved, i, whole = 0, bad = 0, seq_after = -1;
+	json_int_t lost = -1;
+	char *data = malloc(1 << 20), *line, *save = NULL;
+	size_t len = 0;
+	ssize_t r;
+
+	if (!data || pipe2(p, O_CLOEXEC)) {
+		CHECK(0, "pipe");
+		free(data);
+		return;
+	}
+	fcntl(p[1], F_SETPIPE_SZ, 4096);
+	fcntl(p[1], F_SETFL, O_NONBLOCK);
+	fcntl(p[0], F_SETFL, O_NONBLOCK);
+	fflush(stdout);
+	saved = dup(STDOUT_FILENO);
+	dup2(p[1], STDOUT_FILENO);
+	CHECK(bh_writer_open(&w, NULL, 1) == 0, "open");
+	dup2(saved, STDOUT_FILENO);
+	close(saved);
+	close(p[1]);
+	if (!w)
+		goto out;
+	for (i = 0; i < 100; i++)
+		bh_writer_emit(w, "acme", ev("connect", i));
+	bh_writer_flush(w);	/* must return, not block */
+	bh_writer_stats(w, &st);
+	CHECK(st.failed > 0 && st.lines + st.failed == 100, "lines %llu failed %llu",
+	      (unsigned long long)st.lines, (unsigned long long)st.failed);
+	while ((r = read(p[0], data + len, (1 << 20) - 1 - len)) > 0)
+		len += r;
+	bh_writer_emit(w, "acme", ev("connect", 1000));
+	bh_writer_flush(w);
+	while ((r = read(p[0], data + len, (1 << 20) - 1 - len)) > 0)
+		len += r;
+	data[len] = '\0';
+	CHECK(len > 0 && data[len - 1] == '\n', "ends with a newline");
+	for (line = strtok_r(data, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		json_t *o = json_loads(line, 0, NULL);
+
+		if (!o) {
+			bad++;
+			continue;
+		}
+		if (str_is(json_string_value(json_object_get(o, "type")), "loss"))
+			lost = json_integer_value(json_object_get(o, "count"));
+		else if (lost >= 0)
+			seq_after = json_integer_value(json_object_get(o, "seq"));
+		else
+			whole++;
+		json_decref(o);
+	}
+	CHECK(bad == 1, "exactly one torn fragment, alone on its line (%d)", bad);
+	CHECK(whole == (int)st.lines, "whole lines %d, written %llu", whole,
+	      (unsigned long long)st.lines);
+	CHECK(lost == (json_int_t)st.failed, "loss count %lld, failed %llu", (long long)lost,
+	      (unsigned long long)st.failed);
+	CHECK(seq_after == 1000, "the next line after the loss");
+	bh_writer_close(w);
+out:
+	close(p[0]);
+	free(data);
+}
+
 /* ---- benchmark (printed, never asserted) ---- */
 
 static double now_s(void)
@@ -1046,6 +1144,7 @@ int main(int argc, char **argv)
 	run("json: unknown partner", test_json_unknown_partner);
 	run("json: flow new with grant", test_json_flow);
 	run("json: unresolved names, aggregated record, unknown enums", test_json_unresolved);
+	run("json: aggregated flood window, alert", test_json_flood);
 	run("json: names from outside are sanitised", test_json_bad_names);
 	run("json: daemon events", test_event_new);
 	run("writer: per-partner files and host.jsonl", test_writer_files);
@@ -1056,6 +1155,7 @@ int main(int argc, char **argv)
 	run("writer: torn write cut back to whole lines", test_writer_torn);
 	run("writer: more partners than descriptors", test_writer_many_files);
 	run("writer: --stdout", test_writer_stdout);
+	run("writer: --stdout into a full pipe never blocks", test_writer_stdout_pipe);
 	if (!(argc > 1 && !strcmp(argv[1], "--no-bench")))
 		bench();
 	if (!keep)

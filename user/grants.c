@@ -1,0 +1,221 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/* Just-in-time grants, revocations, and the effective policy. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <bpf/bpf.h>
+#include "grants.h"
+
+int bh_jit_load(int map_fd, struct bh_jitset *s)
+{
+	uint32_t key, next;
+	int have = 0;
+
+	memset(s, 0, sizeof(*s));
+	while (bpf_map_get_next_key(map_fd, have ? &key : NULL, &next) == 0) {
+		struct bh_jit *nr = realloc(s->r, (s->n + 1) * sizeof(*nr));
+
+		if (!nr)
+			return -ENOMEM;
+		s->r = nr;
+		if (bpf_map_lookup_elem(map_fd, &next, &s->r[s->n]) == 0)
+			s->n++;
+		key = next;
+		have = 1;
+	}
+	return 0;
+}
+
+void bh_jitset_free(struct bh_jitset *s)
+{
+	free(s->r);
+	s->r = NULL;
+	s->n = 0;
+}
+
+int bh_jit_add(int map_fd, struct bh_jitset *s, const struct bh_jit *r)
+{
+	struct bh_jit *nr = realloc(s->r, (s->n + 1) * sizeof(*nr));
+
+	if (!nr)
+		return -ENOMEM;
+	s->r = nr;
+	if (bpf_map_update_elem(map_fd, &r->seq, r, BPF_ANY))
+		return -errno;
+	s->r[s->n++] = *r;
+	return 0;
+}
+
+int bh_jit_remove(int map_fd, struct bh_jitset *s, size_t i)
+{
+	if (i >= s->n)
+		return -EINVAL;
+	if (bpf_map_delete_elem(map_fd, &s->r[i].seq) && errno != ENOENT)
+		return -errno;
+	s->r[i] = s->r[--s->n];
+	return 0;
+}
+
+uint32_t bh_jit_next_seq(const struct bh_jitset *s)
+{
+	uint32_t max = 0;
+	size_t i;
+
+	for (i = 0; i < s->n; i++)
+		if (s->r[i].seq > max)
+			max = s->r[i].seq;
+	return max + 1;
+}
+
+int bh_prefix_within(const struct bh_prefix *inner, const struct bh_prefix *outer)
+{
+	int full = outer->plen / 8, rest = outer->plen % 8;
+
+	if (inner->plen < outer->plen)
+		return 0;
+	if (memcmp(inner->addr, outer->addr, full))
+		return 0;
+	if (rest) {
+		uint8_t m = (uint8_t)(0xff << (8 - rest));
+
+		return (inner->addr[full] & m) == (outer->addr[full] & m);
+	}
+	return 1;
+}
+
+static int same_ports(const struct bh_jit *r, const struct bh_grant *g)
+{
+	size_t i;
+
+	if (r->nports != g->nports)
+		return 0;
+	for (i = 0; i < g->nports; i++)
+		if (r->ports[2 * i] != g->ports[i].lo || r->ports[2 * i + 1] != g->ports[i].hi)
+			return 0;
+	return 1;
+}
+
+const struct bh_jit *bh_jit_mask_of(const struct bh_jitset *s, const char *partner,
+				    const struct bh_grant *g)
+{
+	size_t i;
+
+	for (i = 0; i < s->n; i++) {
+		const struct bh_jit *r = &s->r[i];
+		struct bh_prefix pf;
+
+		if (r->kind != BH_JIT_REVOKE || strcmp(r->partner, partner))
+			continue;
+		memcpy(pf.addr, r->addr, 16);
+		pf.plen = r->plen;
+		if (!bh_prefix_within(&g->to, &pf))
+			continue;
+		if (r->proto == BH_JIT_ANY_PROTO ||
+		    (r->proto == g->proto && same_ports(r, g) && r->plen == g->to.plen))
+			return r;
+	}
+	return NULL;
+}
+
+int bh_jit_to_grant(const struct bh_jit *r, uint32_t pidx, struct bh_grant *g)
+{
+	char buf[64];
+	size_t i;
+
+	memset(g, 0, sizeof(*g));
+	g->id = BH_JIT_GRANT_BIT | r->seq;
+	g->partner_idx = pidx;
+	memcpy(g->to.addr, r->addr, 16);
+	g->to.plen = r->plen;
+	g->proto = r->proto;
+	g->expires_boot_ns = (int64_t)r->expires_boot_ns;
+	g->nports = r->nports;
+	if (g->nports) {
+		g->ports = calloc(g->nports, sizeof(*g->ports));
+		if (!g->ports)
+			return -ENOMEM;
+		for (i = 0; i < g->nports; i++) {
+			g->ports[i].lo = r->ports[2 * i];
+			g->ports[i].hi = r->ports[2 * i + 1];
+		}
+	}
+	g->to_text = strdup(bh_prefix_str(&g->to, buf, sizeof(buf)));
+	g->purpose = r->purpose[0] ? strndup(r->purpose, sizeof(r->purpose)) : NULL;
+	if (!g->to_text || (r->purpose[0] && !g->purpose)) {
+		bh_grant_free(g);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+static int partner_index(const struct bh_policy *p, const char *name, uint32_t *idx)
+{
+	size_t i;
+
+	for (i = 0; i < p->npartners; i++) {
+		if (!strcmp(p->partners[i].name, name)) {
+			*idx = i;
+			return 0;
+		}
+	}
+	return -ENOENT;
+}
+
+int bh_effective_build(const struct bh_policy *file, const struct bh_jitset *s,
+		       struct bh_policy *eff, size_t *nshared)
+{
+	size_t i, n = 0;
+	uint32_t pidx;
+
+	*eff = *file;
+	eff->grants = calloc(file->ngrants + s->n + 1, sizeof(*eff->grants));
+	if (!eff->grants)
+		return -ENOMEM;
+	for (i = 0; i < file->ngrants; i++) {
+		const struct bh_grant *g = &file->grants[i];
+
+		if (!bh_jit_mask_of(s, file->partners[g->partner_idx].name, g))
+			eff->grants[n++] = *g;
+	}
+	*nshared = n;
+	for (i = 0; i < s->n; i++) {
+		if (s->r[i].kind != BH_JIT_GRANT ||
+		    partner_index(file, s->r[i].partner, &pidx))
+			continue;
+		if (bh_jit_to_grant(&s->r[i], pidx, &eff->grants[n])) {
+			eff->ngrants = n;
+			bh_effective_free(eff, *nshared);
+			return -ENOMEM;
+		}
+		n++;
+	}
+	eff->ngrants = n;
+	return 0;
+}
+
+void bh_effective_free(struct bh_policy *eff, size_t nshared)
+{
+	size_t i;
+
+	for (i = nshared; i < eff->ngrants; i++)
+		bh_grant_free(&eff->grants[i]);
+	free(eff->grants);
+	eff->grants = NULL;
+	eff->ngrants = 0;
+}
+
+void bh_grant_text_id(const struct bh_policy *file, const struct bh_grant *g, char *buf,
+		      size_t len)
+{
+	const char *partner = file->partners[g->partner_idx].name;
+	size_t i, n = 0;
+
+	if (g->id & BH_JIT_GRANT_BIT) {
+		snprintf(buf, len, "%s/j%u", partner, g->id & ~BH_JIT_GRANT_BIT);
+		return;
+	}
+	for (i = 0; i < file->ngrants && file->grants[i].id <= g->id; i++)
+		n += file->grants[i].partner_idx == g->partner_idx;
+	snprintf(buf, len, "%s/%zu", partner, n);
+}
