@@ -21,7 +21,9 @@
 #include <bpf/libbpf.h>
 #include "bulkhead.skel.h"
 #include "cgroup.h"
+#include "control.h"
 #include "daemon.h"
+#include "grants.h"
 #include "events.h"
 #include "loader.h"
 #include "log.h"
@@ -38,13 +40,16 @@ struct flow_seen {
 struct bh_daemon {
 	const struct bh_daemon_opts *o;
 	struct bh_loader l;
-	struct bh_policy pol;
+	struct bh_policy pol;		/* the policy file as last applied */
+	uint32_t *file_nth;		/* file grant i is its partner's file_nth[i]-th */
+	struct bh_jitset jit;		/* JIT grants and revocations (pinned) */
+	struct bh_policy eff;		/* what the kernel enforces: pol - revoked + JIT */
+	size_t eff_shared;
+	int ctl_fd;
 	struct bh_writer *w;
 	struct ring_buffer *rb;
 	struct bh_clock clk;
 	struct bh_pname names[BH_MAX_PARTNERS];
-	char **grant_ids;		/* by grant id: "partner/n" */
-	size_t ngrant_ids;
 	struct {
 		uint64_t id;
 		char *path;
@@ -77,52 +82,63 @@ static const char *name_partner(void *ctx, uint32_t id)
 	return d->names[id].name;
 }
 
-static int name_grant(void *ctx, uint32_t id, const char **text, const char **purpose)
+static const struct bh_jit *jit_of_seq(const struct bh_daemon *d, uint32_t seq)
 {
-	struct bh_daemon *d = ctx;
 	size_t i;
 
-	for (i = 0; i < d->pol.ngrants; i++) {
-		if (d->pol.grants[i].id != id)
-			continue;
-		*text = i < d->ngrant_ids ? d->grant_ids[i] : NULL;
-		*purpose = d->pol.grants[i].purpose;
+	for (i = 0; i < d->jit.n; i++)
+		if (d->jit.r[i].seq == seq && d->jit.r[i].kind == BH_JIT_GRANT)
+			return &d->jit.r[i];
+	return NULL;
+}
+
+/* Kernel grant id -> "<partner>/<n>" (file) or "<partner>/j<seq>" (JIT). */
+static int grant_text(const struct bh_daemon *d, uint32_t id, char *buf, size_t len,
+		      const char **purpose)
+{
+	if (id & BH_JIT_GRANT_BIT) {
+		const struct bh_jit *r = jit_of_seq(d, id & ~BH_JIT_GRANT_BIT);
+
+		if (!r)
+			return -ENOENT;
+		snprintf(buf, len, "%s/j%u", r->partner, r->seq);
+		*purpose = r->purpose[0] ? r->purpose : NULL;
 		return 0;
 	}
-	return -ENOENT;
+	if (id == 0 || id > d->pol.ngrants || !d->file_nth)
+		return -ENOENT;
+	snprintf(buf, len, "%s/%u", d->pol.partners[d->pol.grants[id - 1].partner_idx].name,
+		 d->file_nth[id - 1]);
+	*purpose = d->pol.grants[id - 1].purpose;
+	return 0;
 }
 
-static void free_grant_ids(struct bh_daemon *d)
+static int name_grant(void *ctx, uint32_t id, const char **text, const char **purpose)
 {
+	static char buf[128];
+	struct bh_daemon *d = ctx;
+
+	if (grant_text(d, id, buf, sizeof(buf), purpose))
+		return -ENOENT;
+	*text = buf;
+	return 0;
+}
+
+static int index_file_grants(struct bh_daemon *d)
+{
+	uint32_t *count = calloc(d->pol.npartners + 1, sizeof(*count));
 	size_t i;
 
-	for (i = 0; i < d->ngrant_ids; i++)
-		free(d->grant_ids[i]);
-	free(d->grant_ids);
-	d->grant_ids = NULL;
-	d->ngrant_ids = 0;
-}
-
-/* Grant text ids: "<partner>/<n>", n counting that partner's grants from 1. */
-static void build_grant_ids(struct bh_daemon *d)
-{
-	size_t i, j;
-
-	free_grant_ids(d);
-	d->grant_ids = calloc(d->pol.ngrants ? d->pol.ngrants : 1, sizeof(char *));
-	if (!d->grant_ids)
-		return;
-	for (i = 0; i < d->pol.ngrants; i++) {
-		const struct bh_grant *g = &d->pol.grants[i];
-		size_t n = 1;
-
-		for (j = 0; j < i; j++)
-			n += d->pol.grants[j].partner_idx == g->partner_idx;
-		if (asprintf(&d->grant_ids[i], "%s/%zu", d->pol.partners[g->partner_idx].name,
-			     n) < 0)
-			d->grant_ids[i] = NULL;
+	free(d->file_nth);
+	d->file_nth = calloc(d->pol.ngrants + 1, sizeof(*d->file_nth));
+	if (!count || !d->file_nth) {
+		free(count);
+		return -ENOMEM;
 	}
-	d->ngrant_ids = d->pol.ngrants;
+	for (i = 0; i < d->pol.ngrants; i++)
+		d->file_nth[i] = ++count[d->pol.grants[i].partner_idx];
+	free(count);
+	return 0;
 }
 
 static uint64_t cg_want;
@@ -395,6 +411,487 @@ static void flush_flows(struct bh_daemon *d, unsigned int interval_s)
 	}
 }
 
+/* ---- applying: the effective policy ---- */
+
+static json_t *errors_json(const struct bh_errors *e)
+{
+	json_t *a = json_array();
+	size_t i;
+
+	for (i = 0; i < e->n; i++)
+		json_array_append_new(a, json_string(e->msg[i]));
+	return a;
+}
+
+static json_t *peer_json(const struct bh_peer *peer)
+{
+	if (!peer)
+		return json_pack("{s:s}", "by", "daemon");
+	return json_pack("{s:i, s:i, s:s}", "uid", (int)peer->uid, "pid", (int)peer->pid,
+			 "comm", peer->comm);
+}
+
+/* A `policy` event in host.jsonl and, for a partner, in its file too. */
+static void policy_event(struct bh_daemon *d, const char *action, const struct bh_peer *peer,
+			 const char *partner, json_t *fields)
+{
+	json_t *o = bh_event_new("policy", partner);
+
+	json_object_set_new(o, "action", json_string(action));
+	json_object_set_new(o, "caller", peer_json(peer));
+	if (fields)
+		json_object_update(o, fields);
+	json_decref(fields);
+	if (partner)
+		bh_writer_emit_both(d->w, partner, o);
+	else
+		bh_writer_emit(d->w, NULL, o);
+}
+
+/* Compile and swap in file policy p (taking ownership on success) with the
+ * JIT records. On failure nothing in the kernel changed; errs says why. */
+static int apply_policy(struct bh_daemon *d, struct bh_policy *p, struct bh_errors *errs)
+{
+	struct bh_policy eff;
+	size_t nshared;
+	int err;
+
+	err = bh_effective_build(p, &d->jit, &eff, &nshared);
+	if (err) {
+		bh_errors_add(errs, "out of memory building the effective policy");
+		return err;
+	}
+	err = bh_apply(&d->l, &eff, errs);
+	if (err) {
+		bh_effective_free(&eff, nshared);
+		return err;
+	}
+	bh_effective_free(&d->eff, d->eff_shared);
+	d->eff = eff;
+	d->eff_shared = nshared;
+	if (p != &d->pol) {
+		bh_policy_free(&d->pol);
+		d->pol = *p;
+		memset(p, 0, sizeof(*p));
+	}
+	index_file_grants(d);
+	refresh_names(d);
+	return 0;
+}
+
+/* Re-apply the current file policy with the current JIT records. */
+static int reapply(struct bh_daemon *d, struct bh_errors *errs)
+{
+	return apply_policy(d, &d->pol, errs);
+}
+
+static json_t *grant_json(const struct bh_daemon *d, const struct bh_grant *g)
+{
+	char buf[128], pf[64];
+	const char *purpose = NULL;
+	json_t *o = json_object(), *ports = json_array();
+	const char *protos[] = { [BH_PROTO_ANY] = "any", [BH_PROTO_ICMP] = "icmp",
+				 [BH_PROTO_TCP] = "tcp", [BH_PROTO_UDP] = "udp" };
+	size_t i;
+
+	if (grant_text(d, g->id, buf, sizeof(buf), &purpose) == 0)
+		json_object_set_new(o, "id", json_string(buf));
+	json_object_set_new(o, "partner", json_string(d->pol.partners[g->partner_idx].name));
+	json_object_set_new(o, "to", json_string(bh_prefix_str(&g->to, pf, sizeof(pf))));
+	json_object_set_new(o, "proto", json_string(g->proto < 18 && protos[g->proto] ?
+						    protos[g->proto] : "any"));
+	for (i = 0; i < g->nports; i++) {
+		if (g->ports[i].lo == g->ports[i].hi)
+			snprintf(buf, sizeof(buf), "%u", g->ports[i].lo);
+		else
+			snprintf(buf, sizeof(buf), "%u-%u", g->ports[i].lo, g->ports[i].hi);
+		json_array_append_new(ports, json_string(buf));
+	}
+	if (g->nports)
+		json_object_set_new(o, "ports", ports);
+	else
+		json_decref(ports);
+	if (purpose)
+		json_object_set_new(o, "purpose", json_string(purpose));
+	json_object_set_new(o, "source", json_string(g->id & BH_JIT_GRANT_BIT ? "jit" : "policy"));
+	return o;
+}
+
+/* Adds expires / remaining_s / state to a grant object. */
+static void grant_lifetime(json_t *o, const struct bh_grant *g, const struct bh_clock *clk)
+{
+	int64_t exp = g->expires_boot_ns;
+	char ts[64];
+
+	if (!exp && g->expires_unix_ns)
+		exp = g->expires_unix_ns - clk->wall_ns + clk->boot_ns;
+	else if (!exp && g->ttl_ns)
+		exp = -1;	/* file ttl: from the last apply; see docs/policy.md */
+	if (exp > 0) {
+		bh_format_ts(exp, clk, ts, sizeof(ts));
+		json_object_set_new(o, "expires", json_string(ts));
+		json_object_set_new(o, "remaining_s", json_real(exp > clk->boot_ns ?
+						(double)(exp - clk->boot_ns) / 1e9 : 0.0));
+		json_object_set_new(o, "state", json_string(exp > clk->boot_ns ? "live" : "expired"));
+	} else {
+		json_object_set_new(o, "state", json_string("live"));
+	}
+}
+
+static int find_partner(const struct bh_daemon *d, const char *name, uint32_t *idx)
+{
+	size_t i;
+
+	for (i = 0; name && i < d->pol.npartners; i++) {
+		if (!strcmp(d->pol.partners[i].name, name)) {
+			*idx = i;
+			return 0;
+		}
+	}
+	return -ENOENT;
+}
+
+static json_t *ok_response(void)
+{
+	return json_pack("{s:b}", "ok", 1);
+}
+
+static json_t *apply_failed(struct bh_errors *errs)
+{
+	json_t *r = bh_ctl_error("%s", errs->n ? errs->msg[0] : "apply failed");
+
+	json_object_set_new(r, "errors", errors_json(errs));
+	return r;
+}
+
+static json_t *do_grant(struct bh_daemon *d, const json_t *req, const struct bh_peer *peer)
+{
+	const char *partner = json_string_value(json_object_get(req, "partner"));
+	json_t *spec = json_object_get(req, "grant"), *resp, *ev;
+	struct bh_errors errs = {};
+	struct bh_jit r = {};
+	struct bh_grant g;
+	struct bh_clock clk;
+	uint32_t pidx;
+	char *text;
+	size_t i;
+	int err;
+
+	if (find_partner(d, partner, &pidx))
+		return bh_ctl_error("unknown partner %s: grants are for partners of the policy",
+				    partner ? partner : "(none)");
+	if (!json_is_object(spec))
+		return bh_ctl_error("bad request: \"grant\" must be an object");
+	text = json_dumps(spec, JSON_COMPACT);
+	err = text ? bh_grant_parse(&d->pol, pidx, "grant", text, &g, &errs) : -ENOMEM;
+	free(text);
+	if (err) {
+		resp = apply_failed(&errs);
+		bh_errors_free(&errs);
+		return resp;
+	}
+	if (!g.ttl_ns && !g.expires_unix_ns) {
+		bh_grant_free(&g);
+		return bh_ctl_error("a just-in-time grant needs --ttl or --expires");
+	}
+	bh_clock_now(&clk);
+	r.kind = BH_JIT_GRANT;
+	r.seq = bh_jit_next_seq(&d->jit);
+	r.expires_boot_ns = g.ttl_ns ? clk.boot_ns + g.ttl_ns :
+			    g.expires_unix_ns - clk.wall_ns + clk.boot_ns;
+	r.created_unix_ns = clk.wall_ns;
+	r.by_uid = peer->uid;
+	r.by_pid = peer->pid;
+	snprintf(r.by_comm, sizeof(r.by_comm), "%.15s", peer->comm);
+	r.proto = g.proto;
+	r.plen = g.to.plen;
+	memcpy(r.addr, g.to.addr, 16);
+	r.nports = g.nports;
+	for (i = 0; i < g.nports; i++) {
+		r.ports[2 * i] = g.ports[i].lo;
+		r.ports[2 * i + 1] = g.ports[i].hi;
+	}
+	snprintf(r.partner, sizeof(r.partner), "%s", partner);
+	snprintf(r.purpose, sizeof(r.purpose), "%s", g.purpose ? g.purpose : "");
+	bh_grant_free(&g);
+	err = bh_jit_add(bpf_map__fd(d->l.skel->maps.bh_jit), &d->jit, &r);
+	if (!err)
+		err = reapply(d, &errs);
+	if (err) {
+		for (i = 0; i < d->jit.n; i++)
+			if (d->jit.r[i].seq == r.seq)
+				bh_jit_remove(bpf_map__fd(d->l.skel->maps.bh_jit), &d->jit, i);
+		resp = errs.n ? apply_failed(&errs) : bh_ctl_error("grant failed: %s",
+								   strerror(-err));
+		bh_errors_free(&errs);
+		return resp;
+	}
+	resp = ok_response();
+	for (i = 0; i < d->eff.ngrants; i++) {
+		if (d->eff.grants[i].id != (BH_JIT_GRANT_BIT | r.seq))
+			continue;
+		ev = grant_json(d, &d->eff.grants[i]);
+		grant_lifetime(ev, &d->eff.grants[i], &clk);
+		json_object_set(resp, "grant", ev);
+		policy_event(d, "grant", peer, partner, json_pack("{s:o}", "grant", ev));
+	}
+	return resp;
+}
+
+static json_t *do_revoke(struct bh_daemon *d, const json_t *req, const struct bh_peer *peer)
+{
+	const char *partner = json_string_value(json_object_get(req, "partner"));
+	const char *gid = json_string_value(json_object_get(req, "grant"));
+	const char *to = json_string_value(json_object_get(req, "to"));
+	int jfd = bpf_map__fd(d->l.skel->maps.bh_jit);
+	json_t *removed = json_array(), *resp;
+	struct bh_errors errs = {};
+	struct bh_prefix within = {};
+	struct bh_clock clk;
+	struct bh_jit mask = {};
+	uint32_t pidx;
+	size_t i;
+	int err = 0, masked = 0;
+	char buf[128];
+
+	if (find_partner(d, partner, &pidx)) {
+		json_decref(removed);
+		return bh_ctl_error("unknown partner %s", partner ? partner : "(none)");
+	}
+	if (!gid == !to) {
+		json_decref(removed);
+		return bh_ctl_error("revoke needs exactly one of --grant ID or --to CIDR");
+	}
+	if (to) {
+		/* reuse the grant parser for the CIDR: same errors as a policy file */
+		struct bh_grant g;
+		json_t *spec = json_pack("{s:s}", "to", to);
+		char *text = spec ? json_dumps(spec, JSON_COMPACT) : NULL;
+
+		json_decref(spec);
+		err = text ? bh_grant_parse(&d->pol, pidx, "--to", text, &g, &errs) : -ENOMEM;
+		free(text);
+		if (err) {
+			json_decref(removed);
+			resp = apply_failed(&errs);
+			bh_errors_free(&errs);
+			return resp;
+		}
+		within = g.to;
+		bh_grant_free(&g);
+	}
+	bh_clock_now(&clk);
+	mask.kind = BH_JIT_REVOKE;
+	mask.created_unix_ns = clk.wall_ns;
+	mask.by_uid = peer->uid;
+	mask.by_pid = peer->pid;
+	snprintf(mask.by_comm, sizeof(mask.by_comm), "%.15s", peer->comm);
+	snprintf(mask.partner, sizeof(mask.partner), "%s", partner);
+
+	for (i = 0; i < d->eff.ngrants; i++) {
+		const struct bh_grant *g = &d->eff.grants[i];
+		const char *purpose;
+
+		if (g->partner_idx != pidx || grant_text(d, g->id, buf, sizeof(buf), &purpose))
+			continue;
+		if (gid ? strcmp(gid, buf) : !bh_prefix_within(&g->to, &within))
+			continue;
+		json_array_append_new(removed, grant_json(d, g));
+		if (g->id & BH_JIT_GRANT_BIT)
+			continue;
+		/* a policy-file grant: remember the revocation (pinned) */
+		if (!masked) {
+			memcpy(mask.addr, gid ? g->to.addr : within.addr, 16);
+			mask.plen = gid ? g->to.plen : within.plen;
+			mask.proto = gid ? g->proto : BH_JIT_ANY_PROTO;
+			mask.nports = gid ? g->nports : 0;
+			for (size_t j = 0; gid && j < g->nports; j++) {
+				mask.ports[2 * j] = g->ports[j].lo;
+				mask.ports[2 * j + 1] = g->ports[j].hi;
+			}
+			masked = 1;
+		}
+	}
+	if (!json_array_size(removed)) {
+		json_decref(removed);
+		return bh_ctl_error("no live grant of %s %s %s", partner, gid ? "with id" : "within",
+				    gid ? gid : to);
+	}
+	for (i = 0; i < d->jit.n;) {
+		struct bh_jit *r = &d->jit.r[i];
+		struct bh_prefix pf;
+
+		memcpy(pf.addr, r->addr, 16);
+		pf.plen = r->plen;
+		snprintf(buf, sizeof(buf), "%s/j%u", r->partner, r->seq);
+		if (r->kind == BH_JIT_GRANT && !strcmp(r->partner, partner) &&
+		    (gid ? !strcmp(gid, buf) : bh_prefix_within(&pf, &within))) {
+			bh_jit_remove(jfd, &d->jit, i);
+			continue;
+		}
+		i++;
+	}
+	if (masked) {
+		mask.seq = bh_jit_next_seq(&d->jit);
+		err = bh_jit_add(jfd, &d->jit, &mask);
+	}
+	if (!err)
+		err = reapply(d, &errs);
+	if (err) {
+		json_decref(removed);
+		resp = errs.n ? apply_failed(&errs) : bh_ctl_error("revoke failed: %s",
+								   strerror(-err));
+		bh_errors_free(&errs);
+		return resp;
+	}
+	resp = ok_response();
+	json_object_set(resp, "revoked", removed);
+	policy_event(d, "revoke", peer, partner, json_pack("{s:o}", "revoked", removed));
+	return resp;
+}
+
+static json_t *do_list(struct bh_daemon *d, const json_t *req)
+{
+	const char *partner = json_string_value(json_object_get(req, "partner"));
+	json_t *arr = json_array(), *resp;
+	struct bh_clock clk;
+	uint32_t pidx;
+	size_t i;
+
+	if (partner && find_partner(d, partner, &pidx)) {
+		json_decref(arr);
+		return bh_ctl_error("unknown partner %s", partner);
+	}
+	bh_clock_now(&clk);
+	for (i = 0; i < d->eff.ngrants; i++) {
+		const struct bh_grant *g = &d->eff.grants[i];
+		json_t *o;
+
+		if (partner && g->partner_idx != pidx)
+			continue;
+		o = grant_json(d, g);
+		grant_lifetime(o, g, &clk);
+		json_array_append_new(arr, o);
+	}
+	/* revoked policy-file grants stay listed, so a revocation is visible */
+	for (i = 0; i < d->pol.ngrants; i++) {
+		const struct bh_grant *g = &d->pol.grants[i];
+		const struct bh_jit *m;
+		json_t *o;
+		char ts[64];
+
+		if (partner && g->partner_idx != pidx)
+			continue;
+		m = bh_jit_mask_of(&d->jit, d->pol.partners[g->partner_idx].name, g);
+		if (!m)
+			continue;
+		o = grant_json(d, g);
+		json_object_set_new(o, "state", json_string("revoked"));
+		bh_format_ts(m->created_unix_ns - clk.wall_ns + clk.boot_ns, &clk, ts, sizeof(ts));
+		json_object_set_new(o, "revoked_at", json_string(ts));
+		json_object_set_new(o, "revoked_by", json_pack("{s:i, s:i, s:s}", "uid",
+					(int)m->by_uid, "pid", (int)m->by_pid, "comm", m->by_comm));
+		json_array_append_new(arr, o);
+	}
+	resp = ok_response();
+	json_object_set_new(resp, "grants", arr);
+	return resp;
+}
+
+/* apply (request) and reload (SIGHUP): the new file is parsed and compiled in
+ * full before any map is touched; on any error the running policy stays. */
+static json_t *do_apply(struct bh_daemon *d, const char *name, const char *text,
+			const struct bh_peer *peer, const char *action)
+{
+	struct bh_policy np = {};
+	struct bh_errors errs = {};
+	json_t *resp;
+	size_t gen_grants;
+	int err;
+
+	err = text ? bh_policy_parse(name, text, strlen(text), &np, &errs) :
+		     bh_policy_load(name, &np, &errs);
+	if (!err)
+		err = apply_policy(d, &np, &errs);
+	if (err) {
+		resp = apply_failed(&errs);
+		policy_event(d, action, peer, NULL,
+			     json_pack("{s:s, s:s, s:o, s:s}", "file", name, "result", "error",
+				       "errors", errors_json(&errs), "note",
+				       "running policy left untouched"));
+		bh_policy_free(&np);
+		bh_errors_free(&errs);
+		return resp;
+	}
+	gen_grants = d->eff.ngrants;
+	policy_event(d, action, peer, NULL,
+		     json_pack("{s:s, s:s, s:i, s:i}", "file", name, "result", "applied",
+			       "partners", (int)d->pol.npartners, "grants", (int)gen_grants));
+	resp = ok_response();
+	json_object_set_new(resp, "partners", json_integer(d->pol.npartners));
+	json_object_set_new(resp, "grants", json_integer(gen_grants));
+	return resp;
+}
+
+static json_t *on_request(void *ctx, const json_t *req, const struct bh_peer *peer)
+{
+	struct bh_daemon *d = ctx;
+	const char *op = json_string_value(json_object_get(req, "op"));
+
+	if (!op)
+		return bh_ctl_error("bad request: no \"op\"");
+	if (!strcmp(op, "grant"))
+		return do_grant(d, req, peer);
+	if (!strcmp(op, "revoke"))
+		return do_revoke(d, req, peer);
+	if (!strcmp(op, "list"))
+		return do_list(d, req);
+	if (!strcmp(op, "apply")) {
+		const char *file = json_string_value(json_object_get(req, "file"));
+		const char *text = json_string_value(json_object_get(req, "text"));
+
+		if (!file || !text)
+			return bh_ctl_error("bad request: apply needs \"file\" and \"text\"");
+		return do_apply(d, file, text, peer, "apply");
+	}
+	if (!strcmp(op, "ping"))
+		return ok_response();
+	return bh_ctl_error("unknown op %s", op);
+}
+
+/* JIT grants dead for longer than the linger are removed (the kernel already
+ * denies them; until then it reports reason "expired" rather than "no_grant"). */
+#define BH_EXPIRED_LINGER_NS (60ull * 1000000000ull)
+
+static void sweep_expired(struct bh_daemon *d)
+{
+	int jfd = bpf_map__fd(d->l.skel->maps.bh_jit);
+	uint64_t now = boot_now();
+	json_t *removed = json_array();
+	struct bh_errors errs = {};
+	size_t i;
+
+	for (i = 0; i < d->jit.n;) {
+		struct bh_jit *r = &d->jit.r[i];
+
+		if (r->kind == BH_JIT_GRANT && r->expires_boot_ns + BH_EXPIRED_LINGER_NS < now) {
+			json_array_append_new(removed, json_pack("{s:s, s:i}", "partner", r->partner,
+								 "seq", (int)r->seq));
+			bh_jit_remove(jfd, &d->jit, i);
+			continue;
+		}
+		i++;
+	}
+	if (json_array_size(removed)) {
+		if (reapply(d, &errs))
+			pr_warn("removing expired grants: %s\n", errs.n ? errs.msg[0] : "failed");
+		policy_event(d, "expired-removed", NULL, NULL, json_pack("{s:o}", "grants", removed));
+	} else {
+		json_decref(removed);
+	}
+	bh_errors_free(&errs);
+}
+
 /* ---- lifecycle ---- */
 
 static void lifecycle(struct bh_daemon *d, const char *what, const char *detail)
@@ -419,12 +916,44 @@ static int64_t mono_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+static void adopt_report(struct bh_daemon *d, uint64_t gen_before)
+{
+	size_t i, grants = 0, revokes = 0;
+	json_t *o;
+
+	for (i = 0; i < d->jit.n; i++) {
+		grants += d->jit.r[i].kind == BH_JIT_GRANT;
+		revokes += d->jit.r[i].kind == BH_JIT_REVOKE;
+	}
+	o = bh_event_new("lifecycle", NULL);
+	json_object_set_new(o, "event", json_string(gen_before ? "adopt" : "fresh"));
+	json_object_set_new(o, "previous_generation", json_integer(gen_before));
+	json_object_set_new(o, "jit_grants_restored", json_integer(grants));
+	json_object_set_new(o, "revocations_restored", json_integer(revokes));
+	if (gen_before)
+		json_object_set_new(o, "detail", json_string("pinned enforcement was in place; "
+			"decisions taken while no daemon ran are in the counters (`bulkhead "
+			"status`) and in the events that follow"));
+	bh_writer_emit(d->w, NULL, o);
+}
+
+static uint64_t current_gen(struct bh_daemon *d)
+{
+	struct bh_state st = {};
+	uint32_t zero = 0;
+
+	bpf_map_lookup_elem(bpf_map__fd(d->l.skel->maps.bh_state), &zero, &st);
+	return st.gen;
+}
+
 int bh_daemon_run(const struct bh_daemon_opts *o)
 {
 	struct bh_daemon *d;
 	struct bh_errors errs = {};
-	struct pollfd pfd[2];
+	struct bh_policy np = {};
+	struct pollfd pfd[3];
 	int64_t next_sec, next_flow;
+	uint64_t gen_before;
 	sigset_t mask;
 	int sfd = -1, ret = 1, err;
 	size_t i;
@@ -434,7 +963,8 @@ int bh_daemon_run(const struct bh_daemon_opts *o)
 		return 1;
 	d->o = o;
 	d->l.lock_fd = -1;
-	if (bh_policy_load(o->policy, &d->pol, &errs)) {
+	d->ctl_fd = -1;
+	if (bh_policy_load(o->policy, &np, &errs)) {
 		for (i = 0; i < errs.n; i++)
 			fprintf(stderr, "%s\n", errs.msg[i]);
 		goto out;
@@ -458,15 +988,22 @@ int bh_daemon_run(const struct bh_daemon_opts *o)
 	err = bh_loader_open(&d->l, o->pin_dir, o->ring_size_kib);
 	if (err)
 		goto out;
-	err = bh_apply(&d->l, &d->pol, &errs);
+	gen_before = current_gen(d);
+	err = bh_jit_load(bpf_map__fd(d->l.skel->maps.bh_jit), &d->jit);
+	if (!err)
+		err = apply_policy(d, &np, &errs);
 	if (err) {
 		for (i = 0; i < errs.n; i++)
 			fprintf(stderr, "%s\n", errs.msg[i]);
 		pr_warn("policy not applied: %s\n", strerror(-err));
 		goto out;
 	}
-	refresh_names(d);
-	build_grant_ids(d);
+	d->ctl_fd = bh_ctl_listen(o->control);
+	if (d->ctl_fd < 0) {
+		pr_warn("cannot listen on %s: %s (enforcement is applied and pinned)\n",
+			o->control, strerror(-d->ctl_fd));
+		goto out;
+	}
 	bh_clock_now(&d->clk);
 	d->rb = ring_buffer__new(bpf_map__fd(d->l.skel->maps.bh_events), on_record, d, NULL);
 	if (!d->rb) {
@@ -475,6 +1012,7 @@ int bh_daemon_run(const struct bh_daemon_opts *o)
 	}
 	report_loss(d);		/* baseline: losses before this start were reported */
 	lifecycle(d, "start", NULL);
+	adopt_report(d, gen_before);
 	printf("ready\n");
 	fflush(stdout);
 
@@ -482,13 +1020,15 @@ int bh_daemon_run(const struct bh_daemon_opts *o)
 	pfd[0].events = POLLIN;
 	pfd[1].fd = ring_buffer__epoll_fd(d->rb);
 	pfd[1].events = POLLIN;
+	pfd[2].fd = d->ctl_fd;
+	pfd[2].events = POLLIN;
 	next_sec = mono_ms() + 1000;
 	next_flow = o->flow_interval_s ? mono_ms() + o->flow_interval_s * 1000ll : INT64_MAX;
 	for (;;) {
 		struct signalfd_siginfo si;
 		int64_t now = mono_ms();
 		int timeout = next_sec > now ? (int)(next_sec - now) : 0;
-		int n = poll(pfd, 2, timeout);
+		int n = poll(pfd, 3, timeout);
 
 		if (n < 0 && errno != EINTR) {
 			pr_warn("poll: %s\n", strerror(errno));
@@ -496,6 +1036,8 @@ int bh_daemon_run(const struct bh_daemon_opts *o)
 		}
 		if (n > 0 && (pfd[1].revents & POLLIN))
 			ring_buffer__consume(d->rb);
+		if (n > 0 && (pfd[2].revents & POLLIN))
+			bh_ctl_serve_one(d->ctl_fd, on_request, d);
 		now = mono_ms();
 		if (now >= next_sec) {
 			next_sec = now + 1000;
@@ -504,6 +1046,7 @@ int bh_daemon_run(const struct bh_daemon_opts *o)
 				refresh_names(d);
 			flush_floods(d);
 			report_loss(d);
+			sweep_expired(d);
 			bh_writer_flush(d->w);
 		}
 		if (now >= next_flow) {
@@ -515,8 +1058,9 @@ int bh_daemon_run(const struct bh_daemon_opts *o)
 		if (read(sfd, &si, sizeof(si)) != sizeof(si))
 			continue;
 		if (si.ssi_signo == SIGHUP) {
+			json_decref(do_apply(d, o->policy, NULL, NULL, "reload"));
 			bh_writer_reopen(d->w);
-			lifecycle(d, "reopen", "SIGHUP: log files reopened");
+			lifecycle(d, "reload", "SIGHUP: policy reloaded, log files reopened");
 			continue;
 		}
 		break;
@@ -530,6 +1074,7 @@ int bh_daemon_run(const struct bh_daemon_opts *o)
 	pr_info("exiting; enforcement stays pinned in %s\n", d->l.pin_dir);
 	ret = 0;
 out:
+	bh_ctl_close(d->ctl_fd, o->control);
 	ring_buffer__free(d->rb);
 	if (d->w) {
 		bh_writer_flush(d->w);
@@ -539,10 +1084,13 @@ out:
 	for (i = 0; i < d->ncg; i++)
 		free(d->cg[i].path);
 	free(d->flows);
-	free_grant_ids(d);
+	free(d->file_nth);
+	bh_effective_free(&d->eff, d->eff_shared);
+	bh_jitset_free(&d->jit);
 	if (sfd >= 0)
 		close(sfd);
 	bh_errors_free(&errs);
+	bh_policy_free(&np);
 	bh_policy_free(&d->pol);
 	free(d);
 	return ret;

@@ -6,6 +6,7 @@
 struct bh_daemon_opts {
 	const char *policy;
 	const char *pin_dir;
+	const char *control;		/* control socket path */
 	const char *log_dir;		/* NULL with to_stdout */
 	int to_stdout;
 	unsigned int flow_interval_s;	/* flow summaries; 0 = off */

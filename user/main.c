@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include "control.h"
 #include "daemon.h"
 #include "loader.h"
 #include "log.h"
@@ -23,6 +24,13 @@ static const char *pin_dir_default(void)
 	const char *e = getenv("BULKHEAD_PIN_DIR");
 
 	return e && *e ? e : BH_DEFAULT_PIN_DIR;
+}
+
+static const char *control_default(void)
+{
+	const char *e = getenv("BULKHEAD_CONTROL");
+
+	return e && *e ? e : BH_DEFAULT_CONTROL;
 }
 
 static void print_errors(const struct bh_errors *e)
@@ -127,6 +135,8 @@ static void run_usage(FILE *f)
 		"  -r, --ring-size KIB      event ring buffer size, a power of two (default 8192)\n"
 		"  -P, --pin-dir DIR        bpffs directory for maps and links\n"
 		"                           (default $BULKHEAD_PIN_DIR or " BH_DEFAULT_PIN_DIR ")\n"
+		"  -c, --control PATH       control socket for grant/revoke/list/apply\n"
+		"                           (default $BULKHEAD_CONTROL or " BH_DEFAULT_CONTROL ")\n"
 		"  -v, --verbose            debug output, libbpf's included\n"
 		"  -h, --help               this help\n");
 }
@@ -155,18 +165,20 @@ static int cmd_run(int argc, char **argv)
 		{ "flow-interval", required_argument, NULL, 'f' },
 		{ "ring-size", required_argument, NULL, 'r' },
 		{ "pin-dir", required_argument, NULL, 'P' },
+		{ "control", required_argument, NULL, 'c' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
 	struct bh_daemon_opts o = {
 		.pin_dir = pin_dir_default(),
+		.control = control_default(),
 		.log_dir = BH_DEFAULT_LOG_DIR,
 		.flow_interval_s = 10,
 	};
 	int c;
 
-	while ((c = getopt_long(argc, argv, "p:l:sf:r:P:vh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "p:l:sf:r:P:c:vh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'p':
 			o.policy = optarg;
@@ -187,6 +199,9 @@ static int cmd_run(int argc, char **argv)
 			break;
 		case 'P':
 			o.pin_dir = optarg;
+			break;
+		case 'c':
+			o.control = optarg;
 			break;
 		case 'v':
 			bh_log_level = BH_LOG_DEBUG;
@@ -304,6 +319,382 @@ static int cmd_status(int argc, char **argv)
 	return bh_status(pin_dir, json);
 }
 
+/* ---- control-plane commands: grant, revoke, list, apply ---- */
+
+/* Send req (consumed) to the daemon; print the response as JSON or via
+ * print_human. Returns the exit code: 0 ok, 1 refused/error, 4 no daemon. */
+static int ctl_roundtrip(const char *control, json_t *req, int json,
+			 void (*print_human)(const json_t *resp))
+{
+	json_t *resp = bh_ctl_call(control, req);
+	json_t *errs;
+	int ok;
+
+	json_decref(req);
+	if (!resp) {
+		fprintf(stderr, "bulkhead: cannot reach the daemon at %s: %s (is `bulkhead run` "
+			"running? --control/BULKHEAD_CONTROL select the socket)\n", control,
+			strerror(errno));
+		return 4;
+	}
+	ok = json_is_true(json_object_get(resp, "ok"));
+	if (json) {
+		char *s = json_dumps(resp, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+
+		if (s)
+			puts(s);
+		free(s);
+	} else if (ok) {
+		print_human(resp);
+	} else {
+		size_t i;
+
+		errs = json_object_get(resp, "errors");
+		if (json_array_size(errs)) {
+			for (i = 0; i < json_array_size(errs); i++)
+				fprintf(stderr, "%s\n", json_string_value(json_array_get(errs, i)));
+		} else {
+			fprintf(stderr, "bulkhead: %s\n",
+				json_string_value(json_object_get(resp, "error")) ?: "refused");
+		}
+	}
+	json_decref(resp);
+	return ok ? 0 : 1;
+}
+
+static void print_grant_line(const json_t *g)
+{
+	json_t *ports = json_object_get(g, "ports");
+	const char *purpose = json_string_value(json_object_get(g, "purpose"));
+	const char *exp = json_string_value(json_object_get(g, "expires"));
+	json_t *rem = json_object_get(g, "remaining_s");
+	size_t i;
+
+	printf("%-16s %-8s %-28s %-5s ", json_string_value(json_object_get(g, "id")) ?: "?",
+	       json_string_value(json_object_get(g, "state")) ?: "",
+	       json_string_value(json_object_get(g, "to")) ?: "?",
+	       json_string_value(json_object_get(g, "proto")) ?: "?");
+	if (!json_array_size(ports))
+		printf("%-14s", "all");
+	for (i = 0; i < json_array_size(ports); i++)
+		printf("%s%s", i ? "," : "", json_string_value(json_array_get(ports, i)));
+	if (exp)
+		printf("  expires %s (%.1fs left)", exp, json_real_value(rem));
+	if (purpose)
+		printf("  \"%s\"", purpose);
+	printf("\n");
+}
+
+static void print_granted(const json_t *resp)
+{
+	printf("granted: ");
+	print_grant_line(json_object_get(resp, "grant"));
+}
+
+static void print_revoked(const json_t *resp)
+{
+	json_t *arr = json_object_get(resp, "revoked");
+	size_t i;
+
+	for (i = 0; i < json_array_size(arr); i++) {
+		printf("revoked: ");
+		print_grant_line(json_array_get(arr, i));
+	}
+	printf("enforced now: established flows no longer covered are dropped at their next "
+	       "packet\n");
+}
+
+static void print_list(const json_t *resp)
+{
+	json_t *arr = json_object_get(resp, "grants");
+	size_t i;
+
+	printf("%-16s %-8s %-28s %-5s %s\n", "ID", "STATE", "TO", "PROTO", "PORTS");
+	for (i = 0; i < json_array_size(arr); i++)
+		print_grant_line(json_array_get(arr, i));
+}
+
+static void print_applied(const json_t *resp)
+{
+	printf("applied: %lld partners, %lld grants in force\n",
+	       json_integer_value(json_object_get(resp, "partners")),
+	       json_integer_value(json_object_get(resp, "grants")));
+}
+
+static void grant_usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: bulkhead grant PARTNER --to CIDR (--ttl D | --expires T) [--proto P]\n"
+		"                      [--ports LIST] [--purpose TEXT] [--json] [--control PATH]\n"
+		"\n"
+		"Just-in-time grant: PARTNER may reach CIDR until the grant expires. The expiry\n"
+		"is enforced by the kernel's clock at every decision, not by a sweeper: at that\n"
+		"instant established flows it covered are dropped at their next packet\n"
+		"(reason \"expired\"). Survives daemon restarts. A `policy` event names you.\n"
+		"\n"
+		"  -t, --to CIDR        address or prefix (IPv4 or IPv6)\n"
+		"  -T, --ttl D          lifetime: 90s, 15m, 8h, 2d\n"
+		"  -e, --expires T      RFC 3339 instant instead of --ttl\n"
+		"  -p, --proto P        tcp, udp, icmp or any (default any)\n"
+		"  -o, --ports LIST     comma-separated ports and ranges: 443,8000-8100\n"
+		"  -u, --purpose TEXT   why; appears in every event this grant decides\n"
+		"  -j, --json           print the daemon's JSON response\n"
+		"  -c, --control PATH   (default $BULKHEAD_CONTROL or " BH_DEFAULT_CONTROL ")\n"
+		"  -h, --help           this help\n");
+}
+
+static int cmd_grant(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "to", required_argument, NULL, 't' },
+		{ "ttl", required_argument, NULL, 'T' },
+		{ "expires", required_argument, NULL, 'e' },
+		{ "proto", required_argument, NULL, 'p' },
+		{ "ports", required_argument, NULL, 'o' },
+		{ "purpose", required_argument, NULL, 'u' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "control", required_argument, NULL, 'c' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 }
+	};
+	const char *control = control_default();
+	json_t *spec = json_object(), *req;
+	int o, json = 0;
+
+	while ((o = getopt_long(argc, argv, "t:T:e:p:o:u:jc:h", opts, NULL)) != -1) {
+		switch (o) {
+		case 't':
+			json_object_set_new(spec, "to", json_string(optarg));
+			break;
+		case 'T':
+			json_object_set_new(spec, "ttl", json_string(optarg));
+			break;
+		case 'e':
+			json_object_set_new(spec, "expires", json_string(optarg));
+			break;
+		case 'p':
+			json_object_set_new(spec, "proto", json_string(optarg));
+			break;
+		case 'o': {
+			json_t *ports = json_array();
+			char *dup = strdup(optarg), *save = NULL, *tok;
+
+			for (tok = strtok_r(dup, ",", &save); tok; tok = strtok_r(NULL, ",", &save))
+				json_array_append_new(ports, json_string(tok));
+			free(dup);
+			json_object_set_new(spec, "ports", ports);
+			break;
+		}
+		case 'u':
+			json_object_set_new(spec, "purpose", json_string(optarg));
+			break;
+		case 'j':
+			json = 1;
+			break;
+		case 'c':
+			control = optarg;
+			break;
+		case 'h':
+			json_decref(spec);
+			grant_usage(stdout);
+			return 0;
+		default:
+			json_decref(spec);
+			grant_usage(stderr);
+			return 2;
+		}
+	}
+	if (optind != argc - 1 || !json_object_get(spec, "to")) {
+		json_decref(spec);
+		grant_usage(stderr);
+		return 2;
+	}
+	req = json_pack("{s:s, s:s, s:o}", "op", "grant", "partner", argv[optind], "grant", spec);
+	return ctl_roundtrip(control, req, json, print_granted);
+}
+
+static void revoke_usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: bulkhead revoke PARTNER (--grant ID | --to CIDR) [--json] [--control PATH]\n"
+		"\n"
+		"Revoke a grant (ID as `bulkhead list` shows it, e.g. acme/2 or acme/j7) or every\n"
+		"grant of PARTNER lying within CIDR. When the command returns, the kernel already\n"
+		"enforces it: the next packet of an established flow no longer covered is\n"
+		"dropped (reason \"revoked\"), replies included. Revoking a policy-file grant is\n"
+		"remembered (pinned) across restarts and reloads; `bulkhead list` shows it.\n"
+		"\n"
+		"  -g, --grant ID       one grant\n"
+		"  -t, --to CIDR        every grant of PARTNER within CIDR\n"
+		"  -j, --json           print the daemon's JSON response\n"
+		"  -c, --control PATH   (default $BULKHEAD_CONTROL or " BH_DEFAULT_CONTROL ")\n"
+		"  -h, --help           this help\n");
+}
+
+static int cmd_revoke(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "grant", required_argument, NULL, 'g' },
+		{ "to", required_argument, NULL, 't' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "control", required_argument, NULL, 'c' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 }
+	};
+	const char *control = control_default(), *grant = NULL, *to = NULL;
+	json_t *req;
+	int o, json = 0;
+
+	while ((o = getopt_long(argc, argv, "g:t:jc:h", opts, NULL)) != -1) {
+		switch (o) {
+		case 'g':
+			grant = optarg;
+			break;
+		case 't':
+			to = optarg;
+			break;
+		case 'j':
+			json = 1;
+			break;
+		case 'c':
+			control = optarg;
+			break;
+		case 'h':
+			revoke_usage(stdout);
+			return 0;
+		default:
+			revoke_usage(stderr);
+			return 2;
+		}
+	}
+	if (optind != argc - 1 || !grant == !to) {
+		revoke_usage(stderr);
+		return 2;
+	}
+	req = json_pack("{s:s, s:s}", "op", "revoke", "partner", argv[optind]);
+	json_object_set_new(req, grant ? "grant" : "to", json_string(grant ? grant : to));
+	return ctl_roundtrip(control, req, json, print_revoked);
+}
+
+static void list_usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: bulkhead list [PARTNER] [--json] [--control PATH]\n"
+		"\n"
+		"Grants in force (policy file and just-in-time) with their remaining lifetime,\n"
+		"and revoked policy-file grants with who revoked them and when.\n"
+		"\n"
+		"  -j, --json           JSON\n"
+		"  -c, --control PATH   (default $BULKHEAD_CONTROL or " BH_DEFAULT_CONTROL ")\n"
+		"  -h, --help           this help\n");
+}
+
+static int cmd_list(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "control", required_argument, NULL, 'c' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 }
+	};
+	const char *control = control_default();
+	json_t *req;
+	int o, json = 0;
+
+	while ((o = getopt_long(argc, argv, "jc:h", opts, NULL)) != -1) {
+		switch (o) {
+		case 'j':
+			json = 1;
+			break;
+		case 'c':
+			control = optarg;
+			break;
+		case 'h':
+			list_usage(stdout);
+			return 0;
+		default:
+			list_usage(stderr);
+			return 2;
+		}
+	}
+	if (optind < argc - 1) {
+		list_usage(stderr);
+		return 2;
+	}
+	req = json_pack("{s:s}", "op", "list");
+	if (optind == argc - 1)
+		json_object_set_new(req, "partner", json_string(argv[optind]));
+	return ctl_roundtrip(control, req, json, print_list);
+}
+
+static void apply_usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: bulkhead apply FILE [--json] [--control PATH]\n"
+		"\n"
+		"Replace the running policy with FILE. The daemon compiles it in full before\n"
+		"touching any map, then switches atomically: no packet is judged by a mix of\n"
+		"old and new. On any error the running policy stays and the errors are printed\n"
+		"as FILE:LINE:COLUMN: reason. Just-in-time grants and revocations are kept.\n"
+		"\n"
+		"  -j, --json           print the daemon's JSON response\n"
+		"  -c, --control PATH   (default $BULKHEAD_CONTROL or " BH_DEFAULT_CONTROL ")\n"
+		"  -h, --help           this help\n");
+}
+
+static int cmd_apply(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "control", required_argument, NULL, 'c' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 }
+	};
+	const char *control = control_default();
+	json_t *req;
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f;
+	int o, json = 0;
+
+	while ((o = getopt_long(argc, argv, "jc:h", opts, NULL)) != -1) {
+		switch (o) {
+		case 'j':
+			json = 1;
+			break;
+		case 'c':
+			control = optarg;
+			break;
+		case 'h':
+			apply_usage(stdout);
+			return 0;
+		default:
+			apply_usage(stderr);
+			return 2;
+		}
+	}
+	if (optind != argc - 1) {
+		apply_usage(stderr);
+		return 2;
+	}
+	f = fopen(argv[optind], "re");
+	if (!f || getdelim(&text, &len, '\0', f) < 0) {
+		fprintf(stderr, "%s: cannot read: %s\n", argv[optind], strerror(errno));
+		if (f)
+			fclose(f);
+		free(text);
+		return 1;
+	}
+	fclose(f);
+	req = json_pack("{s:s, s:s, s:s}", "op", "apply", "file", argv[optind], "text", text);
+	free(text);
+	if (!req) {
+		fprintf(stderr, "%s: not valid UTF-8 text\n", argv[optind]);
+		return 1;
+	}
+	return ctl_roundtrip(control, req, json, print_applied);
+}
+
 /* ---- dispatch ---- */
 
 static int cmd_help(int argc, char **argv);
@@ -312,6 +703,10 @@ static const struct cmd cmds[] = {
 	{ "run", cmd_run, "load, attach, apply a policy and stay in the foreground" },
 	{ "check", cmd_check, "validate and compile a policy, print a summary" },
 	{ "status", cmd_status, "what is loaded, per-partner counters, event loss" },
+	{ "grant", cmd_grant, "just-in-time grant with a kernel-enforced expiry" },
+	{ "revoke", cmd_revoke, "revoke grants; enforced before the command returns" },
+	{ "list", cmd_list, "grants in force with remaining lifetime, revocations" },
+	{ "apply", cmd_apply, "replace the running policy atomically" },
 	{ "down", cmd_down, "detach and unpin everything" },
 	{ "help", cmd_help, "this help" },
 };

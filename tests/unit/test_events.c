@@ -1072,55 +1072,73 @@ static double now_s(void)
 	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-static void bench(void)
+/* Lines per second for one event shape: building the object only, building
+ * and writing with the writer's buffering, and with one write(2) per line. */
+static void bench_one(const char *what, struct bh_event *e, int n, const char *dir)
 {
-	struct bh_event e = {
-		.ts_boot_ns = 6234567891ull, .cgroup_id = 4242, .cookie = 8193, .count = 1,
-		.partner = 3, .grant = 7, .pid = 4711, .tid = 4712, .uid = 1000,
-		.sport = 40000, .dport = 5432, .type = BH_EV_DECISION, .hook = BH_HOOK_CONNECT,
-		.verdict = BH_VERDICT_DENY, .reason = BH_REASON_NO_GRANT,
-		.proto = BH_PROTO_TCP, .flags = BH_EVF_TASK, .comm = "curl",
-	};
-	const int n = getenv("BH_BENCH_LINES") ? atoi(getenv("BH_BENCH_LINES")) : 300000;
 	struct bh_writer *w;
 	struct bh_writer_stats st;
-	char dir[128];
 	double t0, t_json, t_buf, t_sync;
 	int i;
 
-	v4(e.daddr, 10, 30, 0, 5);
-	snprintf(dir, sizeof(dir), "%s/bench", tmpdir);
+	rm_rf(dir);
 	if (bh_writer_open(&w, dir, 0))
 		return;
-
 	t0 = now_s();
 	for (i = 0; i < n; i++) {
-		e.ts_boot_ns += 1000;
-		json_decref(bh_event_json(&e, &namer, &clk));
+		e->ts_boot_ns += 1000;
+		json_decref(bh_event_json(e, &namer, &clk));
 	}
 	t_json = now_s() - t0;
 
 	t0 = now_s();
 	for (i = 0; i < n; i++) {
-		e.ts_boot_ns += 1000;
-		bh_writer_emit(w, "acme", bh_event_json(&e, &namer, &clk));
+		e->ts_boot_ns += 1000;
+		bh_writer_emit(w, "acme", bh_event_json(e, &namer, &clk));
 	}
 	bh_writer_flush(w);
 	t_buf = now_s() - t0;
 
 	t0 = now_s();
 	for (i = 0; i < n; i++) {
-		e.ts_boot_ns += 1000;
-		bh_writer_emit(w, "acme", bh_event_json(&e, &namer, &clk));
+		e->ts_boot_ns += 1000;
+		bh_writer_emit(w, "acme", bh_event_json(e, &namer, &clk));
 		bh_writer_flush(w);	/* one write(2) per line */
 	}
 	t_sync = now_s() - t0;
 	bh_writer_stats(w, &st);
-	printf("bench: %d lines of %llu bytes: build %.0f lines/s; build+write buffered "
-	       "%.0f lines/s; build+write, one write(2) per line %.0f lines/s\n",
-	       n, (unsigned long long)(st.bytes / (st.lines ? st.lines : 1)), n / t_json,
-	       n / t_buf, n / t_sync);
+	printf("bench %-22s %3llu B/line: build %7.0f lines/s, build+write buffered %7.0f lines/s, "
+	       "one write(2) per line %7.0f lines/s\n", what,
+	       (unsigned long long)(st.bytes / (st.lines ? st.lines : 1)), n / t_json, n / t_buf,
+	       n / t_sync);
 	bh_writer_close(w);
+	rm_rf(dir);
+}
+
+static void bench(void)
+{
+	struct bh_event deny = {
+		.ts_boot_ns = 6234567891ull, .cgroup_id = 4242, .cookie = 8193, .count = 1,
+		.partner = 3, .pid = 4711, .tid = 4712, .uid = 1000, .dport = 5432,
+		.type = BH_EV_DECISION, .hook = BH_HOOK_CONNECT, .verdict = BH_VERDICT_DENY,
+		.reason = BH_REASON_NO_GRANT, .proto = BH_PROTO_TCP, .flags = BH_EVF_TASK,
+		.comm = "python3",
+	};
+	struct bh_event flow = deny;
+	const char *env = getenv("BH_BENCH_LINES");
+	int n = env ? atoi(env) : 100000;
+	char dir[128];
+
+	v4(deny.daddr, 10, 30, 0, 5);
+	flow.type = BH_EV_FLOW_NEW;
+	flow.verdict = BH_VERDICT_ALLOW;
+	flow.reason = BH_REASON_GRANTED;
+	flow.grant = 7;
+	flow.sport = 40000;
+	v4(flow.daddr, 10, 20, 1, 10);
+	snprintf(dir, sizeof(dir), "%s/bench", tmpdir);
+	bench_one("deny connect:", &deny, n, dir);
+	bench_one("flow new with grant:", &flow, n, dir);
 }
 
 int main(int argc, char **argv)
