@@ -70,16 +70,19 @@ $(BUILD)/probe: tests/probe/probe.c | $(DEPS_STAMP)
 	$(if $(Q),@echo "  CC      $@")
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $< -o $@
 
-$(BUILD)/test_policy: tests/unit/test_policy.c $(LIB_OBJS)
-	$(if $(Q),@echo "  CC      $@")
-	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $^ $(LDLIBS) -o $@
+# Unit tests link the objects they test (everything but main.o).
+UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/%,$(wildcard tests/unit/test_*.c))
 
-# The README's test command: unit tests (no root) then end-to-end tests (root).
-test: all $(BUILD)/test_policy
+$(BUILD)/test_%: tests/unit/test_%.c $(LIB_OBJS)
+	$(if $(Q),@echo "  CC      $@")
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $^ $(LDLIBS) -lpthread -o $@
+
+# The README's test command: unit tests, then end-to-end tests (root, real kernel).
+test: all $(UNIT_TESTS)
 	$(Q)tests/run-all.sh
 
-unit: $(BUILD)/test_policy
-	$(Q)$(BUILD)/test_policy
+unit: $(UNIT_TESTS)
+	$(Q)set -e; for t in $(UNIT_TESTS); do $$t; done
 
 e2e: all
 	$(Q)tests/e2e/run.sh

@@ -22,6 +22,8 @@ run_suite() {
 	[ "$f" -eq 0 ] || rc=1
 }
 run_suite "unit: policy parser and compiler" build/test_policy
+run_suite "unit: event JSON and writer" build/test_events
+[ -x build/test_sockkill ] && run_suite "kernel: socket destroy (sock_diag)" build/test_sockkill
 run_suite "end-to-end: kernel datapath" tests/e2e/run.sh
 if [ "$total_skip" -gt 0 ]; then
 	echo "$total_pass passed, $total_fail failed, $total_skip skipped"

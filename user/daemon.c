@@ -201,16 +201,41 @@ static struct bh_namer namer_of(struct bh_daemon *d)
 
 /* ---- kernel records ---- */
 
-static void emit_record(struct bh_daemon *d, const struct bh_event *e)
+/* Decisions that deserve a human also raise an alert (in addition, so counts
+ * are unaffected), in the partner's file and host.jsonl. */
+static void maybe_alert(struct bh_daemon *d, const struct bh_event *e, const char *partner,
+			const json_t *decision)
 {
-	struct bh_namer n = namer_of(d);
+	static const char *const what[BH_REASON__MAX] = {
+		[BH_REASON_NEVER] = "never",
+		[BH_REASON_UNKNOWN_PARTNER] = "unknown_partner",
+		[BH_REASON_REVOKED] = "revoked",
+	};
+	json_t *a;
+
+	if (e->type != BH_EV_DECISION || e->reason >= BH_REASON__MAX || !what[e->reason])
+		return;
+	a = bh_alert_json(decision, what[e->reason]);
+	if (a)
+		bh_writer_emit_both(d->w, partner, a);
+}
+
+static void emit_json(struct bh_daemon *d, const struct bh_event *e, json_t *obj)
+{
 	const char *partner = name_partner(d, e->partner);
-	json_t *obj = bh_event_json(e, &n, &d->clk);
 
 	if (!obj)
 		return;
 	d->records++;
+	maybe_alert(d, e, partner, obj);
 	bh_writer_emit(d->w, partner, obj);
+}
+
+static void emit_record(struct bh_daemon *d, const struct bh_event *e)
+{
+	struct bh_namer n = namer_of(d);
+
+	emit_json(d, e, bh_event_json(e, &n, &d->clk));
 }
 
 static int on_record(void *ctx, void *data, size_t len)
@@ -259,28 +284,17 @@ static void flush_floods(struct bh_daemon *d)
 		keys[n++] = k;
 	}
 	for (i = 0; i < n; i++) {
+		struct bh_namer nm = namer_of(d);
 		struct bh_flood_val v;
-		struct bh_event e = {};
+		struct bh_event e = {
+			.type = BH_EV_DECISION, .partner = keys[i].partner,
+			.reason = keys[i].reason,
+		};
 
-		if (bpf_map_lookup_and_delete_elem(fd, &keys[i], &v))
+		if (bpf_map_lookup_and_delete_elem(fd, &keys[i], &v) || !v.suppressed)
 			continue;
-		if (!v.suppressed)
-			continue;
-		e.type = BH_EV_DECISION;
-		e.ts_boot_ns = v.last_ts_boot_ns;
-		e.count = v.suppressed;
-		e.partner = keys[i].partner;
-		e.dport = keys[i].dport;
-		e.proto = keys[i].proto;
-		e.reason = keys[i].reason;
 		e.verdict = v.verdict;
-		e.hook = v.hook;
-		e.pid = v.pid;
-		e.uid = v.uid;
-		e.cgroup_id = v.cgroup_id;
-		memcpy(e.comm, v.comm, sizeof(e.comm));
-		memcpy(e.daddr, keys[i].daddr, sizeof(e.daddr));
-		emit_record(d, &e);
+		emit_json(d, &e, bh_flood_json(&keys[i], &v, &nm, &d->clk));
 	}
 	free(keys);
 }
@@ -306,25 +320,12 @@ static void report_loss(struct bh_daemon *d)
 		}
 	}
 	free(pc);
-	if (sum.ring_full > d->reported.ring_full) {
-		json_t *o = bh_event_new("loss", NULL);
-
-		json_object_set_new(o, "what", json_string("ring"));
-		json_object_set_new(o, "count", json_integer(sum.ring_full - d->reported.ring_full));
-		json_object_set_new(o, "note", json_string("kernel events not delivered (ring "
-			"buffer full); decisions and counters unaffected, deny counts kept"));
-		bh_writer_emit(d->w, NULL, o);
-	}
-	if (sum.flood_full > d->reported.flood_full) {
-		json_t *o = bh_event_new("loss", NULL);
-
-		json_object_set_new(o, "what", json_string("flood_map"));
-		json_object_set_new(o, "count",
-				    json_integer(sum.flood_full - d->reported.flood_full));
-		json_object_set_new(o, "note", json_string("aggregation map full: events sent "
-			"unaggregated or flow not tracked"));
-		bh_writer_emit(d->w, NULL, o);
-	}
+	if (sum.ring_full > d->reported.ring_full)
+		bh_writer_emit(d->w, NULL, bh_event_loss("ring", sum.ring_full -
+							 d->reported.ring_full, NULL));
+	if (sum.flood_full > d->reported.flood_full)
+		bh_writer_emit(d->w, NULL, bh_event_loss("flood_map", sum.flood_full -
+							 d->reported.flood_full, NULL));
 	d->reported = sum;
 }
 
@@ -1013,6 +1014,7 @@ int bh_daemon_run(const struct bh_daemon_opts *o)
 	report_loss(d);		/* baseline: losses before this start were reported */
 	lifecycle(d, "start", NULL);
 	adopt_report(d, gen_before);
+	bh_writer_flush(d->w);
 	printf("ready\n");
 	fflush(stdout);
 
@@ -1038,6 +1040,8 @@ int bh_daemon_run(const struct bh_daemon_opts *o)
 			ring_buffer__consume(d->rb);
 		if (n > 0 && (pfd[2].revents & POLLIN))
 			bh_ctl_serve_one(d->ctl_fd, on_request, d);
+		if (n > 0)
+			bh_writer_flush(d->w);	/* one write per batch, never stale */
 		now = mono_ms();
 		if (now >= next_sec) {
 			next_sec = now + 1000;
