@@ -97,3 +97,7 @@ clean:
 	rm -rf $(BUILD)
 
 -include $(wildcard $(BUILD)/*.d $(BUILD)/user/*.d $(BUILD)/tests/*.d)
+
+# The README's main-job command: a contained partner, end to end, then cleanup.
+demo: all
+	$(Q)tools/demo.sh
