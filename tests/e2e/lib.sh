@@ -347,6 +347,9 @@ bh_spawn() {
 	if "$BULKHEAD" run --help 2>&1 | grep -q -- --log-dir; then
 		set -- --log-dir "$CASE_DIR/logs" "$@"
 	fi
+	# and the control socket, so CLI commands in the case reach this daemon only
+	export BULKHEAD_CONTROL="$CASE_DIR/control.sock"
+	set -- --control "$BULKHEAD_CONTROL" "$@"
 	"$BULKHEAD" run --policy "$policy" --pin-dir "$PINDIR" "$@" \
 		</dev/null >>"$CASE_DIR/bulkhead.out" 2>>"$CASE_DIR/bulkhead.err" &
 	BH_DAEMON_PID=$!
