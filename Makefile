@@ -58,8 +58,8 @@ $(BUILD)/user/%.o: user/%.c | $(DEPS_STAMP)
 	$(if $(Q),@echo "  CC      $@")
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
 
-# Objects that include the skeleton must wait for it.
-$(BUILD)/user/loader.o $(BUILD)/user/main.o: $(BUILD)/bulkhead.skel.h
+# Objects may include the skeleton: all wait for it (then -MMD tracks the rest).
+$(USER_OBJS): $(BUILD)/bulkhead.skel.h
 
 $(BUILD)/bulkhead: $(USER_OBJS)
 	$(if $(Q),@echo "  LD      $@")

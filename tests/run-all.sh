@@ -6,10 +6,13 @@ cd "$(dirname "$0")/.."
 total_pass=0 total_fail=0 total_skip=0 rc=0
 run_suite() {
 	local name=$1; shift
-	local out
+	local out status log
 	echo "== $name"
-	out=$("$@" 2>&1 | tee /dev/stderr | grep -E '^[0-9]+ passed, [0-9]+ failed' | tail -1)
-	local status=${PIPESTATUS[0]}
+	log=$(mktemp)
+	"$@" 2>&1 | tee "$log"
+	status=${PIPESTATUS[0]}
+	out=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$log" | tail -1)
+	rm -f "$log"
 	if [ -z "$out" ]; then
 		echo "$name: no summary line (exit $status): counted as 1 failure" >&2
 		total_fail=$((total_fail + 1)); rc=1; return
@@ -19,7 +22,7 @@ run_suite() {
 	f=$(sed -E 's/^[0-9]+ passed, ([0-9]+) failed.*/\1/' <<<"$out")
 	s=$(sed -nE 's/.*, ([0-9]+) skipped.*/\1/p' <<<"$out")
 	total_pass=$((total_pass + p)); total_fail=$((total_fail + f)); total_skip=$((total_skip + ${s:-0}))
-	[ "$f" -eq 0 ] || rc=1
+	[ "$f" -eq 0 ] && [ "$status" -eq 0 ] || rc=1
 }
 run_suite "unit: policy parser and compiler" build/test_policy
 run_suite "unit: event JSON and writer" build/test_events
