@@ -43,6 +43,120 @@ static void print_errors(const struct bh_errors *e)
 		fprintf(stderr, "(and %zu more errors)\n", (size_t)e->more);
 }
 
+/* ---- option parsing shared by every command ---- */
+
+enum {
+	OPT_JSON = 1 << 0,	/* -j, --json */
+	OPT_CONTROL = 1 << 1,	/* -c, --control PATH */
+	OPT_PIN_DIR = 1 << 2,	/* -P, --pin-dir DIR */
+	OPT_VERBOSE = 1 << 3,	/* -v, --verbose */
+};
+
+struct cli_args {
+	int json;
+	const char *control;
+	const char *pin_dir;
+	int nargs;		/* positional arguments */
+	char **args;
+};
+
+/* A command's own option: handed to the command's on_opt callback. */
+struct cli_opt {
+	const char *name;
+	int key;		/* short option letter */
+	int has_arg;
+};
+
+typedef int (*cli_on_opt)(void *ctx, int key, const char *arg);
+
+#define CLI_MAX_OPTS 24
+
+/*
+ * Parse argv for a command: the common options in mask, the command's own
+ * options (own, NULL-name terminated) through on_opt (0 ok, non-zero = usage
+ * error), and min..max positional arguments. Returns -1 to go on, or the exit
+ * code to return: 0 after --help, 2 after a usage error.
+ */
+static int cli_parse(int argc, char **argv, unsigned int mask, const struct cli_opt *own,
+		     cli_on_opt on_opt, void *ctx, void (*usage)(FILE *), int min_args,
+		     int max_args, struct cli_args *a)
+{
+	static const struct cli_opt common[] = {
+		{ "json", 'j', no_argument },
+		{ "control", 'c', required_argument },
+		{ "pin-dir", 'P', required_argument },
+		{ "verbose", 'v', no_argument },
+	};
+	struct option lopts[CLI_MAX_OPTS + 1] = {};
+	char sopts[3 * CLI_MAX_OPTS + 1] = "";
+	size_t n = 0, i;
+	int c;
+
+	memset(a, 0, sizeof(*a));
+	a->control = control_default();
+	a->pin_dir = pin_dir_default();
+	for (i = 0; i < sizeof(common) / sizeof(common[0]) + 1 && n < CLI_MAX_OPTS; i++) {
+		const struct cli_opt *o = i < 4 ? &common[i] : &(struct cli_opt){ "help", 'h', 0 };
+
+		if (i < 4 && !(mask & (1u << i)))
+			continue;
+		lopts[n++] = (struct option){ o->name, o->has_arg, NULL, o->key };
+	}
+	for (i = 0; own && own[i].name && n < CLI_MAX_OPTS; i++)
+		lopts[n++] = (struct option){ own[i].name, own[i].has_arg, NULL, own[i].key };
+	for (i = 0; i < n; i++) {
+		char k[3] = { (char)lopts[i].val, lopts[i].has_arg ? ':' : '\0', '\0' };
+
+		strcat(sopts, k);
+	}
+	optind = 1;
+	while ((c = getopt_long(argc, argv, sopts, lopts, NULL)) != -1) {
+		switch (c) {
+		case 'h':
+			usage(stdout);
+			return 0;
+		case 'j':
+			if (mask & OPT_JSON) {
+				a->json = 1;
+				continue;
+			}
+			break;
+		case 'c':
+			if (mask & OPT_CONTROL) {
+				a->control = optarg;
+				continue;
+			}
+			break;
+		case 'P':
+			if (mask & OPT_PIN_DIR) {
+				a->pin_dir = optarg;
+				continue;
+			}
+			break;
+		case 'v':
+			if (mask & OPT_VERBOSE) {
+				bh_log_level = BH_LOG_DEBUG;
+				continue;
+			}
+			break;
+		case '?':
+			usage(stderr);
+			return 2;
+		}
+		if (!on_opt || on_opt(ctx, c, optarg)) {
+			usage(stderr);
+			return 2;
+		}
+	}
+	a->nargs = argc - optind;
+	a->args = argv + optind;
+	if (a->nargs < min_args || a->nargs > max_args) {
+		usage(stderr);
+		return 2;
+	}
+	return -1;
+}
+
 /* ---- check ---- */
 
 static void check_usage(FILE *f)
@@ -60,36 +174,18 @@ static void check_usage(FILE *f)
 
 static int cmd_check(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 }
-	};
 	struct bh_policy p = {};
 	struct bh_compiled c = {};
 	struct bh_errors errs = {};
 	struct bh_clock clk;
+	struct cli_args a;
 	size_t i;
-	int json = 0, o, err;
+	int err;
 
-	while ((o = getopt_long(argc, argv, "jh", opts, NULL)) != -1) {
-		switch (o) {
-		case 'j':
-			json = 1;
-			break;
-		case 'h':
-			check_usage(stdout);
-			return 0;
-		default:
-			check_usage(stderr);
-			return 2;
-		}
-	}
-	if (optind != argc - 1) {
-		check_usage(stderr);
-		return 2;
-	}
-	err = bh_policy_load(argv[optind], &p, &errs);
+	err = cli_parse(argc, argv, OPT_JSON, NULL, NULL, NULL, check_usage, 1, 1, &a);
+	if (err >= 0)
+		return err;
+	err = bh_policy_load(a.args[0], &p, &errs);
 	if (!err) {
 		/* provisional ids in file order: check never touches pinned state */
 		for (i = 0; i < p.npartners; i++)
@@ -103,7 +199,7 @@ static int cmd_check(int argc, char **argv)
 		bh_policy_free(&p);
 		return 1;
 	}
-	bh_policy_summary(&p, &c, stdout, json);
+	bh_policy_summary(&p, &c, stdout, a.json);
 	bh_compiled_free(&c);
 	bh_policy_free(&p);
 	return 0;
@@ -156,69 +252,56 @@ static int parse_uint(const char *opt, const char *s, unsigned int *out)
 	return 0;
 }
 
+static int run_opt(void *ctx, int key, const char *arg)
+{
+	struct bh_daemon_opts *o = ctx;
+
+	switch (key) {
+	case 'p':
+		o->policy = arg;
+		return 0;
+	case 'l':
+		o->log_dir = arg;
+		return 0;
+	case 's':
+		o->to_stdout = 1;
+		return 0;
+	case 'f':
+		return parse_uint("--flow-interval", arg, &o->flow_interval_s);
+	case 'r':
+		return parse_uint("--ring-size", arg, &o->ring_size_kib);
+	}
+	return -1;
+}
+
 static int cmd_run(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "policy", required_argument, NULL, 'p' },
-		{ "log-dir", required_argument, NULL, 'l' },
-		{ "stdout", no_argument, NULL, 's' },
-		{ "flow-interval", required_argument, NULL, 'f' },
-		{ "ring-size", required_argument, NULL, 'r' },
-		{ "pin-dir", required_argument, NULL, 'P' },
-		{ "control", required_argument, NULL, 'c' },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "help", no_argument, NULL, 'h' },
+	static const struct cli_opt own[] = {
+		{ "policy", 'p', required_argument },
+		{ "log-dir", 'l', required_argument },
+		{ "stdout", 's', no_argument },
+		{ "flow-interval", 'f', required_argument },
+		{ "ring-size", 'r', required_argument },
 		{ 0 }
 	};
 	struct bh_daemon_opts o = {
-		.pin_dir = pin_dir_default(),
-		.control = control_default(),
 		.log_dir = BH_DEFAULT_LOG_DIR,
 		.flow_interval_s = 10,
 	};
-	int c;
+	struct cli_args a;
+	int rc;
 
-	while ((c = getopt_long(argc, argv, "p:l:sf:r:P:c:vh", opts, NULL)) != -1) {
-		switch (c) {
-		case 'p':
-			o.policy = optarg;
-			break;
-		case 'l':
-			o.log_dir = optarg;
-			break;
-		case 's':
-			o.to_stdout = 1;
-			break;
-		case 'f':
-			if (parse_uint("--flow-interval", optarg, &o.flow_interval_s))
-				return 2;
-			break;
-		case 'r':
-			if (parse_uint("--ring-size", optarg, &o.ring_size_kib))
-				return 2;
-			break;
-		case 'P':
-			o.pin_dir = optarg;
-			break;
-		case 'c':
-			o.control = optarg;
-			break;
-		case 'v':
-			bh_log_level = BH_LOG_DEBUG;
-			break;
-		case 'h':
-			run_usage(stdout);
-			return 0;
-		default:
-			run_usage(stderr);
-			return 2;
-		}
-	}
-	if (!o.policy || optind != argc) {
+	rc = cli_parse(argc, argv, OPT_CONTROL | OPT_PIN_DIR | OPT_VERBOSE, own, run_opt, &o,
+		       run_usage, 0, 0, &a);
+	if (rc >= 0)
+		return rc;
+	if (!o.policy) {
 		fprintf(stderr, "bulkhead run: --policy FILE is required\n\n");
 		run_usage(stderr);
 		return 2;
 	}
+	o.pin_dir = a.pin_dir;
+	o.control = a.control;
 	if (o.to_stdout)
 		o.log_dir = NULL;
 	return bh_daemon_run(&o);
@@ -241,32 +324,12 @@ static void down_usage(FILE *f)
 
 static int cmd_down(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "pin-dir", required_argument, NULL, 'P' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 }
-	};
-	const char *pin_dir = pin_dir_default();
-	int o;
+	struct cli_args a;
+	int rc = cli_parse(argc, argv, OPT_PIN_DIR, NULL, NULL, NULL, down_usage, 0, 0, &a);
 
-	while ((o = getopt_long(argc, argv, "P:h", opts, NULL)) != -1) {
-		switch (o) {
-		case 'P':
-			pin_dir = optarg;
-			break;
-		case 'h':
-			down_usage(stdout);
-			return 0;
-		default:
-			down_usage(stderr);
-			return 2;
-		}
-	}
-	if (optind != argc) {
-		down_usage(stderr);
-		return 2;
-	}
-	return bh_down(pin_dir) ? 1 : 0;
+	if (rc >= 0)
+		return rc;
+	return bh_down(a.pin_dir) ? 1 : 0;
 }
 
 /* ---- status ---- */
@@ -287,36 +350,13 @@ static void status_usage(FILE *f)
 
 static int cmd_status(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ "pin-dir", required_argument, NULL, 'P' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 }
-	};
-	const char *pin_dir = pin_dir_default();
-	int o, json = 0;
+	struct cli_args a;
+	int rc = cli_parse(argc, argv, OPT_JSON | OPT_PIN_DIR, NULL, NULL, NULL, status_usage,
+			   0, 0, &a);
 
-	while ((o = getopt_long(argc, argv, "jP:h", opts, NULL)) != -1) {
-		switch (o) {
-		case 'j':
-			json = 1;
-			break;
-		case 'P':
-			pin_dir = optarg;
-			break;
-		case 'h':
-			status_usage(stdout);
-			return 0;
-		default:
-			status_usage(stderr);
-			return 2;
-		}
-	}
-	if (optind != argc) {
-		status_usage(stderr);
-		return 2;
-	}
-	return bh_status(pin_dir, json);
+	if (rc >= 0)
+		return rc;
+	return bh_status(a.pin_dir, a.json);
 }
 
 /* ---- control-plane commands: grant, revoke, list, apply ---- */
@@ -443,74 +483,56 @@ static void grant_usage(FILE *f)
 		"  -h, --help           this help\n");
 }
 
+static int grant_opt(void *ctx, int key, const char *arg)
+{
+	static const char *const keys[] = {
+		['t'] = "to", ['T'] = "ttl", ['e'] = "expires", ['p'] = "proto", ['u'] = "purpose",
+	};
+	json_t *spec = ctx;
+
+	if (key == 'o') {
+		json_t *ports = json_array();
+		char *dup = strdup(arg), *save = NULL, *tok;
+
+		for (tok = strtok_r(dup, ",", &save); tok; tok = strtok_r(NULL, ",", &save))
+			json_array_append_new(ports, json_string(tok));
+		free(dup);
+		json_object_set_new(spec, "ports", ports);
+		return 0;
+	}
+	if (key < 0 || (size_t)key >= sizeof(keys) / sizeof(keys[0]) || !keys[key])
+		return -1;
+	json_object_set_new(spec, keys[key], json_string(arg));
+	return 0;
+}
+
 static int cmd_grant(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "to", required_argument, NULL, 't' },
-		{ "ttl", required_argument, NULL, 'T' },
-		{ "expires", required_argument, NULL, 'e' },
-		{ "proto", required_argument, NULL, 'p' },
-		{ "ports", required_argument, NULL, 'o' },
-		{ "purpose", required_argument, NULL, 'u' },
-		{ "json", no_argument, NULL, 'j' },
-		{ "control", required_argument, NULL, 'c' },
-		{ "help", no_argument, NULL, 'h' },
+	static const struct cli_opt own[] = {
+		{ "to", 't', required_argument },
+		{ "ttl", 'T', required_argument },
+		{ "expires", 'e', required_argument },
+		{ "proto", 'p', required_argument },
+		{ "ports", 'o', required_argument },
+		{ "purpose", 'u', required_argument },
 		{ 0 }
 	};
-	const char *control = control_default();
 	json_t *spec = json_object(), *req;
-	int o, json = 0;
+	struct cli_args a;
+	int rc;
 
-	while ((o = getopt_long(argc, argv, "t:T:e:p:o:u:jc:h", opts, NULL)) != -1) {
-		switch (o) {
-		case 't':
-			json_object_set_new(spec, "to", json_string(optarg));
-			break;
-		case 'T':
-			json_object_set_new(spec, "ttl", json_string(optarg));
-			break;
-		case 'e':
-			json_object_set_new(spec, "expires", json_string(optarg));
-			break;
-		case 'p':
-			json_object_set_new(spec, "proto", json_string(optarg));
-			break;
-		case 'o': {
-			json_t *ports = json_array();
-			char *dup = strdup(optarg), *save = NULL, *tok;
-
-			for (tok = strtok_r(dup, ",", &save); tok; tok = strtok_r(NULL, ",", &save))
-				json_array_append_new(ports, json_string(tok));
-			free(dup);
-			json_object_set_new(spec, "ports", ports);
-			break;
-		}
-		case 'u':
-			json_object_set_new(spec, "purpose", json_string(optarg));
-			break;
-		case 'j':
-			json = 1;
-			break;
-		case 'c':
-			control = optarg;
-			break;
-		case 'h':
-			json_decref(spec);
-			grant_usage(stdout);
-			return 0;
-		default:
-			json_decref(spec);
-			grant_usage(stderr);
-			return 2;
-		}
-	}
-	if (optind != argc - 1 || !json_object_get(spec, "to")) {
-		json_decref(spec);
+	rc = cli_parse(argc, argv, OPT_JSON | OPT_CONTROL, own, grant_opt, spec, grant_usage, 1,
+		       1, &a);
+	if (rc < 0 && !json_object_get(spec, "to")) {
 		grant_usage(stderr);
-		return 2;
+		rc = 2;
 	}
-	req = json_pack("{s:s, s:s, s:o}", "op", "grant", "partner", argv[optind], "grant", spec);
-	return ctl_roundtrip(control, req, json, print_granted);
+	if (rc >= 0) {
+		json_decref(spec);
+		return rc;
+	}
+	req = json_pack("{s:s, s:s, s:o}", "op", "grant", "partner", a.args[0], "grant", spec);
+	return ctl_roundtrip(a.control, req, a.json, print_granted);
 }
 
 static void revoke_usage(FILE *f)
@@ -531,49 +553,39 @@ static void revoke_usage(FILE *f)
 		"  -h, --help           this help\n");
 }
 
+static int revoke_opt(void *ctx, int key, const char *arg)
+{
+	const char **sel = ctx;	/* [0] grant id, [1] cidr */
+
+	if (key != 'g' && key != 't')
+		return -1;
+	sel[key == 't'] = arg;
+	return 0;
+}
+
 static int cmd_revoke(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "grant", required_argument, NULL, 'g' },
-		{ "to", required_argument, NULL, 't' },
-		{ "json", no_argument, NULL, 'j' },
-		{ "control", required_argument, NULL, 'c' },
-		{ "help", no_argument, NULL, 'h' },
+	static const struct cli_opt own[] = {
+		{ "grant", 'g', required_argument },
+		{ "to", 't', required_argument },
 		{ 0 }
 	};
-	const char *control = control_default(), *grant = NULL, *to = NULL;
+	const char *sel[2] = { NULL, NULL };
+	struct cli_args a;
 	json_t *req;
-	int o, json = 0;
+	int rc;
 
-	while ((o = getopt_long(argc, argv, "g:t:jc:h", opts, NULL)) != -1) {
-		switch (o) {
-		case 'g':
-			grant = optarg;
-			break;
-		case 't':
-			to = optarg;
-			break;
-		case 'j':
-			json = 1;
-			break;
-		case 'c':
-			control = optarg;
-			break;
-		case 'h':
-			revoke_usage(stdout);
-			return 0;
-		default:
-			revoke_usage(stderr);
-			return 2;
-		}
-	}
-	if (optind != argc - 1 || !grant == !to) {
+	rc = cli_parse(argc, argv, OPT_JSON | OPT_CONTROL, own, revoke_opt, sel, revoke_usage, 1,
+		       1, &a);
+	if (rc >= 0)
+		return rc;
+	if (!sel[0] == !sel[1]) {
 		revoke_usage(stderr);
 		return 2;
 	}
-	req = json_pack("{s:s, s:s}", "op", "revoke", "partner", argv[optind]);
-	json_object_set_new(req, grant ? "grant" : "to", json_string(grant ? grant : to));
-	return ctl_roundtrip(control, req, json, print_revoked);
+	req = json_pack("{s:s, s:s}", "op", "revoke", "partner", a.args[0]);
+	json_object_set_new(req, sel[0] ? "grant" : "to", json_string(sel[0] ? sel[0] : sel[1]));
+	return ctl_roundtrip(a.control, req, a.json, print_revoked);
 }
 
 static void list_usage(FILE *f)
@@ -591,40 +603,17 @@ static void list_usage(FILE *f)
 
 static int cmd_list(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ "control", required_argument, NULL, 'c' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 }
-	};
-	const char *control = control_default();
+	struct cli_args a;
 	json_t *req;
-	int o, json = 0;
+	int rc;
 
-	while ((o = getopt_long(argc, argv, "jc:h", opts, NULL)) != -1) {
-		switch (o) {
-		case 'j':
-			json = 1;
-			break;
-		case 'c':
-			control = optarg;
-			break;
-		case 'h':
-			list_usage(stdout);
-			return 0;
-		default:
-			list_usage(stderr);
-			return 2;
-		}
-	}
-	if (optind < argc - 1) {
-		list_usage(stderr);
-		return 2;
-	}
+	rc = cli_parse(argc, argv, OPT_JSON | OPT_CONTROL, NULL, NULL, NULL, list_usage, 0, 1, &a);
+	if (rc >= 0)
+		return rc;
 	req = json_pack("{s:s}", "op", "list");
-	if (optind == argc - 1)
-		json_object_set_new(req, "partner", json_string(argv[optind]));
-	return ctl_roundtrip(control, req, json, print_list);
+	if (a.nargs)
+		json_object_set_new(req, "partner", json_string(a.args[0]));
+	return ctl_roundtrip(a.control, req, a.json, print_list);
 }
 
 static void apply_usage(FILE *f)
@@ -644,55 +633,32 @@ static void apply_usage(FILE *f)
 
 static int cmd_apply(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ "control", required_argument, NULL, 'c' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 }
-	};
-	const char *control = control_default();
+	struct cli_args a;
 	json_t *req;
 	char *text = NULL;
 	size_t len = 0;
 	FILE *f;
-	int o, json = 0;
+	int rc;
 
-	while ((o = getopt_long(argc, argv, "jc:h", opts, NULL)) != -1) {
-		switch (o) {
-		case 'j':
-			json = 1;
-			break;
-		case 'c':
-			control = optarg;
-			break;
-		case 'h':
-			apply_usage(stdout);
-			return 0;
-		default:
-			apply_usage(stderr);
-			return 2;
-		}
-	}
-	if (optind != argc - 1) {
-		apply_usage(stderr);
-		return 2;
-	}
-	f = fopen(argv[optind], "re");
+	rc = cli_parse(argc, argv, OPT_JSON | OPT_CONTROL, NULL, NULL, NULL, apply_usage, 1, 1, &a);
+	if (rc >= 0)
+		return rc;
+	f = fopen(a.args[0], "re");
 	if (!f || getdelim(&text, &len, '\0', f) < 0) {
-		fprintf(stderr, "%s: cannot read: %s\n", argv[optind], strerror(errno));
+		fprintf(stderr, "%s: cannot read: %s\n", a.args[0], strerror(errno));
 		if (f)
 			fclose(f);
 		free(text);
 		return 1;
 	}
 	fclose(f);
-	req = json_pack("{s:s, s:s, s:s}", "op", "apply", "file", argv[optind], "text", text);
+	req = json_pack("{s:s, s:s, s:s}", "op", "apply", "file", a.args[0], "text", text);
 	free(text);
 	if (!req) {
-		fprintf(stderr, "%s: not valid UTF-8 text\n", argv[optind]);
+		fprintf(stderr, "%s: not valid UTF-8 text\n", a.args[0]);
 		return 1;
 	}
-	return ctl_roundtrip(control, req, json, print_applied);
+	return ctl_roundtrip(a.control, req, a.json, print_applied);
 }
 
 /* ---- dispatch ---- */

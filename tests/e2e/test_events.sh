@@ -1,0 +1,1242 @@
+#!/usr/bin/env bash
+# End-to-end tests of the per-partner JSON event stream (issue 3): exact field
+# values of allow, deny, audit, never and unknown_partner events, UTF-8
+# sanitising of a hostile process name, flood aggregation (>= 100,000 denied
+# connects whose counts add up exactly), ring buffer loss, a full log disk,
+# log rotation and a removed log directory, flow summaries, and `bulkhead
+# status` from the pinned maps. Schema: docs/events.md. Harness: lib.sh.
+#
+# Events are read with python3 (json, strict UTF-8), never with grep on JSON
+# text: see ev_* below. Every case ends by checking that every line of every
+# log file is valid UTF-8 JSON of schema v1.
+#
+# Addresses (server namespace, routed from the client namespace):
+#   10.1.2.3 10.2.0.1 10.20.0.5 10.20.0.6 fd00:20::5 fd00:20::6 fd00:21::7
+
+# Case functions are only called through tcase.
+# shellcheck disable=SC2317
+# shellcheck source-path=SCRIPTDIR
+. "$(dirname "$0")/lib.sh"
+
+# Flood size (issue 3: at least 100,000) and the ring-loss sweep size.
+EV_FLOOD_N=${EV_FLOOD_N:-100000}
+EV_SWEEP_N=${EV_SWEEP_N:-3000}
+
+# ------------------------------------------------------- event log reader
+
+EV_PY="$BH_TMP/ev.py"
+cat >"$EV_PY" <<'PYEOF'
+"""Event log reader for the end-to-end tests (docs/events.md).
+
+Usage: ev.py CMD ...
+  count FILE FILTER...          lines matching every filter
+  sum FIELD FILE FILTER...      "SUM LINES": FIELD summed over the matches
+  get FIELD FILE FILTER...      FIELD of the first match (strings bare, else JSON)
+  lines FILE FILTER...          the matching lines
+  explain FILE FILTER...        why the lines closest to matching do not match
+  validate FILE...              every line strict UTF-8, JSON, schema v1
+  jget FILE PATH                a value from one JSON document (status --json)
+
+FILTER (FIELD is a dotted path, e.g. grant.id):
+  FIELD=VALUE   equal: strings exactly, numbers numerically, null/true/false
+  FIELD:=JSON   equal to the JSON literal, type included ("a\\u00e9", 1, null)
+  FIELD!=VALUE  present and not equal
+  FIELD~REGEX   a string fully matching REGEX
+  FIELD>N FIELD>=N FIELD<N FIELD<=N   an integer compared with N
+  FIELD@A..B    an RFC 3339 time between A and B (microseconds since the epoch)
+  +FIELD -FIELD present / absent
+  _line=N       the line's 1-based number in the file; _last=true: the last line
+
+Only complete lines (ending in a newline) are read, so a file being written
+is never half read. Lines that are not valid UTF-8 JSON objects match nothing
+(validate reports them).
+"""
+import datetime
+import json
+import re
+import sys
+
+TS_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
+OPS = re.compile(r"^([A-Za-z0-9_.]+)(:=|!=|>=|<=|=|~|>|<|@)(.*)$", re.S)
+
+
+def bad_constant(name):
+    raise ValueError("not JSON: " + name)
+
+
+def load_line(raw):
+    return json.loads(raw.decode("utf-8", "strict"), parse_constant=bad_constant)
+
+
+def read(path):
+    """[(lineno, obj or None, raw)] of the complete lines of path."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except FileNotFoundError:
+        return []
+    parts = data.split(b"\n")
+    parts.pop()  # after the last newline: empty, or a line being written
+    out = []
+    for i, raw in enumerate(parts, 1):
+        try:
+            obj = load_line(raw)
+        except ValueError:
+            obj = None
+        out.append((i, obj if isinstance(obj, dict) else None, raw))
+    return out
+
+
+def lookup(obj, path):
+    cur = obj
+    for part in path.split("."):
+        if not isinstance(cur, dict) or part not in cur:
+            raise KeyError(path)
+        cur = cur[part]
+    return cur
+
+
+def is_int(v):
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def ts_us(s):
+    if not isinstance(s, str) or not TS_RE.match(s):
+        return None
+    d = datetime.datetime.strptime(s, "%Y-%m-%dT%H:%M:%S.%fZ")
+    d = d.replace(tzinfo=datetime.timezone.utc)
+    return int(d.timestamp()) * 1000000 + d.microsecond
+
+
+def parse_filter(f):
+    if f[:1] in "+-" and OPS.match(f[1:]) is None:
+        return (f[1:], "+" if f[0] == "+" else "-", None)
+    m = OPS.match(f)
+    if not m:
+        sys.exit("ev.py: bad filter %r" % f)
+    return m.groups()
+
+
+def check(obj, lineno, last, flt):
+    """None when obj passes flt, else why not."""
+    field, op, want = flt
+    if field == "_line":
+        return None if str(lineno) == want else "is line %d" % lineno
+    if field == "_last":
+        return None if (want == "true") == last else "last=%s" % last
+    try:
+        got = lookup(obj, field)
+    except KeyError:
+        return None if op == "-" else "absent"
+    shown = json.dumps(got, ensure_ascii=True)
+    if op == "+":
+        return None
+    if op == "-":
+        return "present (%s)" % shown
+    if op == ":=":
+        w = json.loads(want)
+        ok = type(got) is type(w) and got == w
+        return None if ok else "%s, not %s" % (shown, json.dumps(w, ensure_ascii=True))
+    if op in ("=", "!="):
+        if got is None:
+            eq = want == "null"
+        elif isinstance(got, bool):
+            eq = want == ("true" if got else "false")
+        elif isinstance(got, (int, float)):
+            try:
+                eq = float(want) == got
+            except ValueError:
+                eq = False
+        elif isinstance(got, str):
+            eq = got == want
+        else:
+            eq = json.dumps(got, separators=(",", ":")) == want
+        if (op == "=") == eq:
+            return None
+        return "%s, wanted %s%s" % (shown, "" if op == "=" else "not ", want)
+    if op == "~":
+        ok = isinstance(got, str) and re.fullmatch(want, got, re.S) is not None
+        return None if ok else "%s does not match /%s/" % (shown, want)
+    if op == "@":
+        a, b = (int(x) for x in want.split(".."))
+        t = ts_us(got)
+        if t is None:
+            return "%s is not an RFC 3339 UTC microsecond time" % shown
+        return None if a <= t <= b else "%s is %+.3f s outside [start, end]" % (
+            shown, (t - a) / 1e6 if t < a else (t - b) / 1e6)
+    if not is_int(got):
+        return "%s is not an integer" % shown
+    n = int(want)
+    ok = {">": got > n, ">=": got >= n, "<": got < n, "<=": got <= n}[op]
+    return None if ok else "%s, wanted %s %s" % (shown, op, want)
+
+
+def matches(path, filters):
+    rows = read(path)
+    flts = [parse_filter(f) for f in filters]
+    out = []
+    for lineno, obj, raw in rows:
+        if obj is None:
+            continue
+        last = lineno == len(rows)
+        if all(check(obj, lineno, last, f) is None for f in flts):
+            out.append((lineno, obj, raw))
+    return out
+
+
+def explain(path, filters):
+    rows = read(path)
+    if not rows:
+        print("%s: no complete line" % path)
+        return
+    flts = [parse_filter(f) for f in filters]
+    scored = []
+    for lineno, obj, raw in rows:
+        if obj is None:
+            scored.append((len(flts) + 1, lineno, ["not a JSON object"], raw))
+            continue
+        last = lineno == len(rows)
+        why = []
+        for f in flts:
+            r = check(obj, lineno, last, f)
+            if r is not None:
+                why.append("%s: %s" % (f[0], r))
+        scored.append((len(why), lineno, why, raw))
+    scored.sort(key=lambda s: (s[0], s[1]))
+    print("%s has %d lines; none matches; the closest:" % (path.rsplit("/", 1)[-1], len(rows)))
+    for n, lineno, why, raw in scored[:2]:
+        print("  line %d: %s" % (lineno, "; ".join(why)))
+        print("    %s" % raw.decode("utf-8", "backslashreplace")[:600])
+
+
+def strings_ok(v):
+    """No lone surrogates (JSON \\ud800 escapes) anywhere in v."""
+    if isinstance(v, str):
+        try:
+            v.encode("utf-8", "strict")
+            return True
+        except UnicodeEncodeError:
+            return False
+    if isinstance(v, dict):
+        return all(strings_ok(k) and strings_ok(x) for k, x in v.items())
+    if isinstance(v, list):
+        return all(strings_ok(x) for x in v)
+    return True
+
+
+KERNEL_TYPES = {"connect", "send", "packet", "flow", "alert"}
+INT_FIELDS = ("partner_id", "dport", "sport", "pid", "tid", "uid", "cgroup_id",
+              "cookie", "count")
+
+
+def validate(paths):
+    errors = []
+    nlines = 0
+    for path in paths:
+        name = path.rsplit("/", 1)[-1]
+        with open(path, "rb") as f:
+            data = f.read()
+        if data and not data.endswith(b"\n"):
+            errors.append("%s: does not end in a newline (a torn line)" % name)
+        for i, raw in enumerate(data.split(b"\n")[:-1] if data else [], 1):
+            nlines += 1
+            where = "%s:%d" % (name, i)
+            try:
+                text = raw.decode("utf-8", "strict")
+            except UnicodeDecodeError as e:
+                errors.append("%s: not UTF-8 (%s): %r" % (where, e.reason, raw[:200]))
+                continue
+            try:
+                obj = json.loads(text, parse_constant=bad_constant)
+            except ValueError as e:
+                errors.append("%s: not JSON (%s): %r" % (where, e, raw[:200]))
+                continue
+            if not isinstance(obj, dict):
+                errors.append("%s: not an object" % where)
+                continue
+            if not strings_ok(obj):
+                errors.append("%s: a string holds a lone surrogate" % where)
+            if obj.get("v") != 1 or not is_int(obj.get("v")):
+                errors.append("%s: v is %r, not 1" % (where, obj.get("v")))
+            if ts_us(obj.get("ts")) is None:
+                errors.append("%s: ts %r is not RFC 3339 UTC with microseconds" %
+                              (where, obj.get("ts")))
+            if not isinstance(obj.get("type"), str):
+                errors.append("%s: no type" % where)
+            if obj.get("type") in KERNEL_TYPES:
+                for k in ("verdict", "reason", "proto", "dst", "hook"):
+                    if not isinstance(obj.get(k), str):
+                        errors.append("%s: %s missing or not a string" % (where, k))
+                if "partner" not in obj:
+                    errors.append("%s: no partner field" % where)
+            for k in INT_FIELDS:
+                if k in obj and not is_int(obj[k]):
+                    errors.append("%s: %s is %r, not an integer" % (where, k, obj[k]))
+    for e in errors[:8]:
+        print(e)
+    if len(errors) > 8:
+        print("... and %d more" % (len(errors) - 8))
+    if not errors:
+        print("%d lines in %d files: valid" % (nlines, len(paths)))
+    return 1 if errors else 0
+
+
+def jget(path, expr):
+    with open(path, "rb") as f:
+        cur = json.loads(f.read().decode("utf-8", "strict"))
+    for part in expr.split("."):
+        if part == "#":
+            cur = len(cur)
+        elif part.startswith("[") and part.endswith("]"):
+            k, v = part[1:-1].split("=", 1)
+            found = None
+            for x in cur:
+                got = x.get(k)
+                if (got is None and v == "null") or (got is not None and str(got) == v):
+                    found = x
+                    break
+            if found is None:
+                print("<none>")
+                return
+            cur = found
+        elif isinstance(cur, list):
+            cur = cur[int(part)]
+        else:
+            if part not in cur:
+                print("<absent>")
+                return
+            cur = cur[part]
+    print(cur if isinstance(cur, str) else json.dumps(cur, ensure_ascii=True))
+
+
+def main(argv):
+    cmd = argv[1]
+    if cmd == "count":
+        print(len(matches(argv[2], argv[3:])))
+    elif cmd == "sum":
+        rows = matches(argv[3], argv[4:])
+        total = 0
+        for _, obj, _ in rows:
+            v = lookup(obj, argv[2]) if argv[2] in obj or "." in argv[2] else 0
+            total += v if is_int(v) else 0
+        print(total, len(rows))
+    elif cmd == "get":
+        rows = matches(argv[3], argv[4:])
+        if not rows:
+            print("<none>")
+            return 0
+        try:
+            v = lookup(rows[0][1], argv[2])
+        except KeyError:
+            print("<absent>")
+            return 0
+        print(v if isinstance(v, str) else json.dumps(v, ensure_ascii=True))
+    elif cmd == "lines":
+        for _, _, raw in matches(argv[2], argv[3:]):
+            print(raw.decode("utf-8", "backslashreplace"))
+    elif cmd == "explain":
+        explain(argv[2], argv[3:])
+    elif cmd == "validate":
+        return validate(argv[2:])
+    elif cmd == "jget":
+        jget(argv[2], argv[3])
+    else:
+        sys.exit("ev.py: unknown command " + cmd)
+    return 0
+
+
+sys.exit(main(sys.argv))
+PYEOF
+
+ev() { python3 "$EV_PY" "$@"; }
+
+# ev_count FILE FILTER...: how many lines match.
+ev_count() { ev count "$@"; }
+
+ev__has() { [ "$(ev count "$@")" -ge 1 ]; }
+ev__has_n() { local n=$1; shift; [ "$(ev count "$@")" -ge "$n" ]; }
+
+# assert_event LABEL FILE FILTER...: a line matching every filter appears in
+# FILE within EV_WAIT seconds (default 5; events are on disk within about a
+# second of the decision).
+assert_event() {
+	local label=$1 file=$2
+	shift 2
+	if wait_until "${EV_WAIT:-5}" ev__has "$file" "$@"; then
+		bh_log "ok: $label"
+		return 0
+	fi
+	fail "$label: no such line in $(basename "$file") [$*]: $(ev explain "$file" "$@")"
+}
+
+# assert_event_n N LABEL FILE FILTER...: exactly N lines match (waiting for
+# them to arrive, then checking no more than N did).
+assert_event_n() {
+	local n=$1 label=$2 file=$3 got
+	shift 3
+	[ "$n" -eq 0 ] || wait_until "${EV_WAIT:-5}" ev__has_n "$n" "$file" "$@"
+	got=$(ev count "$file" "$@")
+	if [ "$got" -eq "$n" ]; then
+		bh_log "ok: $label ($n lines)"
+		return 0
+	fi
+	if [ "$got" -eq 0 ]; then
+		fail "$label: expected $n lines, got 0 [$*]: $(ev explain "$file" "$@")"
+	else
+		fail "$label: expected $n lines, got $got [$*]: $(ev lines "$file" "$@" | head -n 4)"
+	fi
+}
+
+assert_no_event() {
+	local label=$1 file=$2
+	shift 2
+	assert_event_n 0 "$label" "$file" "$@"
+}
+
+# assert_logs_valid: every line of every file in LOGDIR is strict UTF-8 JSON
+# of schema v1 (and every file ends in a newline).
+assert_logs_valid() {
+	local out files
+	files=$(find "$LOGS" -maxdepth 1 -type f -name '*.jsonl*' | sort)
+	if [ -z "$files" ]; then
+		fail "no log file in $LOGS"
+		return 1
+	fi
+	# shellcheck disable=SC2086
+	if out=$(ev validate $files); then
+		bh_log "ok: $out"
+		return 0
+	fi
+	fail "invalid log lines: $out"
+}
+
+# ------------------------------------------------------------------ helpers
+
+# policy: write the policy JSON read from stdin; its path is in $POLICY.
+policy() {
+	POLICY="$CASE_DIR/policy.json"
+	cat >"$POLICY"
+	LOGS="$CASE_DIR/logs"
+}
+
+# start [DAEMON ARGS...]: the daemon on $POLICY, logs in $LOGS (lib.sh puts
+# them in $CASE_DIR/logs); $T_START: microseconds, just before it started.
+start() {
+	T_START=$(bh_now_us)
+	bh_start "$POLICY" "$@"
+	[ -f "$LOGS/host.jsonl" ] || fail_now "bulkhead run did not create $LOGS/host.jsonl"
+}
+
+# finish: the daemon survived, exits 0 on SIGTERM, and every log line is valid.
+finish() {
+	bh_alive || fail "bulkhead run died during the case: $(tail -n 3 "$CASE_DIR/bulkhead.err" | tr '\n' ' ')"
+	bh_stop
+	assert_eq 0 "$?" "bulkhead run exit status after SIGTERM"
+	assert_logs_valid
+}
+
+# run_in CGROUP_DIR CMD...: run CMD (an executable, not a function) in the
+# client namespace as a member of CGROUP_DIR, in the foreground; its pid (the
+# process that made the syscalls: nsenter and sh exec into it) is in RUN_PID,
+# its stdout in RUN_OUT, its stderr goes to probe.err; T0/T1 bracket it
+# (microseconds since the epoch).
+run_in() {
+	local cg=$1
+	shift
+	T0=$(bh_now_us)
+	# shellcheck disable=SC2016
+	nsenter --net="/run/netns/$NS_C" sh -c \
+		'echo $$ >"$1/cgroup.procs" || exit 125; shift; exec "$@"' ev-in-cg "$cg" "$@" \
+		>"$CASE_DIR/run.out" 2>>"$CASE_DIR/probe.err" &
+	RUN_PID=$!
+	wait "$RUN_PID"
+	T1=$(bh_now_us)
+	RUN_OUT=$(cat "$CASE_DIR/run.out")
+}
+
+# probe_pid EXPECTED CGROUP_DIR ARGS...: run the probe there (pid in RUN_PID)
+# and assert it prints EXPECTED.
+probe_pid() {
+	local want=$1 cg=$2
+	shift 2
+	run_in "$cg" "$BH_PROBE" "$@"
+	assert_eq "$want" "$RUN_OUT" "probe $* from $(bh_cg_name "$cg")"
+}
+
+# The window of the last run_in, with 100 ms of slack either side, for ts@.
+ts_window() { printf '%s..%s\n' "$((T0 - 100000))" "$((T1 + 100000))"; }
+
+# A cgroup's id as the kernel reports it (its inode number on 64-bit).
+cg_id() { stat -c %i "$1"; }
+
+# status_json FILE: `bulkhead status --json` of this case's pins into FILE.
+status_json() {
+	"$BULKHEAD" status --json --pin-dir "$PINDIR" >"$1" 2>"$1.err"
+	local st=$?
+	[ "$st" -eq 0 ] || fail "bulkhead status --json exited $st: $(head -c 300 "$1.err")"
+	return "$st"
+}
+
+# helper_build: compile the C helper below into $CASE_DIR/evhelper.
+helper_build() {
+	HELPER="$CASE_DIR/evhelper"
+	cat >"$CASE_DIR/evhelper.c" <<'CEOF'
+/*
+ * evhelper: socket operations the end-to-end event tests need from one process.
+ *
+ *   evhelper comm HEX [tcp|udp ADDR PORT]...
+ *       set this process's name (prctl PR_SET_NAME) to the bytes HEX encodes,
+ *       then for each operation a TCP connect or an unconnected UDP sendto;
+ *       prints one word per operation ("ok" or the errno name)
+ *   evhelper sweep ADDR PORT0 COUNT
+ *       TCP connects to ADDR ports PORT0 .. PORT0+COUNT-1, one socket each;
+ *       prints EPERM when every one failed with EPERM, else
+ *       "MIXED ok=N eperm=N other=N"
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+static int target(const char *addr, const char *port, struct sockaddr_in *sin)
+{
+	memset(sin, 0, sizeof(*sin));
+	sin->sin_family = AF_INET;
+	sin->sin_port = htons((unsigned short)atoi(port));
+	return inet_pton(AF_INET, addr, &sin->sin_addr) == 1 ? 0 : -1;
+}
+
+static int tcp_connect(const struct sockaddr_in *sin)
+{
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0), err = 0;
+	socklen_t len = sizeof(err);
+
+	if (fd < 0)
+		return errno;
+	if (connect(fd, (const struct sockaddr *)sin, sizeof(*sin)) < 0) {
+		err = errno;
+		if (err == EINPROGRESS) {
+			struct pollfd p = { .fd = fd, .events = POLLOUT };
+			int r = poll(&p, 1, 2000);
+
+			if (r == 0)
+				err = ETIMEDOUT;
+			else if (r < 0)
+				err = errno;
+			else if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+				err = errno;
+		}
+	}
+	close(fd);
+	return err;
+}
+
+static int udp_sendto(const struct sockaddr_in *sin)
+{
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), err = 0;
+
+	if (fd < 0)
+		return errno;
+	if (sendto(fd, "evhelper\n", 9, 0, (const struct sockaddr *)sin, sizeof(*sin)) < 0)
+		err = errno;
+	close(fd);
+	return err;
+}
+
+static const char *word(int err)
+{
+	const char *n;
+
+	if (!err)
+		return "ok";
+	n = strerrorname_np(err);
+	return n ? n : "E?";
+}
+
+int main(int argc, char **argv)
+{
+	struct sockaddr_in sin;
+
+	if (argc >= 3 && !strcmp(argv[1], "comm")) {
+		char name[16] = { 0 };
+		size_t n = strlen(argv[2]) / 2, i;
+
+		if (n > 15)
+			return 2;
+		for (i = 0; i < n; i++) {
+			unsigned int b;
+
+			if (sscanf(argv[2] + 2 * i, "%2x", &b) != 1)
+				return 2;
+			name[i] = (char)b;
+		}
+		if (prctl(PR_SET_NAME, name, 0, 0, 0))
+			return 3;
+		for (i = 3; i + 2 < (size_t)argc; i += 3) {
+			if (target(argv[i + 1], argv[i + 2], &sin))
+				return 2;
+			printf("%s%s", i > 3 ? " " : "",
+			       word(!strcmp(argv[i], "udp") ? udp_sendto(&sin) : tcp_connect(&sin)));
+		}
+		putchar('\n');
+		return 0;
+	}
+	if (argc == 5 && !strcmp(argv[1], "sweep")) {
+		long port0 = atol(argv[3]), count = atol(argv[4]), ok = 0, eperm = 0, other = 0;
+
+		for (long p = port0; p < port0 + count; p++) {
+			char ps[16];
+			int err;
+
+			snprintf(ps, sizeof(ps), "%ld", p);
+			if (target(argv[2], ps, &sin))
+				return 2;
+			err = tcp_connect(&sin);
+			if (!err)
+				ok++;
+			else if (err == EPERM)
+				eperm++;
+			else
+				other++;
+		}
+		if (eperm == count)
+			puts("EPERM");
+		else
+			printf("MIXED ok=%ld eperm=%ld other=%ld\n", ok, eperm, other);
+		return 0;
+	}
+	fprintf(stderr, "usage: evhelper comm HEX [tcp|udp ADDR PORT]... | sweep ADDR PORT0 COUNT\n");
+	return 2;
+}
+CEOF
+	"${CC:-cc}" -Wall -Wextra -O2 -o "$HELPER" "$CASE_DIR/evhelper.c" 2>"$CASE_DIR/evhelper.cc.err" ||
+		fail_now "cannot build the C helper: $(head -n 5 "$CASE_DIR/evhelper.cc.err")"
+}
+
+# daemon_idle: the daemon sleeps in poll/epoll (done with what it had read).
+daemon_idle() {
+	local nr
+	nr=$(cut -d' ' -f1 "/proc/$BH_DAEMON_PID/syscall" 2>/dev/null) || return 1
+	case $nr in 7|232|271|281) return 0 ;; esac	# poll epoll_wait ppoll epoll_pwait
+	return 1
+}
+
+# daemon_has_open PATH: the daemon holds a descriptor on PATH.
+daemon_has_open() {
+	local fd
+	for fd in /proc/"$BH_DAEMON_PID"/fd/*; do
+		case $(readlink "$fd" 2>/dev/null) in "$1"|"$1 (deleted)") return 0 ;; esac
+	done
+	return 1
+}
+daemon_lacks_open() { ! daemon_has_open "$1"; }
+
+# Mounts made by cases (tmpfs log dirs), unmounted after the daemon stopped
+# even when a case fails or is interrupted: the case's EXIT trap is wrapped
+# here, and the run's EXIT trap too, as a safety net.
+ev__trap_cmd() {	# the command of the current EXIT trap
+	local t
+	t=$(trap -p EXIT)
+	t=${t#"trap -- '"}
+	printf '%s\n' "${t%"' EXIT"}"
+}
+
+ev__umount_all() {	# every mount below $BH_TMP, deepest first
+	local mp
+	for mp in $(awk -v p="$BH_TMP/" 'index($5, p) == 1 { print $5 }' /proc/self/mountinfo | sort -r); do
+		umount "$mp" 2>/dev/null || umount -l "$mp" 2>/dev/null
+	done
+}
+
+# mount_small_tmpfs DIR SIZE: a tmpfs of SIZE at DIR for this case.
+mount_small_tmpfs() {
+	local prev
+	mkdir -p "$1"
+	mount -t tmpfs -o "size=$2,mode=0750" bh-ev-tmpfs "$1" || fail_now "cannot mount a tmpfs on $1"
+	prev=$(ev__trap_cmd)
+	# shellcheck disable=SC2064  # expand now: the mount point and the old trap
+	trap "ev__st=\$?; { [ -z \"\${BH_DAEMON_PID:-}\" ] || bh_stop; umount '$1' || umount -l '$1'; } >/dev/null 2>&1; (exit \$ev__st); $prev" EXIT
+}
+
+ev__run_trap=$(ev__trap_cmd)
+# shellcheck disable=SC2064
+trap "ev__st=\$?; ev__umount_all; (exit \$ev__st); $ev__run_trap" EXIT
+
+# -------------------------------------------------------------------- cases
+
+# A granted TCP connect: one flow/new event with every field exact; a second
+# connect to the same destination makes no second one.
+case_allow_flow_new() {
+	policy <<EOF
+{
+  "version": 1,
+  "partners": {
+    "acme": {
+      "cgroups": ["$CASE_CG_REL/acme"],
+      "allow": [{"to": "10.20.0.5", "proto": "tcp", "ports": ["80"], "purpose": "billing api"},
+                {"to": "10.2.0.1", "proto": "udp"}]
+    }
+  }
+}
+EOF
+	srv_start echo 80
+	cg_new acme
+	start
+	local acme="$CASE_CG/acme" f="$LOGS/acme.jsonl"
+
+	probe_pid ok "$acme" tcp-connect 10.20.0.5 80
+	assert_event "flow/new of the granted connect" "$f" \
+		v:=1 type=flow phase=new partner=acme partner_id\>0 verdict=allow reason=granted \
+		grant.id=acme/1 grant.purpose="billing api" hook=connect proto=tcp \
+		dst=10.20.0.5 dport:=80 pid:="$RUN_PID" tid:="$RUN_PID" uid:=0 comm=probe \
+		cgroup="$CASE_CG_REL/acme" cgroup_id:="$(cg_id "$acme")" cookie\>0 count:=1 \
+		"ts~\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\d\\.\\d{6}Z" "ts@$(ts_window)" \
+		-aggregated -sport
+	probe_pid ok "$acme" tcp-connect 10.20.0.5 80 "second-$(bh_token)"
+	finish
+	assert_event_n 1 "one flow/new for (acme, 10.20.0.5, 80, tcp)" "$f" type=flow phase=new dst=10.20.0.5 dport=80
+	assert_no_event "no deny or audit for acme" "$f" verdict!=allow
+	assert_no_event "acme's decisions stay out of host.jsonl" "$LOGS/host.jsonl" partner=acme
+}
+
+# Denied connect (TCP IPv4, IPv6, v4-mapped, connected UDP) and denied
+# unconnected UDP sendto: exact fields of each event.
+case_deny_events() {
+	policy <<EOF
+{
+  "version": 1,
+  "partners": {
+    "acme": {
+      "cgroups": ["$CASE_CG_REL/acme"],
+      "allow": [{"to": "10.20.0.5", "proto": "tcp", "ports": ["80"]}]
+    }
+  }
+}
+EOF
+	cg_new acme
+	start
+	local acme="$CASE_CG/acme" f="$LOGS/acme.jsonl" cgid
+	cgid=$(cg_id "$acme")
+	local common=(v:=1 partner=acme partner_id\>0 verdict=deny reason=no_grant uid:=0 comm=probe
+		      cgroup="$CASE_CG_REL/acme" cgroup_id:="$cgid" cookie\>0 count:=1 -grant -aggregated)
+
+	probe_pid EPERM "$acme" tcp-connect 10.1.2.3 80
+	assert_event "denied TCP connect" "$f" "${common[@]}" type=connect hook=connect proto=tcp \
+		dst=10.1.2.3 dport:=80 pid:="$RUN_PID" tid:="$RUN_PID" "ts@$(ts_window)" -sport
+	probe_pid EPERM "$acme" udp-sendto 10.1.2.3 5353
+	assert_event "denied unconnected UDP sendto" "$f" "${common[@]}" type=send hook=sendmsg \
+		proto=udp dst=10.1.2.3 dport:=5353 pid:="$RUN_PID" tid:="$RUN_PID" "ts@$(ts_window)"
+	probe_pid EPERM "$acme" udp-connect-send 10.2.0.1 53
+	assert_event "denied connected UDP" "$f" "${common[@]}" type=connect hook=connect proto=udp \
+		dst=10.2.0.1 dport:=53 pid:="$RUN_PID" "ts@$(ts_window)"
+	probe_pid EPERM "$acme" tcp-connect fd00:21::7 8080
+	assert_event "denied IPv6 TCP connect" "$f" "${common[@]}" type=connect hook=connect proto=tcp \
+		dst=fd00:21::7 dport:=8080 pid:="$RUN_PID" "ts@$(ts_window)"
+	probe_pid EPERM "$acme" tcp6-connect ::ffff:10.2.0.1 443
+	assert_event "denied v4-mapped connect shows the IPv4 address" "$f" "${common[@]}" \
+		type=connect hook=connect proto=tcp dst=10.2.0.1 dport:=443 pid:="$RUN_PID"
+	finish
+	assert_event_n 5 "one line per denied attempt" "$f" verdict=deny
+	assert_no_event "no flow event for denied traffic" "$f" type=flow
+}
+
+# Audit mode: the connection goes through, the event says audit/no_grant.
+case_audit_events() {
+	local tok; tok=$(bh_token)
+	policy <<EOF
+{
+  "version": 1,
+  "partners": {
+    "acme": {
+      "cgroups": ["$CASE_CG_REL/acme"],
+      "mode": "audit",
+      "allow": [{"to": "10.20.0.5", "proto": "tcp", "ports": ["80"]}]
+    }
+  }
+}
+EOF
+	srv_start sink 9000 "$CASE_DIR/tcp.rx"
+	srv_start udp 5353 "$CASE_DIR/udp.rx"
+	cg_new acme
+	start
+	local acme="$CASE_CG/acme" f="$LOGS/acme.jsonl"
+
+	probe_pid ok "$acme" tcp-connect 10.1.2.3 9000 "a-$tok"
+	assert_file_has "$CASE_DIR/tcp.rx" "a-$tok" "the audited connection reached the server"
+	assert_event "audited TCP connect" "$f" v:=1 type=connect partner=acme verdict=audit \
+		reason=no_grant hook=connect proto=tcp dst=10.1.2.3 dport:=9000 pid:="$RUN_PID" \
+		tid:="$RUN_PID" uid:=0 comm=probe cgroup="$CASE_CG_REL/acme" count:=1 -grant \
+		-aggregated "ts@$(ts_window)"
+	probe_pid ok "$acme" udp-sendto 10.1.2.3 5353 "au-$tok"
+	assert_file_has "$CASE_DIR/udp.rx" "au-$tok" "the audited datagram reached the server"
+	assert_event "audited UDP sendto" "$f" type=send partner=acme verdict=audit reason=no_grant \
+		hook=sendmsg proto=udp dst=10.1.2.3 dport:=5353 pid:="$RUN_PID" comm=probe count:=1
+	finish
+	assert_no_event "nothing in audit mode says deny" "$f" verdict=deny
+}
+
+# The never list: reason never (even with a grant covering it), and an alert
+# with what never in the partner file and in host.jsonl.
+case_never_alert() {
+	policy <<EOF
+{
+  "version": 1,
+  "never": ["10.20.0.5/32"],
+  "partners": {
+    "acme": {
+      "cgroups": ["$CASE_CG_REL/acme"],
+      "allow": [{"to": "10.20.0.0/16", "proto": "tcp", "purpose": "whole subnet"}]
+    }
+  }
+}
+EOF
+	srv_start echo 80
+	cg_new acme
+	start
+	local acme="$CASE_CG/acme" f="$LOGS/acme.jsonl" h="$LOGS/host.jsonl"
+	local dec=(partner=acme verdict=deny reason=never hook=connect proto=tcp dst=10.20.0.5
+		   dport:=80 uid:=0 comm=probe cgroup="$CASE_CG_REL/acme" count:=1 -grant)
+
+	probe_pid EPERM "$acme" tcp-connect 10.20.0.5 80
+	local pid=$RUN_PID win; win=$(ts_window)
+	assert_event "connect denied by never" "$f" v:=1 type=connect "${dec[@]}" pid:="$pid" "ts@$win"
+	assert_event "alert never in acme.jsonl" "$f" v:=1 type=alert what=never "${dec[@]}" pid:="$pid" "ts@$win"
+	assert_event "alert never in host.jsonl" "$h" v:=1 type=alert what=never "${dec[@]}" pid:="$pid" "ts@$win"
+	assert_event_n 1 "the decision itself is not copied to host.jsonl" "$h" partner=acme type!=alert
+	probe_pid ok "$acme" tcp-connect 10.20.0.6 80
+	assert_event "the grant still covers the rest of the subnet" "$f" type=flow phase=new \
+		dst=10.20.0.6 grant.id=acme/1 grant.purpose="whole subnet"
+	finish
+	assert_event_n 1 "one alert in acme.jsonl" "$f" type=alert
+	assert_event_n 1 "one alert in host.jsonl" "$h" type=alert
+}
+
+# A child of partner_root bound to no partner: its denies are in host.jsonl
+# with partner null, reason unknown_partner, plus an alert.
+case_unknown_partner() {
+	policy <<EOF
+{
+  "version": 1,
+  "partner_root": "$CASE_CG_REL/partners",
+  "partners": {
+    "acme": {
+      "cgroups": ["$CASE_CG_REL/partners/acme"],
+      "allow": [{"to": "10.20.0.5", "proto": "any"}]
+    }
+  }
+}
+EOF
+	srv_start echo 80
+	cg_new partners/acme partners/stranger
+	start
+	local cg="$CASE_CG/partners/stranger" h="$LOGS/host.jsonl" st="$CASE_DIR/status.json"
+	local dec=(partner:=null partner_id:=0 verdict=deny reason=unknown_partner hook=connect
+		   proto=tcp dst=10.20.0.5 dport:=80 uid:=0 comm=probe
+		   cgroup="$CASE_CG_REL/partners/stranger" cgroup_id:="$(cg_id "$cg")" count:=1 -grant)
+
+	probe_pid EPERM "$cg" tcp-connect 10.20.0.5 80
+	assert_event "unknown_partner connect in host.jsonl" "$h" v:=1 type=connect "${dec[@]}" \
+		pid:="$RUN_PID" tid:="$RUN_PID" cookie\>0 "ts@$(ts_window)"
+	assert_event "unknown_partner alert in host.jsonl" "$h" v:=1 type=alert what=unknown_partner \
+		"${dec[@]}" pid:="$RUN_PID"
+	probe_pid EPERM "$cg" udp-sendto 10.20.0.5 53
+	assert_event "unknown_partner sendto in host.jsonl" "$h" type=send partner:=null \
+		reason=unknown_partner hook=sendmsg proto=udp dst=10.20.0.5 dport:=53 pid:="$RUN_PID"
+	finish
+	assert_eq "host.jsonl" "$(cd "$LOGS" && ls)" "files in LOGDIR (no file for a null partner)"
+	status_json "$st"
+	assert_eq 2 "$(ev jget "$st" 'partners.[id=0].verdicts.deny')" "status: denies of no partner"
+	assert_eq 2 "$(ev jget "$st" 'partners.[id=0].reasons.unknown_partner')" "status: unknown_partner reasons"
+}
+
+# A process named with quotes, a backslash, a newline, C1 control and bytes
+# >= 0x80 (valid and invalid UTF-8): every line stays valid JSON and the name
+# is sanitised as docs/events.md "Strings" says.
+case_hostile_comm() {
+	policy <<EOF
+{
+  "version": 1,
+  "never": ["10.20.0.6/32"],
+  "partners": {
+    "acme": {
+      "cgroups": ["$CASE_CG_REL/acme"],
+      "allow": [{"to": "10.20.0.5", "proto": "tcp", "ports": ["80"]}]
+    }
+  }
+}
+EOF
+	srv_start echo 80
+	cg_new acme
+	helper_build
+	start
+	local acme="$CASE_CG/acme" f="$LOGS/acme.jsonl"
+	# a " b \ c LF 0xff é(c3 a9) z 0x80 NEL(c2 85) and a cut euro sign (e2 82)
+	local hex=61226244630affc3a97a80c285e282
+	# each byte that starts no valid sequence, and each control, is one U+FFFD
+	local want='"a\"b\\c\ufffd\ufffd\u00e9z\ufffd\ufffd\ufffd\ufffd"'
+
+	run_in "$acme" "$HELPER" comm "$hex" tcp 10.1.2.3 80 udp 10.1.2.3 53 tcp 10.20.0.5 80 tcp 10.20.0.6 80
+	assert_eq "EPERM EPERM ok EPERM" "$RUN_OUT" "hostile-named process: denied, denied, granted, never"
+	local pid=$RUN_PID
+	assert_event "denied connect with the sanitised name" "$f" type=connect verdict=deny \
+		dst=10.1.2.3 dport:=80 pid:="$pid" comm:="$want"
+	assert_event "denied sendto with the sanitised name" "$f" type=send dst=10.1.2.3 \
+		dport:=53 pid:="$pid" comm:="$want"
+	assert_event "flow/new with the sanitised name" "$f" type=flow phase=new dst=10.20.0.5 \
+		pid:="$pid" comm:="$want"
+	assert_event "never alert (host.jsonl) with the sanitised name" "$LOGS/host.jsonl" \
+		type=alert what=never dst=10.20.0.6 pid:="$pid" comm:="$want"
+	finish
+	assert_event_n 5 "every acme line carries the sanitised name" "$f" comm:="$want"
+}
+
+# >= 100,000 denied connects to one destination: few lines, counts summing to
+# exactly the attempts, and the same number in the kernel's deny counter.
+case_flood() {
+	policy <<EOF
+{
+  "version": 1,
+  "partners": {
+    "acme": {
+      "cgroups": ["$CASE_CG_REL/acme"],
+      "allow": [{"to": "10.20.0.5", "proto": "tcp", "ports": ["80"]}]
+    }
+  }
+}
+EOF
+	cg_new acme
+	start
+	local acme="$CASE_CG/acme" f="$LOGS/acme.jsonl" n=$EV_FLOOD_N st="$CASE_DIR/status.json"
+	local key=(type=connect partner=acme verdict=deny reason=no_grant proto=tcp dst=10.1.2.3 dport:=5432)
+	local t_loop t_done sum lines
+
+	probe_pid EPERM "$acme" connect-loop 10.1.2.3 5432 "$n"
+	t_loop=$((T1 - T0))
+	bh_log "connect-loop: $(tail -n 1 "$CASE_DIR/probe.err")"
+	# aggregated lines come once their window has closed (2-3 s after it opened)
+	flood_sum() { read -r sum lines < <(ev sum count "$f" "${key[@]}"); [ "$sum" -ge "$n" ]; }
+	wait_until 30 flood_sum
+	t_done=$(( $(bh_now_us) - T1 ))
+	assert_eq "$n" "$sum" "sum of count over the deny lines of 10.1.2.3:5432"
+	bh_log "figures: $n denied connects in $((t_loop / 1000)) ms ($((n * 1000000 / (t_loop > 0 ? t_loop : 1))) /s);" \
+		"$lines lines; counts complete $((t_done / 1000)) ms after the last attempt"
+	[ "$lines" -gt 0 ] && [ $((lines * 100)) -lt "$n" ] ||
+		fail "expected far fewer lines than attempts: $lines lines for $n attempts"
+	assert_event "aggregated lines say so" "$f" "${key[@]}" aggregated:=true count\>1 \
+		"window_start~\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\d\\.000000Z" -pid -tid -cookie \
+		"ts@$((T0 - 100000))..$((T1 + 100000))"
+	assert_event "the first attempt of the flood is a full event" "$f" "${key[@]}" count:=1 \
+		pid:="$RUN_PID" comm=probe cgroup="$CASE_CG_REL/acme" -aggregated
+	# each window: at most one first event and one aggregated line
+	local firsts; firsts=$(ev count "$f" "${key[@]}" -aggregated)
+	[ $((lines - firsts)) -le "$firsts" ] ||
+		fail "more aggregated lines ($((lines - firsts))) than windows with a first event ($firsts)"
+	status_json "$st"
+	assert_eq "$n" "$(ev jget "$st" 'partners.[partner=acme].verdicts.deny')" "status: acme deny counter"
+	assert_eq "$n" "$(ev jget "$st" 'partners.[partner=acme].reasons.no_grant')" "status: acme no_grant counter"
+	assert_eq 0 "$(ev jget "$st" 'events.lost_ring_full')" "status: ring losses"
+	finish
+	read -r sum lines < <(ev sum count "$f" "${key[@]}")
+	assert_eq "$n" "$sum" "sum of counts after the daemon stopped"
+}
+
+# A tiny ring and a stopped daemon: events are lost, a loss/ring line says
+# how many, decisions are unaffected, and the counts still add up.
+case_ring_loss() {
+	policy <<EOF
+{
+  "version": 1,
+  "partners": {
+    "acme": {
+      "cgroups": ["$CASE_CG_REL/acme"],
+      "allow": [{"to": "10.20.0.5", "proto": "tcp", "ports": ["80"]}]
+    }
+  }
+}
+EOF
+	cg_new acme
+	helper_build
+	start --ring-size 4	# KiB: one page, the smallest ring (about 34 records)
+	local acme="$CASE_CG/acme" f="$LOGS/acme.jsonl" h="$LOGS/host.jsonl" st="$CASE_DIR/status.json"
+	local m=$EV_SWEEP_N key=(type=connect partner=acme verdict=deny reason=no_grant proto=tcp dst=10.1.2.3)
+	local lost sum lines nagg
+
+	wait_until 5 daemon_idle || fail "the daemon never went idle"
+	kill -STOP "$BH_DAEMON_PID"
+	run_in "$acme" "$HELPER" sweep 10.1.2.3 20000 "$m"
+	kill -CONT "$BH_DAEMON_PID"
+	assert_eq EPERM "$RUN_OUT" "$m denied connects while the ring was full: every one EPERM"
+	status_json "$st"
+	lost=$(ev jget "$st" events.lost_ring_full)
+	bh_log "figures: $m first-of-window denies with a 4 KiB ring and the reader stopped: $lost lost"
+	[ "$lost" -gt 0 ] || fail "status: events.lost_ring_full is $lost, expected > 0"
+	assert_eq "$m" "$(ev jget "$st" 'partners.[partner=acme].verdicts.deny')" "status: acme deny counter"
+	loss_sum() { [ "$(ev sum count "$h" type=loss what=ring | cut -d' ' -f1)" -ge "$lost" ]; }
+	wait_until 10 loss_sum
+	assert_event "loss/ring line in host.jsonl" "$h" v:=1 type=loss what=ring count\>0
+	assert_eq "$lost" "$(ev sum count "$h" type=loss what=ring | cut -d' ' -f1)" \
+		"sum of loss/ring counts = status lost_ring_full"
+	flood_sum() { read -r sum lines < <(ev sum count "$f" "${key[@]}"); [ "$sum" -ge "$m" ]; }
+	wait_until 15 flood_sum
+	assert_eq "$m" "$sum" "sum of count over acme's deny lines (lost events kept as counts)"
+	nagg=$(ev count "$f" "${key[@]}" aggregated:=true)
+	assert_eq "$lost" "$nagg" "one aggregated line (count 1) per lost first event"
+	assert_event_n "$nagg" "aggregated lines of single lost attempts have count 1" "$f" \
+		"${key[@]}" aggregated:=true count:=1
+	assert_event_n "$((m - lost))" "delivered events" "$f" "${key[@]}" -aggregated count:=1
+	finish
+}
+
+# LOGDIR on a small full tmpfs: denies stay EPERM, the daemon lives, the
+# lines that could not be written are counted and reported with loss/log_write
+# once writing works again, and are never written late.
+case_disk_full() {
+	policy <<EOF
+{
+  "version": 1,
+  "partners": {
+    "acme": {
+      "cgroups": ["$CASE_CG_REL/acme"],
+      "allow": [{"to": "10.20.0.5", "proto": "tcp", "ports": ["80"]}]
+    }
+  }
+}
+EOF
+	cg_new acme
+	LOGS="$CASE_DIR/logs"
+	mount_small_tmpfs "$LOGS" 64k
+	start
+	local acme="$CASE_CG/acme" f="$LOGS/acme.jsonl" h="$LOGS/host.jsonl" k=5 p
+	local enospc="No space left on device"
+
+	dd if=/dev/zero of="$LOGS/fill" bs=4096 >/dev/null 2>&1
+	[ "$(stat -f -c %a "$LOGS")" = 0 ] || fail_now "the tmpfs is not full: $(df "$LOGS" | tail -n 1)"
+	for p in $(seq 7001 $((7000 + k))); do
+		probe_pid EPERM "$acme" tcp-connect 10.1.2.3 "$p"
+	done
+	bh_alive || fail_now "bulkhead run died on a full disk: $(tail -n 3 "$CASE_DIR/bulkhead.err" | tr '\n' ' ')"
+	# host.jsonl still has room in its last page: the writer reports there
+	# as soon as the partner file's writes failed
+	host_lost() { [ "$(ev sum count "$h" type=loss what=log_write | cut -d' ' -f1)" -ge "$k" ]; }
+	wait_until 10 host_lost
+	assert_eq "$k" "$(ev sum count "$h" type=loss what=log_write | cut -d' ' -f1)" \
+		"lines lost while the disk was full (host.jsonl loss/log_write)"
+	assert_event "the loss says why" "$h" type=loss what=log_write error="$enospc"
+	assert_eq 0 "$(stat -c %s "$f" 2>/dev/null || echo 0)" "acme.jsonl got nothing while the disk was full"
+	assert_probe EPERM "$acme" tcp-connect 10.1.2.3 7000
+	rm -f "$LOGS/fill"
+	probe_pid EPERM "$acme" tcp-connect 10.1.2.3 7100
+	assert_event "the next acme line arrives once there is room" "$f" type=connect dport:=7100
+	assert_event "acme.jsonl starts with its own loss line" "$f" _line=1 v:=1 type=loss \
+		what=log_write partner=acme count:=$((k + 1)) error="$enospc"
+	assert_event_n 0 "lost lines are never written late" "$f" type=connect dport\>7000 dport\<7100
+	assert_event_n 1 "acme.jsonl: the loss line, then the new event" "$f" _line=2 type=connect dport:=7100
+	finish
+}
+
+# logrotate: lines go to the renamed file until SIGHUP, then to new files;
+# lifecycle start, reload and stop lines in host.jsonl.
+case_log_rotate() {
+	policy <<EOF
+{
+  "version": 1,
+  "partners": {
+    "acme": {
+      "cgroups": ["$CASE_CG_REL/acme"],
+      "allow": [{"to": "10.20.0.5", "proto": "tcp", "ports": ["80"]}]
+    }
+  }
+}
+EOF
+	cg_new acme
+	start
+	local acme="$CASE_CG/acme" f="$LOGS/acme.jsonl" h="$LOGS/host.jsonl" dpid=$BH_DAEMON_PID
+
+	assert_event "lifecycle start" "$h" v:=1 type=lifecycle event=start pid:="$dpid" \
+		pin_dir="$PINDIR" policy="$POLICY" "ts@$T_START..$(( $(bh_now_us) + 100000 ))"
+	probe_pid EPERM "$acme" tcp-connect 10.1.2.3 1001
+	assert_event "first event" "$f" type=connect dport:=1001
+	mv "$f" "$f.1"
+	mv "$h" "$h.1"
+	probe_pid EPERM "$acme" tcp-connect 10.1.2.3 1002
+	assert_event "before SIGHUP, lines go on into the renamed file" "$f.1" type=connect dport:=1002
+	kill -HUP "$dpid"
+	assert_event "the new host.jsonl starts with lifecycle reload" "$h" _line=1 v:=1 \
+		type=lifecycle event=reload pid:="$dpid"
+	probe_pid EPERM "$acme" tcp-connect 10.1.2.3 1003
+	assert_event "after SIGHUP, a new acme.jsonl" "$f" _line=1 type=connect dport:=1003
+	assert_no_event "the renamed file gets nothing new" "$f.1" dport:=1003
+	assert_event_n 2 "the renamed file kept both earlier events" "$f.1" type=connect
+	bh_stop
+	assert_eq 0 "$?" "bulkhead run exit status after SIGTERM"
+	assert_event "host.jsonl ends with lifecycle stop" "$h" _last=true v:=1 type=lifecycle \
+		event=stop pid:="$dpid" pin_dir="$PINDIR"
+	assert_logs_valid
+}
+
+# The log directory removed under the daemon: it lives, enforcement holds,
+# lines are counted as lost, SIGHUP recreates the directory.
+case_log_dir_removed() {
+	policy <<EOF
+{
+  "version": 1,
+  "partners": {
+    "acme": {
+      "cgroups": ["$CASE_CG_REL/acme"],
+      "allow": [{"to": "10.20.0.5", "proto": "tcp", "ports": ["80"]}]
+    }
+  }
+}
+EOF
+	srv_start echo 80
+	cg_new acme
+	start
+	local acme="$CASE_CG/acme" f="$LOGS/acme.jsonl" h="$LOGS/host.jsonl" dpid=$BH_DAEMON_PID
+
+	probe_pid EPERM "$acme" tcp-connect 10.1.2.3 2001
+	assert_event "first event" "$f" type=connect dport:=2001
+	rm -rf "$LOGS"
+	probe_pid EPERM "$acme" tcp-connect 10.1.2.3 2002
+	# the writer notices the deleted file before writing and lets go of it
+	wait_until 5 daemon_lacks_open "$f" || fail "the daemon still holds the deleted acme.jsonl"
+	probe_pid ok "$acme" tcp-connect 10.20.0.5 80
+	bh_alive || fail_now "bulkhead run died when its log directory was removed"
+	[ ! -e "$LOGS" ] || fail "the log directory came back before SIGHUP"
+	kill -HUP "$dpid"
+	wait_until 5 test -f "$h" || fail_now "SIGHUP did not recreate $h"
+	assert_event "the new host.jsonl starts with lifecycle reload" "$h" _line=1 \
+		type=lifecycle event=reload pid:="$dpid"
+	assert_event "host.jsonl reports the lost lines" "$h" type=loss what=log_write count\>=2
+	probe_pid EPERM "$acme" tcp-connect 10.1.2.3 2003
+	assert_event "events flow again" "$f" type=connect dport:=2003
+	assert_event "acme.jsonl reports its own lost lines first" "$f" _line=1 type=loss \
+		what=log_write partner=acme count:=2
+	finish
+}
+
+# Allowed traffic: flow summaries every --flow-interval with bytes both ways.
+case_flow_summary() {
+	local payload
+	payload=$(head -c 3000 /dev/zero | tr '\0' x)
+	policy <<EOF
+{
+  "version": 1,
+  "partners": {
+    "acme": {
+      "cgroups": ["$CASE_CG_REL/acme"],
+      "allow": [{"to": "10.20.0.5", "proto": "tcp", "ports": ["9000"], "purpose": "echo"}]
+    }
+  }
+}
+EOF
+	srv_start echo 9000
+	cg_new acme
+	start --flow-interval 1
+	local acme="$CASE_CG/acme" f="$LOGS/acme.jsonl" tx rx
+	local key=(type=flow phase=summary partner=acme dst=10.20.0.5 dport:=9000 proto=tcp)
+
+	probe_pid ok "$acme" tcp-connect 10.20.0.5 9000 "$payload"
+	assert_event "flow/new" "$f" type=flow phase=new dst=10.20.0.5 dport:=9000 pid:="$RUN_PID"
+	# the payload went out and came back (echo): both directions add up to it
+	both_ways() {
+		tx=$(ev sum tx_bytes "$f" "${key[@]}" | cut -d' ' -f1)
+		rx=$(ev sum rx_bytes "$f" "${key[@]}" | cut -d' ' -f1)
+		[ "$tx" -ge 3000 ] && [ "$rx" -ge 3000 ]
+	}
+	wait_until 10 both_ways ||
+		fail "flow summaries never covered the 3000-byte echo: tx $tx, rx $rx bytes"
+	bh_log "figures: summaries tx $tx bytes, rx $rx bytes for a 3000-byte echo"
+	assert_event "a summary with bytes both ways" "$f" v:=1 "${key[@]}" verdict=allow \
+		reason=granted grant.id=acme/1 grant.purpose=echo hook=egress interval:=1 \
+		tx_bytes\>0 tx_packets\>0 rx_bytes\>0 rx_packets\>0 total_tx_bytes\>0 \
+		total_rx_bytes\>0 count:=1 -pid -cookie "ts@$T0..$(( $(bh_now_us) + 100000 ))"
+	finish
+	read -r tx _ < <(ev sum tx_bytes "$f" "${key[@]}")
+	read -r rx _ < <(ev sum rx_bytes "$f" "${key[@]}")
+	local n; n=$(ev count "$f" "${key[@]}")
+	assert_event "the last summary's totals are the sums of the intervals" "$f" "${key[@]}" \
+		_line="$(ev lines "$f" "${key[@]}" >/dev/null; grep -n '"phase":"summary"' "$f" | tail -n 1 | cut -d: -f1)" \
+		total_tx_bytes:="$tx" total_rx_bytes:="$rx"
+	[ "$n" -ge 1 ] || fail "no summary line"
+}
+
+# `bulkhead status --json` from the pinned maps after the daemon stopped: the
+# 7 programs and their attach points, the partner's counters, events.
+case_status_after_stop() {
+	policy <<EOF
+{
+  "version": 1,
+  "partners": {
+    "acme": {
+      "cgroups": ["$CASE_CG_REL/acme"],
+      "allow": [{"to": "10.20.0.5", "proto": "tcp", "ports": ["80"]}]
+    }
+  }
+}
+EOF
+	srv_start echo 80
+	cg_new acme
+	start
+	local acme="$CASE_CG/acme" st="$CASE_DIR/status.json" p progs
+
+	for p in 3001 3002 3003; do
+		assert_probe EPERM "$acme" tcp-connect 10.1.2.3 "$p"
+	done
+	assert_probe ok "$acme" tcp-connect 10.20.0.5 80
+	assert_probe ok "$acme" tcp-connect 10.20.0.5 80
+	assert_event_n 4 "the events are written" "$LOGS/acme.jsonl" partner=acme
+	finish
+	status_json "$st" || return 1
+	assert_eq false "$(ev jget "$st" daemon_running)" "status: daemon_running"
+	assert_eq 7 "$(ev jget "$st" 'programs.#')" "status: programs"
+	progs=$(python3 - "$st" "$CASE_CG_REL/acme" <<'EOF'
+import json, sys
+st = json.load(open(sys.argv[1]))
+for l in st["programs"]:
+    cg = (l.get("cgroup") or "").lstrip("/")
+    print(l.get("program"), l.get("attach_type"), "at-partner-cgroup" if cg == sys.argv[2] else "at " + repr(l.get("cgroup")))
+EOF
+)
+	assert_eq "bh_connect4 cgroup_inet4_connect at-partner-cgroup
+bh_connect6 cgroup_inet6_connect at-partner-cgroup
+bh_egress cgroup_inet_egress at-partner-cgroup
+bh_ingress cgroup_inet_ingress at-partner-cgroup
+bh_sendmsg4 cgroup_udp4_sendmsg at-partner-cgroup
+bh_sendmsg6 cgroup_udp6_sendmsg at-partner-cgroup
+bh_sock_create cgroup_inet_sock_create at-partner-cgroup" "$(printf '%s\n' "$progs" | sort)" "status: programs and attach points"
+	assert_eq 3 "$(ev jget "$st" 'partners.[partner=acme].verdicts.deny')" "status: acme deny"
+	assert_eq 2 "$(ev jget "$st" 'partners.[partner=acme].verdicts.allow')" "status: acme allow (one per connect)"
+	assert_eq 0 "$(ev jget "$st" 'partners.[partner=acme].verdicts.audit')" "status: acme audit"
+	assert_eq 3 "$(ev jget "$st" 'partners.[partner=acme].reasons.no_grant')" "status: acme no_grant"
+	assert_eq 2 "$(ev jget "$st" 'partners.[partner=acme].reasons.granted')" "status: acme granted"
+	assert_eq 4 "$(ev jget "$st" events.emitted)" "status: events emitted (3 denies, 1 flow/new)"
+	assert_eq 0 "$(ev jget "$st" events.lost_ring_full)" "status: events lost"
+	"$BULKHEAD" status --pin-dir "$PINDIR" >"$CASE_DIR/status.txt" 2>&1
+	assert_eq 0 "$?" "bulkhead status (text) exit status with the daemon down"
+	assert_contains "not running" "$(cat "$CASE_DIR/status.txt")" "bulkhead status text"
+}
+
+# -------------------------------------------------------------- the table
+
+tcase events_allow_flow_new    case_allow_flow_new
+tcase events_deny              case_deny_events
+tcase events_audit             case_audit_events
+tcase events_never_alert       case_never_alert
+tcase events_unknown_partner   case_unknown_partner
+tcase events_hostile_comm      case_hostile_comm
+tcase events_flood_100k        case_flood
+tcase events_ring_loss         case_ring_loss
+tcase events_disk_full         case_disk_full
+tcase events_log_rotate        case_log_rotate
+tcase events_log_dir_removed   case_log_dir_removed
+tcase events_flow_summary      case_flow_summary
+tcase events_status_after_stop case_status_after_stop
+
+bh_finish
