@@ -19,7 +19,9 @@
  * partner_root ROOT_REL). -t writes an nft script: table inet TABLE with sets
  * g4/g6 and an output chain that sends sockets of cgroup NFT_CGROUP_PATH
  * (path as nft resolves it, below /sys/fs/cgroup) at LEVEL to a chain that
- * accepts granted tcp and drops the rest.
+ * accepts granted tcp and drops the rest. Without -C the script holds the
+ * sets and the `partner` chain only, and the caller adds the base chain that
+ * jumps to it (so it can hook and unhook it without reloading the sets).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -187,17 +189,19 @@ static int write_nft(const char *path, const struct pfx *list, size_t n, const c
 		}
 		fprintf(f, "%s  }\n", first ? "" : "\n    }\n");
 	}
-	fprintf(f, "  chain output {\n"
-		   "    type filter hook output priority filter; policy accept;\n"
-		   "    socket cgroupv2 level %d \"%s\" jump partner\n"
-		   "  }\n"
-		   "  chain partner {\n"
+	fprintf(f, "  chain partner {\n"
 		   "    tcp dport { %s } ip daddr @g4 accept\n"
 		   "    tcp dport { %s } ip6 daddr @g6 accept\n"
 		   "    drop\n"
-		   "  }\n"
-		   "}\n",
-		level, cg, ports, ports);
+		   "  }\n",
+		ports, ports);
+	if (cg)
+		fprintf(f, "  chain output {\n"
+			   "    type filter hook output priority filter; policy accept;\n"
+			   "    socket cgroupv2 level %d \"%s\" jump partner\n"
+			   "  }\n",
+			level, cg);
+	fprintf(f, "}\n");
 	if (fclose(f))
 		return -errno;
 	return 0;
@@ -233,7 +237,7 @@ int main(int argc, char **argv)
 		default: usage();
 		}
 	}
-	if (!n || n < ngranted || (json && (!root || !cg)) || (nft && (!nftcg || level <= 0)))
+	if (!n || n < ngranted || (json && (!root || !cg)) || (nftcg && level <= 0))
 		usage();
 	if (!rng_state)
 		rng_state = 1;

@@ -26,6 +26,7 @@
 #include <bpf/bpf_endian.h>
 #include <bulkhead/bulkhead.h>
 #include <bulkhead/events.h>
+#include <bulkhead/decide.h>
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -198,24 +199,13 @@ struct bh_decision {
 	__u64 valid_until;	/* 0 = until the next generation */
 };
 
-static __always_inline int bh_rule_covers(const struct bh_rule *r, const struct bh_tuple *t)
-{
-	if (r->proto != BH_PROTO_ANY && r->proto != t->proto)
-		return 0;
-	if (t->proto == BH_PROTO_TCP || t->proto == BH_PROTO_UDP)
-		return t->dport >= r->port_lo && t->dport <= r->port_hi;
-	/* icmp/other carry no port: only a rule without a port limit covers them */
-	return r->port_lo == 0 && r->port_hi == 0xffff;
-}
-
 static __always_inline void bh_decide(__u32 partner, __u8 skflags, const struct bh_tuple *t,
 				      struct bh_decision *d)
 {
+	struct bh_val_result res;
 	struct bh_lpm_key key = {};
 	struct bh_lpm_val *v;
-	__u64 now = 0, best_exp = 0;
-	__u32 zero = 0, expired_grant = 0, allow_grant = 0;
-	int allowed = 0, i;
+	__u32 zero = 0;
 	void *trie;
 
 	d->verdict = BH_VERDICT_DENY;
@@ -235,47 +225,13 @@ static __always_inline void bh_decide(__u32 partner, __u8 skflags, const struct 
 	if (!v)
 		return;		/* partner not in the applied policy */
 	d->mode = v->mode;
-	if (v->flags & BH_ENTRY_NEVER) {
-		d->reason = BH_REASON_NEVER;
-		goto out;
-	}
-	for (i = 0; i < BH_MAX_RULES; i++) {
-		const struct bh_rule *r = &v->rules[i];
-
-		if (i >= v->nrules)
-			break;
-		if (!bh_rule_covers(r, t))
-			continue;
-		if (r->expires_ns) {
-			if (!now)
-				now = bpf_ktime_get_boot_ns();
-			if (now >= r->expires_ns) {
-				expired_grant = r->grant;
-				continue;
-			}
-		}
-		/* keep the covering rule that lives longest (0 = forever) */
-		if (!allowed || (best_exp && (!r->expires_ns || r->expires_ns > best_exp))) {
-			best_exp = r->expires_ns;
-			allow_grant = r->grant;
-		}
-		allowed = 1;
-	}
-	if (allowed) {
+	bh_val_decide(v, t->proto, t->dport, v->nrules ? bpf_ktime_get_boot_ns() : 0, &res);
+	d->reason = res.reason;
+	d->grant = res.grant;
+	d->valid_until = res.valid_until;
+	if (res.reason == BH_REASON_GRANTED)
 		d->verdict = BH_VERDICT_ALLOW;
-		d->reason = BH_REASON_GRANTED;
-		d->grant = allow_grant;
-		d->valid_until = best_exp;
-		return;
-	}
-	if (expired_grant) {
-		d->reason = BH_REASON_EXPIRED;
-		d->grant = expired_grant;
-	} else {
-		d->reason = BH_REASON_NO_GRANT;
-	}
-out:
-	if (d->mode == BH_MODE_AUDIT)
+	else if (d->mode == BH_MODE_AUDIT)
 		d->verdict = BH_VERDICT_AUDIT;
 }
 

@@ -22,6 +22,7 @@
 #include "bulkhead.skel.h"
 #include "cgroup.h"
 #include "control.h"
+#include "cutoff.h"
 #include "daemon.h"
 #include "grants.h"
 #include "events.h"
@@ -46,6 +47,9 @@ struct bh_daemon {
 	struct bh_policy eff;		/* what the kernel enforces: pol - revoked + JIT */
 	size_t eff_shared;
 	int ctl_fd;
+	const char *cutoff_pending;	/* why sockets may have lost their grant */
+	uint64_t applied_boot_ns;	/* when the policy in force was applied */
+	uint64_t expiry_checked_ns;	/* expiries up to here have been acted on */
 	struct bh_writer *w;
 	struct ring_buffer *rb;
 	struct bh_clock clk;
@@ -470,6 +474,7 @@ static int apply_policy(struct bh_daemon *d, struct bh_policy *p, struct bh_erro
 	bh_effective_free(&d->eff, d->eff_shared);
 	d->eff = eff;
 	d->eff_shared = nshared;
+	d->applied_boot_ns = boot_now();
 	if (p != &d->pol) {
 		bh_policy_free(&d->pol);
 		d->pol = *p;
@@ -745,6 +750,7 @@ static json_t *do_revoke(struct bh_daemon *d, const json_t *req, const struct bh
 		bh_errors_free(&errs);
 		return resp;
 	}
+	d->cutoff_pending = "revoke";
 	resp = ok_response();
 	json_object_set(resp, "revoked", removed);
 	policy_event(d, "revoke", peer, partner, json_pack("{s:o}", "revoked", removed));
@@ -825,6 +831,7 @@ static json_t *do_apply(struct bh_daemon *d, const char *name, const char *text,
 		return resp;
 	}
 	gen_grants = d->eff.ngrants;
+	d->cutoff_pending = action;
 	policy_event(d, action, peer, NULL,
 		     json_pack("{s:s, s:s, s:i, s:i}", "file", name, "result", "applied",
 			       "partners", (int)d->pol.npartners, "grants", (int)gen_grants));
@@ -891,6 +898,55 @@ static void sweep_expired(struct bh_daemon *d)
 		json_decref(removed);
 	}
 	bh_errors_free(&errs);
+}
+
+/* Expiry instant of a grant in force (CLOCK_BOOTTIME), 0 = none. */
+static uint64_t grant_expiry_boot(const struct bh_daemon *d, const struct bh_grant *g)
+{
+	if (g->expires_boot_ns)
+		return g->expires_boot_ns;
+	if (g->expires_unix_ns)
+		return g->expires_unix_ns - d->clk.wall_ns + d->clk.boot_ns;
+	if (g->ttl_ns)
+		return d->applied_boot_ns + g->ttl_ns;
+	return 0;
+}
+
+/* The kernel already enforces expiries by itself; here we only notice that
+ * one passed, so the sockets it cut off can be destroyed. */
+static void check_expiries(struct bh_daemon *d)
+{
+	uint64_t now = boot_now();
+	size_t i;
+
+	for (i = 0; i < d->eff.ngrants; i++) {
+		uint64_t exp = grant_expiry_boot(d, &d->eff.grants[i]);
+
+		if (exp > d->expiry_checked_ns && exp <= now) {
+			d->cutoff_pending = "expiry";
+			break;
+		}
+	}
+	d->expiry_checked_ns = now;
+}
+
+/* Destroy the sockets a revocation, narrowing or expiry left uncovered. */
+static void run_cutoff(struct bh_daemon *d)
+{
+	const char *why = d->cutoff_pending;
+	unsigned int n = 0;
+	int err;
+
+	d->cutoff_pending = NULL;
+	if (!why || d->o->no_destroy)
+		return;
+	err = bh_cutoff(&d->l, &n);
+	if (err)
+		pr_warn("destroying sockets cut off by %s: %s\n", why, strerror(-err));
+	if (n || err)
+		policy_event(d, "sockets-destroyed", NULL, NULL,
+			     json_pack("{s:s, s:i, s:s}", "cause", why, "count", (int)n,
+				       "result", err ? strerror(-err) : "ok"));
 }
 
 /* ---- lifecycle ---- */
@@ -1014,6 +1070,9 @@ int bh_daemon_run(const struct bh_daemon_opts *o)
 	report_loss(d);		/* baseline: losses before this start were reported */
 	lifecycle(d, "start", NULL);
 	adopt_report(d, gen_before);
+	d->expiry_checked_ns = boot_now();
+	d->cutoff_pending = gen_before ? "adopt" : NULL;	/* expiries while down */
+	run_cutoff(d);
 	bh_writer_flush(d->w);
 	printf("ready\n");
 	fflush(stdout);
@@ -1038,8 +1097,10 @@ int bh_daemon_run(const struct bh_daemon_opts *o)
 		}
 		if (n > 0 && (pfd[1].revents & POLLIN))
 			ring_buffer__consume(d->rb);
-		if (n > 0 && (pfd[2].revents & POLLIN))
+		if (n > 0 && (pfd[2].revents & POLLIN)) {
 			bh_ctl_serve_one(d->ctl_fd, on_request, d);
+			run_cutoff(d);	/* after the reply: enforcement already holds */
+		}
 		if (n > 0)
 			bh_writer_flush(d->w);	/* one write per batch, never stale */
 		now = mono_ms();
@@ -1051,6 +1112,8 @@ int bh_daemon_run(const struct bh_daemon_opts *o)
 			flush_floods(d);
 			report_loss(d);
 			sweep_expired(d);
+			check_expiries(d);
+			run_cutoff(d);
 			bh_writer_flush(d->w);
 		}
 		if (now >= next_flow) {
@@ -1063,6 +1126,7 @@ int bh_daemon_run(const struct bh_daemon_opts *o)
 			continue;
 		if (si.ssi_signo == SIGHUP) {
 			json_decref(do_apply(d, o->policy, NULL, NULL, "reload"));
+			run_cutoff(d);
 			bh_writer_reopen(d->w);
 			lifecycle(d, "reload", "SIGHUP: policy reloaded, log files reopened");
 			continue;

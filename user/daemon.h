@@ -11,6 +11,7 @@ struct bh_daemon_opts {
 	int to_stdout;
 	unsigned int flow_interval_s;	/* flow summaries; 0 = off */
 	unsigned int ring_size_kib;	/* 0 = default */
+	int no_destroy;			/* keep sockets a revocation cut off */
 };
 
 /* Returns the process exit code. */

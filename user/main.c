@@ -229,6 +229,11 @@ static void run_usage(FILE *f)
 		"  -f, --flow-interval SEC  allowed-flow summaries every SEC seconds (default 10,\n"
 		"                           0 = off)\n"
 		"  -r, --ring-size KIB      event ring buffer size, a power of two (default 8192)\n"
+		"  -k, --no-destroy         do not destroy established sockets that a revocation,\n"
+		"                           narrowing or expiry cut off (their packets are\n"
+		"                           dropped either way; by default the sockets are\n"
+		"                           also destroyed so applications see ECONNABORTED\n"
+		"                           at once instead of hanging in retransmits)\n"
 		"  -P, --pin-dir DIR        bpffs directory for maps and links\n"
 		"                           (default $BULKHEAD_PIN_DIR or " BH_DEFAULT_PIN_DIR ")\n"
 		"  -c, --control PATH       control socket for grant/revoke/list/apply\n"
@@ -270,6 +275,9 @@ static int run_opt(void *ctx, int key, const char *arg)
 		return parse_uint("--flow-interval", arg, &o->flow_interval_s);
 	case 'r':
 		return parse_uint("--ring-size", arg, &o->ring_size_kib);
+	case 'k':
+		o->no_destroy = 1;
+		return 0;
 	}
 	return -1;
 }
@@ -282,6 +290,7 @@ static int cmd_run(int argc, char **argv)
 		{ "stdout", 's', no_argument },
 		{ "flow-interval", 'f', required_argument },
 		{ "ring-size", 'r', required_argument },
+		{ "no-destroy", 'k', no_argument },
 		{ 0 }
 	};
 	struct bh_daemon_opts o = {

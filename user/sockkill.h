@@ -37,8 +37,9 @@ struct bh_sock_info {
 };
 
 /*
- * Return 1 to destroy the socket, 0 to keep it, a negative errno to stop the
- * scan (bh_sock_kill then returns that value; nothing more is destroyed).
+ * Return 1 to destroy the socket, 0 (or any other value >= 0) to keep it, a
+ * negative errno to stop the scan (bh_sock_kill then returns that value and
+ * destroys nothing more).
  * Called on the caller's thread, never concurrently, for every TCP socket in
  * ESTABLISHED, SYN_SENT, SYN_RECV, FIN_WAIT1, FIN_WAIT2, CLOSE_WAIT and every
  * connected UDP socket of each scanned namespace. The caller's own namespace
@@ -49,10 +50,16 @@ typedef int (*bh_sock_pred)(void *ctx, const struct bh_sock_info *si);
 /*
  * For every network namespace used by a process in any of cgroup_dirs
  * (absolute cgroup2 directory paths, read recursively; a missing directory
- * counts as empty) and the caller's own, dump TCP and connected UDP sockets,
- * IPv4 and IPv6, call pred on each and SOCK_DESTROY those it selects.
- * Selection happens during the dump, destruction after it, so a destroy never
- * shifts the kernel's dump cursor over a socket not yet seen.
+ * counts as empty, one outside cgroup2 is -EINVAL and is not walked) and the
+ * caller's own, dump TCP and connected UDP sockets, IPv4 and IPv6, call pred
+ * on each and SOCK_DESTROY those it selects. Selection happens during the
+ * dump, destruction after it, so a destroy never shifts the kernel's dump
+ * cursor over a socket not yet seen.
+ *
+ * Cost (kernel 6.18, 2 vCPU, 262144-bucket TCP ehash): about 2.7 ms per
+ * namespace whatever it holds (each TCP dump walks the whole global ehash,
+ * once per family), about 1 us per socket dumped and 3-4 us per socket
+ * destroyed. It runs on revocation, never per packet.
  *
  * Namespaces are entered from a short-lived thread that only does
  * setns(CLONE_NEWNET) and creates the sock_diag socket, then exits: a socket

@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <bulkhead/decide.h>
 #include "policy.h"
 
 /* ---------------------------------------------------------------- harness */
@@ -343,32 +344,19 @@ static uint16_t pkt_port(uint8_t proto, uint16_t port)
 	return proto == BH_PROTO_TCP || proto == BH_PROTO_UDP ? port : 0;
 }
 
-/* What the kernel does with one looked-up value (policy.h: rule matching). */
+/* What the kernel does with one looked-up value: the shared bh_val_decide. */
 static int ref_decide(const struct ref *r, uint32_t partner, const uint8_t *addr,
 		      uint8_t proto, uint16_t port, uint64_t now, uint32_t *grant)
 {
 	const struct bh_lpm_val *v = ref_lookup(r, partner, addr);
-	int expired = 0;
+	struct bh_val_result res;
 
 	if (!v)
 		return BH_REASON_UNKNOWN_PARTNER;
-	if (v->flags & BH_ENTRY_NEVER)
-		return BH_REASON_NEVER;
-	port = pkt_port(proto, port);
-	for (int i = 0; i < v->nrules; i++) {
-		const struct bh_rule *ru = &v->rules[i];
-
-		if ((ru->proto != BH_PROTO_ANY && ru->proto != proto) || port < ru->port_lo ||
-		    port > ru->port_hi)
-			continue;
-		if (ru->expires_ns == 0 || ru->expires_ns > now) {
-			if (grant)
-				*grant = ru->grant;
-			return BH_REASON_GRANTED;
-		}
-		expired = 1;
-	}
-	return expired ? BH_REASON_EXPIRED : BH_REASON_NO_GRANT;
+	bh_val_decide(v, proto, pkt_port(proto, port), now, &res);
+	if (grant && res.reason == BH_REASON_GRANTED)
+		*grant = res.grant;
+	return res.reason;
 }
 
 static int prefix_covers(const struct bh_prefix *pf, const uint8_t *addr)

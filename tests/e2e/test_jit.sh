@@ -1,0 +1,645 @@
+#!/usr/bin/env bash
+# End-to-end tests of just-in-time grants and instant revocation (issue 4):
+# revocation of established TCP and UDP flows (egress and the replies on
+# ingress), kernel-enforced expiry, atomic reload (SIGHUP and `apply`) with a
+# broken file, kill -9 and adoption of the pinned state, the root-only control
+# socket, and a remembered revocation of a policy-file grant. See lib.sh for
+# the harness (fresh cgroup, namespaces, pin dir and control socket per case).
+#
+# Long-lived flows come from tests/probe/jitflow.c (built here with cc):
+# `jitflow stream` sends numbered lines "1\n", "2\n", ... every 20 ms and
+# stores the number of each line in a shared state file *before* handing it
+# to send(); `jitflow mark STATE -- bulkhead revoke ...` runs the CLI and reads
+# that number the instant the CLI has exited. So every line the client sent
+# after `revoke` returned has a number above the mark, and the server may hold
+# nothing above it. Lines at or below the mark may or may not arrive (those in
+# flight when the kernel switched are dropped too).
+#
+# JSON (events, `--json` outputs) is read with jq.
+
+# Case functions are only called through tcase.
+# shellcheck disable=SC2317
+# shellcheck source-path=SCRIPTDIR
+. "$(dirname "$0")/lib.sh"
+
+# ------------------------------------------------------------------ helpers
+
+JF=$BH_TMP/jitflow		# built on first use, shared by the cases
+
+# jit_prereq: jq and the jitflow helper; a case that lacks them cannot run.
+jit_prereq() {
+	command -v jq >/dev/null || skip "no jq (needed to read the JSON events)"
+	command -v setpriv >/dev/null || skip "no setpriv (util-linux)"
+	[ -x "$JF" ] && return 0
+	if ! "${CC:-cc}" -O2 -Wall -Wextra -o "$JF.$$" "$BH_SRC_ROOT/tests/probe/jitflow.c" \
+		-ljansson 2>"$CASE_DIR/jitflow.build"; then
+		fail_now "cannot build tests/probe/jitflow.c: $(head -n 5 "$CASE_DIR/jitflow.build")"
+	fi
+	mv -f "$JF.$$" "$JF"
+}
+
+# policy: the policy JSON from stdin goes to $POLICY.
+policy() {
+	POLICY="$CASE_DIR/policy.json"
+	cat >"$POLICY"
+}
+
+# policy_acme ALLOW: a policy with one partner, acme ($CASE_CG/acme), whose
+# allow list is the JSON array ALLOW.
+policy_acme() {
+	policy <<EOF
+{
+  "version": 1,
+  "partners": {
+    "acme": {
+      "cgroups": ["$CASE_CG_REL/acme"],
+      "allow": $1
+    }
+  }
+}
+EOF
+}
+
+# start: acme's cgroup and a control cgroup bound to no partner, then the daemon.
+start() {
+	jit_prereq
+	cg_new outside acme
+	OUT="$CASE_CG/outside"
+	ACME="$CASE_CG/acme"
+	LOGS="$CASE_DIR/logs"
+	bh_start "$POLICY"
+}
+
+stop_ok() {
+	bh_alive || fail "bulkhead run died during the case: $(tail -n 3 "$CASE_DIR/bulkhead.err" | tr '\n' ' ')"
+	bh_stop
+	assert_eq 0 "$?" "bulkhead run exit status after SIGTERM"
+}
+
+# cli ARGS...: run bulkhead; stdout in CLI_OUT, stderr in CLI_ERR, status in CLI_ST.
+cli() {
+	CLI_OUT=$("$BULKHEAD" "$@" 2>"$CASE_DIR/cli.err" </dev/null)
+	CLI_ST=$?
+	CLI_ERR=$(cat "$CASE_DIR/cli.err")
+	printf '$ bulkhead %s  => %s\n%s\n%s\n' "$*" "$CLI_ST" "$CLI_OUT" "$CLI_ERR" >>"$CASE_DIR/cli.log"
+}
+
+# ev FILE FILTER: the lines of JSON Lines FILE matching jq FILTER (compact).
+ev() { [ -f "$1" ] && jq -c -R "fromjson? | select($2)" "$1" 2>/dev/null; }
+ev_has() { [ -n "$(ev "$1" "$2")" ]; }
+ev_count() { ev "$1" "$2" | wc -l; }
+
+# assert_event FILE FILTER LABEL [SECONDS]: wait for a line matching FILTER.
+assert_event() {
+	if wait_until "${4:-5}" ev_has "$1" "$2"; then
+		bh_log "ok: $3: $(ev "$1" "$2" | head -n 1 | head -c 400)"
+		return 0
+	fi
+	fail "$3: no line of $(basename "$1") matches $2"
+}
+
+# A packet/connect decision filter: ev_decision TYPE REASON HOOK DST DPORT PROTO.
+ev_decision() {
+	printf '.type=="%s" and .verdict=="deny" and .reason=="%s" and .hook=="%s" and .dst=="%s" and .dport==%s and .proto=="%s" and .partner=="acme"' "$@"
+}
+
+# stream_start NAME CGROUP ARGS...: `jitflow stream ARGS... STATE` in CGROUP
+# (client namespace), state in $CASE_DIR/NAME.state, log in NAME.log; waits
+# until it is connected (the case fails otherwise).
+stream_start() {
+	local name=$1 cg=$2 pid
+	shift 2
+	rm -f "$CASE_DIR/$name.state"
+	in_cg "$cg" "$JF" stream "$@" "$CASE_DIR/$name.state" >"$CASE_DIR/$name.log" 2>&1 &
+	pid=$!
+	echo "$pid" >>"$CASE_DIR/server.pids"	# the case cleanup kills these
+	eval "PID_$name=$pid"
+	wait_until 5 bh__file_has "$CASE_DIR/$name.log" connect ||
+		fail_now "jitflow stream $* did not start: $(cat "$CASE_DIR/$name.log")"
+	bh__file_has "$CASE_DIR/$name.log" connected ||
+		fail_now "jitflow stream $*: $(cat "$CASE_DIR/$name.log")"
+}
+
+# talk_start NAME PORT: `jitflow talk PORT` in the server namespace.
+talk_start() {
+	local name=$1 port=$2 pid
+	rm -f "$CASE_DIR/$name.state"
+	nsenter --net="/run/netns/$NS_S" "$JF" talk "$port" "$CASE_DIR/$name.state" \
+		>"$CASE_DIR/$name.log" 2>&1 </dev/null &
+	pid=$!
+	echo "$pid" >>"$CASE_DIR/server.pids"
+	eval "PID_$name=$pid"
+	wait_until 5 srv_listening "$NS_S" tcp "$port" ||
+		fail_now "jitflow talk $port did not listen: $(cat "$CASE_DIR/$name.log")"
+}
+
+# jf NAME FIELD: a field of NAME's state (see `jitflow get`).
+jf() { "$JF" get "$CASE_DIR/$1.state" 2>/dev/null | sed -n "s/^$2=//p"; }
+jf_ge() { local v; v=$(jf "$1" "$2"); [ -n "$v" ] && [ "$v" -ge "$3" ]; }
+# jf_went_on NAME N: the flow issued line N, or it ended (a destroyed socket)
+jf_went_on() { jf_ge "$1" issued "$2" || [ "$(jf "$1" phase)" = ended ]; }
+
+# jf_stop NAME: SIGTERM the flow process and wait for it, so its state is final.
+jf_stop() {
+	local pid
+	eval "pid=\${PID_$1:-}"
+	[ -n "$pid" ] || return 0
+	kill -TERM "$pid" 2>/dev/null
+	wait_until 5 bh_pid_dead "$pid" || kill -KILL "$pid" 2>/dev/null
+	wait "$pid" 2>/dev/null
+	return 0
+}
+
+# mark NAMES -- CMD...: run CMD through `jitflow mark`; sets MARK_STATUS,
+# MARK_ISSUED (comma-separated, one per NAME).
+mark() {
+	local names=$1 states="" n line
+	shift 2
+	for n in ${names//,/ }; do states="$states,$CASE_DIR/$n.state"; done
+	"$JF" mark "${states#,}" -- "$@" >"$CASE_DIR/mark.out" 2>&1 </dev/null
+	cat "$CASE_DIR/mark.out" >>"$CASE_DIR/cli.log"
+	line=$(grep '^mark ' "$CASE_DIR/mark.out" | tail -n 1)
+	[ -n "$line" ] || fail_now "jitflow mark printed no result: $(cat "$CASE_DIR/mark.out")"
+	MARK_STATUS=$(sed -E 's/.* status=([0-9]+).*/\1/' <<<"$line")
+	MARK_ISSUED=$(sed -E 's/.* issued=([0-9,]+).*/\1/' <<<"$line")
+	bh_log "$line ($(sed -E 's/.* elapsed_ns=([0-9]+).*/\1/' <<<"$line" | awk '{ printf "%.1f", $1 / 1e6 }') ms)"
+}
+
+# rx_lines FILE / rx_max FILE: numbered lines a sink or udp server got.
+rx_lines() { grep -cE '^[0-9]+$' "$1" 2>/dev/null; }
+rx_max() { grep -E '^[0-9]+$' "$1" 2>/dev/null | sort -n | tail -n 1; }
+rx_at_least() { [ "$(rx_lines "$1")" -ge "$2" ]; }
+
+# status_json: `bulkhead status --json` of the case's pins.
+status_json() { "$BULKHEAD" status --json --pin-dir "$PINDIR" 2>>"$CASE_DIR/cli.log"; }
+# acme_count KIND NAME: a counter of acme (KIND verdicts or reasons).
+acme_count() { status_json | jq -r ".partners[] | select(.partner==\"acme\") | .$1.$2"; }
+
+# list_json: `bulkhead list --json`, the grants array; grant_field ID FIELD.
+list_json() { "$BULKHEAD" list --json 2>>"$CASE_DIR/cli.log" | jq -c '.grants'; }
+grant_field() { list_json | jq -r ".[] | select(.id==\"$1\") | .$2"; }
+
+# now_past US: the wall clock is at or past US (µs since the epoch).
+now_past() { [ "$(bh_now_us)" -ge "$1" ]; }
+
+# RFC 3339 (UTC, microseconds) -> microseconds since the epoch.
+ts_us() { date -u -d "$1" +%s%6N; }
+
+# ------------------------------------------------------------------- cases
+
+# 1. An established TCP stream on a just-in-time grant: once `bulkhead revoke`
+# has returned, the server gets nothing the client sends.
+case_revoke_tcp() {
+	local id S max n issued
+	policy_acme '[{"to": "10.1.2.3", "proto": "tcp", "ports": ["80"]}]'
+	srv_start sink 9000 "$CASE_DIR/tcp.rx"
+	start
+	assert_probe EPERM "$ACME" tcp-connect 10.20.0.5 9000
+
+	cli grant acme --to 10.20.0.5 --proto tcp --ports 9000 --ttl 10m --purpose "case revoke-tcp" --json
+	assert_eq 0 "$CLI_ST" "bulkhead grant exit status"
+	id=$(jq -r '.grant.id' <<<"$CLI_OUT")
+	assert_eq acme/j1 "$id" "id of the first just-in-time grant"
+	stream_start c "$ACME" tcp 10.20.0.5 9000
+	wait_until 5 rx_at_least "$CASE_DIR/tcp.rx" 10 ||
+		fail_now "the granted stream delivered $(rx_lines "$CASE_DIR/tcp.rx") lines in 5 s"
+	assert_event "$LOGS/acme.jsonl" '.type=="flow" and .phase=="new" and .grant.id=="acme/j1" and .dport==9000' \
+		"the stream was allowed by the just-in-time grant"
+
+	mark c -- "$BULKHEAD" revoke acme --grant "$id"
+	assert_eq 0 "$MARK_STATUS" "bulkhead revoke exit status"
+	S=$MARK_ISSUED
+	# the client goes on writing; half a second of lines after the return
+	wait_until 5 jf_went_on c $((S + 25)) || fail "the client stopped writing after the revoke"
+	assert_event "$LOGS/acme.jsonl" "$(ev_decision packet revoked egress 10.20.0.5 9000 tcp)" \
+		"packet event: deny, reason revoked, hook egress" 10
+	jf_stop c
+	issued=$(jf c issued)
+	max=$(rx_max "$CASE_DIR/tcp.rx")
+	n=$(rx_lines "$CASE_DIR/tcp.rx")
+	bh_log "client issued $issued lines, $S before revoke returned; the server got $n, the last $max"
+	if [ "${max:-0}" -le "$S" ]; then
+		bh_log "ok: nothing sent after revoke returned reached the server (max $max <= $S)"
+	else
+		fail "the server received line $max, sent after revoke returned (the client had issued $S when it returned)"
+	fi
+	assert_eq "$max" "$n" "lines at the server are 1..max without gaps"
+	[ "$issued" -gt "$S" ] || fail "the client sent nothing after revoke returned ($issued <= $S)"
+	assert_event "$LOGS/acme.jsonl" '.type=="alert" and .what=="revoked" and .dst=="10.20.0.5" and .dport==9000' \
+		"alert what revoked in acme.jsonl"
+	assert_event "$LOGS/host.jsonl" '.type=="alert" and .what=="revoked" and .partner=="acme"' \
+		"alert what revoked in host.jsonl"
+	assert_event "$LOGS/host.jsonl" '.type=="policy" and .action=="revoke" and .partner=="acme" and .caller.uid==0 and .caller.comm=="bulkhead" and (.revoked|length)==1 and .revoked[0].id=="acme/j1"' \
+		"policy event revoke naming the caller and acme/j1"
+	assert_event "$LOGS/acme.jsonl" '.type=="policy" and .action=="revoke" and .revoked[0].id=="acme/j1"' \
+		"policy event revoke in acme.jsonl"
+	assert_probe EPERM "$ACME" tcp-connect 10.20.0.5 9000
+	assert_eq "" "$(grant_field acme/j1 id)" "acme/j1 no longer listed"
+	[ "$(acme_count reasons revoked)" -ge 1 ] ||
+		fail "bulkhead status: acme's revoked counter is $(acme_count reasons revoked)"
+	stop_ok
+}
+
+# 2. The same for a connected UDP flow granted by the policy file.
+case_revoke_udp() {
+	local S max issued sent nerr
+	policy_acme '[{"to": "10.20.0.5", "proto": "udp", "ports": ["5353"], "purpose": "dns"},
+                {"to": "10.1.2.3", "proto": "tcp", "ports": ["80"]}]'
+	srv_start udp 5353 "$CASE_DIR/udp.rx"
+	srv_start echo 80
+	start
+	stream_start c "$ACME" udp 10.20.0.5 5353
+	wait_until 5 rx_at_least "$CASE_DIR/udp.rx" 10 ||
+		fail_now "the granted UDP flow delivered $(rx_lines "$CASE_DIR/udp.rx") datagrams in 5 s"
+	assert_eq "live" "$(grant_field acme/1 state)" "acme/1 (the udp grant) state before"
+
+	mark c -- "$BULKHEAD" revoke acme --grant acme/1
+	assert_eq 0 "$MARK_STATUS" "bulkhead revoke exit status"
+	S=$MARK_ISSUED
+	wait_until 5 jf_went_on c $((S + 25)) || fail "the client stopped sending after the revoke"
+	assert_event "$LOGS/acme.jsonl" "$(ev_decision packet revoked egress 10.20.0.5 5353 udp)" \
+		"packet event: deny, reason revoked, hook egress" 10
+	jf_stop c
+	issued=$(jf c issued) sent=$(jf c sent) nerr=$(jf c nerr)
+	max=$(rx_max "$CASE_DIR/udp.rx")
+	bh_log "client issued $issued, last accepted by send() $sent, $nerr failed; $S issued when revoke returned; server max $max"
+	if [ "${max:-0}" -le "$S" ]; then
+		bh_log "ok: no datagram sent after revoke returned reached the server (max $max <= $S)"
+	else
+		fail "the server received datagram $max, sent after revoke returned (mark $S)"
+	fi
+	[ "$sent" -le "$S" ] || fail "send() accepted datagram $sent after revoke returned (mark $S)"
+	[ "$nerr" -ge $((issued - S)) ] || fail "only $nerr sends failed, $((issued - S)) were made after the revoke"
+	assert_eq EPERM "$(jf c first_err)" "errno of the first send the kernel dropped"
+	assert_event "$LOGS/acme.jsonl" '.type=="alert" and .what=="revoked" and .dport==5353' "alert what revoked"
+	assert_eq revoked "$(grant_field acme/1 state)" "acme/1 state after revoke"
+	assert_eq live "$(grant_field acme/2 state)" "acme/2 (not revoked) state"
+	assert_probe EPERM "$ACME" udp-connect-send 10.20.0.5 5353
+	assert_probe ok "$ACME" tcp-connect 10.1.2.3 80
+	stop_ok
+}
+
+# 3. Replies dropped: a server that keeps talking to the client; after the
+# revoke nothing it sends reaches the client application (dropped on ingress).
+case_revoke_replies() {
+	local S_srv max srv_issued
+	policy_acme '[{"to": "10.1.2.3", "proto": "tcp", "ports": ["80"]}]'
+	start
+	talk_start srv 9100
+	cli grant acme --to 10.20.0.5/32 --proto tcp --ports 9100 --ttl 10m --json
+	assert_eq 0 "$CLI_ST" "bulkhead grant exit status"
+	stream_start c "$ACME" -q -r tcp 10.20.0.5 9100
+	wait_until 5 jf_ge c recv_max 10 || fail_now "the client received $(jf c recv_max) server lines in 5 s"
+
+	mark srv,c -- "$BULKHEAD" revoke acme --to 10.20.0.5/32
+	assert_eq 0 "$MARK_STATUS" "bulkhead revoke exit status"
+	S_srv=${MARK_ISSUED%%,*}
+	wait_until 5 jf_ge srv issued $((S_srv + 25)) || fail "the server stopped sending after the revoke"
+	assert_event "$LOGS/acme.jsonl" "$(ev_decision packet revoked ingress 10.20.0.5 9100 tcp)" \
+		"packet event: deny, reason revoked, hook ingress" 15
+	jf_stop c
+	jf_stop srv
+	max=$(jf c recv_max) srv_issued=$(jf srv issued)
+	bh_log "server issued $srv_issued lines, $S_srv when revoke returned; the client application got up to $max"
+	if [ "$max" -le "$S_srv" ]; then
+		bh_log "ok: nothing the server sent after revoke returned reached the client ($max <= $S_srv)"
+	else
+		fail "the client application received server line $max, sent after revoke returned (mark $S_srv)"
+	fi
+	[ "$srv_issued" -gt "$S_srv" ] || fail "the server sent nothing after the revoke"
+	assert_event "$LOGS/acme.jsonl" '.type=="alert" and .what=="revoked" and .hook=="ingress"' \
+		"alert what revoked for the ingress drop"
+	stop_ok
+}
+
+# 4. ttl 2s: allowed at once, the established flow works until the kernel's
+# expiry instant and is dead after it; new connects: EPERM, reason expired.
+case_ttl_expiry() {
+	local exp exp_us now max late_n t n
+	policy_acme '[{"to": "10.1.2.3", "proto": "tcp", "ports": ["80"]}]'
+	srv_start sink 9000 "$CASE_DIR/tcp.rx"
+	srv_start echo 9001
+	start
+	assert_probe EPERM "$ACME" tcp-connect 10.20.0.5 9001
+
+	cli grant acme --to 10.20.0.5 --proto tcp --ports 9000,9001 --ttl 2s --json
+	assert_eq 0 "$CLI_ST" "bulkhead grant --ttl 2s exit status"
+	assert_probe ok "$ACME" tcp-connect 10.20.0.5 9001
+	stream_start c "$ACME" tcp 10.20.0.5 9000
+	exp=$(grant_field acme/j1 expires)
+	if [ -z "$exp" ] || [ "$exp" = null ]; then
+		fail_now "bulkhead list --json shows no expires for acme/j1"
+	fi
+	exp_us=$(ts_us "$exp")
+	assert_eq live "$(grant_field acme/j1 state)" "acme/j1 state before expiry"
+	# working before expiry: lines arrive while the grant lives
+	wait_until 1 rx_at_least "$CASE_DIR/tcp.rx" 5
+	now=$(bh_now_us)
+	if rx_at_least "$CASE_DIR/tcp.rx" 5 && [ "$now" -lt "$exp_us" ]; then
+		bh_log "ok: $(rx_lines "$CASE_DIR/tcp.rx") lines arrived, $(( (exp_us - now) / 1000 )) ms before expiry"
+	else
+		fail "the flow did not carry 5 lines before the expiry ($(rx_lines "$CASE_DIR/tcp.rx") lines)"
+	fi
+	# poll (not sleep) until the expiry instant has passed, plus half a second of lines
+	wait_until 5 now_past $((exp_us + 500000))
+	assert_event "$LOGS/acme.jsonl" "$(ev_decision packet expired egress 10.20.0.5 9000 tcp) and .grant.id==\"acme/j1\"" \
+		"packet event: deny, reason expired, hook egress, grant acme/j1" 10
+	jf_stop c
+	# every line the server got was issued before the expiry instant (a
+	# 2 ms allowance for the boot-to-wall clock conversion of `expires`)
+	max=$(rx_max "$CASE_DIR/tcp.rx")
+	t=$(awk -v n="$max" '$1 == n { print $2 }' "$CASE_DIR/c.log")
+	late_n=$(awk -v e="$exp_us" '$2 ~ /^[0-9]+$/ && $2 > e + 2000 { n++ } END { print n + 0 }' "$CASE_DIR/c.log")
+	bh_log "server max line $max issued at $t, expiry at $exp_us ($(( t - exp_us )) us); $late_n lines issued after expiry"
+	if [ -n "$t" ] && [ "$t" -le $((exp_us + 2000)) ]; then
+		bh_log "ok: the server got nothing issued after the expiry"
+	else
+		fail "the server received line $max, issued at $t, after the expiry $exp_us"
+	fi
+	[ "$late_n" -gt 10 ] || fail "the client sent only $late_n lines after the expiry"
+	n=$(rx_lines "$CASE_DIR/tcp.rx")
+	assert_eq "$max" "$n" "lines at the server are 1..max without gaps"
+
+	assert_probe EPERM "$ACME" tcp-connect 10.20.0.5 9001
+	assert_event "$LOGS/acme.jsonl" "$(ev_decision connect expired connect 10.20.0.5 9001 tcp) and .grant.id==\"acme/j1\"" \
+		"connect event: deny, reason expired, grant acme/j1"
+	assert_eq expired "$(grant_field acme/j1 state)" "acme/j1 state in bulkhead list --json"
+	assert_eq "$exp" "$(grant_field acme/j1 expires)" "acme/j1 expires unchanged"
+	stop_ok
+}
+
+# 5. SIGHUP with a broken policy file: an error event naming FILE:LINE:COL,
+# the old grants stay enforced. Then `apply` of a bad and of a good file.
+case_reload_broken() {
+	local good="$CASE_DIR/good.json" bad="$CASE_DIR/bad.json" n0
+	policy_acme '[{"to": "10.20.0.5", "proto": "tcp", "ports": ["9000"]}]'
+	srv_start echo 9000
+	srv_start echo 80
+	start
+	assert_probe ok "$ACME" tcp-connect 10.20.0.5 9000
+	assert_probe EPERM "$ACME" tcp-connect 10.1.2.3 80
+	assert_probe ok "$OUT" tcp-connect 10.1.2.3 80
+
+	# invalid JSON: a trailing comma; jansson stops at the ']' (line 8, column 7)
+	cat >"$POLICY" <<EOF
+{
+  "version": 1,
+  "partners": {
+    "acme": {
+      "cgroups": ["$CASE_CG_REL/acme"],
+      "allow": [
+        {"to": "10.1.2.3", "proto": "tcp", "ports": ["80"]},
+      ]
+    }
+  }
+}
+EOF
+	n0=$(ev_count "$LOGS/host.jsonl" '.type=="policy" and .action=="reload"')
+	kill -HUP "$BH_DAEMON_PID"
+	assert_event "$LOGS/host.jsonl" ".type==\"policy\" and .action==\"reload\" and .result==\"error\" and .file==\"$POLICY\" and (.errors[0] | startswith(\"$POLICY:8:7: \"))" \
+		"reload error event naming $POLICY:8:7"
+	assert_eq $((n0 + 1)) "$(ev_count "$LOGS/host.jsonl" '.type=="policy" and .action=="reload"')" "reload policy events"
+	assert_probe ok "$ACME" tcp-connect 10.20.0.5 9000
+	assert_probe EPERM "$ACME" tcp-connect 10.1.2.3 80
+
+	# a bad CIDR: line 7, the value starts at column 16
+	cat >"$POLICY" <<EOF
+{
+  "version": 1,
+  "partners": {
+    "acme": {
+      "cgroups": ["$CASE_CG_REL/acme"],
+      "allow": [
+        {"to": "10.1.2.300/32", "proto": "tcp", "ports": ["80"]}
+      ]
+    }
+  }
+}
+EOF
+	kill -HUP "$BH_DAEMON_PID"
+	assert_event "$LOGS/host.jsonl" ".type==\"policy\" and .action==\"reload\" and .result==\"error\" and (.errors[0] | startswith(\"$POLICY:7:16: \")) and (.errors[0] | contains(\"10.1.2.300/32\"))" \
+		"reload error event naming $POLICY:7:16 and the bad CIDR"
+	assert_event "$LOGS/host.jsonl" '.type=="lifecycle" and .event=="reload"' "lifecycle reload event"
+	assert_probe ok "$ACME" tcp-connect 10.20.0.5 9000
+	assert_probe EPERM "$ACME" tcp-connect 10.1.2.3 80
+	bh_alive || fail_now "bulkhead run died on a broken reload"
+
+	# `apply` of a bad file: exit 1, FILE:LINE:COL on stderr, nothing changes
+	cp "$POLICY" "$bad"
+	cli apply "$bad"
+	assert_eq 1 "$CLI_ST" "bulkhead apply (bad CIDR) exit status"
+	assert_contains "$bad:7:16: " "$CLI_ERR" "bulkhead apply stderr"
+	assert_event "$LOGS/host.jsonl" ".type==\"policy\" and .action==\"apply\" and .result==\"error\" and .caller.uid==0 and (.errors[0] | startswith(\"$bad:7:16: \"))" \
+		"apply error event"
+	assert_probe ok "$ACME" tcp-connect 10.20.0.5 9000
+	assert_probe EPERM "$ACME" tcp-connect 10.1.2.3 80
+
+	# `apply` of a good file: exit 0, and it is what the kernel enforces
+	cat >"$good" <<EOF
+{
+  "version": 1,
+  "partners": {
+    "acme": {
+      "cgroups": ["$CASE_CG_REL/acme"],
+      "allow": [{"to": "10.1.2.3", "proto": "tcp", "ports": ["80"]}]
+    }
+  }
+}
+EOF
+	cli apply "$good"
+	assert_eq 0 "$CLI_ST" "bulkhead apply (good) exit status"
+	assert_contains "applied: 1 partners, 1 grants in force" "$CLI_OUT" "bulkhead apply output"
+	assert_probe ok "$ACME" tcp-connect 10.1.2.3 80
+	assert_probe EPERM "$ACME" tcp-connect 10.20.0.5 9000
+	assert_event "$LOGS/host.jsonl" ".type==\"policy\" and .action==\"apply\" and .result==\"applied\" and .file==\"$good\" and .grants==1" \
+		"apply applied event"
+	stop_ok
+}
+
+# 6. kill -9: enforcement and counting go on without the daemon; a new `run`
+# adopts the pins (links updated in place), keeps the just-in-time grant with
+# its expiry and the counters, and delivers the downtime's events.
+case_kill9_adopt() {
+	local exp0 deny0 deny_down links0 progs0 links1 progs1 total
+	policy_acme '[{"to": "10.20.0.5", "proto": "tcp", "ports": ["9000"]}]'
+	srv_start echo 9000
+	srv_start echo 80
+	start
+	cli grant acme --to 10.20.0.6 --proto tcp --ports 9000 --ttl 1h --purpose "case kill9" --json
+	assert_eq 0 "$CLI_ST" "bulkhead grant exit status"
+	exp0=$(grant_field acme/j1 expires)
+	assert_probe ok "$ACME" tcp-connect 10.20.0.6 9000
+	assert_probe ok "$ACME" tcp-connect 10.20.0.5 9000
+	assert_probe EPERM "$ACME" tcp-connect 10.1.2.3 80
+	assert_probe EPERM "$ACME" tcp-connect 10.2.0.1 80
+	# both denials on disk before the kill (nothing in the daemon's buffers)
+	assert_event "$LOGS/acme.jsonl" "$(ev_decision connect no_grant connect 10.1.2.3 80 tcp)" "deny event before the kill"
+	assert_event "$LOGS/acme.jsonl" "$(ev_decision connect no_grant connect 10.2.0.1 80 tcp)" "second deny event before the kill"
+	deny0=$(acme_count verdicts deny)
+	assert_eq 2 "$deny0" "acme deny counter before the kill"
+	links0=$(status_json | jq -c '[.programs[] | {pin, link_id}] | sort_by(.pin)')
+	progs0=$(status_json | jq -c '[.programs[] | {pin, prog_id}] | sort_by(.pin)')
+	[ "$(jq length <<<"$links0")" -gt 0 ] || fail_now "bulkhead status shows no programs: $links0"
+
+	kill -KILL "$BH_DAEMON_PID"
+	wait "$BH_DAEMON_PID" 2>/dev/null
+	BH_DAEMON_PID=""	# lib.sh's handle on the daemon: it is gone
+	bh_log "daemon killed with SIGKILL"
+
+	for _ in 1 2 3 4 5; do
+		assert_probe EPERM "$ACME" tcp-connect 10.1.2.3 80
+	done
+	assert_probe ok "$ACME" tcp-connect 10.20.0.6 9000
+	assert_probe ok "$ACME" tcp-connect 10.20.0.5 9000
+	deny_down=$(acme_count verdicts deny)
+	assert_eq 7 "$deny_down" "acme deny counter during the downtime (2 before + 5)"
+	assert_eq false "$(status_json | jq -r .daemon_running)" "status: daemon_running during the downtime"
+
+	bh_start "$POLICY"
+	assert_event "$LOGS/host.jsonl" '.type=="lifecycle" and .event=="adopt" and .jit_grants_restored==1 and .revocations_restored==0 and .previous_generation > 0' \
+		"lifecycle adopt with jit_grants_restored 1"
+	assert_eq live "$(grant_field acme/j1 state)" "acme/j1 state after the restart"
+	assert_eq "10.20.0.6/32 tcp 9000 case kill9" \
+		"$(list_json | jq -r '.[] | select(.id=="acme/j1") | "\(.to) \(.proto) \(.ports|join(",")) \(.purpose)"')" \
+		"acme/j1 after the restart"
+	local exp1 d; exp1=$(grant_field acme/j1 expires)
+	if [ -n "$exp0" ] && [ -n "$exp1" ] && [ "$exp0" != null ] &&
+	   d=$(( $(ts_us "$exp1") - $(ts_us "$exp0") )) && [ "${d#-}" -le 1000 ]; then
+		bh_log "ok: acme/j1 expires $exp1 (before the kill: $exp0)"
+	else
+		fail "acme/j1 expiry changed across the restart: $exp0 -> $exp1"
+	fi
+	assert_eq 7 "$(acme_count verdicts deny)" "acme deny counter after the restart"
+	links1=$(status_json | jq -c '[.programs[] | {pin, link_id}] | sort_by(.pin)')
+	progs1=$(status_json | jq -c '[.programs[] | {pin, prog_id}] | sort_by(.pin)')
+	assert_eq "$links0" "$links1" "link ids (updated in place, not recreated)"
+	assert_eq 0 "$(jq -n --argjson a "$progs0" --argjson b "$progs1" \
+		'[range($a|length) | select($a[.].prog_id == $b[.].prog_id)] | length')" \
+		"programs whose prog_id did not change (all were replaced)"
+	assert_eq "$(jq length <<<"$progs0")" "$(jq length <<<"$progs1")" "number of programs"
+	# the downtime's denials reach the log: counts add up to all 6 attempts
+	total_denied() { ev "$LOGS/acme.jsonl" "$(ev_decision connect no_grant connect 10.1.2.3 80 tcp)" | jq -s 'map(.count) | add // 0'; }
+	denied_at_least() { [ "$(total_denied)" -ge "$1" ]; }
+	wait_until 8 denied_at_least 6
+	total=$(total_denied)
+	assert_eq 6 "$total" "denied connects to 10.1.2.3:80 in acme.jsonl (sum of count: 1 before + 5 during the downtime)"
+
+	assert_probe ok "$ACME" tcp-connect 10.20.0.6 9000
+	assert_probe EPERM "$ACME" tcp-connect 10.1.2.3 80
+	assert_eq 8 "$(acme_count verdicts deny)" "acme deny counter after one more denial"
+	stop_ok
+}
+
+# 7. The control socket: 0600 root in a 0700 directory; a non-root caller that
+# gets through anyway (mode changed) is refused by the daemon.
+case_control_root_only() {
+	local ctl="$CASE_DIR/ctl/control.sock" dir tmpmode casemode out st before want
+	policy_acme '[{"to": "10.20.0.5", "proto": "tcp", "ports": ["9000"]}]'
+	jit_prereq
+	cg_new acme
+	LOGS="$CASE_DIR/logs"
+	bh_start "$POLICY" --control "$ctl"	# the last --control wins
+	export BULKHEAD_CONTROL="$ctl"
+	dir=$(dirname "$ctl")
+	assert_eq "srw------- root root" "$(stat -c '%A %U %G' "$ctl")" "control socket mode and owner"
+	assert_eq "drwx------ root root" "$(stat -c '%A %U %G' "$dir")" "control socket directory mode and owner"
+
+	cli list --json
+	assert_eq 0 "$CLI_ST" "bulkhead list as root"
+	before=$CLI_OUT
+
+	# nobody cannot even reach it as installed
+	out=$(setpriv --reuid 65534 --regid 65534 --clear-groups "$BULKHEAD" list 2>&1)
+	st=$?
+	bh_log "as uid 65534 (socket 0600): status $st: $out"
+	[ "$st" -ne 0 ] || fail "bulkhead list as uid 65534 succeeded on a 0600 socket"
+
+	# open the path up (temporarily) so the daemon's own check is what refuses
+	tmpmode=$(stat -c %a "$BH_TMP") casemode=$(stat -c %a "$CASE_DIR")
+	chmod o+x "$BH_TMP" "$CASE_DIR" "$dir"
+	chmod 0666 "$ctl"
+	# ten of each: the refusal must be clean every time, not only when the
+	# timing is kind (the daemon answers without reading the request)
+	for _ in $(seq 10); do
+		out=$(setpriv --reuid 65534 --regid 65534 --clear-groups "$BULKHEAD" list 2>&1)
+		echo "list $?: $out" >>"$CASE_DIR/nobody.out"
+		out=$(setpriv --reuid 65534 --regid 65534 --clear-groups "$BULKHEAD" grant acme \
+			--to 10.1.2.3 --ttl 1h 2>&1)
+		echo "grant $?: $out" >>"$CASE_DIR/nobody.out"
+	done
+	chmod 0600 "$ctl"
+	chmod 0700 "$dir"
+	chmod "$casemode" "$CASE_DIR"
+	chmod "$tmpmode" "$BH_TMP"
+	bh_log "as uid 65534 (socket 0666):"
+	sed 's/^/    /' "$CASE_DIR/nobody.out"
+	want="permission denied: the control socket is for root only"
+	assert_eq 10 "$(grep -cxF "list 1: bulkhead: $want" "$CASE_DIR/nobody.out")" \
+		"bulkhead list as uid 65534: exit 1 with \"$want\" (of 10)"
+	assert_eq 10 "$(grep -cxF "grant 1: bulkhead: $want" "$CASE_DIR/nobody.out")" \
+		"bulkhead grant as uid 65534: exit 1 with \"$want\" (of 10)"
+	assert_file_has "$CASE_DIR/bulkhead.err" "refused uid 65534" "the daemon logged the refusal"
+	cli list --json
+	assert_eq "$before" "$CLI_OUT" "grants unchanged after the refused grant"
+	assert_eq "srw------- root root" "$(stat -c '%A %U %G' "$ctl")" "control socket mode restored"
+	stop_ok
+}
+
+# 8. Revoking a policy-file grant by --to CIDR is remembered: across kill -9
+# and a new `run`, and across a reload of the same file.
+case_revoke_cidr_persists() {
+	local pid
+	policy_acme '[{"to": "10.20.0.5", "proto": "tcp", "ports": ["9000"], "purpose": "db"},
+                {"to": "10.1.2.3", "proto": "tcp", "ports": ["80"]}]'
+	srv_start echo 9000
+	srv_start echo 80
+	start
+	assert_probe ok "$ACME" tcp-connect 10.20.0.5 9000
+
+	cli revoke acme --to 10.20.0.0/24 --json
+	assert_eq 0 "$CLI_ST" "bulkhead revoke --to 10.20.0.0/24 exit status"
+	assert_eq '["acme/1"]' "$(jq -c '[.revoked[].id]' <<<"$CLI_OUT")" "grants revoked"
+	pid=$(ev "$LOGS/host.jsonl" '.type=="policy" and .action=="revoke"' | jq -r '.caller.pid' | tail -n 1)
+	assert_probe EPERM "$ACME" tcp-connect 10.20.0.5 9000
+	assert_probe ok "$ACME" tcp-connect 10.1.2.3 80
+	check_revoked() {
+		assert_eq revoked "$(grant_field acme/1 state)" "acme/1 state ($1)"
+		assert_eq "0 $pid bulkhead" \
+			"$(list_json | jq -r '.[] | select(.id=="acme/1") | "\(.revoked_by.uid) \(.revoked_by.pid) \(.revoked_by.comm)"')" \
+			"acme/1 revoked_by ($1)"
+		assert_eq live "$(grant_field acme/2 state)" "acme/2 state ($1)"
+	}
+	check_revoked "after revoke"
+
+	kill -KILL "$BH_DAEMON_PID"
+	wait "$BH_DAEMON_PID" 2>/dev/null
+	BH_DAEMON_PID=""
+	assert_probe EPERM "$ACME" tcp-connect 10.20.0.5 9000
+	assert_probe ok "$ACME" tcp-connect 10.1.2.3 80
+	bh_start "$POLICY"
+	assert_event "$LOGS/host.jsonl" '.type=="lifecycle" and .event=="adopt" and .revocations_restored==1' \
+		"lifecycle adopt with revocations_restored 1"
+	assert_probe EPERM "$ACME" tcp-connect 10.20.0.5 9000
+	assert_probe ok "$ACME" tcp-connect 10.1.2.3 80
+	check_revoked "after kill -9 and run"
+
+	kill -HUP "$BH_DAEMON_PID"
+	assert_event "$LOGS/host.jsonl" '.type=="policy" and .action=="reload" and .result=="applied"' "reload applied"
+	assert_probe EPERM "$ACME" tcp-connect 10.20.0.5 9000
+	assert_probe ok "$ACME" tcp-connect 10.1.2.3 80
+	check_revoked "after SIGHUP"
+	stop_ok
+}
+
+# -------------------------------------------------------------- the table
+
+tcase revoke_tcp_established   case_revoke_tcp
+tcase revoke_udp_connected     case_revoke_udp
+tcase revoke_drops_replies     case_revoke_replies
+tcase ttl_expiry               case_ttl_expiry
+tcase reload_broken_policy     case_reload_broken
+tcase kill9_adopt              case_kill9_adopt
+tcase control_root_only        case_control_root_only
+tcase revoke_cidr_persists     case_revoke_cidr_persists
+
+bh_finish

@@ -1,0 +1,163 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/* Cutting off the sockets a revocation or expiry left without a grant. */
+#include <errno.h>
+#include <ftw.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <bulkhead/decide.h>
+#include "bulkhead.skel.h"
+#include "cgroup.h"
+#include "cutoff.h"
+#include "log.h"
+#include "sockkill.h"
+
+/* cgroup id -> partner (nearest bound ancestor) for every cgroup below the
+ * attach points: the userspace twin of the kernel's identity walk. */
+struct cg_partner {
+	uint64_t cgid;
+	uint32_t partner;	/* BH_PARTNER_UNKNOWN: under a root, bound to no partner */
+};
+
+struct walk {
+	int bindings_fd;
+	struct cg_partner *v;
+	size_t n, cap;
+	uint32_t at_level[64];	/* partner in force at each depth of the walk */
+	int err;
+};
+
+static struct walk *g_walk;	/* nftw has no context argument */
+
+static int walk_cb(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	struct walk *w = g_walk;
+	struct bh_cgroup_val b;
+	uint32_t partner;
+	uint64_t id;
+
+	(void)st;
+	if (flag != FTW_D || bh_cgroup_id(path, &id))
+		return 0;
+	partner = ftw->level > 0 && ftw->level < 64 ? w->at_level[ftw->level - 1] :
+		  BH_PARTNER_UNKNOWN;
+	if (bpf_map_lookup_elem(w->bindings_fd, &id, &b) == 0)
+		partner = b.kind == BH_CG_BOUND ? b.partner : BH_PARTNER_UNKNOWN;
+	if (ftw->level < 64)
+		w->at_level[ftw->level] = partner;
+	if (w->n == w->cap) {
+		struct cg_partner *nv;
+
+		w->cap = w->cap ? 2 * w->cap : 64;
+		nv = realloc(w->v, w->cap * sizeof(*nv));
+		if (!nv) {
+			w->err = -ENOMEM;
+			return 1;
+		}
+		w->v = nv;
+	}
+	w->v[w->n++] = (struct cg_partner){ id, partner };
+	return 0;
+}
+
+struct judge {
+	const struct walk *w;
+	int trie_fd;
+	uint64_t now;
+};
+
+static int cg_cmp(const void *a, const void *b)
+{
+	uint64_t x = ((const struct cg_partner *)a)->cgid, y = ((const struct cg_partner *)b)->cgid;
+
+	return x < y ? -1 : x > y;
+}
+
+static const struct cg_partner *partner_of(const struct walk *w, uint64_t cgid)
+{
+	struct cg_partner k = { .cgid = cgid };
+
+	return w->n ? bsearch(&k, w->v, w->n, sizeof(k), cg_cmp) : NULL;
+}
+
+static int uncovered(void *ctx, const struct bh_sock_info *si)
+{
+	const struct judge *j = ctx;
+	const struct cg_partner *cp = partner_of(j->w, si->cgroup_id);
+	struct bh_lpm_key key = { .prefixlen = 32 + 128 };
+	struct bh_lpm_val v;
+	struct bh_val_result res;
+	uint8_t proto = si->proto == IPPROTO_TCP ? BH_PROTO_TCP : BH_PROTO_UDP;
+
+	if (!cp || !si->dport)
+		return 0;	/* not a partner socket, or not connected */
+	if (cp->partner == BH_PARTNER_UNKNOWN)
+		return 1;	/* denied everything */
+	key.partner = htonl(cp->partner);
+	memcpy(key.addr, si->dst, 16);
+	if (bpf_map_lookup_elem(j->trie_fd, &key, &v))
+		return 1;	/* partner gone from the policy */
+	if (v.mode == BH_MODE_AUDIT)
+		return 0;
+	bh_val_decide(&v, proto, si->dport, j->now, &res);
+	return res.reason != BH_REASON_GRANTED;
+}
+
+static int current_trie_fd(struct bh_loader *l)
+{
+	uint32_t zero = 0, id;
+
+	if (bpf_map_lookup_elem(bpf_map__fd(l->skel->maps.bh_policy), &zero, &id))
+		return -errno;
+	return bpf_map_get_fd_by_id(id);
+}
+
+int bh_cutoff(struct bh_loader *l, unsigned int *destroyed)
+{
+	struct walk w = { .bindings_fd = bpf_map__fd(l->skel->maps.bh_cgroups) };
+	struct judge j = { .w = &w };
+	const char **dirs = calloc(l->npoints + 1, sizeof(*dirs));
+	struct timespec ts;
+	size_t i;
+	int err = 0;
+
+	*destroyed = 0;
+	if (!dirs)
+		return -ENOMEM;
+	g_walk = &w;
+	for (i = 0; i < l->npoints && !err; i++) {
+		char *full = NULL;
+
+		if (asprintf(&full, "%s/%s", l->cg2, l->points[i].path) < 0) {
+			err = -ENOMEM;
+			break;
+		}
+		dirs[i] = full;
+		memset(w.at_level, 0, sizeof(w.at_level));
+		nftw(full, walk_cb, 16, FTW_PHYS);
+		err = w.err;
+	}
+	if (!err && w.n)
+		qsort(w.v, w.n, sizeof(*w.v), cg_cmp);
+	if (!err) {
+		j.trie_fd = current_trie_fd(l);
+		err = j.trie_fd < 0 ? j.trie_fd : 0;
+	}
+	if (!err) {
+		clock_gettime(CLOCK_BOOTTIME, &ts);
+		j.now = (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
+		err = bh_sock_kill(dirs, l->npoints, uncovered, &j, destroyed);
+		close(j.trie_fd);
+	}
+	for (i = 0; i < l->npoints; i++)
+		free((char *)dirs[i]);
+	free(dirs);
+	free(w.v);
+	return err;
+}

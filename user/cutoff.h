@@ -1,0 +1,17 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+#ifndef BULKHEAD_CUTOFF_H
+#define BULKHEAD_CUTOFF_H
+
+#include "loader.h"
+
+/*
+ * Destroy (sock_diag SOCK_DESTROY) every established TCP and connected UDP
+ * socket of a partner that the policy in force no longer covers, judged with
+ * the kernel's own trie and rule matcher (bh_val_decide): after a revoke, a
+ * narrowing reload or an expiry the datapath already drops such a flow's next
+ * packet; this makes the application see ECONNABORTED instead of a hang.
+ * Audit-mode partners are left alone. Returns 0 with *destroyed set, or -errno.
+ */
+int bh_cutoff(struct bh_loader *l, unsigned int *destroyed);
+
+#endif
