@@ -212,7 +212,7 @@ run_in() {
 
 NCPU=$(nproc)
 if [ "$NCPU" -lt 2 ]; then PIN=0; fi
-CPU_CLIENT=0 CPU_SERVER=1
+CPU_CLIENT=${BENCH_CPU_CLIENT:-0} CPU_SERVER=${BENCH_CPU_SERVER:-1}
 
 say "bulkhead benchmark: rounds $ROUNDS; samples: connect ${CONNECT_SECS}s, throughput ${TPUT_SECS}s, scale ${SCALE_SECS}s; sizes: $SCALE_SIZES; sections: $ONLY"
 say "setting up namespaces $NS_C, $NS_S and cgroup $CGB"

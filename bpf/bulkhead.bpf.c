@@ -275,7 +275,8 @@ struct bh_src {
 	__u8 v6;
 };
 
-enum bh_evstat { BH_EVSTAT_EMITTED, BH_EVSTAT_RING_FULL, BH_EVSTAT_MAP_FULL };
+enum bh_evstat { BH_EVSTAT_EMITTED, BH_EVSTAT_RING_FULL, BH_EVSTAT_MAP_FULL,
+		 BH_EVSTAT_UNCOUNTED };
 
 static __always_inline void bh_evstat_inc(enum bh_evstat what)
 {
@@ -288,8 +289,10 @@ static __always_inline void bh_evstat_inc(enum bh_evstat what)
 		l->emitted++;
 	else if (what == BH_EVSTAT_RING_FULL)
 		l->ring_full++;
-	else
+	else if (what == BH_EVSTAT_MAP_FULL)
 		l->flood_full++;
+	else
+		l->uncounted++;
 }
 
 /* Task, cgroup and socket identity of an event. Slow path only. */
@@ -384,7 +387,9 @@ static __always_inline void bh_report_deny(const struct bh_src *src, const struc
 			return;
 		}
 		bh_evstat_inc(BH_EVSTAT_MAP_FULL);	/* flood map full: event on its own */
-		bh_emit(src, s, partner, t, BH_EV_DECISION, d->verdict, d->reason, d->grant, 1, now);
+		if (bh_emit(src, s, partner, t, BH_EV_DECISION, d->verdict, d->reason, d->grant, 1,
+			    now))
+			bh_evstat_inc(BH_EVSTAT_UNCOUNTED);	/* reported as a loss */
 		return;
 	}
 	if (bh_emit(src, s, partner, t, BH_EV_DECISION, d->verdict, d->reason, d->grant, 1, now)) {

@@ -29,6 +29,7 @@
 #include "loader.h"
 #include "log.h"
 #include "policy.h"
+#include "status.h"
 
 #define BH_CG_CACHE 256
 
@@ -305,31 +306,20 @@ static void flush_floods(struct bh_daemon *d)
 
 static void report_loss(struct bh_daemon *d)
 {
-	int fd = bpf_map__fd(d->l.skel->maps.bh_lost);
-	int ncpu = libbpf_num_possible_cpus();
-	struct bh_lost *pc, sum = {};
-	uint32_t zero = 0;
-	int i;
+	struct bh_lost sum;
 
-	if (ncpu <= 0)
+	if (bh_lost_read(bpf_map__fd(d->l.skel->maps.bh_lost), &sum))
 		return;
-	pc = calloc(ncpu, sizeof(*pc));
-	if (!pc)
-		return;
-	if (bpf_map_lookup_elem(fd, &zero, pc) == 0) {
-		for (i = 0; i < ncpu; i++) {
-			sum.emitted += pc[i].emitted;
-			sum.ring_full += pc[i].ring_full;
-			sum.flood_full += pc[i].flood_full;
-		}
-	}
-	free(pc);
 	if (sum.ring_full > d->reported.ring_full)
 		bh_writer_emit(d->w, NULL, bh_event_loss("ring", sum.ring_full -
 							 d->reported.ring_full, NULL));
 	if (sum.flood_full > d->reported.flood_full)
 		bh_writer_emit(d->w, NULL, bh_event_loss("flood_map", sum.flood_full -
 							 d->reported.flood_full, NULL));
+	/* the only attempts no event's count includes (bh_counters still has them) */
+	if (sum.uncounted > d->reported.uncounted)
+		bh_writer_emit(d->w, NULL, bh_event_loss("uncounted_denies", sum.uncounted -
+							 d->reported.uncounted, NULL));
 	d->reported = sum;
 }
 
@@ -1074,8 +1064,12 @@ int bh_daemon_run(const struct bh_daemon_opts *o)
 	d->cutoff_pending = gen_before ? "adopt" : NULL;	/* expiries while down */
 	run_cutoff(d);
 	bh_writer_flush(d->w);
-	printf("ready\n");
-	fflush(stdout);
+	if (o->to_stdout) {
+		pr_info("ready\n");	/* stdout is the JSON stream */
+	} else {
+		printf("ready\n");
+		fflush(stdout);
+	}
 
 	pfd[0].fd = sfd;
 	pfd[0].events = POLLIN;

@@ -7,7 +7,8 @@ struct bh_daemon_opts {
 	const char *policy;
 	const char *pin_dir;
 	const char *control;		/* control socket path */
-	const char *log_dir;		/* NULL with to_stdout */
+	const char *log_dir;		/* NULL: stdout only */
+	int log_dir_set;		/* given explicitly (kept with --stdout) */
 	int to_stdout;
 	unsigned int flow_interval_s;	/* flow summaries; 0 = off */
 	unsigned int ring_size_kib;	/* 0 = default */

@@ -220,12 +220,14 @@ static void run_usage(FILE *f)
 		"exits non-zero with the reason: bulkhead never fails open silently.\n"
 		"SIGHUP reopens the log files (logrotate).\n"
 		"\n"
-		"Prints `ready` on stdout once enforcement is attached.\n"
+		"Prints `ready` on stdout once enforcement is attached (with --stdout, where\n"
+		"stdout is the JSON stream, `bulkhead: ready` on stderr instead).\n"
 		"\n"
 		"  -p, --policy FILE        policy (JSON, schema v1; see docs/policy.md)\n"
 		"  -l, --log-dir DIR        LOGDIR/<partner>.jsonl and LOGDIR/host.jsonl\n"
 		"                           (default " BH_DEFAULT_LOG_DIR ")\n"
-		"  -s, --stdout             every event on stdout instead (journald, containers)\n"
+		"  -s, --stdout             every event on stdout (journald, containers); with\n"
+		"                           an explicit --log-dir, to both\n"
 		"  -f, --flow-interval SEC  allowed-flow summaries every SEC seconds (default 10,\n"
 		"                           0 = off)\n"
 		"  -r, --ring-size KIB      event ring buffer size, a power of two (default 8192)\n"
@@ -267,6 +269,7 @@ static int run_opt(void *ctx, int key, const char *arg)
 		return 0;
 	case 'l':
 		o->log_dir = arg;
+		o->log_dir_set = 1;
 		return 0;
 	case 's':
 		o->to_stdout = 1;
@@ -311,8 +314,8 @@ static int cmd_run(int argc, char **argv)
 	}
 	o.pin_dir = a.pin_dir;
 	o.control = a.control;
-	if (o.to_stdout)
-		o.log_dir = NULL;
+	if (o.to_stdout && !o.log_dir_set)
+		o.log_dir = NULL;	/* the default log dir only without --stdout */
 	return bh_daemon_run(&o);
 }
 

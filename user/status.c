@@ -156,25 +156,42 @@ static json_t *partners_json(int names_fd, int counters_fd)
 	return arr;
 }
 
-static json_t *events_json(int lost_fd)
+int bh_lost_read(int lost_fd, struct bh_lost *sum)
 {
 	int ncpu = libbpf_num_possible_cpus();
-	struct bh_lost *pc = calloc(ncpu > 0 ? ncpu : 1, sizeof(*pc)), sum = {};
+	struct bh_lost *pc;
 	uint32_t zero = 0;
-	json_t *o = json_object();
-	int i;
+	int i, err = 0;
 
-	if (pc && lost_fd >= 0 && bpf_map_lookup_elem(lost_fd, &zero, pc) == 0) {
-		for (i = 0; i < ncpu; i++) {
-			sum.emitted += pc[i].emitted;
-			sum.ring_full += pc[i].ring_full;
-			sum.flood_full += pc[i].flood_full;
-		}
+	memset(sum, 0, sizeof(*sum));
+	if (ncpu <= 0)
+		return ncpu ? ncpu : -EINVAL;
+	pc = calloc(ncpu, sizeof(*pc));
+	if (!pc)
+		return -ENOMEM;
+	if (bpf_map_lookup_elem(lost_fd, &zero, pc))
+		err = -errno;
+	for (i = 0; !err && i < ncpu; i++) {
+		sum->emitted += pc[i].emitted;
+		sum->ring_full += pc[i].ring_full;
+		sum->flood_full += pc[i].flood_full;
+		sum->uncounted += pc[i].uncounted;
 	}
 	free(pc);
+	return err;
+}
+
+static json_t *events_json(int lost_fd)
+{
+	struct bh_lost sum = {};
+	json_t *o = json_object();
+
+	if (lost_fd >= 0)
+		bh_lost_read(lost_fd, &sum);
 	json_object_set_new(o, "emitted", json_integer(sum.emitted));
 	json_object_set_new(o, "lost_ring_full", json_integer(sum.ring_full));
 	json_object_set_new(o, "lost_map_full", json_integer(sum.flood_full));
+	json_object_set_new(o, "uncounted_denies", json_integer(sum.uncounted));
 	return o;
 }
 

@@ -6,4 +6,8 @@
  * pin_dir. Returns the exit code (0, or 3 when nothing is loaded). */
 int bh_status(const char *pin_dir, int json);
 
+struct bh_lost;
+/* Sum the per-CPU event accounting of the bh_lost map fd into *sum. 0 or -errno. */
+int bh_lost_read(int lost_fd, struct bh_lost *sum);
+
 #endif

@@ -61,7 +61,7 @@ struct bh_flood_key {
 struct bh_flood_val {
 	__u64 suppressed;	/* attempts not sent as events */
 	__u64 last_ts_boot_ns;
-	__u32 pid;		/* last attempt's process */
+	__u32 pid;		/* reserved (0): the window's first event names the process */
 	__u32 uid;
 	__u64 cgroup_id;
 	__u8  verdict;
@@ -94,6 +94,8 @@ struct bh_lost {
 	__u64 emitted;		/* records submitted to the ring */
 	__u64 ring_full;	/* ring buffer reservation failed */
 	__u64 flood_full;	/* flood map full: event sent un-aggregated or lost */
+	__u64 uncounted;	/* denies with the flood map AND the ring full: in no
+				   event's count (still in bh_counters) */
 };
 
 #endif /* BULKHEAD_EVENTS_H */

@@ -384,7 +384,11 @@ bh_wait_exit() {
 	BH_DAEMON_PID=""
 }
 
-bh__is_ready() { grep -qxE 'ready[[:space:]]*' "$CASE_DIR/bulkhead.out" 2>/dev/null; }
+# `ready` on stdout, or `bulkhead: ready` on stderr when stdout is the --stdout JSON stream
+bh__is_ready() {
+	grep -qxE 'ready[[:space:]]*' "$CASE_DIR/bulkhead.out" 2>/dev/null ||
+		grep -qx 'bulkhead: ready' "$CASE_DIR/bulkhead.err" 2>/dev/null
+}
 bh__ready_or_dead() { bh__is_ready || bh_pid_dead "$BH_DAEMON_PID"; }
 bh__daemon_tail() { tail -n 5 "$CASE_DIR/bulkhead.err" "$CASE_DIR/bulkhead.out" 2>/dev/null | tr '\n' ' '; }
 

@@ -891,6 +891,7 @@ EOF
 	assert_event "unknown_partner sendto in host.jsonl" "$h" type=send partner:=null \
 		reason=unknown_partner hook=sendmsg proto=udp dst=10.20.0.5 dport:=53 pid:="$RUN_PID"
 	finish
+	assert_event_n 2 "one alert per unknown_partner decision" "$h" type=alert what=unknown_partner
 	assert_eq "host.jsonl" "$(cd "$LOGS" && ls)" "files in LOGDIR (no file for a null partner)"
 	status_json "$st"
 	assert_eq 2 "$(ev jget "$st" 'partners.[id=0].verdicts.deny')" "status: denies of no partner"
@@ -1199,6 +1200,7 @@ EOF
 	out1=$RUN_OUT
 	run_in "$acme" "$HELPER" sweep 10.2.0.1 1 "$m2"
 	out2=$RUN_OUT
+	local t_cont; t_cont=$(bh_now_us)
 	kill -CONT "$BH_DAEMON_PID"
 	assert_eq EPERM "$out1" "$m1 denied connects to 10.1.2.3, one per port"
 	assert_eq EPERM "$out2" "$m2 denied connects to 10.2.0.1, one per port"
@@ -1214,6 +1216,9 @@ EOF
 		"sum of loss/flood_map counts = status lost_map_full"
 	flood_sum() { read -r sum lines < <(ev sum count "$f" "${key[@]}"); [ "$sum" -ge "$m" ]; }
 	wait_until 30 flood_sum
+	local t_lines=$(( $(bh_now_us) - t_cont ))
+	bh_log "figures: the daemon wrote the $lines queued lines within $((t_lines / 1000)) ms of SIGCONT" \
+		"(>= $((lines * 1000000 / (t_lines > 0 ? t_lines : 1))) lines/s, polling included)"
 	assert_eq "$m" "$sum" "sum of count over acme's deny lines"
 	assert_eq "$m" "$lines" "one line per attempt (every key had one attempt)"
 	assert_eq 0 "$(ev count "$f" "${key[@]}" aggregated:=true)" "aggregated lines"

@@ -13,7 +13,8 @@
  *       STATE at instant T knows every line sent before T is <= what it read.
  *       Each line is also logged on stdout as "N REALTIME_US" (REALTIME_US
  *       taken before the send). Failed sends are counted (UDP goes on after
- *       EPERM; TCP stops at a fatal error). Runs until SIGTERM.
+ *       EPERM; TCP stops at a fatal error, and so does a read side that
+ *       ends: phase "ended", end_err). Runs until SIGTERM.
  *   jitflow talk [-i MS] PORT STATE
  *       TCP server on [::]:PORT: accepts one connection and sends "s1\n",
  *       "s2\n", ... every MS ms, storing each number in STATE before the send.
@@ -347,8 +348,10 @@ static int cmd_stream(int argc, char **argv)
 			}
 		}
 		next += (int64_t)interval * 1000000;
-		if (wait_reading(fd, rd && !rd_ended, next, &ls, st))
-			rd_ended = 1;
+		if (wait_reading(fd, rd && !rd_ended, next, &ls, st)) {
+			rd_ended = 1;	/* EOF or an error (end_err): the flow is over */
+			SET(st->phase, JF_ENDED);
+		}
 	}
 	close(fd);
 	return 0;
@@ -551,7 +554,7 @@ static int cmd_get(int argc, char **argv)
  *   it (checked after 5 ms, and again for every flow at the end).
  */
 struct bench_opts {
-	const char *bulkhead, *partner, *addr, *cg, *srv_ns, *events, *out_json;
+	const char *bulkhead, *partner, *addr, *cg, *srv_ns, *events, *out_json, *mode;
 	unsigned long n, port_base;
 };
 
@@ -800,6 +803,7 @@ static void bench_usage(FILE *f)
 	fprintf(f,
 		"usage: jitflow bench --bulkhead BIN --partner P --cgroup DIR --server-netns PATH\n"
 		"                     --addr A --port-base N --events FILE [-n N] [--json FILE]\n"
+		"                     [--mode TEXT]  (how the daemon runs, for the record)\n"
 		"Run in the client network namespace, as root, with the daemon running and\n"
 		"BULKHEAD_CONTROL set. Prints a table; --json writes the figures.\n");
 }
@@ -815,14 +819,17 @@ static int cmd_bench(int argc, char **argv)
 		{ "port-base", required_argument, NULL, 'P' },
 		{ "events", required_argument, NULL, 'e' },
 		{ "json", required_argument, NULL, 'j' },
+		{ "mode", required_argument, NULL, 'm' },
 		{ 0 }
 	};
-	struct bench_opts o = { .n = 1000 };
+	struct bench_opts o = { .n = 1000, .mode = "" };
 	struct rlimit rl = { 8192, 8192 };
 	int sv[2], own_ns = -1, srv_ns = -1, c, status, ret = 1;
 	int *lfd = NULL, *sfd = NULL, *cfds = NULL;
 	int64_t *cli_ns = NULL, *ret_us = NULL, *drop_us = NULL, *lat = NULL, t_begin;
 	size_t i, nviol = 0, nlate_viol = 0, found = 0, nlat = 0, ningress = 0, nneg = 0;
+	size_t nsend_err = 0;
+	int first_send_err = 0;
 	char *hooks = NULL, out[8192], id[128], portbuf[16];
 	pid_t child;
 	struct stats cli, drop;
@@ -837,6 +844,7 @@ static int cmd_bench(int argc, char **argv)
 		case 'a': o.addr = optarg; break;
 		case 'e': o.events = optarg; break;
 		case 'j': o.out_json = optarg; break;
+		case 'm': o.mode = optarg; break;
 		case 'P':
 			if (parse_uint(optarg, 65535, &o.port_base))
 				return 2;
@@ -976,9 +984,8 @@ static int cmd_bench(int argc, char **argv)
 			fprintf(stderr, "jitflow bench: #%zu: revoke %s exited %d\n", i, id, status);
 			goto out;
 		}
-		if (r.err)	/* TCP queues it: an error here would be news */
-			fprintf(stderr, "jitflow bench: #%zu: send after revoke: %s\n", i,
-				errname(r.err));
+		if (r.err && !nsend_err++)	/* TCP queues it, unless the socket is gone */
+			first_send_err = r.err;
 		p = (struct pollfd){ .fd = sfd[i], .events = POLLIN };
 		if (poll(&p, 1, 5) > 0 && recv(sfd[i], &byte, 1, MSG_DONTWAIT) == 1) {
 			nviol++;
@@ -1026,8 +1033,8 @@ static int cmd_bench(int argc, char **argv)
 	cli = stats_of(cli_ns, o.n);
 	drop = stats_of(lat, nlat);
 
-	printf("\nrevoke latency over %lu revocations (partner %s, established TCP flows to %s)\n\n",
-	       o.n, o.partner, o.addr);
+	printf("\nrevoke latency over %lu revocations (partner %s, established TCP flows to %s%s%s)"
+	       "\n\n", o.n, o.partner, o.addr, *o.mode ? ", daemon " : "", o.mode);
 	printf("  %-44s %10s %10s %10s %10s\n", "", "min", "median", "p99", "max");
 	printf("  %-44s %7.3f ms %7.3f ms %7.3f ms %7.3f ms\n",
 	       "`bulkhead revoke` invocation -> return", cli.min / 1e6, cli.median / 1e6,
@@ -1037,20 +1044,24 @@ static int cmd_bench(int argc, char **argv)
 	       (long long)drop.median, (long long)drop.p99, (long long)drop.max);
 	printf("\n  first-drop events found: %zu of %lu (egress %zu, ingress %zu); dropped before "
 	       "return: %zu\n", found, o.n, found - ningress, ningress, nneg);
+	printf("  sends after the return that failed (socket already destroyed): %zu%s%s\n",
+	       nsend_err, nsend_err ? ", " : "", nsend_err ? errname(first_send_err) : "");
 	printf("  violations (a byte sent after revoke returned reached the server): %zu "
 	       "(at once) + %zu (after 1.5 s)\n", nviol, nlate_viol);
 	printf("  wall time of the loop: %.1f s\n\n",
 	       (double)(now_ns(CLOCK_MONOTONIC) - t_begin) / 1e9);
 
 	if (o.out_json) {
-		json_t *j = json_pack("{s:s, s:I, s:s, s:s, s:o, s:o, s:{s:I, s:I, s:I, s:I}, s:I, s:I}",
+		json_t *j = json_pack("{s:s, s:I, s:s, s:s, s:s, s:o, s:o, s:{s:I, s:I, s:I, s:I}, "
+				      "s:I, s:I, s:I}",
 				      "bench", "revoke-latency", "revocations", (json_int_t)o.n,
-				      "partner", o.partner, "destination", o.addr,
+				      "partner", o.partner, "destination", o.addr, "daemon", o.mode,
 				      "cli_return", stats_json(&cli, "ns"),
 				      "return_to_first_drop", stats_json(&drop, "us"),
 				      "first_drop_events", "found", (json_int_t)found, "egress",
 				      (json_int_t)(found - ningress), "ingress", (json_int_t)ningress,
 				      "before_return", (json_int_t)nneg,
+				      "send_errors_after_return", (json_int_t)nsend_err,
 				      "violations", (json_int_t)(nviol + nlate_viol),
 				      "loop_wall_ms",
 				      (json_int_t)((now_ns(CLOCK_MONOTONIC) - t_begin) / 1000000));
