@@ -424,15 +424,15 @@ static __always_inline void bh_flow_account(const struct bh_src *src, const stru
 		}
 		return;
 	}
-	now = bpf_ktime_get_boot_ns();
 	if (v) {
+		/* per-packet path: counters only (no clock read) */
 		if (bytes) {
 			__sync_fetch_and_add(&v->tx_bytes, bytes);
 			__sync_fetch_and_add(&v->tx_packets, 1);
 		}
-		v->last_ts_boot_ns = now;
 		return;
 	}
+	now = bpf_ktime_get_boot_ns();
 	nv.first_ts_boot_ns = now;
 	nv.last_ts_boot_ns = now;
 	nv.grant = grant;

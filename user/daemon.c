@@ -368,7 +368,7 @@ static void flush_flows(struct bh_daemon *d, unsigned int interval_s)
 			continue;
 		}
 		e.type = BH_EV_FLOW_NEW;
-		e.ts_boot_ns = v.last_ts_boot_ns;
+		e.ts_boot_ns = boot_now();
 		e.partner = k.partner;
 		e.dport = k.dport;
 		e.proto = k.proto;

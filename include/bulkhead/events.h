@@ -81,7 +81,7 @@ struct bh_flow_key {
 
 struct bh_flow_val {
 	__u64 first_ts_boot_ns;
-	__u64 last_ts_boot_ns;
+	__u64 last_ts_boot_ns;	/* creation (the daemon stamps summaries itself) */
 	__u64 tx_bytes, tx_packets;
 	__u64 rx_bytes, rx_packets;
 	__u32 grant;
