@@ -27,7 +27,8 @@ endif
 
 # Debian packages the build, the tests and the demo need.
 DEPS_PKGS := clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev libjansson-dev \
-	     pkg-config make gcc iproute2 curl ncat socat iperf3 nftables
+	     pkg-config make gcc iproute2 curl ncat socat iperf3 nftables \
+	     jq util-linux python3
 DEPS_STAMP := $(BUILD)/.deps-ok
 
 all: $(DEPS_STAMP) $(BUILD)/bulkhead $(BUILD)/probe

@@ -200,7 +200,7 @@ fi
 in_ns() { local ns=$1; shift; nsenter --net="/run/netns/$ns" "$@"; }
 
 # run_in NS CGROUP CPU CMD...: CMD in namespace NS, as a member of cgroup
-# $CGB/CGROUP, on CPU (when pinning; "-" = anywhere). Execs, so $! is CMD.
+# $CGB/CGROUP, on CPU when pinning ("-": anywhere).
 run_in() {
 	local ns=$1 cg=$2 cpu=$3
 	shift 3
@@ -209,10 +209,29 @@ run_in() {
 	nsenter --net="/run/netns/$ns" sh -c 'echo $$ >"$1/cgroup.procs" || exit 125; shift; exec "$@"' \
 		bench "$CGB/$cg" "$@"
 }
+# spawn_in NS CGROUP CPU CMD...: the same in the background; SPAWNED is the
+# pid of CMD itself (every step execs), so it can be signalled.
+spawn_in() {
+	exec_run_in "$@" &
+	SPAWNED=$!
+}
+exec_run_in() {
+	local ns=$1 cg=$2 cpu=$3
+	shift 3
+	if [ "$PIN" = 1 ] && [ "$cpu" != - ]; then set -- taskset -c "$cpu" "$@"; fi
+	# shellcheck disable=SC2016
+	exec nsenter --net="/run/netns/$ns" sh -c 'echo $$ >"$1/cgroup.procs" || exit 125; shift; exec "$@"' \
+		bench "$CGB/$cg" "$@"
+}
 
 NCPU=$(nproc)
-if [ "$NCPU" -lt 2 ]; then PIN=0; fi
-CPU_CLIENT=${BENCH_CPU_CLIENT:-0} CPU_SERVER=${BENCH_CPU_SERVER:-1}
+# Placement (BENCH_PIN=1): in this kind of VM a cross-CPU wakeup costs more
+# than the work of a small request, so the request/response pairs (CRR,
+# iperf3) run client and server on one CPU, as the scheduler's wake-affine
+# placement would; the UDP receiver and the daemon get the other CPU.
+CPU_CLIENT=${BENCH_CPU_CLIENT:-0} CPU_SERVER=${BENCH_CPU_SERVER:-0}
+CPU_UDP_RECV=${BENCH_CPU_UDP_RECV:-1} CPU_DAEMON=${BENCH_CPU_DAEMON:-1}
+if [ "$NCPU" -lt 2 ]; then CPU_UDP_RECV=0 CPU_DAEMON=0; fi
 
 say "bulkhead benchmark: rounds $ROUNDS; samples: connect ${CONNECT_SECS}s, throughput ${TPUT_SECS}s, scale ${SCALE_SECS}s; sizes: $SCALE_SIZES; sections: $ONLY"
 say "setting up namespaces $NS_C, $NS_S and cgroup $CGB"
@@ -233,8 +252,8 @@ in_ns "$NS_S" sh -ec "
 start_server() {	# NS CMD...
 	local ns=$1
 	shift
-	run_in "$ns" servers "$CPU_SERVER" "$@" </dev/null >>"$W/servers.log" 2>&1 &
-	SERVER_PIDS="$SERVER_PIDS $!"
+	spawn_in "$ns" servers "$CPU_SERVER" "$@" </dev/null >>"$W/servers.log" 2>&1
+	SERVER_PIDS="$SERVER_PIDS $SPAWNED"
 }
 listening() { [ -n "$(in_ns "$1" ss -Hltn "sport = :$2")" ]; }
 for ns in "$NS_S" "$NS_C"; do
@@ -271,7 +290,7 @@ daemon_stop() {
 daemon_start() {
 	local policy=$1 line="" t0 t1 pre=()
 	shift
-	[ "$PIN" = 1 ] && pre=(taskset -c "$CPU_SERVER")
+	[ "$PIN" = 1 ] && pre=(taskset -c "$CPU_DAEMON")
 	rm -rf "$W/logs"
 	t0=$(now_us)
 	# shellcheck disable=SC2016
@@ -350,8 +369,8 @@ iperf_run() {
 # udp_run SERVER_NS CLIENT_NS CGROUP ADDR SECS: "sent_pps recv_pps"
 udp_run() {
 	local rpid sent recv i
-	run_in "$1" servers "$CPU_SERVER" "$OUT/udpflood" recv "$P_UDP" >"$W/udp.recv" 2>>"$W/clients.err" &
-	rpid=$!
+	spawn_in "$1" servers "$CPU_UDP_RECV" "$OUT/udpflood" recv "$P_UDP" >"$W/udp.recv" 2>>"$W/clients.err"
+	rpid=$SPAWNED
 	for i in $(seq 100); do grep -q listening "$W/udp.recv" && break; sleep 0.02; done
 	sent=$(run_in "$2" "$3" "$CPU_CLIENT" "$OUT/udpflood" send -d "$5" -s 64 "$4" "$P_UDP" 2>>"$W/clients.err" | num rate)
 	sleep 0.1
@@ -597,8 +616,8 @@ section_hooks() {
 	STATS_SAVED=$(sysctl -n kernel.bpf_stats_enabled)
 	sysctl -qw kernel.bpf_stats_enabled=1 || { warn "cannot enable bpf_stats"; STATS_SAVED=""; return 0; }
 	daemon_start "$W/policy.json"
-	run_in "$NS_S" servers "$CPU_SERVER" "$OUT/udpflood" recv "$P_UDP" >/dev/null 2>&1 &
-	rpid=$!
+	spawn_in "$NS_S" servers "$CPU_UDP_RECV" "$OUT/udpflood" recv "$P_UDP" >/dev/null 2>&1
+	rpid=$SPAWNED
 	for w in crr-v4 crr-v6 tcp-stream-v4 udp-connected-v4 udp-sendto-v4 udp-sendto-v6 denied-connect-v4; do
 		before=$(prog_stats)
 		case $w in

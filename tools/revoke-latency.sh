@@ -6,6 +6,13 @@
 #
 #   tools/revoke-latency.sh            # as root, after `make`
 #   N=200 tools/revoke-latency.sh      # fewer revocations
+#   DESTROY=1 tools/revoke-latency.sh  # daemon as by default, destroying sockets
+#
+# The daemon runs with --no-destroy unless DESTROY=1: what is measured is the
+# kernel's enforcement, and with socket destruction (the daemon's default, run
+# right after it has replied to `revoke`) the first packet dropped is often
+# the destroy's own RST, racing the client's byte, and the byte may not even
+# be sent (ECONNABORTED). The CLI latency is the same either way.
 #
 # Setup and cleanup are the end-to-end harness's (tests/e2e/lib.sh): a partner
 # cgroup, a client and a server network namespace joined by a veth, a pin dir
@@ -62,11 +69,18 @@ revoke_latency() {
 }
 EOF
 	cg_new acme
-	bh_start "$CASE_DIR/policy.json" --flow-interval 0
+	local mode=no-destroy
+	if [ "${DESTROY:-0}" = 1 ]; then
+		mode=destroy
+		bh_start "$CASE_DIR/policy.json" --flow-interval 0
+	else
+		bh_start "$CASE_DIR/policy.json" --flow-interval 0 --no-destroy
+	fi
 	mkdir -p "$(dirname "$OUT_JSON")" || fail_now "cannot create $(dirname "$OUT_JSON")"
 	in_ns "$NS_C" "$jf" bench -n "$N" --bulkhead "$BULKHEAD" --partner acme \
 		--cgroup "$CASE_CG/acme" --server-netns "/run/netns/$NS_S" --addr 10.20.0.5 \
-		--port-base "$PORT_BASE" --events "$CASE_DIR/logs/acme.jsonl" --json "$OUT_JSON"
+		--port-base "$PORT_BASE" --events "$CASE_DIR/logs/acme.jsonl" --json "$OUT_JSON" \
+		--mode "$mode"
 	st=$?
 	[ "$st" -eq 0 ] || fail "jitflow bench exited with status $st"
 	[ ! -s "$OUT_JSON" ] || bh_log "wrote $OUT_JSON"

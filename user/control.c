@@ -124,10 +124,12 @@ done:
 	return buf;
 }
 
+/* send(2) with MSG_NOSIGNAL: a peer that went away is an EPIPE, never a
+ * SIGPIPE that kills the CLI before it can say what happened. */
 static int write_all(int fd, const char *s, size_t len)
 {
 	while (len) {
-		ssize_t w = write(fd, s, len);
+		ssize_t w = send(fd, s, len, MSG_NOSIGNAL);
 
 		if (w < 0 && errno == EINTR)
 			continue;
@@ -141,14 +143,15 @@ static int write_all(int fd, const char *s, size_t len)
 
 static int send_json(int fd, const json_t *o)
 {
-	char *s = json_dumps(o, JSON_COMPACT);
+	char *s = json_dumps(o, JSON_COMPACT), *line = NULL;
 	int err;
 
 	if (!s)
 		return -ENOMEM;
-	err = write_all(fd, s, strlen(s));
-	if (!err)
-		err = write_all(fd, "\n", 1);
+	if (asprintf(&line, "%s\n", s) < 0)
+		line = NULL;
+	err = line ? write_all(fd, line, strlen(line)) : -ENOMEM;
+	free(line);
 	free(s);
 	return err;
 }
@@ -193,15 +196,16 @@ void bh_ctl_serve_one(int lfd, bh_ctl_handler h, void *ctx)
 	peer.uid = cred.uid;
 	peer.pid = cred.pid;
 	peer_comm(cred.pid, peer.comm, sizeof(peer.comm));
+	line = read_line(fd, &len);	/* read first, so a refusal is always heard */
 	if (cred.uid != 0) {
 		/* the socket is 0600 root, so this is a descriptor passed on or a
-		 * changed mode: refuse and say so, without reading the request */
+		 * changed mode: refuse and say so; the request is not looked at */
 		pr_warn("control: refused uid %u pid %d (%s): not root\n", cred.uid, cred.pid,
 			peer.comm);
+		free(line);
 		resp = bh_ctl_error("permission denied: the control socket is for root only");
 		goto reply;
 	}
-	line = read_line(fd, &len);
 	if (line)
 		req = json_loadb(line, len, JSON_REJECT_DUPLICATES, &je);
 	free(line);
@@ -234,12 +238,14 @@ json_t *bh_ctl_call(const char *path, const json_t *req)
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return NULL;
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) || send_json(fd, req)) {
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa))) {
 		err = errno;
 		close(fd);
 		errno = err;
 		return NULL;
 	}
+	/* a refused request still gets its answer: read it even after EPIPE */
+	send_json(fd, req);
 	shutdown(fd, SHUT_WR);
 	line = read_line(fd, &len);
 	err = errno;

@@ -54,7 +54,6 @@ struct bh_daemon {
 	struct bh_writer *w;
 	struct ring_buffer *rb;
 	struct bh_clock clk;
-	struct bh_pname names[BH_MAX_PARTNERS];
 	struct {
 		uint64_t id;
 		char *path;
@@ -68,23 +67,13 @@ struct bh_daemon {
 
 /* ---- names for events ---- */
 
-static void refresh_names(struct bh_daemon *d)
-{
-	int fd = bpf_map__fd(d->l.skel->maps.bh_pnames);
-	uint32_t id;
-
-	for (id = 1; id < BH_MAX_PARTNERS; id++)
-		if (bpf_map_lookup_elem(fd, &id, &d->names[id]))
-			d->names[id].name[0] = '\0';
-}
-
 static const char *name_partner(void *ctx, uint32_t id)
 {
 	struct bh_daemon *d = ctx;
 
-	if (id == 0 || id >= BH_MAX_PARTNERS || !d->names[id].name[0])
+	if (id == 0 || id >= BH_MAX_PARTNERS || !d->l.names || !d->l.names[id].name[0])
 		return NULL;
-	return d->names[id].name;
+	return d->l.names[id].name;
 }
 
 static const struct bh_jit *jit_of_seq(const struct bh_daemon *d, uint32_t seq)
@@ -471,7 +460,6 @@ static int apply_policy(struct bh_daemon *d, struct bh_policy *p, struct bh_erro
 		memset(p, 0, sizeof(*p));
 	}
 	index_file_grants(d);
-	refresh_names(d);
 	return 0;
 }
 
@@ -481,57 +469,35 @@ static int reapply(struct bh_daemon *d, struct bh_errors *errs)
 	return apply_policy(d, &d->pol, errs);
 }
 
-static json_t *grant_json(const struct bh_daemon *d, const struct bh_grant *g)
+/* Expiry instant of a grant in force (CLOCK_BOOTTIME), 0 = none. */
+static uint64_t grant_expiry_boot(const struct bh_daemon *d, const struct bh_grant *g)
 {
-	char buf[128], pf[64];
-	const char *purpose = NULL;
-	json_t *o = json_object(), *ports = json_array();
-	const char *protos[] = { [BH_PROTO_ANY] = "any", [BH_PROTO_ICMP] = "icmp",
-				 [BH_PROTO_TCP] = "tcp", [BH_PROTO_UDP] = "udp" };
-	size_t i;
-
-	if (grant_text(d, g->id, buf, sizeof(buf), &purpose) == 0)
-		json_object_set_new(o, "id", json_string(buf));
-	json_object_set_new(o, "partner", json_string(d->pol.partners[g->partner_idx].name));
-	json_object_set_new(o, "to", json_string(bh_prefix_str(&g->to, pf, sizeof(pf))));
-	json_object_set_new(o, "proto", json_string(g->proto < 18 && protos[g->proto] ?
-						    protos[g->proto] : "any"));
-	for (i = 0; i < g->nports; i++) {
-		if (g->ports[i].lo == g->ports[i].hi)
-			snprintf(buf, sizeof(buf), "%u", g->ports[i].lo);
-		else
-			snprintf(buf, sizeof(buf), "%u-%u", g->ports[i].lo, g->ports[i].hi);
-		json_array_append_new(ports, json_string(buf));
-	}
-	if (g->nports)
-		json_object_set_new(o, "ports", ports);
-	else
-		json_decref(ports);
-	if (purpose)
-		json_object_set_new(o, "purpose", json_string(purpose));
-	json_object_set_new(o, "source", json_string(g->id & BH_JIT_GRANT_BIT ? "jit" : "policy"));
-	return o;
+	if (g->expires_boot_ns)
+		return g->expires_boot_ns;
+	if (g->expires_unix_ns)
+		return g->expires_unix_ns - d->clk.wall_ns + d->clk.boot_ns;
+	if (g->ttl_ns)
+		return d->applied_boot_ns + g->ttl_ns;
+	return 0;
 }
 
-/* Adds expires / remaining_s / state to a grant object. */
-static void grant_lifetime(json_t *o, const struct bh_grant *g, const struct bh_clock *clk)
+static json_t *grant_json(const struct bh_daemon *d, const struct bh_grant *g)
 {
-	int64_t exp = g->expires_boot_ns;
-	char ts[64];
+	const char *purpose = g->purpose;
+	char id[128];
 
-	if (!exp && g->expires_unix_ns)
-		exp = g->expires_unix_ns - clk->wall_ns + clk->boot_ns;
-	else if (!exp && g->ttl_ns)
-		exp = -1;	/* file ttl: from the last apply; see docs/policy.md */
-	if (exp > 0) {
-		bh_format_ts(exp, clk, ts, sizeof(ts));
-		json_object_set_new(o, "expires", json_string(ts));
-		json_object_set_new(o, "remaining_s", json_real(exp > clk->boot_ns ?
-						(double)(exp - clk->boot_ns) / 1e9 : 0.0));
-		json_object_set_new(o, "state", json_string(exp > clk->boot_ns ? "live" : "expired"));
-	} else {
-		json_object_set_new(o, "state", json_string("live"));
-	}
+	if (grant_text(d, g->id, id, sizeof(id), &purpose))
+		id[0] = '\0';
+	return bh_grant_json(g, d->pol.partners[g->partner_idx].name, id[0] ? id : NULL,
+			     purpose);
+}
+
+/* Adds expires / remaining_s / state to a grant object; a file ttl counts
+ * from the last apply. */
+static void grant_lifetime(const struct bh_daemon *d, json_t *o, const struct bh_grant *g,
+			   const struct bh_clock *clk)
+{
+	bh_grant_json_lifetime(o, grant_expiry_boot(d, g), clk);
 }
 
 static int find_partner(const struct bh_daemon *d, const char *name, uint32_t *idx)
@@ -627,7 +593,7 @@ static json_t *do_grant(struct bh_daemon *d, const json_t *req, const struct bh_
 		if (d->eff.grants[i].id != (BH_JIT_GRANT_BIT | r.seq))
 			continue;
 		ev = grant_json(d, &d->eff.grants[i]);
-		grant_lifetime(ev, &d->eff.grants[i], &clk);
+		grant_lifetime(d, ev, &d->eff.grants[i], &clk);
 		json_object_set(resp, "grant", ev);
 		policy_event(d, "grant", peer, partner, json_pack("{s:o}", "grant", ev));
 	}
@@ -767,7 +733,7 @@ static json_t *do_list(struct bh_daemon *d, const json_t *req)
 		if (partner && g->partner_idx != pidx)
 			continue;
 		o = grant_json(d, g);
-		grant_lifetime(o, g, &clk);
+		grant_lifetime(d, o, g, &clk);
 		json_array_append_new(arr, o);
 	}
 	/* revoked policy-file grants stay listed, so a revocation is visible */
@@ -890,18 +856,6 @@ static void sweep_expired(struct bh_daemon *d)
 	bh_errors_free(&errs);
 }
 
-/* Expiry instant of a grant in force (CLOCK_BOOTTIME), 0 = none. */
-static uint64_t grant_expiry_boot(const struct bh_daemon *d, const struct bh_grant *g)
-{
-	if (g->expires_boot_ns)
-		return g->expires_boot_ns;
-	if (g->expires_unix_ns)
-		return g->expires_unix_ns - d->clk.wall_ns + d->clk.boot_ns;
-	if (g->ttl_ns)
-		return d->applied_boot_ns + g->ttl_ns;
-	return 0;
-}
-
 /* The kernel already enforces expiries by itself; here we only notice that
  * one passed, so the sockets it cut off can be destroyed. */
 static void check_expiries(struct bh_daemon *d)
@@ -918,6 +872,21 @@ static void check_expiries(struct bh_daemon *d)
 		}
 	}
 	d->expiry_checked_ns = now;
+}
+
+/* The next expiry after the last one acted on (CLOCK_BOOTTIME), 0 = none. */
+static uint64_t next_expiry(const struct bh_daemon *d)
+{
+	uint64_t next = 0;
+	size_t i;
+
+	for (i = 0; i < d->eff.ngrants; i++) {
+		uint64_t exp = grant_expiry_boot(d, &d->eff.grants[i]);
+
+		if (exp > d->expiry_checked_ns && (!next || exp < next))
+			next = exp;
+	}
+	return next;
 }
 
 /* Destroy the sockets a revocation, narrowing or expiry left uncovered. */
@@ -1083,7 +1052,18 @@ int bh_daemon_run(const struct bh_daemon_opts *o)
 		struct signalfd_siginfo si;
 		int64_t now = mono_ms();
 		int timeout = next_sec > now ? (int)(next_sec - now) : 0;
-		int n = poll(pfd, 3, timeout);
+		uint64_t exp = next_expiry(d), bnow = boot_now();
+		int n;
+
+		/* wake at the next grant expiry too: the kernel already enforces
+		 * it; this destroys the sockets it cut off without delay */
+		if (exp && (exp <= bnow || (exp - bnow) / 1000000 + 1 < (uint64_t)timeout))
+			timeout = exp <= bnow ? 0 : (int)((exp - bnow) / 1000000 + 1);
+		n = poll(pfd, 3, timeout);
+		if (exp && boot_now() >= exp) {
+			check_expiries(d);
+			run_cutoff(d);
+		}
 
 		if (n < 0 && errno != EINTR) {
 			pr_warn("poll: %s\n", strerror(errno));
@@ -1101,8 +1081,8 @@ int bh_daemon_run(const struct bh_daemon_opts *o)
 		if (now >= next_sec) {
 			next_sec = now + 1000;
 			bh_clock_now(&d->clk);	/* follow wall-clock steps */
-			if (d->l.npending && bh_bind_pending(&d->l) > 0)
-				refresh_names(d);
+			if (d->l.npending)
+				bh_bind_pending(&d->l);
 			flush_floods(d);
 			report_loss(d);
 			sweep_expired(d);

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <bpf/bpf.h>
+#include "events.h"
 #include "grants.h"
 
 int bh_jit_load(int map_fd, struct bh_jitset *s)
@@ -218,4 +219,89 @@ void bh_grant_text_id(const struct bh_policy *file, const struct bh_grant *g, ch
 	for (i = 0; i < file->ngrants && file->grants[i].id <= g->id; i++)
 		n += file->grants[i].partner_idx == g->partner_idx;
 	snprintf(buf, len, "%s/%zu", partner, n);
+}
+
+json_t *bh_grant_json(const struct bh_grant *g, const char *partner, const char *id,
+		      const char *purpose)
+{
+	json_t *o = json_object(), *ports = json_array();
+	char buf[64];
+	size_t i;
+
+	if (id)
+		json_object_set_new(o, "id", json_string(id));
+	json_object_set_new(o, "partner", json_string(partner));
+	json_object_set_new(o, "to", json_string(bh_prefix_str(&g->to, buf, sizeof(buf))));
+	json_object_set_new(o, "proto", json_string(bh_proto_str(g->proto)));
+	for (i = 0; i < g->nports; i++) {
+		if (g->ports[i].lo == g->ports[i].hi)
+			snprintf(buf, sizeof(buf), "%u", g->ports[i].lo);
+		else
+			snprintf(buf, sizeof(buf), "%u-%u", g->ports[i].lo, g->ports[i].hi);
+		json_array_append_new(ports, json_string(buf));
+	}
+	if (g->nports)
+		json_object_set_new(o, "ports", ports);
+	else
+		json_decref(ports);
+	if (purpose)
+		json_object_set_new(o, "purpose", json_string(purpose));
+	json_object_set_new(o, "source", json_string(g->id & BH_JIT_GRANT_BIT ? "jit" : "policy"));
+	return o;
+}
+
+void bh_grant_json_lifetime(json_t *o, uint64_t exp, const struct bh_clock *clk)
+{
+	char ts[BH_TS_LEN];
+
+	if (!exp) {
+		json_object_set_new(o, "state", json_string("live"));
+		return;
+	}
+	bh_format_ts((int64_t)exp, clk, ts, sizeof(ts));
+	json_object_set_new(o, "expires", json_string(ts));
+	json_object_set_new(o, "remaining_s", json_real((int64_t)exp > clk->boot_ns ?
+				(double)((int64_t)exp - clk->boot_ns) / 1e9 : 0.0));
+	json_object_set_new(o, "state", json_string((int64_t)exp > clk->boot_ns ? "live" :
+						    "expired"));
+}
+
+json_t *bh_jit_list_json(const struct bh_jitset *s, const char *partner,
+			 const struct bh_clock *clk)
+{
+	json_t *arr = json_array();
+	size_t i;
+
+	for (i = 0; i < s->n; i++) {
+		const struct bh_jit *r = &s->r[i];
+		struct bh_grant g;
+		char id[96], ts[BH_TS_LEN];
+		json_t *o;
+
+		if (partner && strcmp(partner, r->partner))
+			continue;
+		if (bh_jit_to_grant(r, 0, &g))
+			continue;
+		if (r->kind == BH_JIT_GRANT) {
+			snprintf(id, sizeof(id), "%s/j%u", r->partner, r->seq);
+			o = bh_grant_json(&g, r->partner, id, g.purpose);
+			bh_grant_json_lifetime(o, r->expires_boot_ns, clk);
+		} else {
+			if (r->proto == BH_JIT_ANY_PROTO)
+				g.proto = BH_PROTO_ANY;
+			g.id = 0;
+			o = bh_grant_json(&g, r->partner, NULL, NULL);
+			json_object_set_new(o, "source", json_string("revocation"));
+			json_object_set_new(o, "state", json_string("revoked"));
+			bh_format_ts((int64_t)r->created_unix_ns - clk->wall_ns + clk->boot_ns, clk,
+				     ts, sizeof(ts));
+			json_object_set_new(o, "revoked_at", json_string(ts));
+			json_object_set_new(o, "revoked_by", json_pack("{s:i, s:i, s:s}", "uid",
+						(int)r->by_uid, "pid", (int)r->by_pid, "comm",
+						r->by_comm));
+		}
+		bh_grant_free(&g);
+		json_array_append_new(arr, o);
+	}
+	return arr;
 }

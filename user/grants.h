@@ -51,4 +51,19 @@ void bh_effective_free(struct bh_policy *eff, size_t nshared);
 void bh_grant_text_id(const struct bh_policy *file, const struct bh_grant *g, char *buf,
 		      size_t len);
 
+#include <jansson.h>
+
+/* A grant as the control plane and `list` show it: id, partner, to, proto,
+ * ports, purpose, source ("policy" or "jit"). id and purpose may be NULL. */
+json_t *bh_grant_json(const struct bh_grant *g, const char *partner, const char *id,
+		      const char *purpose);
+/* Adds expires, remaining_s and state (live/expired) for an expiry instant
+ * (CLOCK_BOOTTIME ns; 0 = none: state live). */
+void bh_grant_json_lifetime(json_t *o, uint64_t expires_boot_ns, const struct bh_clock *clk);
+
+/* What the pinned records alone say (the daemon is down): JIT grants with
+ * their lifetime and revocations, as `list` shows them; partner NULL = all. */
+json_t *bh_jit_list_json(const struct bh_jitset *s, const char *partner,
+			 const struct bh_clock *clk);
+
 #endif

@@ -134,6 +134,13 @@ int bh_loader_open(struct bh_loader *l, const char *pin_dir, unsigned int ring_k
 			"bulkhead version? run `bulkhead down` first)" : "");
 		goto fail;
 	}
+	l->names = calloc(BH_MAX_PARTNERS, sizeof(*l->names));
+	if (!l->names) {
+		err = -ENOMEM;
+		goto fail;
+	}
+	for (uint32_t id = 1; id < BH_MAX_PARTNERS; id++)
+		bpf_map_lookup_elem(bpf_map__fd(l->skel->maps.bh_pnames), &id, &l->names[id]);
 	return 0;
 fail:
 	bh_loader_close(l);
@@ -163,6 +170,11 @@ void bh_loader_close(struct bh_loader *l)
 	bulkhead_bpf__destroy(l->skel);	/* closes fds; pinned state stays */
 	l->skel = NULL;
 	free_points(l);
+	free(l->names);
+	l->names = NULL;
+	free(l->attached);
+	l->attached = NULL;
+	l->nattached = 0;
 	if (l->lock_fd >= 0)
 		close(l->lock_fd);
 	l->lock_fd = -1;
@@ -173,13 +185,10 @@ void bh_loader_close(struct bh_loader *l)
 static int assign_partner_ids(struct bh_loader *l, struct bh_policy *p, struct bh_errors *errs)
 {
 	int fd = bpf_map__fd(l->skel->maps.bh_pnames);
-	struct bh_pname names[BH_MAX_PARTNERS];
+	struct bh_pname *names = l->names;
 	uint32_t id;
 	size_t i;
 
-	memset(names, 0, sizeof(names));
-	for (id = 1; id < BH_MAX_PARTNERS; id++)
-		bpf_map_lookup_elem(fd, &id, &names[id]);
 	for (i = 0; i < p->npartners; i++) {
 		uint32_t free_id = 0;
 
@@ -202,12 +211,13 @@ static int assign_partner_ids(struct bh_loader *l, struct bh_policy *p, struct b
 		}
 		snprintf(names[free_id].name, sizeof(names[free_id].name), "%s",
 			 p->partners[i].name);
-		p->partners[i].id = free_id;
-	}
-	for (i = 0; i < p->npartners; i++) {
-		id = p->partners[i].id;
-		if (bpf_map_update_elem(fd, &id, &names[id], BPF_ANY))
+		if (bpf_map_update_elem(fd, &free_id, &names[free_id], BPF_ANY)) {
+			names[free_id].name[0] = '\0';
+			bh_errors_add(errs, "cannot record partner %s: %s", p->partners[i].name,
+				      strerror(errno));
 			return -errno;
+		}
+		p->partners[i].id = free_id;
 	}
 	return 0;
 }
@@ -556,18 +566,45 @@ int bh_apply(struct bh_loader *l, struct bh_policy *p, struct bh_errors *errs)
 		goto out;
 	}
 
-	/* 3. attach (or adopt) programs, then drop what the policy no longer names */
+	/* 3. attach (or adopt: link update) programs at points this loader has not
+	 * handled yet, then drop what the policy no longer names */
 	for (i = 0; i < l->npoints; i++) {
+		size_t j;
+		uint64_t *na;
+
+		for (j = 0; j < l->nattached && l->attached[j] != l->points[i].cgid; j++)
+			;
+		if (j < l->nattached)
+			continue;
 		err = attach_point(l, &l->points[i]);
 		if (err) {
 			bh_errors_add(errs, "cannot attach to cgroup %s: %s", l->points[i].path,
 				      strerror(-err));
 			goto out;
 		}
+		na = realloc(l->attached, (l->nattached + 1) * sizeof(*na));
+		if (!na) {
+			err = -ENOMEM;
+			goto out;
+		}
+		l->attached = na;
+		l->attached[l->nattached++] = l->points[i].cgid;
 	}
 	err = prune_cgroups(l, b, nb);
 	if (!err)
 		err = detach_stale(l);
+	/* points dropped above lost their links: forget them, so a later policy
+	 * naming them again attaches anew */
+	for (i = 0; i < l->nattached;) {
+		size_t j;
+
+		for (j = 0; j < l->npoints && l->points[j].cgid != l->attached[i]; j++)
+			;
+		if (j < l->npoints)
+			i++;
+		else
+			l->attached[i] = l->attached[--l->nattached];
+	}
 	if (err)
 		bh_errors_add(errs, "cannot remove stale bindings: %s", strerror(-err));
 	pr_info("applied %s: %zu partners, %zu grants, %zu trie entries, %zu attach points, "

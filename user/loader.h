@@ -24,6 +24,12 @@ struct bh_loader {
 	struct bulkhead_bpf *skel;
 	size_t npoints;
 	struct bh_attach_point *points;
+	/* partner names by id: the pinned bh_pnames, read once at open (this
+	 * loader holds the pin lock, so it is the only writer) */
+	struct bh_pname *names;
+	/* attach points whose links this loader already attached or updated */
+	size_t nattached;
+	uint64_t *attached;
 	/* bound cgroup paths not present yet (under partner_root): retried */
 	size_t npending;
 	char **pending;

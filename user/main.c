@@ -6,7 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <limits.h>
+#include <bpf/bpf.h>
 #include "control.h"
+#include "grants.h"
 #include "daemon.h"
 #include "loader.h"
 #include "log.h"
@@ -234,8 +237,9 @@ static void run_usage(FILE *f)
 		"  -k, --no-destroy         do not destroy established sockets that a revocation,\n"
 		"                           narrowing or expiry cut off (their packets are\n"
 		"                           dropped either way; by default the sockets are\n"
-		"                           also destroyed so applications see ECONNABORTED\n"
-		"                           at once instead of hanging in retransmits)\n"
+		"                           also destroyed so applications see an error at\n"
+		"                           once, ECONNABORTED for TCP, instead of hanging in\n"
+		"                           retransmits)\n"
 		"  -P, --pin-dir DIR        bpffs directory for maps and links\n"
 		"                           (default $BULKHEAD_PIN_DIR or " BH_DEFAULT_PIN_DIR ")\n"
 		"  -c, --control PATH       control socket for grant/revoke/list/apply\n"
@@ -376,13 +380,15 @@ static int cmd_status(int argc, char **argv)
 /* Send req (consumed) to the daemon; print the response as JSON or via
  * print_human. Returns the exit code: 0 ok, 1 refused/error, 4 no daemon. */
 static int ctl_roundtrip(const char *control, json_t *req, int json,
-			 void (*print_human)(const json_t *resp))
+			 void (*print_human)(const json_t *resp), int quiet_unreachable)
 {
 	json_t *resp = bh_ctl_call(control, req);
 	json_t *errs;
 	int ok;
 
 	json_decref(req);
+	if (!resp && quiet_unreachable)
+		return 4;
 	if (!resp) {
 		fprintf(stderr, "bulkhead: cannot reach the daemon at %s: %s (is `bulkhead run` "
 			"running? --control/BULKHEAD_CONTROL select the socket)\n", control,
@@ -422,7 +428,7 @@ static void print_grant_line(const json_t *g)
 	json_t *rem = json_object_get(g, "remaining_s");
 	size_t i;
 
-	printf("%-16s %-8s %-28s %-5s ", json_string_value(json_object_get(g, "id")) ?: "?",
+	printf("%-16s %-8s %-28s %-5s ", json_string_value(json_object_get(g, "id")) ?: "-",
 	       json_string_value(json_object_get(g, "state")) ?: "",
 	       json_string_value(json_object_get(g, "to")) ?: "?",
 	       json_string_value(json_object_get(g, "proto")) ?: "?");
@@ -544,7 +550,7 @@ static int cmd_grant(int argc, char **argv)
 		return rc;
 	}
 	req = json_pack("{s:s, s:s, s:o}", "op", "grant", "partner", a.args[0], "grant", spec);
-	return ctl_roundtrip(a.control, req, a.json, print_granted);
+	return ctl_roundtrip(a.control, req, a.json, print_granted, 0);
 }
 
 static void revoke_usage(FILE *f)
@@ -597,20 +603,61 @@ static int cmd_revoke(int argc, char **argv)
 	}
 	req = json_pack("{s:s, s:s}", "op", "revoke", "partner", a.args[0]);
 	json_object_set_new(req, sel[0] ? "grant" : "to", json_string(sel[0] ? sel[0] : sel[1]));
-	return ctl_roundtrip(a.control, req, a.json, print_revoked);
+	return ctl_roundtrip(a.control, req, a.json, print_revoked, 0);
 }
 
 static void list_usage(FILE *f)
 {
 	fprintf(f,
-		"Usage: bulkhead list [PARTNER] [--json] [--control PATH]\n"
+		"Usage: bulkhead list [PARTNER] [--json] [--control PATH] [--pin-dir DIR]\n"
 		"\n"
 		"Grants in force (policy file and just-in-time) with their remaining lifetime,\n"
-		"and revoked policy-file grants with who revoked them and when.\n"
+		"and revoked policy-file grants with who revoked them and when. With the\n"
+		"daemon down, the just-in-time grants and revocations pinned in the kernel.\n"
 		"\n"
 		"  -j, --json           JSON\n"
 		"  -c, --control PATH   (default $BULKHEAD_CONTROL or " BH_DEFAULT_CONTROL ")\n"
+		"  -P, --pin-dir DIR    pins to read when the daemon is down\n"
 		"  -h, --help           this help\n");
+}
+
+/* The daemon is down: what the pins alone say (JIT grants, revocations). */
+static int list_pinned(const struct cli_args *a)
+{
+	char path[PATH_MAX + 16];
+	struct bh_jitset js;
+	struct bh_clock clk;
+	json_t *resp;
+	int fd, rc;
+
+	snprintf(path, sizeof(path), "%s/bh_jit", a->pin_dir);
+	fd = bpf_obj_get(path);
+	if (fd < 0 || bh_jit_load(fd, &js)) {
+		fprintf(stderr, "bulkhead: no daemon and nothing pinned in %s\n", a->pin_dir);
+		if (fd >= 0)
+			close(fd);
+		return 4;
+	}
+	close(fd);
+	bh_clock_now(&clk);
+	resp = json_pack("{s:b, s:s, s:o}", "ok", 1, "daemon", "down", "grants",
+			 bh_jit_list_json(&js, a->nargs ? a->args[0] : NULL, &clk));
+	bh_jitset_free(&js);
+	if (a->json) {
+		char *s = json_dumps(resp, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+
+		if (s)
+			puts(s);
+		free(s);
+	} else {
+		printf("daemon down: just-in-time grants and revocations from %s (policy-file\n"
+		       "grants are enforced as pinned; `bulkhead check FILE` lists them)\n",
+		       a->pin_dir);
+		print_list(resp);
+	}
+	json_decref(resp);
+	rc = 0;
+	return rc;
 }
 
 static int cmd_list(int argc, char **argv)
@@ -619,13 +666,15 @@ static int cmd_list(int argc, char **argv)
 	json_t *req;
 	int rc;
 
-	rc = cli_parse(argc, argv, OPT_JSON | OPT_CONTROL, NULL, NULL, NULL, list_usage, 0, 1, &a);
+	rc = cli_parse(argc, argv, OPT_JSON | OPT_CONTROL | OPT_PIN_DIR, NULL, NULL, NULL,
+		       list_usage, 0, 1, &a);
 	if (rc >= 0)
 		return rc;
 	req = json_pack("{s:s}", "op", "list");
 	if (a.nargs)
 		json_object_set_new(req, "partner", json_string(a.args[0]));
-	return ctl_roundtrip(a.control, req, a.json, print_list);
+	rc = ctl_roundtrip(a.control, req, a.json, print_list, 1);
+	return rc == 4 ? list_pinned(&a) : rc;
 }
 
 static void apply_usage(FILE *f)
@@ -670,7 +719,7 @@ static int cmd_apply(int argc, char **argv)
 		fprintf(stderr, "%s: not valid UTF-8 text\n", a.args[0]);
 		return 1;
 	}
-	return ctl_roundtrip(a.control, req, a.json, print_applied);
+	return ctl_roundtrip(a.control, req, a.json, print_applied, 0);
 }
 
 /* ---- dispatch ---- */
