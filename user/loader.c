@@ -433,15 +433,18 @@ static int detach_pinned(const char *path)
 	return err;
 }
 
-/* Detach pinned links whose cgroup is no longer an attach point. */
-static int detach_stale(struct bh_loader *l)
+/* Detach and unpin the links in pin_dir/links, all of them (l NULL) or those
+ * whose cgroup is no longer one of l's attach points. *n counts them.
+ * 0 or the first -errno (logged). */
+static int detach_links(const char *pin_dir, const struct bh_loader *l, int *n)
 {
 	char dir[PATH_MAX + 16], path[PATH_MAX * 2];
 	struct dirent *de;
 	DIR *d;
 	int err = 0;
 
-	snprintf(dir, sizeof(dir), "%s/links", l->pin_dir);
+	*n = 0;
+	snprintf(dir, sizeof(dir), "%s/links", pin_dir);
 	d = opendir(dir);
 	if (!d)
 		return errno == ENOENT ? 0 : -errno;
@@ -452,13 +455,17 @@ static int detach_stale(struct bh_loader *l)
 
 		if (de->d_name[0] == '.' || sscanf(de->d_name, "%llu-", &cgid) != 1)
 			continue;
-		for (i = 0; i < l->npoints && !keep; i++)
+		for (i = 0; l && i < l->npoints && !keep; i++)
 			keep = l->points[i].cgid == cgid;
 		if (keep)
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-		if (detach_pinned(path) && !err)
-			err = -errno;
+		if (detach_pinned(path)) {
+			pr_warn("cannot detach %s: %s\n", path, strerror(errno));
+			if (!err)
+				err = -errno;
+		}
+		(*n)++;
 	}
 	closedir(d);
 	return err;
@@ -524,7 +531,7 @@ int bh_apply(struct bh_loader *l, struct bh_policy *p, struct bh_errors *errs)
 	struct bh_clock clk;
 	size_t nb = 0, i;
 	uint32_t zero = 0;
-	int err, trie_fd = -1;
+	int err, trie_fd = -1, ndetached;
 
 	/* 1. everything that can fail on bad input, before any kernel change */
 	err = assign_partner_ids(l, p, errs);
@@ -592,7 +599,7 @@ int bh_apply(struct bh_loader *l, struct bh_policy *p, struct bh_errors *errs)
 	}
 	err = prune_cgroups(l, b, nb);
 	if (!err)
-		err = detach_stale(l);
+		err = detach_links(l->pin_dir, l, &ndetached);
 	/* points dropped above lost their links: forget them, so a later policy
 	 * naming them again attaches anew */
 	for (i = 0; i < l->nattached;) {
@@ -651,24 +658,11 @@ int bh_down(const char *pin_dir)
 	char links[PATH_MAX + 16], path[PATH_MAX * 2];
 	struct dirent *de;
 	DIR *d;
-	int err = 0, n = 0;
+	int err, n;
 
+	err = detach_links(pin_dir, NULL, &n);
 	snprintf(links, sizeof(links), "%s/links", pin_dir);
-	d = opendir(links);
-	if (d) {
-		while ((de = readdir(d))) {
-			if (de->d_name[0] == '.')
-				continue;
-			snprintf(path, sizeof(path), "%s/%s", links, de->d_name);
-			if (detach_pinned(path) && !err) {
-				err = -errno;
-				pr_warn("cannot detach %s: %s\n", path, strerror(errno));
-			}
-			n++;
-		}
-		closedir(d);
-		rmdir(links);
-	}
+	rmdir(links);
 	d = opendir(pin_dir);
 	if (!d) {
 		if (errno == ENOENT) {
