@@ -10,7 +10,7 @@ CC        ?= cc
 PREFIX    ?= /usr/local
 
 CFLAGS    ?= -O2 -g
-CFLAGS    += -Wall -Wextra -Werror -std=gnu11 -D_GNU_SOURCE
+override CFLAGS += -Wall -Wextra -Werror -std=gnu11 -D_GNU_SOURCE
 CPPFLAGS  += -Iinclude -Iuser -I$(BUILD) -MMD -MP
 LDLIBS    += $(shell pkg-config --libs libbpf jansson 2>/dev/null || echo -lbpf -lelf -lz -ljansson)
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(BPF_ARCH) -Wall -Werror \
@@ -23,7 +23,7 @@ Q := @
 endif
 
 .DELETE_ON_ERROR:
-.PHONY: all deps test unit e2e clean vmlinux install demo bench
+.PHONY: all deps test unit e2e clean vmlinux install demo bench sanitize
 
 # Debian packages the build, the tests and the demo need.
 DEPS_PKGS := clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev libjansson-dev \
@@ -87,6 +87,16 @@ unit: $(UNIT_TESTS)
 
 e2e: all
 	$(Q)tests/e2e/run.sh
+
+# Unit and end-to-end tests against an ASan/UBSan build (build/san): any
+# sanitizer report makes the binary exit non-zero, which the tests assert.
+SAN_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
+sanitize:
+	$(Q)$(MAKE) --no-print-directory BUILD=$(BUILD)/san CFLAGS="$(SAN_FLAGS)" \
+		$(BUILD)/san/bulkhead $(BUILD)/san/probe $(patsubst $(BUILD)/%,$(BUILD)/san/%,$(UNIT_TESTS))
+	$(Q)CI=true BULKHEAD=$(CURDIR)/$(BUILD)/san/bulkhead BH_PROBE=$(CURDIR)/$(BUILD)/san/probe \
+		BH_UNIT_DIR=$(CURDIR)/$(BUILD)/san \
+		ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 tests/run-all.sh
 
 vmlinux:
 	$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > vmlinux/$(ARCH)/vmlinux.h

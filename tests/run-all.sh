@@ -24,9 +24,10 @@ run_suite() {
 	total_pass=$((total_pass + p)); total_fail=$((total_fail + f)); total_skip=$((total_skip + ${s:-0}))
 	[ "$f" -eq 0 ] && [ "$status" -eq 0 ] || rc=1
 }
-run_suite "unit: policy parser and compiler" build/test_policy
-run_suite "unit: event JSON and writer" build/test_events
-[ -x build/test_sockkill ] && run_suite "kernel: socket destroy (sock_diag)" build/test_sockkill
+unit=${BH_UNIT_DIR:-build}
+run_suite "unit: policy parser and compiler" "$unit/test_policy"
+run_suite "unit: event JSON and writer" "$unit/test_events"
+run_suite "kernel: socket destroy (sock_diag)" "$unit/test_sockkill"
 run_suite "end-to-end: kernel datapath" tests/e2e/run.sh
 if [ "$total_skip" -gt 0 ]; then
 	echo "$total_pass passed, $total_fail failed, $total_skip skipped"

@@ -57,29 +57,19 @@ revoke_latency() {
 	local jf="$CASE_DIR/jitflow" st
 	"${CC:-cc}" -O2 -Wall -Wextra -o "$jf" "$BH_ROOT/tests/probe/jitflow.c" -ljansson ||
 		fail_now "cannot build tests/probe/jitflow.c"
-	cat >"$CASE_DIR/policy.json" <<EOF
-{
-  "version": 1,
-  "partners": {
-    "acme": {
-      "cgroups": ["$CASE_CG_REL/acme"],
-      "allow": [{"to": "10.1.2.3", "proto": "tcp", "ports": ["80"]}]
-    }
-  }
-}
-EOF
+	policy_acme '[{"to": "10.1.2.3", "proto": "tcp", "ports": ["80"]}]'
 	cg_new acme
 	local mode=no-destroy
 	if [ "${DESTROY:-0}" = 1 ]; then
 		mode=destroy
-		bh_start "$CASE_DIR/policy.json" --flow-interval 0
+		bh_start "$POLICY" --flow-interval 0
 	else
-		bh_start "$CASE_DIR/policy.json" --flow-interval 0 --no-destroy
+		bh_start "$POLICY" --flow-interval 0 --no-destroy
 	fi
 	mkdir -p "$(dirname "$OUT_JSON")" || fail_now "cannot create $(dirname "$OUT_JSON")"
 	in_ns "$NS_C" "$jf" bench -n "$N" --bulkhead "$BULKHEAD" --partner acme \
 		--cgroup "$CASE_CG/acme" --server-netns "/run/netns/$NS_S" --addr 10.20.0.5 \
-		--port-base "$PORT_BASE" --events "$CASE_DIR/logs/acme.jsonl" --json "$OUT_JSON" \
+		--port-base "$PORT_BASE" --events "$LOGS/acme.jsonl" --json "$OUT_JSON" \
 		--mode "$mode"
 	st=$?
 	[ "$st" -eq 0 ] || fail "jitflow bench exited with status $st"

@@ -17,6 +17,20 @@
 # plus the extra server addresses in BH_V4_EXTRA / BH_V6_EXTRA on the server's
 # lo, routed from the client through the veth. Nothing leaves those namespaces.
 #
+# The daemon (bh_start) writes its event logs to $LOGS ($CASE_DIR/logs) and
+# listens on a control socket of the case's own.
+#
+# Shared helpers for the test files (details above each one):
+#   policy                  the policy JSON on stdin becomes $POLICY
+#   policy_acme ALLOW [F]   a policy with one partner, acme ($CASE_CG_REL/acme),
+#                           allowed the JSON array ALLOW; in $POLICY, or in F
+#   in_cg / in_cg_bg        run a command in the client namespace and a cgroup,
+#                           in the foreground / in the background (its pid in
+#                           BH_BG_PID)
+#   stop_ok                 the daemon survived the case and exits 0 on SIGTERM
+#   assert_eq, assert_contains, assert_file_has, assert_file_lacks,
+#   assert_probe            assertions: each logs "ok: ..." or records a failure
+#
 # Cleanup (daemon, `bulkhead down`, servers, namespaces, cgroups, pins) always
 # runs: per case in the case subshell's EXIT trap, and again for the whole run
 # in this shell's EXIT trap, even on failure or Ctrl-C. The last line printed is
@@ -264,10 +278,24 @@ in_cg() { in_cg_ns "$NS_C" "$@"; }
 in_cg_ns() {
 	local ns=$1 cg=$2
 	shift 2
-	# shellcheck disable=SC2016
-	nsenter --net="/run/netns/$ns" sh -c \
-		'echo $$ >"$1/cgroup.procs" || exit 125; shift; exec "$@"' bh-in-cg "$cg" "$@"
+	nsenter --net="/run/netns/$ns" sh -c "$BH__JOIN_CG" bh-in-cg "$cg" "$@"
 }
+
+# in_cg_bg CGROUP_DIR CMD...: in_cg in the background. BH_BG_PID is the pid of
+# CMD itself (nsenter and sh exec into it; a backgrounded shell function would
+# leave $! naming a subshell); redirections on the call apply to CMD.
+in_cg_bg() {
+	local cg=$1
+	shift
+	nsenter --net="/run/netns/$NS_C" sh -c "$BH__JOIN_CG" bh-in-cg "$cg" "$@" &
+	# shellcheck disable=SC2034  # for the caller
+	BH_BG_PID=$!
+}
+
+# The shell script of in_cg: join the cgroup $1 (exit 125 if that fails), then
+# exec the rest of the arguments.
+# shellcheck disable=SC2016
+BH__JOIN_CG='echo $$ >"$1/cgroup.procs" || exit 125; shift; exec "$@"'
 
 # cg_new REL...: create the cgroups $CASE_CG/REL (and their parents).
 cg_new() {
@@ -332,6 +360,36 @@ EOF
 
 bh__file_has() { grep -qF -- "$2" "$1" 2>/dev/null; }
 
+# ------------------------------------------------------------------- policy
+
+# policy: write the policy JSON read from stdin; its path is in $POLICY.
+policy() {
+	POLICY="$CASE_DIR/policy.json"
+	cat >"$POLICY"
+}
+
+# policy_acme ALLOW [FILE]: a policy with one partner, acme, bound to
+# $CASE_CG_REL/acme, whose allow list is the JSON text ALLOW (an array),
+# written as `policy` does, or to FILE when given ($POLICY then unchanged).
+policy_acme() {
+	local file=${2:-}
+	if [ -z "$file" ]; then
+		POLICY="$CASE_DIR/policy.json"
+		file=$POLICY
+	fi
+	cat >"$file" <<EOF
+{
+  "version": 1,
+  "partners": {
+    "acme": {
+      "cgroups": ["$CASE_CG_REL/acme"],
+      "allow": $1
+    }
+  }
+}
+EOF
+}
+
 # ------------------------------------------------------------------- daemon
 
 # bh_spawn POLICYFILE [ARGS...]: start `bulkhead run --policy POLICYFILE
@@ -345,7 +403,7 @@ bh_spawn() {
 	: >"$CASE_DIR/bulkhead.err"
 	# keep the event logs in the case dir when the binary knows --log-dir
 	if "$BULKHEAD" run --help 2>&1 | grep -q -- --log-dir; then
-		set -- --log-dir "$CASE_DIR/logs" "$@"
+		set -- --log-dir "$LOGS" "$@"
 	fi
 	# and the control socket, so CLI commands in the case reach this daemon only
 	export BULKHEAD_CONTROL="$CASE_DIR/control.sock"
@@ -414,6 +472,13 @@ bh_stop() {
 
 # bh_alive: the daemon started by bh_start still runs.
 bh_alive() { [ -n "${BH_DAEMON_PID:-}" ] && bh_pid_alive "$BH_DAEMON_PID"; }
+
+# stop_ok: the daemon survived the case and exits 0 on SIGTERM.
+stop_ok() {
+	bh_alive || fail "bulkhead run died during the case: $(tail -n 3 "$CASE_DIR/bulkhead.err" | tr '\n' ' ')"
+	bh_stop
+	assert_eq 0 "$?" "bulkhead run exit status after SIGTERM"
+}
 
 # bh_down: `bulkhead down` on the case's pin dir; returns its status.
 bh_down() {
@@ -573,6 +638,7 @@ bh__case_main() {
 	export CASE_NAME
 	CASE_N=$4
 	CASE_DIR=$5
+	LOGS="$CASE_DIR/logs"	# the daemon's --log-dir
 	BH_DAEMON_PID=""
 	BH_DAEMON_STARTED=0
 	NS_C="" NS_S=""

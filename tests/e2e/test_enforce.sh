@@ -16,24 +16,11 @@
 
 # ------------------------------------------------------------------ helpers
 
-# policy: write the policy JSON read from stdin; its path is in $POLICY.
-policy() {
-	POLICY="$CASE_DIR/policy.json"
-	cat >"$POLICY"
-}
-
 # start: the partner cgroups given, the control cgroup, then the daemon.
 start() {
 	cg_new outside "$@"
 	OUT="$CASE_CG/outside"
 	bh_start "$POLICY"
-}
-
-# stop_ok: the daemon survived the case and exits 0 on SIGTERM.
-stop_ok() {
-	bh_alive || fail "bulkhead run died during the case: $(tail -n 3 "$CASE_DIR/bulkhead.err" | tr '\n' ' ')"
-	bh_stop
-	assert_eq 0 "$?" "bulkhead run exit status after SIGTERM"
 }
 
 # curl_body CGROUP URL: the body curl got, or "curl exit N".
@@ -50,20 +37,10 @@ curl_body() {
 # Granted TCP (curl, ncat) and UDP (probe, ncat) reach the server.
 case_granted_tcp_udp() {
 	local tok; tok=$(bh_token)
-	policy <<EOF
-{
-  "version": 1,
-  "partners": {
-    "acme": {
-      "cgroups": ["$CASE_CG_REL/acme"],
-      "allow": [
+	policy_acme '[
         {"to": "10.20.0.5", "proto": "tcp", "ports": ["80", "9000"], "purpose": "api"},
         {"to": "10.20.0.5/32", "proto": "udp", "ports": ["5353"]}
-      ]
-    }
-  }
-}
-EOF
+      ]'
 	srv_start http 80 "$CASE_DIR/http.rx"
 	srv_start sink 9000 "$CASE_DIR/tcp.rx"
 	srv_start udp 5353 "$CASE_DIR/udp.rx"
@@ -126,18 +103,8 @@ EOF
 # nothing reaches the server.
 case_denied_udp() {
 	local tok; tok=$(bh_token)
-	policy <<EOF
-{
-  "version": 1,
-  "partners": {
-    "acme": {
-      "cgroups": ["$CASE_CG_REL/acme"],
-      "allow": [{"to": "10.20.0.5", "proto": "udp", "ports": ["5353"]},
-                {"to": "10.1.2.3", "proto": "tcp"}]
-    }
-  }
-}
-EOF
+	policy_acme '[{"to": "10.20.0.5", "proto": "udp", "ports": ["5353"]},
+                {"to": "10.1.2.3", "proto": "tcp"}]'
 	srv_start udp 5353 "$CASE_DIR/udp.rx"
 	srv_start udp 5354 "$CASE_DIR/udp2.rx"
 	start acme
@@ -163,18 +130,8 @@ EOF
 # addresses of the same servers) is not.
 case_ipv6() {
 	local tok; tok=$(bh_token)
-	policy <<EOF
-{
-  "version": 1,
-  "partners": {
-    "acme": {
-      "cgroups": ["$CASE_CG_REL/acme"],
-      "allow": [{"to": "fd00:20::/64", "proto": "tcp", "ports": ["80"]},
-                {"to": "fd00:20::5/128", "proto": "udp", "ports": ["5353"]}]
-    }
-  }
-}
-EOF
+	policy_acme '[{"to": "fd00:20::/64", "proto": "tcp", "ports": ["80"]},
+                {"to": "fd00:20::5/128", "proto": "udp", "ports": ["5353"]}]'
 	srv_start http 80 "$CASE_DIR/http.rx"
 	srv_start udp 5353 "$CASE_DIR/udp.rx"
 	start acme
@@ -197,18 +154,8 @@ EOF
 # AF_INET6 sockets to ::ffff:a.b.c.d are judged as the IPv4 address.
 case_v4_mapped() {
 	local tok; tok=$(bh_token)
-	policy <<EOF
-{
-  "version": 1,
-  "partners": {
-    "acme": {
-      "cgroups": ["$CASE_CG_REL/acme"],
-      "allow": [{"to": "10.20.0.0/24", "proto": "tcp", "ports": ["80"]},
-                {"to": "10.20.0.5", "proto": "udp", "ports": ["5353"]}]
-    }
-  }
-}
-EOF
+	policy_acme '[{"to": "10.20.0.0/24", "proto": "tcp", "ports": ["80"]},
+                {"to": "10.20.0.5", "proto": "udp", "ports": ["5353"]}]'
 	srv_start echo 80
 	srv_start udp 5353 "$CASE_DIR/udp.rx"
 	start acme
@@ -229,17 +176,7 @@ EOF
 # A port range is inclusive at both ends and nothing beyond.
 case_port_range_edges() {
 	local p
-	policy <<EOF
-{
-  "version": 1,
-  "partners": {
-    "acme": {
-      "cgroups": ["$CASE_CG_REL/acme"],
-      "allow": [{"to": "10.20.0.5", "proto": "tcp", "ports": ["8000-8100"]}]
-    }
-  }
-}
-EOF
+	policy_acme '[{"to": "10.20.0.5", "proto": "tcp", "ports": ["8000-8100"]}]'
 	for p in 7999 8000 8050 8100 8101; do srv_start echo "$p"; done
 	start acme
 	local acme="$CASE_CG/acme"
@@ -288,17 +225,7 @@ EOF
 # Loopback is not special: a service on 127.0.0.1/::1 in the partner's own
 # namespace is denied unless granted.
 case_loopback_denied() {
-	policy <<EOF
-{
-  "version": 1,
-  "partners": {
-    "acme": {
-      "cgroups": ["$CASE_CG_REL/acme"],
-      "allow": [{"to": "10.20.0.5", "proto": "tcp", "ports": ["9000"]}]
-    }
-  }
-}
-EOF
+	policy_acme '[{"to": "10.20.0.5", "proto": "tcp", "ports": ["9000"]}]'
 	srv_start --ns "$NS_C" echo 9000
 	srv_start --ns "$NS_C" udp 9001 "$CASE_DIR/udp.rx"
 	start acme
@@ -316,18 +243,8 @@ EOF
 
 case_loopback_granted() {
 	local tok; tok=$(bh_token)
-	policy <<EOF
-{
-  "version": 1,
-  "partners": {
-    "acme": {
-      "cgroups": ["$CASE_CG_REL/acme"],
-      "allow": [{"to": "127.0.0.1", "proto": "tcp", "ports": ["9000"]},
-                {"to": "127.0.0.1", "proto": "udp", "ports": ["9002"]}]
-    }
-  }
-}
-EOF
+	policy_acme '[{"to": "127.0.0.1", "proto": "tcp", "ports": ["9000"]},
+                {"to": "127.0.0.1", "proto": "udp", "ports": ["9002"]}]'
 	srv_start --ns "$NS_C" sink 9000 "$CASE_DIR/tcp.rx"
 	srv_start --ns "$NS_C" echo 9001
 	srv_start --ns "$NS_C" udp 9002 "$CASE_DIR/udp.rx"
@@ -489,18 +406,8 @@ EOF
 
 # ICMP echo: granted destination ok, others EPERM; icmp grants no TCP.
 case_icmp() {
-	policy <<EOF
-{
-  "version": 1,
-  "partners": {
-    "acme": {
-      "cgroups": ["$CASE_CG_REL/acme"],
-      "allow": [{"to": "10.20.0.5", "proto": "icmp"},
-                {"to": "fd00:20::5", "proto": "icmp"}]
-    }
-  }
-}
-EOF
+	policy_acme '[{"to": "10.20.0.5", "proto": "icmp"},
+                {"to": "fd00:20::5", "proto": "icmp"}]'
 	srv_start echo 80
 	start acme
 	local acme="$CASE_CG/acme"
@@ -520,18 +427,8 @@ EOF
 
 # Overlapping grants are a union: 10.0.0.0/8 tcp 443 + 10.1.0.0/16 tcp 22.
 case_overlapping_union() {
-	policy <<EOF
-{
-  "version": 1,
-  "partners": {
-    "acme": {
-      "cgroups": ["$CASE_CG_REL/acme"],
-      "allow": [{"to": "10.0.0.0/8", "proto": "tcp", "ports": ["443"]},
-                {"to": "10.1.0.0/16", "proto": "tcp", "ports": ["22"]}]
-    }
-  }
-}
-EOF
+	policy_acme '[{"to": "10.0.0.0/8", "proto": "tcp", "ports": ["443"]},
+                {"to": "10.1.0.0/16", "proto": "tcp", "ports": ["22"]}]'
 	srv_start echo 22
 	srv_start echo 443
 	start acme
@@ -547,17 +444,7 @@ EOF
 
 # Stopping the daemon leaves enforcement in place; `down` removes it.
 case_stop_then_down() {
-	policy <<EOF
-{
-  "version": 1,
-  "partners": {
-    "acme": {
-      "cgroups": ["$CASE_CG_REL/acme"],
-      "allow": [{"to": "10.20.0.5", "proto": "tcp", "ports": ["80"]}]
-    }
-  }
-}
-EOF
+	policy_acme '[{"to": "10.20.0.5", "proto": "tcp", "ports": ["80"]}]'
 	srv_start echo 80
 	start acme
 	local acme="$CASE_CG/acme"

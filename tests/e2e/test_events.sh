@@ -432,6 +432,25 @@ assert_no_event() {
 	assert_event_n 0 "$label" "$file" "$@"
 }
 
+# ev_sum_ge N FILE FILTER...: the count fields of the matching lines add up to
+# N or more; the sum and the number of lines are left in EV_SUM and EV_LINES.
+ev_sum_ge() {
+	local n=$1
+	shift
+	read -r EV_SUM EV_LINES < <(ev sum count "$@")
+	[ "$EV_SUM" -ge "$n" ]
+}
+
+# assert_count_sum SECONDS N LABEL FILE FILTER...: once the count fields of the
+# matching lines add up to N or more (waiting SECONDS at most), they add up to
+# exactly N.
+assert_count_sum() {
+	local secs=$1 n=$2 label=$3
+	shift 3
+	wait_until "$secs" ev_sum_ge "$n" "$@"
+	assert_eq "$n" "$(ev sum count "$@" | cut -d' ' -f1)" "$label"
+}
+
 # assert_logs_valid: every line of every file in LOGDIR is strict UTF-8 JSON
 # of schema v1 (and every file ends in a newline).
 assert_logs_valid() {
@@ -451,15 +470,8 @@ assert_logs_valid() {
 
 # ------------------------------------------------------------------ helpers
 
-# policy: write the policy JSON read from stdin; its path is in $POLICY.
-policy() {
-	POLICY="$CASE_DIR/policy.json"
-	cat >"$POLICY"
-	LOGS="$CASE_DIR/logs"
-}
-
-# start [DAEMON ARGS...]: the daemon on $POLICY, logs in $LOGS (lib.sh puts
-# them in $CASE_DIR/logs); $T_START: microseconds, just before it started.
+# start [DAEMON ARGS...]: the daemon on $POLICY, logs in $LOGS (lib.sh);
+# $T_START: microseconds, just before it started.
 start() {
 	T_START=$(bh_now_us)
 	bh_start "$POLICY" "$@"
@@ -468,9 +480,7 @@ start() {
 
 # finish: the daemon survived, exits 0 on SIGTERM, and every log line is valid.
 finish() {
-	bh_alive || fail "bulkhead run died during the case: $(tail -n 3 "$CASE_DIR/bulkhead.err" | tr '\n' ' ')"
-	bh_stop
-	assert_eq 0 "$?" "bulkhead run exit status after SIGTERM"
+	stop_ok
 	assert_logs_valid
 }
 
@@ -483,11 +493,8 @@ run_in() {
 	local cg=$1
 	shift
 	T0=$(bh_now_us)
-	# shellcheck disable=SC2016
-	nsenter --net="/run/netns/$NS_C" sh -c \
-		'echo $$ >"$1/cgroup.procs" || exit 125; shift; exec "$@"' ev-in-cg "$cg" "$@" \
-		>"$CASE_DIR/run.out" 2>>"$CASE_DIR/probe.err" &
-	RUN_PID=$!
+	in_cg_bg "$cg" "$@" >"$CASE_DIR/run.out" 2>>"$CASE_DIR/probe.err"
+	RUN_PID=$BH_BG_PID
 	wait "$RUN_PID"
 	T1=$(bh_now_us)
 	RUN_OUT=$(cat "$CASE_DIR/run.out")
@@ -715,18 +722,8 @@ trap "ev__st=\$?; ev__umount_all; (exit \$ev__st); $ev__run_trap" EXIT
 # A granted TCP connect: one flow/new event with every field exact; a second
 # connect to the same destination makes no second one.
 case_allow_flow_new() {
-	policy <<EOF
-{
-  "version": 1,
-  "partners": {
-    "acme": {
-      "cgroups": ["$CASE_CG_REL/acme"],
-      "allow": [{"to": "10.20.0.5", "proto": "tcp", "ports": ["80"], "purpose": "billing api"},
-                {"to": "10.2.0.1", "proto": "udp"}]
-    }
-  }
-}
-EOF
+	policy_acme '[{"to": "10.20.0.5", "proto": "tcp", "ports": ["80"], "purpose": "billing api"},
+                {"to": "10.2.0.1", "proto": "udp"}]'
 	srv_start echo 80
 	cg_new acme
 	start
@@ -750,17 +747,7 @@ EOF
 # Denied connect (TCP IPv4, IPv6, v4-mapped, connected UDP) and denied
 # unconnected UDP sendto: exact fields of each event.
 case_deny_events() {
-	policy <<EOF
-{
-  "version": 1,
-  "partners": {
-    "acme": {
-      "cgroups": ["$CASE_CG_REL/acme"],
-      "allow": [{"to": "10.20.0.5", "proto": "tcp", "ports": ["80"]}]
-    }
-  }
-}
-EOF
+	policy_acme '[{"to": "10.20.0.5", "proto": "tcp", "ports": ["80"]}]'
 	cg_new acme
 	start
 	local acme="$CASE_CG/acme" f="$LOGS/acme.jsonl" cgid
@@ -935,17 +922,7 @@ EOF
 # line of the stream must be JSON: `bulkhead run --stdout | jq ...`, the
 # filter docs/events.md suggests, stops at the first line that is not.
 case_stdout_stream() {
-	policy <<EOF
-{
-  "version": 1,
-  "partners": {
-    "acme": {
-      "cgroups": ["$CASE_CG_REL/acme"],
-      "allow": [{"to": "10.20.0.5", "proto": "tcp", "ports": ["80"]}]
-    }
-  }
-}
-EOF
+	policy_acme '[{"to": "10.20.0.5", "proto": "tcp", "ports": ["80"]}]'
 	cg_new acme
 	local out="$CASE_DIR/bulkhead.out"
 	# readiness from the stream itself: the lifecycle start line (or `ready`)
@@ -1018,17 +995,7 @@ EOF
 # >= 100,000 denied connects to one destination: few lines, counts summing to
 # exactly the attempts, and the same number in the kernel's deny counter.
 case_flood() {
-	policy <<EOF
-{
-  "version": 1,
-  "partners": {
-    "acme": {
-      "cgroups": ["$CASE_CG_REL/acme"],
-      "allow": [{"to": "10.20.0.5", "proto": "tcp", "ports": ["80"]}]
-    }
-  }
-}
-EOF
+	policy_acme '[{"to": "10.20.0.5", "proto": "tcp", "ports": ["80"]}]'
 	cg_new acme
 	start
 	local acme="$CASE_CG/acme" f="$LOGS/acme.jsonl" n=$EV_FLOOD_N st="$CASE_DIR/status.json"
@@ -1039,9 +1006,9 @@ EOF
 	t_loop=$((T1 - T0))
 	bh_log "connect-loop: $(tail -n 1 "$CASE_DIR/probe.err")"
 	# aggregated lines come once their window has closed (2-3 s after it opened)
-	flood_sum() { read -r sum lines < <(ev sum count "$f" "${key[@]}"); [ "$sum" -ge "$n" ]; }
-	wait_until 30 flood_sum
+	wait_until 30 ev_sum_ge "$n" "$f" "${key[@]}"
 	t_done=$(( $(bh_now_us) - T1 ))
+	sum=$EV_SUM lines=$EV_LINES
 	assert_eq "$n" "$sum" "sum of count over the deny lines of 10.1.2.3:5432"
 	bh_log "figures: $n denied connects in $((t_loop / 1000)) ms ($((n * 1000000 / (t_loop > 0 ? t_loop : 1))) /s);" \
 		"$lines lines; counts complete $((t_done / 1000)) ms after the last attempt"
@@ -1071,17 +1038,7 @@ EOF
 # windows: the kernel's first-of-window race and the window flush still add
 # up to exactly the attempts.
 case_flood_parallel() {
-	policy <<EOF
-{
-  "version": 1,
-  "partners": {
-    "acme": {
-      "cgroups": ["$CASE_CG_REL/acme"],
-      "allow": [{"to": "10.20.0.5", "proto": "tcp", "ports": ["80"]}]
-    }
-  }
-}
-EOF
+	policy_acme '[{"to": "10.20.0.5", "proto": "tcp", "ports": ["80"]}]'
 	cg_new acme
 	start
 	local acme="$CASE_CG/acme" f="$LOGS/acme.jsonl" n=$EV_FLOOD_PAR_N st="$CASE_DIR/status.json"
@@ -1094,11 +1051,9 @@ EOF
 	for ((r = 1; r <= 20; r++)); do
 		pids=()
 		for i in 1 2; do
-			# shellcheck disable=SC2016
-			nsenter --net="/run/netns/$NS_C" sh -c \
-				'echo $$ >"$1/cgroup.procs" || exit 125; shift; exec "$@"' ev-in-cg "$acme" \
-				"$BH_PROBE" connect-loop 10.2.0.1 22 "$n" >"$CASE_DIR/loop$i.out" 2>>"$CASE_DIR/probe.err" &
-			pids+=("$!")
+			in_cg_bg "$acme" "$BH_PROBE" connect-loop 10.2.0.1 22 "$n" \
+				>"$CASE_DIR/loop$i.out" 2>>"$CASE_DIR/probe.err"
+			pids+=("$BH_BG_PID")
 		done
 		wait "${pids[@]}"
 		for i in 1 2; do
@@ -1111,8 +1066,8 @@ EOF
 	done
 	t1=$(bh_now_us)
 	n=$((total / 2))
-	flood_sum() { read -r sum lines < <(ev sum count "$f" "${key[@]}"); [ "$sum" -ge $((2 * n)) ]; }
-	wait_until 30 flood_sum
+	wait_until 30 ev_sum_ge $((2 * n)) "$f" "${key[@]}"
+	sum=$EV_SUM lines=$EV_LINES
 	assert_eq $((2 * n)) "$sum" "sum of count over the deny lines of 10.2.0.1:22"
 	bh_log "figures: $total denied connects ($rounds rounds of 2 parallel loops) in $(((t1 - t0) / 1000)) ms; $lines lines"
 	out=$(ev windows "$f" "${key[@]}") || fail "aggregation windows: $out"
@@ -1127,23 +1082,13 @@ EOF
 # A tiny ring and a stopped daemon: events are lost, a loss/ring line says
 # how many, decisions are unaffected, and the counts still add up.
 case_ring_loss() {
-	policy <<EOF
-{
-  "version": 1,
-  "partners": {
-    "acme": {
-      "cgroups": ["$CASE_CG_REL/acme"],
-      "allow": [{"to": "10.20.0.5", "proto": "tcp", "ports": ["80"]}]
-    }
-  }
-}
-EOF
+	policy_acme '[{"to": "10.20.0.5", "proto": "tcp", "ports": ["80"]}]'
 	cg_new acme
 	helper_build
 	start --ring-size 4	# KiB: one page, the smallest ring (about 34 records)
 	local acme="$CASE_CG/acme" f="$LOGS/acme.jsonl" h="$LOGS/host.jsonl" st="$CASE_DIR/status.json"
 	local m=$EV_SWEEP_N key=(type=connect partner=acme verdict=deny reason=no_grant proto=tcp dst=10.1.2.3)
-	local lost sum lines nagg
+	local lost nagg
 
 	wait_until 5 daemon_idle || fail "the daemon never went idle"
 	kill -STOP "$BH_DAEMON_PID"
@@ -1155,14 +1100,11 @@ EOF
 	bh_log "figures: $m first-of-window denies with a 4 KiB ring and the reader stopped: $lost lost"
 	[ "$lost" -gt 0 ] || fail "status: events.lost_ring_full is $lost, expected > 0"
 	assert_eq "$m" "$(ev jget "$st" 'partners.[partner=acme].verdicts.deny')" "status: acme deny counter"
-	loss_sum() { [ "$(ev sum count "$h" type=loss what=ring | cut -d' ' -f1)" -ge "$lost" ]; }
-	wait_until 10 loss_sum
+	assert_count_sum 10 "$lost" "sum of loss/ring counts = status lost_ring_full" \
+		"$h" type=loss what=ring
 	assert_event "loss/ring line in host.jsonl" "$h" v:=1 type=loss what=ring count\>0
-	assert_eq "$lost" "$(ev sum count "$h" type=loss what=ring | cut -d' ' -f1)" \
-		"sum of loss/ring counts = status lost_ring_full"
-	flood_sum() { read -r sum lines < <(ev sum count "$f" "${key[@]}"); [ "$sum" -ge "$m" ]; }
-	wait_until 15 flood_sum
-	assert_eq "$m" "$sum" "sum of count over acme's deny lines (lost events kept as counts)"
+	wait_until 15 ev_sum_ge "$m" "$f" "${key[@]}"
+	assert_eq "$m" "$EV_SUM" "sum of count over acme's deny lines (lost events kept as counts)"
 	nagg=$(ev count "$f" "${key[@]}" aggregated:=true)
 	assert_eq "$lost" "$nagg" "one aggregated line (count 1) per lost first event"
 	assert_event_n "$nagg" "aggregated lines of single lost attempts have count 1" "$f" \
@@ -1175,17 +1117,7 @@ EOF
 # holds (65,536): the rest are sent one event each, a loss/flood_map line says
 # how many, and the counts still add up to the attempts.
 case_flood_map_full() {
-	policy <<EOF
-{
-  "version": 1,
-  "partners": {
-    "acme": {
-      "cgroups": ["$CASE_CG_REL/acme"],
-      "allow": [{"to": "10.20.0.5", "proto": "tcp", "ports": ["80"]}]
-    }
-  }
-}
-EOF
+	policy_acme '[{"to": "10.20.0.5", "proto": "tcp", "ports": ["80"]}]'
 	cg_new acme
 	helper_build
 	start --ring-size 32768	# KiB: room for every record while the reader is stopped
@@ -1210,13 +1142,11 @@ EOF
 	[ "$full" -gt 0 ] || fail "status: events.lost_map_full is $full, expected > 0"
 	assert_eq 0 "$(ev jget "$st" events.lost_ring_full)" "status: ring losses with a 32 MiB ring"
 	assert_eq "$m" "$(ev jget "$st" 'partners.[partner=acme].verdicts.deny')" "status: acme deny counter"
-	map_loss() { [ "$(ev sum count "$h" type=loss what=flood_map | cut -d' ' -f1)" -ge "$full" ]; }
-	wait_until 10 map_loss
-	assert_eq "$full" "$(ev sum count "$h" type=loss what=flood_map | cut -d' ' -f1)" \
-		"sum of loss/flood_map counts = status lost_map_full"
-	flood_sum() { read -r sum lines < <(ev sum count "$f" "${key[@]}"); [ "$sum" -ge "$m" ]; }
-	wait_until 30 flood_sum
+	assert_count_sum 10 "$full" "sum of loss/flood_map counts = status lost_map_full" \
+		"$h" type=loss what=flood_map
+	wait_until 30 ev_sum_ge "$m" "$f" "${key[@]}"
 	local t_lines=$(( $(bh_now_us) - t_cont ))
+	sum=$EV_SUM lines=$EV_LINES
 	bh_log "figures: the daemon wrote the $lines queued lines within $((t_lines / 1000)) ms of SIGCONT" \
 		"(>= $((lines * 1000000 / (t_lines > 0 ? t_lines : 1))) lines/s, polling included)"
 	assert_eq "$m" "$sum" "sum of count over acme's deny lines"
@@ -1229,19 +1159,8 @@ EOF
 # lines that could not be written are counted and reported with loss/log_write
 # once writing works again, and are never written late.
 case_disk_full() {
-	policy <<EOF
-{
-  "version": 1,
-  "partners": {
-    "acme": {
-      "cgroups": ["$CASE_CG_REL/acme"],
-      "allow": [{"to": "10.20.0.5", "proto": "tcp", "ports": ["80"]}]
-    }
-  }
-}
-EOF
+	policy_acme '[{"to": "10.20.0.5", "proto": "tcp", "ports": ["80"]}]'
 	cg_new acme
-	LOGS="$CASE_DIR/logs"
 	mount_small_tmpfs "$LOGS" 64k
 	start
 	local acme="$CASE_CG/acme" f="$LOGS/acme.jsonl" h="$LOGS/host.jsonl" k=5 p
@@ -1255,10 +1174,8 @@ EOF
 	bh_alive || fail_now "bulkhead run died on a full disk: $(tail -n 3 "$CASE_DIR/bulkhead.err" | tr '\n' ' ')"
 	# host.jsonl still has room in its last page: the writer reports there
 	# as soon as the partner file's writes failed
-	host_lost() { [ "$(ev sum count "$h" type=loss what=log_write | cut -d' ' -f1)" -ge "$k" ]; }
-	wait_until 10 host_lost
-	assert_eq "$k" "$(ev sum count "$h" type=loss what=log_write | cut -d' ' -f1)" \
-		"lines lost while the disk was full (host.jsonl loss/log_write)"
+	assert_count_sum 10 "$k" "lines lost while the disk was full (host.jsonl loss/log_write)" \
+		"$h" type=loss what=log_write
 	assert_event "the loss says why" "$h" type=loss what=log_write error="$enospc"
 	assert_eq 0 "$(stat -c %s "$f" 2>/dev/null || echo 0)" "acme.jsonl got nothing while the disk was full"
 	rm -f "$LOGS/fill"
@@ -1274,17 +1191,7 @@ EOF
 # logrotate: lines go to the renamed file until SIGHUP, then to new files;
 # lifecycle start, reload and stop lines in host.jsonl.
 case_log_rotate() {
-	policy <<EOF
-{
-  "version": 1,
-  "partners": {
-    "acme": {
-      "cgroups": ["$CASE_CG_REL/acme"],
-      "allow": [{"to": "10.20.0.5", "proto": "tcp", "ports": ["80"]}]
-    }
-  }
-}
-EOF
+	policy_acme '[{"to": "10.20.0.5", "proto": "tcp", "ports": ["80"]}]'
 	cg_new acme
 	start
 	local acme="$CASE_CG/acme" f="$LOGS/acme.jsonl" h="$LOGS/host.jsonl" dpid=$BH_DAEMON_PID
@@ -1314,17 +1221,7 @@ EOF
 # The log directory removed under the daemon: it lives, enforcement holds,
 # lines are counted as lost, SIGHUP recreates the directory.
 case_log_dir_removed() {
-	policy <<EOF
-{
-  "version": 1,
-  "partners": {
-    "acme": {
-      "cgroups": ["$CASE_CG_REL/acme"],
-      "allow": [{"to": "10.20.0.5", "proto": "tcp", "ports": ["80"]}]
-    }
-  }
-}
-EOF
+	policy_acme '[{"to": "10.20.0.5", "proto": "tcp", "ports": ["80"]}]'
 	srv_start echo 80
 	cg_new acme
 	start
@@ -1360,17 +1257,7 @@ EOF
 case_flow_summary() {
 	local payload
 	payload=$(head -c 3000 /dev/zero | tr '\0' x)
-	policy <<EOF
-{
-  "version": 1,
-  "partners": {
-    "acme": {
-      "cgroups": ["$CASE_CG_REL/acme"],
-      "allow": [{"to": "10.20.0.5", "proto": "tcp", "ports": ["9000"], "purpose": "echo"}]
-    }
-  }
-}
-EOF
+	policy_acme '[{"to": "10.20.0.5", "proto": "tcp", "ports": ["9000"], "purpose": "echo"}]'
 	srv_start echo 9000
 	cg_new acme
 	start --flow-interval 1
@@ -1403,17 +1290,7 @@ EOF
 # `bulkhead status --json` from the pinned maps after the daemon stopped: the
 # 7 programs and their attach points, the partner's counters, events.
 case_status_after_stop() {
-	policy <<EOF
-{
-  "version": 1,
-  "partners": {
-    "acme": {
-      "cgroups": ["$CASE_CG_REL/acme"],
-      "allow": [{"to": "10.20.0.5", "proto": "tcp", "ports": ["80"]}]
-    }
-  }
-}
-EOF
+	policy_acme '[{"to": "10.20.0.5", "proto": "tcp", "ports": ["80"]}]'
 	srv_start echo 80
 	cg_new acme
 	start

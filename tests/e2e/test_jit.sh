@@ -46,28 +46,6 @@ jit_prereq() {
 	mv -f "$JF.$$" "$JF"
 }
 
-# policy: the policy JSON from stdin goes to $POLICY.
-policy() {
-	POLICY="$CASE_DIR/policy.json"
-	cat >"$POLICY"
-}
-
-# policy_acme ALLOW: a policy with one partner, acme ($CASE_CG/acme), whose
-# allow list is the JSON array ALLOW.
-policy_acme() {
-	policy <<EOF
-{
-  "version": 1,
-  "partners": {
-    "acme": {
-      "cgroups": ["$CASE_CG_REL/acme"],
-      "allow": $1
-    }
-  }
-}
-EOF
-}
-
 # start [RUN ARGS...]: acme's cgroup and a control cgroup bound to no
 # partner, then the daemon.
 start() {
@@ -75,14 +53,7 @@ start() {
 	cg_new outside acme
 	OUT="$CASE_CG/outside"
 	ACME="$CASE_CG/acme"
-	LOGS="$CASE_DIR/logs"
 	bh_start "$POLICY" "$@"
-}
-
-stop_ok() {
-	bh_alive || fail "bulkhead run died during the case: $(tail -n 3 "$CASE_DIR/bulkhead.err" | tr '\n' ' ')"
-	bh_stop
-	assert_eq 0 "$?" "bulkhead run exit status after SIGTERM"
 }
 
 # cli ARGS...: run bulkhead; stdout in CLI_OUT, stderr in CLI_ERR, status in CLI_ST.
@@ -119,12 +90,8 @@ stream_start() {
 	local name=$1 cg=$2 pid
 	shift 2
 	rm -f "$CASE_DIR/$name.state"
-	# in_cg spelled out: a backgrounded shell function would leave $! naming
-	# a subshell, not the process (nsenter and sh exec into jitflow)
-	# shellcheck disable=SC2016
-	nsenter --net="/run/netns/$NS_C" sh -c 'echo $$ >"$1/cgroup.procs" || exit 125; shift; exec "$@"' \
-		bh-in-cg "$cg" "$JF" stream "$@" "$CASE_DIR/$name.state" >"$CASE_DIR/$name.log" 2>&1 </dev/null &
-	pid=$!
+	in_cg_bg "$cg" "$JF" stream "$@" "$CASE_DIR/$name.state" >"$CASE_DIR/$name.log" 2>&1 </dev/null
+	pid=$BH_BG_PID
 	echo "$pid" >>"$CASE_DIR/server.pids"	# the case cleanup kills these
 	eval "PID_$name=$pid"
 	wait_until 5 bh__file_has "$CASE_DIR/$name.log" connect ||
@@ -526,17 +493,7 @@ EOF
 	assert_probe EPERM "$ACME" tcp-connect 10.1.2.3 80
 
 	# `apply` of a good file: exit 0, and it is what the kernel enforces
-	cat >"$good" <<EOF
-{
-  "version": 1,
-  "partners": {
-    "acme": {
-      "cgroups": ["$CASE_CG_REL/acme"],
-      "allow": [{"to": "10.1.2.3", "proto": "tcp", "ports": ["80"]}]
-    }
-  }
-}
-EOF
+	policy_acme '[{"to": "10.1.2.3", "proto": "tcp", "ports": ["80"]}]' "$good"
 	cli apply "$good"
 	assert_eq 0 "$CLI_ST" "bulkhead apply (good) exit status"
 	assert_contains "applied: 1 partners, 1 grants in force" "$CLI_OUT" "bulkhead apply output"
@@ -629,7 +586,6 @@ case_control_root_only() {
 	policy_acme '[{"to": "10.20.0.5", "proto": "tcp", "ports": ["9000"]}]'
 	jit_prereq
 	cg_new acme
-	LOGS="$CASE_DIR/logs"
 	bh_start "$POLICY" --control "$ctl"	# the last --control wins
 	export BULKHEAD_CONTROL="$ctl"
 	dir=$(dirname "$ctl")
@@ -735,17 +691,7 @@ case_apply_removes_grant() {
 	wait_until 5 rx_at_least "$CASE_DIR/tcp.rx" 10 ||
 		fail_now "the granted stream delivered $(rx_lines "$CASE_DIR/tcp.rx") lines in 5 s"
 	# narrowed: port 9001 only
-	cat >"$new" <<EOF
-{
-  "version": 1,
-  "partners": {
-    "acme": {
-      "cgroups": ["$CASE_CG_REL/acme"],
-      "allow": [{"to": "10.20.0.0/24", "proto": "tcp", "ports": ["9001"]}]
-    }
-  }
-}
-EOF
+	policy_acme '[{"to": "10.20.0.0/24", "proto": "tcp", "ports": ["9001"]}]' "$new"
 	mark c -- "$BULKHEAD" apply "$new"
 	assert_eq 0 "$MARK_STATUS" "bulkhead apply exit status"
 	S=$MARK_ISSUED

@@ -59,6 +59,8 @@
 #include <unistd.h>
 #include <jansson.h>
 
+#include "common.h"
+
 #define JF_MAGIC 0x6a6974666c6f7731ull	/* "jitflow1" */
 
 enum jf_phase { JF_STARTING, JF_CONNECTED, JF_CONNECT_FAILED, JF_ENDED };
@@ -95,17 +97,6 @@ static int64_t now_ns(clockid_t c)
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-static const char *errname(int err)
-{
-	static char buf[32];
-	const char *n = strerrorname_np(err);
-
-	if (n)
-		return n;
-	snprintf(buf, sizeof(buf), "E%d", err);
-	return buf;
-}
-
 #define SET(field, v) __atomic_store_n(&(field), (v), __ATOMIC_SEQ_CST)
 #define GET(field) __atomic_load_n(&(field), __ATOMIC_SEQ_CST)
 
@@ -140,24 +131,11 @@ static struct jf_state *state_map(const char *path, int create)
 static int parse_addr(const char *addr, unsigned int port, struct sockaddr_storage *ss,
 		      socklen_t *len)
 {
-	struct sockaddr_in *sin = (struct sockaddr_in *)ss;
-	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
-
-	memset(ss, 0, sizeof(*ss));
-	if (inet_pton(AF_INET, addr, &sin->sin_addr) == 1) {
-		sin->sin_family = AF_INET;
-		sin->sin_port = htons(port);
-		*len = sizeof(*sin);
-		return 0;
+	if (sockaddr_parse(addr, (unsigned short)port, 0, ss, len)) {
+		fprintf(stderr, "jitflow: bad address '%s'\n", addr);
+		return -1;
 	}
-	if (inet_pton(AF_INET6, addr, &sin6->sin6_addr) == 1) {
-		sin6->sin6_family = AF_INET6;
-		sin6->sin6_port = htons(port);
-		*len = sizeof(*sin6);
-		return 0;
-	}
-	fprintf(stderr, "jitflow: bad address '%s'\n", addr);
-	return -1;
+	return 0;
 }
 
 static int parse_uint(const char *s, unsigned long max, unsigned long *out)
@@ -225,13 +203,20 @@ static int drain(int fd, struct line_scan *ls, struct jf_state *st)
 	}
 }
 
-static void install_term(void)
+/* The start of stream and talk: STATE mapped fresh, SIGTERM and SIGINT
+ * setting stop, SIGPIPE ignored, stdout line-buffered. NULL if STATE fails. */
+static struct jf_state *flow_begin(const char *state)
 {
 	struct sigaction sa = { .sa_handler = on_term };
+	struct jf_state *st = state_map(state, 1);
 
+	if (!st)
+		return NULL;
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	return st;
 }
 
 /* Wait until the absolute CLOCK_MONOTONIC instant deadline, reading fd (when
@@ -293,11 +278,9 @@ static int cmd_stream(int argc, char **argv)
 	if (parse_uint(argv[optind + 2], 65535, &port) ||
 	    parse_addr(argv[optind + 1], port, &ss, &len))
 		return 2;
-	st = state_map(argv[optind + 3], 1);
+	st = flow_begin(argv[optind + 3]);
 	if (!st)
 		return 1;
-	install_term();
-	setvbuf(stdout, NULL, _IOLBF, 0);
 
 	fd = socket(ss.ss_family, (tcp ? SOCK_STREAM : SOCK_DGRAM) | SOCK_CLOEXEC, 0);
 	if (fd < 0 || connect(fd, (struct sockaddr *)&ss, len)) {
@@ -397,11 +380,9 @@ static int cmd_talk(int argc, char **argv)
 	}
 	if (parse_uint(argv[optind], 65535, &port))
 		return 2;
-	st = state_map(argv[optind + 1], 1);
+	st = flow_begin(argv[optind + 1]);
 	if (!st)
 		return 1;
-	install_term();
-	setvbuf(stdout, NULL, _IOLBF, 0);
 	lfd = listen_on(port, SOCK_STREAM);
 	if (lfd < 0) {
 		fprintf(stderr, "jitflow talk: port %lu: %s\n", port, strerror(-lfd));

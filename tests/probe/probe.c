@@ -30,6 +30,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common.h"
+
 #define DEFAULT_PAYLOAD "bulkhead-probe\n"
 
 static int timeout_ms = 2000;
@@ -51,17 +53,6 @@ static void usage(FILE *f)
 		"  ping ADDR                         one echo over an unprivileged ICMP/ICMPv6 socket\n"
 		"  connect-loop ADDR PORT N          N sequential TCP connects; prints the common result\n"
 		"prints 'ok' (exit 0) or the errno name (exit 1); -t sets the wait in ms (default 2000)\n");
-}
-
-static const char *errname(int err)
-{
-	static char buf[32];
-	const char *n = strerrorname_np(err);
-
-	if (n)
-		return n;
-	snprintf(buf, sizeof(buf), "E%d", err);
-	return buf;
 }
 
 /* Print the outcome of the command and return the exit status. */
@@ -91,43 +82,19 @@ static int parse_port(const char *s, unsigned short *port)
 /* Parse ADDR and PORT into t; force6 maps an IPv4 literal into AF_INET6. */
 static int parse_target(const char *addr, const char *port, int force6, struct target *t)
 {
-	struct sockaddr_in *sin = (struct sockaddr_in *)&t->ss;
-	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&t->ss;
 	unsigned short p = 0;
-	struct in_addr a4;
 
 	if (port && parse_port(port, &p)) {
 		fprintf(stderr, "probe: bad port '%s'\n", port);
 		return -1;
 	}
 	memset(t, 0, sizeof(*t));
-	if (inet_pton(AF_INET, addr, &a4) == 1) {
-		if (force6) {
-			sin6->sin6_family = AF_INET6;
-			sin6->sin6_port = htons(p);
-			sin6->sin6_addr.s6_addr[10] = 0xff;
-			sin6->sin6_addr.s6_addr[11] = 0xff;
-			memcpy(&sin6->sin6_addr.s6_addr[12], &a4, 4);
-			t->family = AF_INET6;
-			t->len = sizeof(*sin6);
-		} else {
-			sin->sin_family = AF_INET;
-			sin->sin_port = htons(p);
-			sin->sin_addr = a4;
-			t->family = AF_INET;
-			t->len = sizeof(*sin);
-		}
-		return 0;
+	if (sockaddr_parse(addr, p, force6, &t->ss, &t->len)) {
+		fprintf(stderr, "probe: bad address '%s'\n", addr);
+		return -1;
 	}
-	if (inet_pton(AF_INET6, addr, &sin6->sin6_addr) == 1) {
-		sin6->sin6_family = AF_INET6;
-		sin6->sin6_port = htons(p);
-		t->family = AF_INET6;
-		t->len = sizeof(*sin6);
-		return 0;
-	}
-	fprintf(stderr, "probe: bad address '%s'\n", addr);
-	return -1;
+	t->family = t->ss.ss_family;
+	return 0;
 }
 
 /* Wait for events on fd; returns 0, ETIMEDOUT or an errno. */
@@ -144,6 +111,17 @@ static int wait_fd(int fd, short events)
 	if (r == 0)
 		return ETIMEDOUT;
 	return 0;
+}
+
+/* After a send or recv on non-blocking fd failed: 0 to try again (EINTR, or
+ * EAGAIN and fd became ready for events within the timeout), else the errno. */
+static int retry_wait(int fd, short events)
+{
+	if (errno == EINTR)
+		return 0;
+	if (errno == EAGAIN)
+		return wait_fd(fd, events);
+	return errno;
 }
 
 /* Non-blocking connect bounded by the timeout; returns 0 or an errno. */
@@ -171,16 +149,11 @@ static int send_all(int fd, const char *buf, size_t len)
 		ssize_t n = send(fd, buf, len, MSG_NOSIGNAL);
 
 		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno == EAGAIN) {
-				int err = wait_fd(fd, POLLOUT);
+			int err = retry_wait(fd, POLLOUT);
 
-				if (err)
-					return err;
-				continue;
-			}
-			return errno;
+			if (err)
+				return err;
+			continue;
 		}
 		buf += n;
 		len -= (size_t)n;
@@ -197,21 +170,12 @@ static int drain(int fd)
 		return errno;
 	for (;;) {
 		ssize_t n = recv(fd, buf, sizeof(buf), 0);
+		int err;
 
 		if (n == 0)
 			return 0;
-		if (n > 0)
-			continue;
-		if (errno == EINTR)
-			continue;
-		if (errno == EAGAIN) {
-			int err = wait_fd(fd, POLLIN);
-
-			if (err)
-				return err;
-			continue;
-		}
-		return errno;
+		if (n < 0 && (err = retry_wait(fd, POLLIN)))
+			return err;
 	}
 }
 
