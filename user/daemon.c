@@ -35,7 +35,8 @@
 
 struct flow_seen {
 	struct bh_flow_key key;
-	struct bh_flow_val last;
+	struct bh_flow_val now;		/* read this interval */
+	struct bh_flow_val last;	/* as of the last summary */
 	int idle_rounds;
 };
 
@@ -314,85 +315,93 @@ static void report_loss(struct bh_daemon *d)
 
 /* ---- flows ---- */
 
-static struct flow_seen *flow_find(struct bh_daemon *d, const struct bh_flow_key *k)
+static int flow_cmp(const void *a, const void *b)
 {
-	size_t i;
-
-	for (i = 0; i < d->nflows; i++)
-		if (!memcmp(&d->flows[i].key, k, sizeof(*k)))
-			return &d->flows[i];
-	return NULL;
+	return memcmp(&((const struct flow_seen *)a)->key, &((const struct flow_seen *)b)->key,
+		      sizeof(struct bh_flow_key));
 }
 
+static void flow_summary(struct bh_daemon *d, const struct flow_seen *f, unsigned int interval_s)
+{
+	const struct bh_flow_key *k = &f->key;
+	const struct bh_flow_val *v = &f->now;
+	struct bh_namer n = namer_of(d);
+	struct bh_event e = {
+		.type = BH_EV_FLOW_NEW, .ts_boot_ns = boot_now(), .partner = k->partner,
+		.dport = k->dport, .proto = k->proto, .verdict = BH_VERDICT_ALLOW,
+		.reason = BH_REASON_GRANTED, .grant = v->grant, .count = 1,
+		.hook = BH_HOOK_EGRESS,
+	};
+	json_t *o;
+
+	memcpy(e.daddr, k->daddr, sizeof(e.daddr));
+	o = bh_event_json(&e, &n, &d->clk);
+	if (!o)
+		return;
+	json_object_set_new(o, "phase", json_string("summary"));
+	json_object_set_new(o, "interval", json_integer(interval_s));
+	json_object_set_new(o, "tx_bytes", json_integer(v->tx_bytes - f->last.tx_bytes));
+	json_object_set_new(o, "tx_packets", json_integer(v->tx_packets - f->last.tx_packets));
+	json_object_set_new(o, "rx_bytes", json_integer(v->rx_bytes - f->last.rx_bytes));
+	json_object_set_new(o, "rx_packets", json_integer(v->rx_packets - f->last.rx_packets));
+	json_object_set_new(o, "total_tx_bytes", json_integer(v->tx_bytes));
+	json_object_set_new(o, "total_rx_bytes", json_integer(v->rx_bytes));
+	bh_writer_emit(d->w, name_partner(d, k->partner), o);
+}
+
+/* Summaries of the flows that moved since the last interval: the kernel's
+ * flows are read and sorted, and joined with the previous (sorted) snapshot,
+ * so each interval costs O(n log n). Flows idle for 6 intervals are forgotten
+ * (their next packet is a new flow). */
 static void flush_flows(struct bh_daemon *d, unsigned int interval_s)
 {
 	int fd = bpf_map__fd(d->l.skel->maps.bh_flows);
+	struct flow_seen *cur = NULL, *nc;
+	size_t n = 0, cap = 0, i, kept = 0;
 	struct bh_flow_key k;
-	size_t i;
 	int have = 0;
 
 	while (bpf_map_get_next_key(fd, have ? &k : NULL, &k) == 0) {
-		struct bh_flow_val v;
-		struct flow_seen *f;
-		struct bh_event e = {};
-		json_t *o;
-		struct bh_namer n = namer_of(d);
-
 		have = 1;
-		if (bpf_map_lookup_elem(fd, &k, &v))
-			continue;
-		f = flow_find(d, &k);
-		if (!f) {
-			struct flow_seen *nf = realloc(d->flows, (d->nflows + 1) * sizeof(*nf));
+		if (n == cap) {
+			cap = cap ? 2 * cap : 256;
+			nc = realloc(cur, cap * sizeof(*cur));
+			if (!nc)
+				break;
+			cur = nc;
+		}
+		memset(&cur[n], 0, sizeof(cur[n]));
+		cur[n].key = k;
+		if (bpf_map_lookup_elem(fd, &k, &cur[n].now) == 0)
+			n++;
+	}
+	if (n)
+		qsort(cur, n, sizeof(*cur), flow_cmp);
+	for (i = 0; i < n; i++) {
+		struct flow_seen *f = &cur[i];
+		const struct flow_seen *prev = d->nflows ?
+			bsearch(f, d->flows, d->nflows, sizeof(*f), flow_cmp) : NULL;
 
-			if (!nf)
-				return;
-			d->flows = nf;
-			f = &d->flows[d->nflows++];
-			memset(f, 0, sizeof(*f));
-			f->key = k;
+		if (prev) {
+			f->last = prev->last;
+			f->idle_rounds = prev->idle_rounds;
 		}
-		if (v.tx_packets == f->last.tx_packets && v.rx_packets == f->last.rx_packets) {
-			f->idle_rounds++;
-			continue;
+		if (f->now.tx_packets == f->last.tx_packets &&
+		    f->now.rx_packets == f->last.rx_packets) {
+			if (++f->idle_rounds >= 6) {
+				bpf_map_delete_elem(fd, &f->key);
+				continue;
+			}
+		} else {
+			flow_summary(d, f, interval_s);
+			f->last = f->now;
+			f->idle_rounds = 0;
 		}
-		e.type = BH_EV_FLOW_NEW;
-		e.ts_boot_ns = boot_now();
-		e.partner = k.partner;
-		e.dport = k.dport;
-		e.proto = k.proto;
-		e.verdict = BH_VERDICT_ALLOW;
-		e.reason = BH_REASON_GRANTED;
-		e.grant = v.grant;
-		e.count = 1;
-		e.hook = BH_HOOK_EGRESS;
-		memcpy(e.daddr, k.daddr, sizeof(e.daddr));
-		o = bh_event_json(&e, &n, &d->clk);
-		if (!o)
-			continue;
-		json_object_set_new(o, "phase", json_string("summary"));
-		json_object_set_new(o, "interval", json_integer(interval_s));
-		json_object_set_new(o, "tx_bytes", json_integer(v.tx_bytes - f->last.tx_bytes));
-		json_object_set_new(o, "tx_packets",
-				    json_integer(v.tx_packets - f->last.tx_packets));
-		json_object_set_new(o, "rx_bytes", json_integer(v.rx_bytes - f->last.rx_bytes));
-		json_object_set_new(o, "rx_packets",
-				    json_integer(v.rx_packets - f->last.rx_packets));
-		json_object_set_new(o, "total_tx_bytes", json_integer(v.tx_bytes));
-		json_object_set_new(o, "total_rx_bytes", json_integer(v.rx_bytes));
-		bh_writer_emit(d->w, name_partner(d, k.partner), o);
-		f->last = v;
-		f->idle_rounds = 0;
+		cur[kept++] = *f;
 	}
-	/* forget flows idle for 6 intervals: the next packet is a new flow */
-	for (i = 0; i < d->nflows;) {
-		if (d->flows[i].idle_rounds < 6) {
-			i++;
-			continue;
-		}
-		bpf_map_delete_elem(fd, &d->flows[i].key);
-		d->flows[i] = d->flows[--d->nflows];
-	}
+	free(d->flows);
+	d->flows = cur;
+	d->nflows = kept;
 }
 
 /* ---- applying: the effective policy ---- */
@@ -1112,7 +1121,13 @@ int bh_daemon_run(const struct bh_daemon_opts *o)
 	if (o->flow_interval_s)
 		flush_flows(d, o->flow_interval_s);
 	report_loss(d);
-	lifecycle(d, "stop", "enforcement stays pinned; `bulkhead down` removes it");
+	{
+		char detail[160];
+
+		snprintf(detail, sizeof(detail), "%llu kernel records written; enforcement stays "
+			 "pinned, `bulkhead down` removes it", (unsigned long long)d->records);
+		lifecycle(d, "stop", detail);
+	}
 	pr_info("exiting; enforcement stays pinned in %s\n", d->l.pin_dir);
 	ret = 0;
 out:
