@@ -1,4 +1,4 @@
-# results.json -> results.md (jq -r).
+# results.json -> results.md (jq -r). A section without samples is left out.
 
 def commas: (round | tostring) as $s
 	| if ($s | startswith("-")) then "-" + ($s[1:] | tonumber | commas)
@@ -17,9 +17,13 @@ def mib: . / 1048576 | dp(1);
 	  else "\($x.median | f) (\($x.ratio | pct))" end;
   def cases($sec): [$s[] | select(.section == $sec) | .case] | unique;
   def sizes: [$s[] | select(.section == "scale") | .case | tonumber] | unique | map(tostring);
+  def measured: if .measured == null then "–"
+	elif .threshold == 1 then "\(.measured * 100 | dp(1)) % of nftables"
+	elif .threshold < 1 then (.measured | pct)
+	elif .threshold > 1000 then (.measured | commas)
+	else (.measured | dp(2)) + " s" end;
+  def tput($m): if $m == "gbit_per_s" then dp(2) else commas end;
 
-"## Results",
-"",
 "Machine: \(.machine.nproc) × \(.machine.cpu), kernel \(.machine.kernel); bulkhead \(.machine.bulkhead); \(.machine.nft); \(.machine.iperf3).",
 "Run: \(.machine.date), \(.machine.rounds) interleaved rounds, \(.machine.parameters); took \(.machine.duration); load average at the end \(.machine.loadavg_at_end).",
 "Cells are medians over the rounds; in parentheses the ratio of that median to the median with no enforcement in the same run.",
@@ -28,46 +32,63 @@ def mib: . / 1048576 | dp(1);
 "",
 "| target | measured | met | detail |",
 "|---|---|---|---|",
-(.targets[] | "| \(.target) | \(if .measured == null then "–" elif .threshold < 2 and .threshold != 1 then (.measured | pct)
-	elif .threshold == 1 then "\(.measured * 100 | dp(1)) % of nftables" else (.measured | if . > 1000 then commas else dp(2) + " s" end) end) | \(if .met == null then "not measured" elif .met then "**met**" else "**not met**" end) | \(.detail) |"),
-"",
-"### 1. Connect rate (TCP connect, 1-byte request and response, close; connections/s)",
-"",
-"| path | no enforcement | bulkhead, partner | bulkhead, non-partner | nftables, partner | nftables, non-partner |",
-"|---|---|---|---|---|---|",
-(cases("connect")[] as $c
- | "| \($c) | \(cell("connect"; $c; "conn_per_s"; "none"; commas)) | \(cell("connect"; $c; "conn_per_s"; "bh-partner"; commas)) | \(cell("connect"; $c; "conn_per_s"; "bh-outside"; commas)) | \(cell("connect"; $c; "conn_per_s"; "nft-partner"; commas)) | \(cell("connect"; $c; "conn_per_s"; "nft-outside"; commas)) |"),
-"",
-"### 2. Throughput (iperf3 TCP stream in Gbit/s; 64-byte UDP datagrams in packets/s)",
-"",
-"| workload | metric | no enforcement | bulkhead, partner | bulkhead, non-partner | nftables, partner |",
-"|---|---|---|---|---|---|",
-(cases("throughput")[] as $c
- | ([$s[] | select(.section == "throughput" and .case == $c) | .metric] | unique)[] as $m
- | "| \($c) | \($m) | \(cell("throughput"; $c; $m; "none"; if $m == "gbit_per_s" then dp(2) else commas end)) | \(cell("throughput"; $c; $m; "bh-partner"; if $m == "gbit_per_s" then dp(2) else commas end)) | \(cell("throughput"; $c; $m; "bh-outside"; if $m == "gbit_per_s" then dp(2) else commas end)) | \(cell("throughput"; $c; $m; "nft-partner"; if $m == "gbit_per_s" then dp(2) else commas end)) |"),
-"",
-"### 3. Scale (random /32, /24, /16, /128, /64 grant prefixes; connect rate over veth to a granted prefix)",
-"",
-"| prefixes | `bulkhead check` (compile) | `bulkhead run` to ready (apply) | trie memory (memlock) | all bulkhead maps | nft -f (load) | nft kernel memory (approx.) | connect, no enforcement | connect, bulkhead | connect, nftables | bulkhead / nftables |",
-"|---|---|---|---|---|---|---|---|---|---|---|",
-(sizes[] as $n
- | (g("scale"; $n; "conn_per_s"; "bulkhead")) as $b | (g("scale"; $n; "conn_per_s"; "nft")) as $f
- | "| \($n | tonumber | commas) | \(cell("scale"; $n; "check_s"; "bulkhead"; dp(3) + " s")) | \(cell("scale"; $n; "apply_s"; "bulkhead"; dp(3) + " s")) | \(cell("scale"; $n; "trie_bytes"; "bulkhead"; mib + " MiB")) | \(cell("scale"; $n; "maps_bytes"; "bulkhead"; mib + " MiB")) | \(cell("scale"; $n; "load_s"; "nft"; dp(3) + " s")) | \(cell("scale"; $n; "kmem_delta_bytes"; "nft"; mib + " MiB")) | \(cell("scale"; $n; "conn_per_s"; "none"; commas)) | \(cell("scale"; $n; "conn_per_s"; "bulkhead"; commas)) | \(cell("scale"; $n; "conn_per_s"; "nft"; commas)) | \(if $b == null or $f == null then "–" else ($b.median / $f.median | pct) end) |"),
-"",
-"### 4. Per-hook cost (bpf_stats: run_time_ns / run_cnt, ns per run; runs in parentheses)",
-"",
-([$s[] | select(.section == "hooks") | .case] | unique) as $w
-| ([$s[] | select(.section == "hooks") | .config] | unique) as $p
-| ("| program | " + ($w | join(" | ")) + " |"),
-  ("|---|" + ($w | map("---|") | join(""))),
-  ($p[] as $prog | "| \($prog) | " + ($w | map(. as $c
-	| g("hooks"; $c; "ns_per_run"; $prog) as $x | g("hooks"; $c; "runs"; $prog) as $r
-	| if $x == null then "–" else "\($x.median | dp(0)) (\($r.median | commas))" end) | join(" | ")) + " |"),
-"",
-"### 5. Events (denied connects to distinct tuples, each a first-of-window event; daemon alone on one CPU)",
-"",
-"| offer | offered attempts/s | ring events/s | JSON lines written/s | ring losses | lost % | daemon CPU | lines per daemon CPU-second |",
-"|---|---|---|---|---|---|---|---|",
-(["max", "1x", "2x", "4x"][] as $l | select(g("events"; $l; "lines_per_s"; "bulkhead") != null)
- | "| \(if $l == "max" then "as fast as the generator goes" else "\($l) the sustainable rate" end) | \(cell("events"; $l; "offered_per_s"; "bulkhead"; commas)) | \(cell("events"; $l; "ring_events_per_s"; "bulkhead"; commas)) | \(cell("events"; $l; "lines_per_s"; "bulkhead"; commas)) | \(cell("events"; $l; "lost_ring_full"; "bulkhead"; commas)) | \(cell("events"; $l; "lost_pct"; "bulkhead"; dp(2) + " %")) | \(cell("events"; $l; "daemon_cpu_pct"; "bulkhead"; dp(0) + " %")) | \(cell("events"; $l; "lines_per_cpu_s"; "bulkhead"; commas)) |"),
-(g("events"; "sustainable"; "lines_per_s"; "bulkhead") as $x | if $x == null then empty else "", "Sustainable rate used for 1x: \($x.median | commas) lines/s (median JSON lines written per second with the generator flat out)." end)
+(.targets[] | "| \(.target) | \(measured) | \(if .met == null then "not measured" elif .met then "**met**" else "**not met**" end) | \(.detail) |"),
+
+(if (cases("connect") | length) == 0 then empty else
+	"",
+	"### 1. Connect rate (TCP connect, 1-byte request and response, close; connections/s)",
+	"",
+	"| path | no enforcement | bulkhead, partner | bulkhead, non-partner | nftables, partner | nftables, non-partner |",
+	"|---|---|---|---|---|---|",
+	(cases("connect")[] as $c
+	 | "| \($c) | \(cell("connect"; $c; "conn_per_s"; "none"; commas)) | \(cell("connect"; $c; "conn_per_s"; "bh-partner"; commas)) | \(cell("connect"; $c; "conn_per_s"; "bh-outside"; commas)) | \(cell("connect"; $c; "conn_per_s"; "nft-partner"; commas)) | \(cell("connect"; $c; "conn_per_s"; "nft-outside"; commas)) |")
+end),
+
+(if (cases("throughput") | length) == 0 then empty else
+	"",
+	"### 2. Throughput (iperf3 TCP stream in Gbit/s; 64-byte UDP datagrams in packets/s)",
+	"",
+	"| workload | metric | no enforcement | bulkhead, partner | bulkhead, non-partner | nftables, partner |",
+	"|---|---|---|---|---|---|",
+	(cases("throughput")[] as $c
+	 | ([$s[] | select(.section == "throughput" and .case == $c) | .metric] | unique)[] as $m
+	 | "| \($c) | \($m) | \(cell("throughput"; $c; $m; "none"; tput($m))) | \(cell("throughput"; $c; $m; "bh-partner"; tput($m))) | \(cell("throughput"; $c; $m; "bh-outside"; tput($m))) | \(cell("throughput"; $c; $m; "nft-partner"; tput($m))) |")
+end),
+
+(if (sizes | length) == 0 then empty else
+	"",
+	"### 3. Scale (random /32, /24, /16, /128, /64 grant prefixes; connect rate over veth to a granted prefix)",
+	"",
+	"| prefixes | `bulkhead check` (compile) | `bulkhead run` to ready (apply) | trie memory (memlock) | all bulkhead maps | nft -f (load) | nft kernel memory (approx.) | connect, no enforcement | connect, bulkhead | connect, nftables | bulkhead / nftables |",
+	"|---|---|---|---|---|---|---|---|---|---|---|",
+	(sizes[] as $n
+	 | g("scale"; $n; "conn_per_s"; "bulkhead") as $b | g("scale"; $n; "conn_per_s"; "nft") as $f
+	 | "| \($n | tonumber | commas) | \(cell("scale"; $n; "check_s"; "bulkhead"; dp(3) + " s")) | \(cell("scale"; $n; "apply_s"; "bulkhead"; dp(3) + " s")) | \(cell("scale"; $n; "trie_bytes"; "bulkhead"; mib + " MiB")) | \(cell("scale"; $n; "maps_bytes"; "bulkhead"; mib + " MiB")) | \(cell("scale"; $n; "load_s"; "nft"; dp(3) + " s")) | \(cell("scale"; $n; "kmem_delta_bytes"; "nft"; mib + " MiB")) | \(cell("scale"; $n; "conn_per_s"; "none"; commas)) | \(cell("scale"; $n; "conn_per_s"; "bulkhead"; commas)) | \(cell("scale"; $n; "conn_per_s"; "nft"; commas)) | \(if $b == null or $f == null then "–" else ($b.median / $f.median | pct) end) |")
+end),
+
+(if (cases("hooks") | length) == 0 then empty else
+	cases("hooks") as $w
+	| ([$s[] | select(.section == "hooks") | .config] | unique) as $p
+	| "",
+	  "### 4. Per-hook cost (bpf_stats: run_time_ns / run_cnt, ns per run; runs in parentheses)",
+	  "",
+	  ("| program | " + ($w | join(" | ")) + " |"),
+	  ("|---|" + ($w | map("---|") | join(""))),
+	  ($p[] as $prog | "| \($prog) | " + ($w | map(. as $c
+		| g("hooks"; $c; "ns_per_run"; $prog) as $x | g("hooks"; $c; "runs"; $prog) as $r
+		| if $x == null or $r.median < 100 then "–" else "\($x.median | dp(0)) (\($r.median | commas))" end) | join(" | ")) + " |"),
+	  "",
+	  "Cells with fewer than 100 runs (a workload's one or two setup sockets: cold caches) are left out; results.json has them."
+end),
+
+(if (cases("events") | length) == 0 then empty else
+	"",
+	"### 5. Events (denied connects to distinct tuples, each a first-of-window event; daemon alone on one CPU)",
+	"",
+	"| offer | offered attempts/s | ring events/s | JSON lines written/s | ring losses | lost % | flood map full | daemon CPU | lines per daemon CPU-second |",
+	"|---|---|---|---|---|---|---|---|---|",
+	(["max", "1x", "2x", "4x"][] as $l | select(g("events"; $l; "lines_per_s"; "bulkhead") != null)
+	 | "| \(if $l == "max" then "as fast as the generator goes" else "\($l) the sustainable rate" end) | \(cell("events"; $l; "offered_per_s"; "bulkhead"; commas)) | \(cell("events"; $l; "ring_events_per_s"; "bulkhead"; commas)) | \(cell("events"; $l; "lines_per_s"; "bulkhead"; commas)) | \(cell("events"; $l; "lost_ring_full"; "bulkhead"; commas)) | \(cell("events"; $l; "lost_pct"; "bulkhead"; dp(2) + " %")) | \(cell("events"; $l; "flood_map_full"; "bulkhead"; commas)) | \(cell("events"; $l; "daemon_cpu_pct"; "bulkhead"; dp(0) + " %")) | \(cell("events"; $l; "lines_per_cpu_s"; "bulkhead"; commas)) |"),
+	(g("events"; "sustainable"; "lines_per_s"; "bulkhead") as $x | if $x == null then empty
+	 else "", "Sustainable rate (1x): \($x.median | commas) events/s, the highest offer, in steps of 1.25x from what the writer got out with the generator flat out, that ran without ring loss and with lines written at >= 95 % of the offer." end)
+end)

@@ -38,12 +38,12 @@ def round3: . * 1000 | round / 1000;
   def ratios($s; $cases; $metrics; $cfg): [$summary[] | select(.section == $s and
 	(.case as $c | $cases | index($c)) and (.metric as $m | $metrics | index($m)) and
 	.config == $cfg and .ratio != null)];
-  def ratio_target($name; $s; $cases; $metrics; $cfg; $min):
+  def ratio_target($name; $s; $cases; $metrics; $cfg; $thr):
 	ratios($s; $cases; $metrics; $cfg) as $r
-	| {target: $name, threshold: $min,
+	| {target: $name, threshold: $thr,
 	   measured: (if ($r | length) == 0 then null else ($r | map(.ratio) | min) end),
 	   detail: ($r | map("\(.case) \(.metric) \(.ratio * 100 * 10 | round / 10) %") | join(", "))}
-	| .met = (if .measured == null then null else .measured >= $min end);
+	| .met = (if .measured == null then null else .measured >= $thr end);
 {
   machine: $machine[0],
   summary: $summary,

@@ -234,6 +234,17 @@ CPU_UDP_RECV=${BENCH_CPU_UDP_RECV:-1} CPU_DAEMON=${BENCH_CPU_DAEMON:-1}
 if [ "$NCPU" -lt 2 ]; then CPU_UDP_RECV=0 CPU_DAEMON=0; fi
 
 say "bulkhead benchmark: rounds $ROUNDS; samples: connect ${CONNECT_SECS}s, throughput ${TPUT_SECS}s, scale ${SCALE_SECS}s; sizes: $SCALE_SIZES; sections: $ONLY"
+est=0
+for s in $ONLY; do
+	case $s in
+	connect) est=$((est + ROUNDS * 10 * (CONNECT_SECS + 1))) ;;
+	throughput) est=$((est + ROUNDS * 4 * (4 * TPUT_SECS + 3))) ;;
+	scale) for n in $SCALE_SIZES; do est=$((est + 3 * (1 + n / 200000) + (1 + n / 80000) + ROUNDS * (3 * SCALE_SECS + 3 + n / 125000))); done ;;
+	hooks) est=$((est + 7 * (HOOK_SECS + 1))) ;;
+	events) est=$((est + 18 * (EVENT_SECS + 1))) ;;
+	esac
+done
+say "estimated duration on an idle machine: about $((est / 60)) min $((est % 60)) s"
 say "setting up namespaces $NS_C, $NS_S and cgroup $CGB"
 ip netns add "$NS_C" || die "ip netns add"
 ip netns add "$NS_S" || die "ip netns add"
@@ -476,7 +487,7 @@ units_for_round() {
 # --------------------------------------------------------- 1. connect rate
 
 section_connect() {
-	local r u cfg cg v
+	local r u cfg cg v s rv
 	say "1. connect rate (TCP_CRR-like, ${CONNECT_SECS}s samples): veth and loopback"
 	for r in $(seq "$ROUNDS"); do
 		for u in $(units_for_round "$r"); do
@@ -498,7 +509,7 @@ section_connect() {
 # ---------------------------------------------------------- 2. throughput
 
 section_throughput() {
-	local r u cfg cg v
+	local r u cfg cg v s rv
 	say "2. throughput (${TPUT_SECS}s samples): iperf3 TCP stream, 64-byte UDP"
 	for r in $(seq "$ROUNDS"); do
 		for u in $(units_for_round "$r"); do
@@ -532,7 +543,7 @@ meminfo_kb() {	# kernel memory that map and set elements come from (Slab + Vmall
 }
 
 section_scale() {
-	local n r u v t0 t1 i kb0 kb1 tn runs
+	local n r u v t0 t1 i kb0 kb1 tn runs loaded
 	say "3. scale: $SCALE_SIZES grant prefixes (mix of /32 /24 /16 /128 /64)"
 	for n in $SCALE_SIZES; do
 		tn=bhs$n
@@ -549,6 +560,7 @@ section_scale() {
 			rec scale "$n" bulkhead "$i" check_s "$v"
 			say "   $n: bulkhead check (compile) run $i/$runs: ${v}s"
 		done
+		loaded=0
 		if [ "$NFT_OK" = 1 ]; then
 			[ "$n" -le 100000 ] || runs=1
 			for i in $(seq "$runs"); do
@@ -565,12 +577,14 @@ section_scale() {
 				rec scale "$n" nft "$i" load_s "$v"
 				rec scale "$n" nft "$i" kmem_delta_bytes "$(( (kb1 - kb0) * 1024 ))"
 				say "   $n: nft -f (load) run $i/$runs: ${v}s, kernel memory +$(( (kb1 - kb0) / 1024 )) MiB (meminfo, approximate)"
-				[ "$i" = "$runs" ] || in_ns "$NS_C" nft delete table inet "$tn"
+				loaded=1
+				[ "$i" = "$runs" ] || { in_ns "$NS_C" nft delete table inet "$tn"; loaded=0; }
 			done
 		fi
 		for r in $(seq "$ROUNDS"); do
 			u="none bulkhead"
-			in_ns "$NS_C" nft list table inet "$tn" >/dev/null 2>&1 && u="$u nft"
+			# (not `nft list`: listing a million elements takes nft ~20 s)
+			[ "$loaded" = 1 ] && u="$u nft"
 			# shellcheck disable=SC2086
 			for u in $(rotate "$r" $u); do
 				case $u in
@@ -660,13 +674,13 @@ log_mtime_us() {	# the last write to any log file, microseconds since the epoch
 log_truncate() { local f; for f in "$W"/logs/*.jsonl; do [ -f "$f" ] && : >"$f"; done; }
 daemon_cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$DAEMON_PID/stat"; }
 ev_counter() { jq -r ".events.$1 // 0" <<<"$2"; }
-calc() { awk "BEGIN { printf \"$1\", $2 }"; }
+calc() { awk "BEGIN { printf(\"$1\", ($2)) }"; }	# calc FORMAT EXPR
 
 # event_run LEVEL RATE ROUND: denied connects at RATE (0: as fast as the
 # generator goes) for EVENT_SECS; records offered rate, ring events/s, lines
 # written/s (until the writer drained the ring), ring losses, daemon CPU.
 event_run() {
-	local level=$1 rate=$2 r=$3 st0 st1 lines c0 c1 t0 tl out secs att em lost hz size prev i wall cpu
+	local level=$1 rate=$2 r=$3 st0 st1 lines c0 c1 t0 tl out secs att em lost mapfull hz size prev i wall cpu
 	hz=$(getconf CLK_TCK)
 	log_truncate
 	st0=$(bh_status)
@@ -690,35 +704,62 @@ event_run() {
 	att=$(num attempts <<<"$out")
 	em=$(( $(ev_counter emitted "$st1") - $(ev_counter emitted "$st0") ))
 	lost=$(( $(ev_counter lost_ring_full "$st1") - $(ev_counter lost_ring_full "$st0") ))
+	mapfull=$(( $(ev_counter lost_map_full "$st1") - $(ev_counter lost_map_full "$st0") ))
 	wall=$(secs_between "$t0" "$tl")
 	cpu=$(calc %.3f "$((c1 - c0)) / $hz")
 	EV_LINES_PER_S=$(calc %.0f "$lines / $wall")
+	EV_LOST=$lost
 	rec events "$level" bulkhead "$r" offered_per_s "$(num rate <<<"$out")"
 	rec events "$level" bulkhead "$r" ring_events_per_s "$(calc %.0f "$em / $secs")"
 	rec events "$level" bulkhead "$r" lines_per_s "$EV_LINES_PER_S"
 	rec events "$level" bulkhead "$r" lost_ring_full "$lost"
 	rec events "$level" bulkhead "$r" lost_pct "$(calc %.2f "$att ? 100 * $lost / $att : 0")"
+	rec events "$level" bulkhead "$r" flood_map_full "$mapfull"
 	rec events "$level" bulkhead "$r" daemon_cpu_pct "$(calc %.1f "100 * $cpu / $wall")"
 	rec events "$level" bulkhead "$r" lines_per_cpu_s "$(calc %.0f "$cpu > 0 ? $lines / $cpu : 0")"
-	say "   $level round $r: offered $(num rate <<<"$out")/s, $em ring events, $lines lines in ${wall}s ($EV_LINES_PER_S/s), ring lost $lost, daemon CPU ${cpu}s"
+	say "   $level round $r: offered $(num rate <<<"$out")/s, $em ring events, $lines lines in ${wall}s ($EV_LINES_PER_S/s), ring lost $lost, flood map full $mapfull, daemon CPU ${cpu}s"
 }
 
 section_events() {
-	local r sustain mult ev_rounds=3 caps=""
+	local r mult rate seed last_ok="" i ev_rounds=3
 	say "5. events: denied connects to distinct tuples, ${EVENT_SECS}s per run, daemon on its own CPU"
 	daemon_start "$W/policy.json"
-	# The writer's capacity: the generator as fast as it goes.
+	# The generator flat out: the ring overflows; what the writer gets out.
 	for r in $(seq "$ev_rounds"); do
 		event_run max 0 "$r"
-		caps="$caps $EV_LINES_PER_S"
 	done
-	# sustainable: the median lines/s the writer kept up with at full offer
-	sustain=$(tr ' ' '\n' <<<"$caps" | grep . | sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }')
-	rec events sustainable bulkhead 1 lines_per_s "$sustain"
-	say "   writer sustains about $sustain lines/s; now 1x, 2x, 4x that offer"
+	# The sustainable rate: the highest offer (steps of 1.25x from what the
+	# writer got out flat out) that the writer keeps up with: no ring loss and
+	# lines written at >= 95 % of the offer over the run.
+	seed=$(awk -F'\t' '$1 == "events" && $2 == "max" && $5 == "lines_per_s" { print $6 }' "$OUT/raw.tsv" |
+		sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }')
+	rate=$seed
+	for i in 1 2 3 4 5 6; do
+		event_run "probe-$i" "$rate" 1
+		if [ "$EV_LOST" -eq 0 ] && [ "$(calc %d "$EV_LINES_PER_S >= 0.95 * $rate")" = 1 ]; then
+			last_ok=$rate
+			rate=$(calc %.0f "$rate * 1.25")
+		else
+			break
+		fi
+	done
+	if [ -z "$last_ok" ]; then	# even the seed was too much: step down
+		rate=$seed
+		for i in 1 2 3 4; do
+			rate=$(calc %.0f "$rate * 0.8")
+			event_run "probe-down-$i" "$rate" 1
+			if [ "$EV_LOST" -eq 0 ] && [ "$(calc %d "$EV_LINES_PER_S >= 0.95 * $rate")" = 1 ]; then
+				last_ok=$rate
+				break
+			fi
+		done
+	fi
+	last_ok=${last_ok:-$rate}
+	rec events sustainable bulkhead 1 lines_per_s "$last_ok"
+	say "   the writer keeps up with about $last_ok events/s; now 1x, 2x, 4x that offer"
 	for r in $(seq "$ev_rounds"); do
 		for mult in 1 2 4; do
-			event_run "${mult}x" "$((sustain * mult))" "$r"
+			event_run "${mult}x" "$((last_ok * mult))" "$r"
 		done
 	done
 	daemon_stop
@@ -752,11 +793,12 @@ jq -n \
 	  parameters: $params, duration: $secs}' >"$W/machine.json"
 jq -R -s -f "$SRC/bench/report.jq" --slurpfile machine "$W/machine.json" "$OUT/raw.tsv" >"$OUT/results.json" ||
 	die "cannot summarise the results"
-jq -r -f "$SRC/bench/report-md.jq" "$OUT/results.json" >"$OUT/results.md" || die "cannot write results.md"
+jq -r -f "$SRC/bench/report-md.jq" "$OUT/results.json" >"$W/results.md" || die "cannot write results.md"
+{ printf '# bulkhead benchmark results\n\n'; cat "$W/results.md"; } >"$OUT/results.md"
 cat "$OUT/results.md"
 
 if [ "$UPDATE_DOCS" = 1 ]; then
-	awk -v f="$OUT/results.md" '
+	awk -v f="$W/results.md" '
 		/<!-- results:begin -->/ { print; while ((getline l < f) > 0) print l; skip = 1; next }
 		/<!-- results:end -->/ { skip = 0 }
 		!skip' "$SRC/docs/benchmarks.md" >"$W/benchmarks.md" &&
