@@ -14,7 +14,7 @@ override CFLAGS += -Wall -Wextra -Werror -std=gnu11 -D_GNU_SOURCE
 CPPFLAGS  += -Iinclude -Iuser -I$(BUILD) -MMD -MP
 LDLIBS    += $(shell pkg-config --libs libbpf jansson 2>/dev/null || echo -lbpf -lelf -lz -ljansson)
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(BPF_ARCH) -Wall -Werror \
-	      -Iinclude -Ivmlinux/$(ARCH) -MMD -MP
+	      -Iinclude -Ivmlinux/$(ARCH) -mcpu=v3 -MMD -MP
 
 ifeq ($(V),1)
 Q :=

@@ -39,6 +39,11 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define ICMP_ECHO	8
 #define ICMPV6_ECHO_REQUEST 128
 #define IP_OFFSET_MASK	0x1fff
+#define SOCK_STREAM	1
+
+/* Keeps clang from sinking a load into the branches that use it (and then
+ * addressing the context through a register, which the verifier refuses). */
+#define bh_barrier_var(v) asm volatile("" : "+r"(v))
 
 /* ---- maps: declared here, pinned by name under the pin directory ---- */
 
@@ -138,6 +143,14 @@ struct {
 	__type(value, struct bh_lost);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } bh_lost SEC(".maps");
+
+static __always_inline void bh_map_v4(__u8 *addr, __u32 ip4_be)
+{
+	__builtin_memset(addr, 0, 10);
+	addr[10] = 0xff;
+	addr[11] = 0xff;
+	__builtin_memcpy(addr + 12, &ip4_be, 4);
+}
 
 /* ---- identity ---- */
 
@@ -249,12 +262,13 @@ static __always_inline void bh_count(__u32 partner, __u8 verdict, __u8 reason)
 		c->reasons[reason]++;
 }
 
-static __always_inline __u64 bh_gen(void)
+static __always_inline void bh_state_get(__u64 *gen, __u32 *fold_epoch)
 {
 	__u32 zero = 0;
 	struct bh_state *st = bpf_map_lookup_elem(&bh_state, &zero);
 
-	return st ? st->gen : 0;
+	*gen = st ? st->gen : 0;
+	*fold_epoch = st ? (__u32)st->fold_epoch : 0;
 }
 
 static __always_inline int bh_same_addr(const __u8 *a, const __u8 *b)
@@ -270,7 +284,8 @@ static __always_inline int bh_same_addr(const __u8 *a, const __u8 *b)
 
 /* Where a decision is taken, for the event it may raise. */
 struct bh_src {
-	void *ctx;		/* struct bpf_sock_addr * or struct __sk_buff * */
+	void *ctx;		/* struct bpf_sock_addr * or struct __sk_buff *; NULL in a
+				   fold (iterator, release): the origin is the socket's owner */
 	__u8 hook;		/* enum bh_hook */
 	__u8 v6;
 };
@@ -295,6 +310,44 @@ static __always_inline void bh_evstat_inc(enum bh_evstat what)
 		l->uncounted++;
 }
 
+/* Our end of an event's tuple: the packet's local address at egress and
+ * ingress, the socket's bound address at connect and send (none until the
+ * socket is bound). Slow path only. */
+static __always_inline void bh_fill_src(struct bh_event *e, const struct bh_src *src)
+{
+	if (src->hook == BH_HOOK_EGRESS || src->hook == BH_HOOK_INGRESS) {
+		struct __sk_buff *skb = src->ctx;
+		__u32 in = src->hook == BH_HOOK_INGRESS, ip4;
+
+		if (skb->protocol == bpf_htons(ETH_P_IP)) {
+			if (!bpf_skb_load_bytes(skb, in ? 16 : 12, &ip4, 4))
+				bh_map_v4(e->saddr, ip4);
+		} else if (bpf_skb_load_bytes(skb, in ? 24 : 8, e->saddr, 16)) {
+			__builtin_memset(e->saddr, 0, 16);
+		}
+	} else {
+		struct bpf_sock *sk = ((struct bpf_sock_addr *)src->ctx)->sk;
+		__u32 a[4], ip4;
+
+		if (!sk)
+			return;
+		ip4 = sk->src_ip4;
+		a[0] = sk->src_ip6[0];
+		a[1] = sk->src_ip6[1];
+		a[2] = sk->src_ip6[2];
+		a[3] = sk->src_ip6[3];
+		bh_barrier_var(ip4);
+		bh_barrier_var(a[0]);
+		bh_barrier_var(a[1]);
+		bh_barrier_var(a[2]);
+		bh_barrier_var(a[3]);
+		if (src->v6)
+			__builtin_memcpy(e->saddr, a, 16);
+		else if (ip4)
+			bh_map_v4(e->saddr, ip4);
+	}
+}
+
 /* Task, cgroup and socket identity of an event. Slow path only. */
 static __always_inline void bh_fill_origin(struct bh_event *e, const struct bh_src *src,
 					  const struct bh_sk *s)
@@ -308,19 +361,19 @@ static __always_inline void bh_fill_origin(struct bh_event *e, const struct bh_s
 		bpf_get_current_comm(e->comm, sizeof(e->comm));
 		e->cgroup_id = bpf_get_current_cgroup_id();
 		e->flags |= BH_EVF_TASK;
-	} else {
-		struct __sk_buff *skb = src->ctx;
-
-		if (s) {
-			e->pid = s->owner_pid;
-			e->uid = s->owner_uid;
-			__builtin_memcpy(e->comm, s->owner_comm, sizeof(e->comm));
-		}
-		e->cgroup_id = bpf_skb_cgroup_id(skb);
+	} else if (s) {
+		e->pid = s->owner_pid;
+		e->uid = s->owner_uid;
+		__builtin_memcpy(e->comm, s->owner_comm, sizeof(e->comm));
 	}
-	e->cookie = bpf_get_socket_cookie(src->ctx);
 	if (src->v6)
 		e->flags |= BH_EVF_V6;
+	if (!src->ctx)
+		return;
+	bh_fill_src(e, src);
+	if (src->hook == BH_HOOK_EGRESS || src->hook == BH_HOOK_INGRESS)
+		e->cgroup_id = bpf_skb_cgroup_id(src->ctx);
+	e->cookie = bpf_get_socket_cookie(src->ctx);
 }
 
 static __always_inline int bh_emit(const struct bh_src *src, const struct bh_sk *s, __u32 partner,
@@ -399,59 +452,137 @@ static __always_inline void bh_report_deny(const struct bh_src *src, const struc
 	}
 }
 
-/* Allowed traffic: per (partner, remote, port, proto) bytes and packets. The
- * first sight of a flow (connect, send or first packet) is an event; ingress
- * only adds to flows that exist. */
-static __always_inline void bh_flow_account(const struct bh_src *src, const struct bh_sk *s,
-					    __u32 partner, const struct bh_tuple *t, __u32 grant)
+/*
+ * Allowed traffic: bytes and packets per (partner, remote, port, proto) in
+ * bh_flows; the first sight of a flow is an event. The hash is touched when a
+ * socket decides (connect, send, first packet of a tuple, a new generation),
+ * and when its own counters are folded in (bh_fold); between the two, packets
+ * of the socket's cached tuple only add to the socket's storage.
+ */
+static __always_inline void bh_flow_key(struct bh_flow_key *k, __u32 partner, __u8 proto,
+					__u16 dport, const __u8 *daddr)
 {
-	struct bh_flow_key k = {};
+	k->partner = partner;
+	k->dport = dport;
+	k->proto = proto;
+	__builtin_memcpy(k->daddr, daddr, 16);
+}
+
+static __always_inline void bh_flow_add(struct bh_flow_val *v, __u64 txb, __u64 txp, __u64 rxb,
+					__u64 rxp)
+{
+	if (txp) {
+		__sync_fetch_and_add(&v->tx_bytes, txb);
+		__sync_fetch_and_add(&v->tx_packets, txp);
+	}
+	if (rxp) {
+		__sync_fetch_and_add(&v->rx_bytes, rxb);
+		__sync_fetch_and_add(&v->rx_packets, rxp);
+	}
+}
+
+/* Add to the flow of k, creating it (and its first-seen event) if it is new;
+ * a full map is counted (lost_map_full). */
+static __always_inline void bh_flow_put(const struct bh_src *src, const struct bh_sk *s,
+					const struct bh_flow_key *k, const struct bh_tuple *t,
+					__u32 grant, __u64 txb, __u64 txp, __u64 rxb, __u64 rxp)
+{
 	struct bh_flow_val *v, nv = {};
-	__u32 bytes = 0;
 	__u64 now;
 
-	if (src->hook == BH_HOOK_EGRESS || src->hook == BH_HOOK_INGRESS)
-		bytes = ((struct __sk_buff *)src->ctx)->len;
-	k.partner = partner;
-	k.dport = t->dport;
-	k.proto = t->proto;
-	__builtin_memcpy(k.daddr, t->addr, 16);
-	v = bpf_map_lookup_elem(&bh_flows, &k);
-	if (src->hook == BH_HOOK_INGRESS) {
-		if (v) {
-			__sync_fetch_and_add(&v->rx_bytes, bytes);
-			__sync_fetch_and_add(&v->rx_packets, 1);
-		}
-		return;
-	}
+	v = bpf_map_lookup_elem(&bh_flows, k);
 	if (v) {
-		/* per-packet path: counters only (no clock read) */
-		if (bytes) {
-			__sync_fetch_and_add(&v->tx_bytes, bytes);
-			__sync_fetch_and_add(&v->tx_packets, 1);
-		}
+		bh_flow_add(v, txb, txp, rxb, rxp);
 		return;
 	}
 	now = bpf_ktime_get_boot_ns();
 	nv.first_ts_boot_ns = now;
 	nv.last_ts_boot_ns = now;
 	nv.grant = grant;
-	if (bytes) {
-		nv.tx_bytes = bytes;
-		nv.tx_packets = 1;
-	}
-	if (bpf_map_update_elem(&bh_flows, &k, &nv, BPF_NOEXIST)) {
-		v = bpf_map_lookup_elem(&bh_flows, &k);
-		if (v && bytes) {
-			__sync_fetch_and_add(&v->tx_bytes, bytes);
-			__sync_fetch_and_add(&v->tx_packets, 1);
-		} else if (!v) {
+	nv.tx_bytes = txb;
+	nv.tx_packets = txp;
+	nv.rx_bytes = rxb;
+	nv.rx_packets = rxp;
+	if (bpf_map_update_elem(&bh_flows, k, &nv, BPF_NOEXIST)) {
+		v = bpf_map_lookup_elem(&bh_flows, k);
+		if (v)		/* another CPU created it first */
+			bh_flow_add(v, txb, txp, rxb, rxp);
+		else
 			bh_evstat_inc(BH_EVSTAT_MAP_FULL);
-		}
 		return;
 	}
-	bh_emit(src, s, partner, t, BH_EV_FLOW_NEW, BH_VERDICT_ALLOW, BH_REASON_GRANTED, grant, 1,
-		now);
+	bh_emit(src, s, k->partner, t, BH_EV_FLOW_NEW, BH_VERDICT_ALLOW, BH_REASON_GRANTED, grant,
+		1, now);
+}
+
+/* An allowed decision or packet, straight into bh_flows. Ingress only adds to
+ * flows that exist (an inbound packet does not start a flow). */
+static __always_inline void bh_flow_account(const struct bh_src *src, const struct bh_sk *s,
+					    __u32 partner, const struct bh_tuple *t, __u32 grant)
+{
+	struct bh_flow_key k = {};
+	struct bh_flow_val *v;
+	__u32 bytes = 0;
+
+	if (src->hook == BH_HOOK_EGRESS || src->hook == BH_HOOK_INGRESS)
+		bytes = ((struct __sk_buff *)src->ctx)->len;
+	bh_flow_key(&k, partner, t->proto, t->dport, t->addr);
+	if (src->hook == BH_HOOK_INGRESS) {
+		v = bpf_map_lookup_elem(&bh_flows, &k);
+		if (v)
+			bh_flow_add(v, 0, 0, bytes, 1);
+		return;
+	}
+	bh_flow_put(src, s, &k, t, grant, bytes, bytes ? 1 : 0, 0, 0);
+}
+
+/* Move the socket's counters into the flow of its cached tuple. Exchanges
+ * make it safe against packets on other CPUs and against a concurrent fold. */
+static __always_inline void bh_fold(struct bh_sk *s)
+{
+	struct bh_src src = { .hook = BH_HOOK_EGRESS };
+	struct bh_flow_key k = {};
+	struct bh_tuple t = {};
+	__u64 txb, txp, rxb, rxp;
+
+	if (!s->tx_packets && !s->rx_packets)
+		return;
+	txp = __sync_lock_test_and_set(&s->tx_packets, 0);
+	txb = __sync_lock_test_and_set(&s->tx_bytes, 0);
+	rxp = __sync_lock_test_and_set(&s->rx_packets, 0);
+	rxb = __sync_lock_test_and_set(&s->rx_bytes, 0);
+	t.proto = s->proto;
+	t.dport = s->dport;
+	__builtin_memcpy(t.addr, s->daddr, 16);
+	bh_flow_key(&k, s->partner, t.proto, t.dport, t.addr);
+	bh_flow_put(&src, s, &k, &t, s->grant, txb, txp, rxb, rxp);
+}
+
+/* A packet of the socket's cached, allowed tuple. Its first packet after the
+ * daemon advanced the fold epoch folds, so flow summaries see live sockets. */
+static __always_inline void bh_sk_account(struct bh_sk *s, const struct bh_src *src,
+					  const struct bh_tuple *t, __u32 fold_epoch)
+{
+	__u32 bytes;
+
+	if (src->hook != BH_HOOK_EGRESS && src->hook != BH_HOOK_INGRESS)
+		return;		/* connect/send: its packets are counted */
+	if (s->flags & BH_SK_RELEASED) {	/* no fold is coming: straight in */
+		bh_flow_account(src, s, s->partner, t, s->grant);
+		return;
+	}
+	bytes = ((struct __sk_buff *)src->ctx)->len;
+	if (src->hook == BH_HOOK_EGRESS) {
+		__sync_fetch_and_add(&s->tx_bytes, bytes);
+		__sync_fetch_and_add(&s->tx_packets, 1);
+	} else {
+		__sync_fetch_and_add(&s->rx_bytes, bytes);
+		__sync_fetch_and_add(&s->rx_packets, 1);
+	}
+	if (s->fold_epoch != fold_epoch) {
+		s->fold_epoch = fold_epoch;
+		bh_fold(s);
+	}
 }
 
 /* Judge tuple t for a tagged socket, using and refreshing its verdict cache.
@@ -460,17 +591,19 @@ static __always_inline int bh_judge(struct bh_sk *s, const struct bh_tuple *t,
 				    const struct bh_src *src)
 {
 	struct bh_decision d;
-	__u64 gen = bh_gen();
+	__u32 fold_epoch;
+	__u64 gen;
 	int same = s->proto == t->proto && bh_same_addr(s->daddr, t->addr) &&
 		   (t->frag || s->dport == t->dport);
 
+	bh_state_get(&gen, &fold_epoch);
 	if ((s->flags & BH_SK_CACHED) && same && s->gen == gen &&
 	    (!s->valid_until_ns || bpf_ktime_get_boot_ns() < s->valid_until_ns)) {
 		d.verdict = s->verdict;
 		d.reason = s->reason;
 		d.grant = s->grant;
 		if (d.verdict == BH_VERDICT_ALLOW) {
-			bh_flow_account(src, s, s->partner, t, d.grant);
+			bh_sk_account(s, src, t, fold_epoch);
 			return 1;
 		}
 		bh_count(s->partner, d.verdict, d.reason);
@@ -483,6 +616,8 @@ static __always_inline int bh_judge(struct bh_sk *s, const struct bh_tuple *t,
 	    (s->flags & BH_SK_WAS_ALLOWED))
 		d.reason = BH_REASON_REVOKED;
 
+	if (!same && (s->flags & BH_SK_CACHED))
+		bh_fold(s);	/* the counters belong to the old tuple */
 	if (same && d.verdict == BH_VERDICT_ALLOW)
 		s->flags |= BH_SK_WAS_ALLOWED;
 	else if (!same)
@@ -493,6 +628,7 @@ static __always_inline int bh_judge(struct bh_sk *s, const struct bh_tuple *t,
 	s->reason = d.reason;
 	s->grant = d.grant;
 	s->gen = gen;
+	s->fold_epoch = fold_epoch;	/* this decision counts in bh_flows itself */
 	s->valid_until_ns = d.valid_until;
 	s->proto = t->proto;
 	if (!t->frag)
@@ -561,13 +697,6 @@ static __always_inline __u8 bh_l4proto(__u32 ipproto)
 	}
 }
 
-static __always_inline void bh_map_v4(__u8 *addr, __u32 ip4_be)
-{
-	__builtin_memset(addr, 0, 10);
-	addr[10] = 0xff;
-	addr[11] = 0xff;
-	__builtin_memcpy(addr + 12, &ip4_be, 4);
-}
 
 /* ---- hooks ---- */
 
@@ -644,6 +773,53 @@ int bh_sendmsg6(struct bpf_sock_addr *ctx)
 	return bh_sock_addr(ctx, 1, BH_HOOK_SENDMSG);
 }
 
+/* Copy len bytes at off from the packet (data starts at the IP header in
+ * cgroup_skb): straight from the linear area when they are there, else
+ * through the helper. 0 or -1. */
+static __always_inline int bh_load(struct __sk_buff *skb, __u32 off, void *to, __u32 len)
+{
+	void *data = (void *)(long)skb->data, *end = (void *)(long)skb->data_end;
+
+	if (off <= 128 && data + off + len <= end) {
+		__builtin_memcpy(to, data + off, len);
+		return 0;
+	}
+	/* (zeroed first: kernel 6.18's verifier trips over a helper writing to
+	 * stack that nothing has written yet, "verifier bug: stack slot") */
+	__builtin_memset(to, 0, len);
+	return bpf_skb_load_bytes(skb, off, to, len) ? -1 : 0;
+}
+
+/* The peer of a connected TCP socket is the remote end of each of its
+ * packets, so they need no parsing. Returns 1 when sk is such a socket. */
+static __always_inline int bh_tcp_peer(struct bpf_sock *sk, struct bh_tuple *t)
+{
+	__u32 a[4], ip4;
+
+	if (sk->type != SOCK_STREAM || sk->protocol != IPPROTO_TCP)
+		return 0;
+	/* both read unconditionally: the verifier allows only constant offsets
+	 * into a socket, which a branch-dependent address would not be */
+	ip4 = sk->dst_ip4;
+	a[0] = sk->dst_ip6[0];
+	a[1] = sk->dst_ip6[1];
+	a[2] = sk->dst_ip6[2];
+	a[3] = sk->dst_ip6[3];
+	bh_barrier_var(ip4);
+	bh_barrier_var(a[0]);
+	bh_barrier_var(a[1]);
+	bh_barrier_var(a[2]);
+	bh_barrier_var(a[3]);
+	if (sk->family == AF_INET)
+		bh_map_v4(t->addr, ip4);
+	else
+		__builtin_memcpy(t->addr, a, 16);
+	t->proto = BH_PROTO_TCP;
+	t->dport = bpf_ntohs(sk->dst_port);
+	t->sport = sk->src_port;
+	return 1;
+}
+
 /* Parse the remote end of an IP packet: destination on egress, source on
  * ingress, with protocol and ports (t->dport is always the remote port).
  * Returns 0, or -1 when the packet is not IPv4/IPv6. */
@@ -655,7 +831,7 @@ static __always_inline int bh_parse(struct __sk_buff *skb, struct bh_tuple *t, i
 	if (skb->protocol == bpf_htons(ETH_P_IP)) {
 		struct iphdr iph;
 
-		if (bpf_skb_load_bytes(skb, 0, &iph, sizeof(iph)))
+		if (bh_load(skb, 0, &iph, sizeof(iph)))
 			return -1;
 		bh_map_v4(t->addr, ingress ? iph.saddr : iph.daddr);
 		nexthdr = iph.protocol;
@@ -665,7 +841,7 @@ static __always_inline int bh_parse(struct __sk_buff *skb, struct bh_tuple *t, i
 	} else if (skb->protocol == bpf_htons(ETH_P_IPV6)) {
 		struct ipv6hdr ip6h;
 
-		if (bpf_skb_load_bytes(skb, 0, &ip6h, sizeof(ip6h)))
+		if (bh_load(skb, 0, &ip6h, sizeof(ip6h)))
 			return -1;
 		if (ingress)
 			__builtin_memcpy(t->addr, &ip6h.saddr, 16);
@@ -676,7 +852,7 @@ static __always_inline int bh_parse(struct __sk_buff *skb, struct bh_tuple *t, i
 		if (nexthdr == IPPROTO_FRAGMENT_HDR) {
 			struct frag_hdr fh;
 
-			if (bpf_skb_load_bytes(skb, l4off, &fh, sizeof(fh)))
+			if (bh_load(skb, l4off, &fh, sizeof(fh)))
 				return -1;
 			nexthdr = fh.nexthdr;
 			l4off += sizeof(fh);
@@ -693,14 +869,14 @@ static __always_inline int bh_parse(struct __sk_buff *skb, struct bh_tuple *t, i
 	if (t->proto == BH_PROTO_TCP || t->proto == BH_PROTO_UDP) {
 		__be16 ports[2];
 
-		if (bpf_skb_load_bytes(skb, l4off, ports, sizeof(ports)))
+		if (bh_load(skb, l4off, ports, sizeof(ports)))
 			return -1;
 		t->dport = bpf_ntohs(ingress ? ports[0] : ports[1]);
 		t->sport = bpf_ntohs(ingress ? ports[1] : ports[0]);
 	} else if (t->proto == BH_PROTO_ICMP && !ingress) {
 		__u8 type;
 
-		if (bpf_skb_load_bytes(skb, l4off, &type, 1))
+		if (bh_load(skb, l4off, &type, 1))
 			return -1;
 		/* only echo requests are "icmp"; any other ICMP needs proto any */
 		if (type != ICMP_ECHO && type != ICMPV6_ECHO_REQUEST)
@@ -719,12 +895,14 @@ int bh_egress(struct __sk_buff *skb)
 	__u32 partner;
 	__u8 flags;
 
-	if (bh_parse(skb, &t, 0))
-		return 1;	/* not IP: not ours to judge */
-	src.v6 = skb->family == AF_INET6;
 	sk = skb->sk;
 	if (sk)
 		sk = bpf_sk_fullsock(sk);
+	if (!sk || !bh_tcp_peer(sk, &t)) {
+		if (bh_parse(skb, &t, 0))
+			return 1;	/* not IP: not ours to judge */
+	}
+	src.v6 = skb->family == AF_INET6;
 	if (sk) {
 		s = bh_sk_get(sk, SRC_SKB, skb);
 		if (s)
@@ -747,7 +925,7 @@ int bh_ingress(struct __sk_buff *skb)
 	struct bh_sk *s;
 
 	sk = skb->sk;
-	if (!sk || bh_parse(skb, &t, 1))
+	if (!sk)
 		return 1;
 	sk = bpf_sk_fullsock(sk);
 	if (!sk)
@@ -755,9 +933,60 @@ int bh_ingress(struct __sk_buff *skb)
 	s = bpf_sk_storage_get(&bh_sk, sk, 0, 0);
 	if (!s || (s->flags & BH_SK_UNKNOWN) || !(s->flags & BH_SK_CACHED))
 		return 1;
+	if (!bh_tcp_peer(sk, &t) && bh_parse(skb, &t, 1))
+		return 1;
 	src.v6 = skb->family == AF_INET6;
 	if (s->proto == t.proto && s->dport == t.dport && bh_same_addr(s->daddr, t.addr))
 		return bh_judge(s, &t, &src);
 	bh_flow_account(&src, s, s->partner, &t, 0);
 	return 1;
+}
+
+/* The owner closed the socket: its counters go into bh_flows now, and what
+ * the kernel still sends or receives for it (FIN, ACKs) goes there directly. */
+SEC("cgroup/sock_release")
+int bh_sock_release(struct bpf_sock *ctx)
+{
+	struct bh_sk *s = bpf_sk_storage_get(&bh_sk, ctx, 0, 0);
+
+	if (s) {
+		s->flags |= BH_SK_RELEASED;
+		bh_fold(s);
+	}
+	return 1;
+}
+
+
+/* Run by the daemon (bh_fold_flows) in each partner network namespace before
+ * a flow summary, so sockets idle since their last packet are counted too. */
+SEC("iter/tcp")
+int bh_fold_tcp(struct bpf_iter__tcp *ctx)
+{
+	struct sock_common *skc = ctx->sk_common;
+	struct tcp_sock *tp;
+	struct bh_sk *s;
+
+	if (!skc)
+		return 0;
+	tp = bpf_skc_to_tcp_sock(skc);
+	if (!tp)
+		return 0;	/* request and time-wait sockets have no storage */
+	s = bpf_sk_storage_get(&bh_sk, (struct sock *)tp, 0, 0);
+	if (s)
+		bh_fold(s);
+	return 0;
+}
+
+SEC("iter/udp")
+int bh_fold_udp(struct bpf_iter__udp *ctx)
+{
+	struct udp_sock *up = ctx->udp_sk;
+	struct bh_sk *s;
+
+	if (!up)
+		return 0;
+	s = bpf_sk_storage_get(&bh_sk, (struct sock *)up, 0, 0);
+	if (s)
+		bh_fold(s);
+	return 0;
 }

@@ -122,7 +122,7 @@ int bh_cutoff(struct bh_loader *l, unsigned int *destroyed)
 {
 	struct walk w = { .bindings_fd = bpf_map__fd(l->skel->maps.bh_cgroups) };
 	struct judge j = { .w = &w };
-	const char **dirs = calloc(l->npoints + 1, sizeof(*dirs));
+	char **dirs = bh_point_dirs(l);
 	struct timespec ts;
 	size_t i;
 	int err = 0;
@@ -132,15 +132,8 @@ int bh_cutoff(struct bh_loader *l, unsigned int *destroyed)
 		return -ENOMEM;
 	g_walk = &w;
 	for (i = 0; i < l->npoints && !err; i++) {
-		char *full = NULL;
-
-		if (asprintf(&full, "%s/%s", l->cg2, l->points[i].path) < 0) {
-			err = -ENOMEM;
-			break;
-		}
-		dirs[i] = full;
 		memset(w.at_level, 0, sizeof(w.at_level));
-		nftw(full, walk_cb, 16, FTW_PHYS);
+		nftw(dirs[i], walk_cb, 16, FTW_PHYS);
 		err = w.err;
 	}
 	if (!err && w.n)
@@ -152,12 +145,10 @@ int bh_cutoff(struct bh_loader *l, unsigned int *destroyed)
 	if (!err) {
 		clock_gettime(CLOCK_BOOTTIME, &ts);
 		j.now = (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
-		err = bh_sock_kill(dirs, l->npoints, uncovered, &j, destroyed);
+		err = bh_sock_kill((const char *const *)dirs, l->npoints, uncovered, &j, destroyed);
 		close(j.trie_fd);
 	}
-	for (i = 0; i < l->npoints; i++)
-		free((char *)dirs[i]);
-	free(dirs);
+	bh_free_strv(dirs);
 	free(w.v);
 	return err;
 }

@@ -167,6 +167,12 @@ static void free_points(struct bh_loader *l)
 
 void bh_loader_close(struct bh_loader *l)
 {
+	size_t i;
+
+	for (i = 0; i < sizeof(l->fold_links) / sizeof(l->fold_links[0]); i++) {
+		bpf_link__destroy(l->fold_links[i]);
+		l->fold_links[i] = NULL;
+	}
 	bulkhead_bpf__destroy(l->skel);	/* closes fds; pinned state stays */
 	l->skel = NULL;
 	free_points(l);
@@ -365,6 +371,32 @@ static int build_trie(const struct bh_compiled *c)
 
 /* ---- links ---- */
 
+char **bh_point_dirs(const struct bh_loader *l)
+{
+	char **v = calloc(l->npoints + 1, sizeof(*v));
+	size_t i;
+
+	if (!v)
+		return NULL;
+	for (i = 0; i < l->npoints; i++) {
+		if (asprintf(&v[i], "%s/%s", l->cg2, l->points[i].path) < 0) {
+			v[i] = NULL;
+			bh_free_strv(v);
+			return NULL;
+		}
+	}
+	return v;
+}
+
+void bh_free_strv(char **v)
+{
+	size_t i;
+
+	for (i = 0; v && v[i]; i++)
+		free(v[i]);
+	free(v);
+}
+
 static void link_path(char *buf, size_t len, const char *pin_dir, uint64_t cgid,
 		      const struct bpf_program *prog)
 {
@@ -388,6 +420,8 @@ static int attach_point(struct bh_loader *l, const struct bh_attach_point *pt)
 	bpf_object__for_each_program(prog, l->skel->obj) {
 		struct bpf_link *link;
 
+		if (bpf_program__type(prog) == BPF_PROG_TYPE_TRACING)
+			continue;	/* the fold iterators: bh_fold_flows */
 		link_path(lpath, sizeof(lpath), l->pin_dir, pt->cgid, prog);
 		link = access(lpath, F_OK) == 0 ? bpf_link__open(lpath) : NULL;
 		if (link) {

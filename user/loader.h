@@ -34,6 +34,8 @@ struct bh_loader {
 	size_t npending;
 	char **pending;
 	uint32_t *pending_partner;
+	/* bh_fold_tcp, bh_fold_udp iterators (flows.c), made on first use */
+	struct bpf_link *fold_links[2];
 };
 
 /* Mount bpffs at /sys/fs/bpf if needed, create pin_dir. 0 or -errno. */
@@ -54,6 +56,11 @@ int bh_apply(struct bh_loader *l, struct bh_policy *p, struct bh_errors *errs);
 /* Bind bound-but-absent cgroups that have appeared since the last apply.
  * Returns the number bound. */
 int bh_bind_pending(struct bh_loader *l);
+
+/* Absolute cgroup2 paths of the attach points, NULL-terminated (free with
+ * bh_free_strv), or NULL when out of memory. */
+char **bh_point_dirs(const struct bh_loader *l);
+void bh_free_strv(char **v);
 
 /* Detach and unpin everything under pin_dir. 0 or -errno. */
 int bh_down(const char *pin_dir);

@@ -118,10 +118,13 @@ struct bh_lpm_val {
 	struct bh_rule rules[BH_MAX_RULES];
 };
 
-/* bh_state[0]: global state. gen changes on every policy apply. */
+/* bh_state[0]: global state. gen changes on every policy apply; fold_epoch
+ * every flow interval (sockets then fold their traffic counters into
+ * bh_flows at their next packet). */
 struct bh_state {
 	__u64 gen;
 	__u64 applied_boot_ns;
+	__u64 fold_epoch;
 };
 
 /* bh_pnames[id]: partner name, so ids stay stable across reloads and restarts
@@ -177,6 +180,8 @@ enum bh_sk_flags {
 	BH_SK_UNKNOWN = 1 << 1,	/* under a partner root, no partner */
 	BH_SK_CACHED  = 1 << 2,
 	BH_SK_WAS_ALLOWED = 1 << 3,	/* the cached tuple was allowed before */
+	BH_SK_RELEASED = 1 << 4,	/* closed by its owner: traffic (FIN, ACKs) is
+					   accounted in bh_flows directly */
 };
 
 struct bh_sk {
@@ -195,6 +200,17 @@ struct bh_sk {
 	__u32 owner_pid;
 	__u32 owner_uid;
 	char  owner_comm[16];
+	/*
+	 * Traffic of the cached (allowed) tuple not yet in bh_flows: the packet
+	 * path adds here (no hash lookup per packet); a fold moves it into the
+	 * tuple's bh_flows entry when the tuple changes, when the socket is
+	 * released, and at the socket's first packet after the daemon advanced
+	 * bh_state.fold_epoch (every flow interval).
+	 */
+	__u64 tx_bytes, tx_packets;
+	__u64 rx_bytes, rx_packets;
+	__u32 fold_epoch;	/* bh_state.fold_epoch at the last fold */
+	__u32 pad2;
 };
 
 #endif /* BULKHEAD_BULKHEAD_H */

@@ -756,8 +756,9 @@ case_deny_events() {
 		      cgroup="$CASE_CG_REL/acme" cgroup_id:="$cgid" cookie\>0 count:=1 -grant -aggregated)
 
 	probe_pid EPERM "$acme" tcp-connect 10.1.2.3 80
-	assert_event "denied TCP connect" "$f" "${common[@]}" type=connect hook=connect proto=tcp \
-		dst=10.1.2.3 dport:=80 pid:="$RUN_PID" tid:="$RUN_PID" "ts@$(ts_window)" -sport
+	assert_event "denied TCP connect (not bound yet: no src, no sport)" "$f" "${common[@]}" \
+		type=connect hook=connect proto=tcp dst=10.1.2.3 dport:=80 pid:="$RUN_PID" \
+		tid:="$RUN_PID" "ts@$(ts_window)" -sport -src
 	probe_pid EPERM "$acme" udp-sendto 10.1.2.3 5353
 	assert_event "denied unconnected UDP sendto" "$f" "${common[@]}" type=send hook=sendmsg \
 		proto=udp dst=10.1.2.3 dport:=5353 pid:="$RUN_PID" tid:="$RUN_PID" "ts@$(ts_window)"
@@ -770,8 +771,12 @@ case_deny_events() {
 	probe_pid EPERM "$acme" tcp6-connect ::ffff:10.2.0.1 443
 	assert_event "denied v4-mapped connect shows the IPv4 address" "$f" "${common[@]}" \
 		type=connect hook=connect proto=tcp dst=10.2.0.1 dport:=443 pid:="$RUN_PID"
+	probe_pid EPERM "$acme" ping 10.1.2.3
+	assert_event "denied ping, a packet at egress: both ends named" "$f" "${common[@]}" \
+		type=packet hook=egress proto=icmp src="$C4" dst=10.1.2.3 pid:="$RUN_PID" -dport \
+		"ts@$(ts_window)"
 	finish
-	assert_event_n 5 "one line per denied attempt" "$f" verdict=deny
+	assert_event_n 6 "one line per denied attempt" "$f" verdict=deny
 	assert_no_event "no flow event for denied traffic" "$f" type=flow
 }
 
@@ -1287,8 +1292,40 @@ case_flow_summary() {
 	assert_eq "$rx" "$(ev last total_rx_bytes "$f" "${key[@]}")" "last summary's total_rx_bytes = sum of rx_bytes"
 }
 
+# A socket that sent and then stays open and idle: its traffic still reaches
+# the summaries (the daemon folds the per-socket counters of every partner
+# namespace before each one), exactly: 25 datagrams of 100 bytes are 25
+# packets of 128 bytes (IPv4 and UDP headers included).
+case_flow_idle_socket() {
+	policy_acme '[{"to": "10.20.0.5", "proto": "udp", "ports": ["9001"]}]'
+	srv_start udp 9001 "$CASE_DIR/udp.out"
+	cg_new acme
+	start --flow-interval 1
+	local acme="$CASE_CG/acme" f="$LOGS/acme.jsonl" holder txp txb n
+	local key=(type=flow phase=summary partner=acme dst=10.20.0.5 dport:=9001 proto=udp)
+
+	in_cg_bg "$acme" "$BH_PROBE" udp-hold 10.20.0.5 9001 25 100 >"$CASE_DIR/hold.out" \
+		2>>"$CASE_DIR/probe.err"
+	holder=$BH_BG_PID
+	wait_until 5 grep -qx ok "$CASE_DIR/hold.out" ||
+		fail_now "udp-hold did not send: $(cat "$CASE_DIR/hold.out" "$CASE_DIR/probe.err")"
+	sent_all() {
+		read -r txp n < <(ev sum tx_packets "$f" "${key[@]}")
+		[ "${txp:-0}" -ge 25 ]
+	}
+	wait_until 10 sent_all || fail "summaries never covered the 25 datagrams: ${txp:-0} packets"
+	bh_pid_alive "$holder" && bh_log "ok: the socket is still open and idle" ||
+		fail "udp-hold exited: the fold came from a close, not from the daemon"
+	assert_eq 25 "$txp" "tx_packets of the idle socket, summed over $n summaries"
+	assert_eq 3200 "$(ev sum tx_bytes "$f" "${key[@]}" | cut -d' ' -f1)" \
+		"tx_bytes of the idle socket (25 x 128)"
+	kill "$holder" 2>/dev/null
+	wait "$holder" 2>/dev/null
+	finish
+}
+
 # `bulkhead status --json` from the pinned maps after the daemon stopped: the
-# 7 programs and their attach points, the partner's counters, events.
+# 8 programs and their attach points, the partner's counters, events.
 case_status_after_stop() {
 	policy_acme '[{"to": "10.20.0.5", "proto": "tcp", "ports": ["80"]}]'
 	srv_start echo 80
@@ -1305,7 +1342,7 @@ case_status_after_stop() {
 	finish
 	status_json "$st" || return 1
 	assert_eq false "$(ev jget "$st" daemon_running)" "status: daemon_running"
-	assert_eq 7 "$(ev jget "$st" 'programs.#')" "status: programs"
+	assert_eq 8 "$(ev jget "$st" 'programs.#')" "status: programs"
 	progs=$(python3 - "$st" "$CASE_CG_REL/acme" <<'EOF'
 import json, sys
 st = json.load(open(sys.argv[1]))
@@ -1320,7 +1357,8 @@ bh_egress cgroup_inet_egress at-partner-cgroup
 bh_ingress cgroup_inet_ingress at-partner-cgroup
 bh_sendmsg4 cgroup_udp4_sendmsg at-partner-cgroup
 bh_sendmsg6 cgroup_udp6_sendmsg at-partner-cgroup
-bh_sock_create cgroup_inet_sock_create at-partner-cgroup" "$(printf '%s\n' "$progs" | sort)" "status: programs and attach points"
+bh_sock_create cgroup_inet_sock_create at-partner-cgroup
+bh_sock_release cgroup_inet_sock_release at-partner-cgroup" "$(printf '%s\n' "$progs" | sort)" "status: programs and attach points"
 	assert_eq 3 "$(ev jget "$st" 'partners.[partner=acme].verdicts.deny')" "status: acme deny"
 	assert_eq 2 "$(ev jget "$st" 'partners.[partner=acme].verdicts.allow')" "status: acme allow (one per connect)"
 	assert_eq 0 "$(ev jget "$st" 'partners.[partner=acme].verdicts.audit')" "status: acme audit"
@@ -1351,6 +1389,7 @@ tcase events_disk_full         case_disk_full
 tcase events_log_rotate        case_log_rotate
 tcase events_log_dir_removed   case_log_dir_removed
 tcase events_flow_summary      case_flow_summary
+tcase events_flow_idle_socket  case_flow_idle_socket
 tcase events_status_after_stop case_status_after_stop
 
 bh_finish

@@ -52,6 +52,9 @@ static void usage(FILE *f)
 		"  udp-connect-send ADDR PORT [PAYLOAD]  connect() then send()\n"
 		"  ping ADDR                         one echo over an unprivileged ICMP/ICMPv6 socket\n"
 		"  connect-loop ADDR PORT N          N sequential TCP connects; prints the common result\n"
+		"  udp-hold ADDR PORT N SIZE         connect() a UDP socket, send N datagrams of SIZE\n"
+		"                                    bytes, print the result, then keep the socket open\n"
+		"                                    (idle) until killed\n"
 		"prints 'ok' (exit 0) or the errno name (exit 1); -t sets the wait in ms (default 2000)\n");
 }
 
@@ -318,6 +321,29 @@ static int connect_loop(const struct target *t, long count)
 	return report(first < 0 ? 0 : first);
 }
 
+/* N datagrams on a connected UDP socket, then idle with the socket open. */
+static int udp_hold(const struct target *t, long count, long size)
+{
+	char buf[65507];
+	int fd, err = 0;
+
+	memset(buf, 'x', (size_t)size);
+	fd = socket(t->family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return report(errno);
+	if (connect(fd, (const struct sockaddr *)&t->ss, t->len) < 0)
+		err = errno;
+	for (long i = 0; i < count && !err; i++)
+		if (send(fd, buf, (size_t)size, 0) != size)
+			err = errno ? errno : EIO;
+	report(err);
+	fflush(stdout);
+	if (err)
+		return 1;
+	for (;;)
+		pause();
+}
+
 int main(int argc, char **argv)
 {
 	struct target t;
@@ -377,6 +403,19 @@ int main(int argc, char **argv)
 		if (*end || end == argv[3] || n <= 0)
 			goto bad;
 		return connect_loop(&t, n);
+	}
+	if (!strcmp(cmd, "udp-hold")) {
+		char *end1, *end2;
+		long n, size;
+
+		if (argc != 5 || parse_target(argv[1], argv[2], 0, &t))
+			goto bad;
+		n = strtol(argv[3], &end1, 10);
+		size = strtol(argv[4], &end2, 10);
+		if (*end1 || end1 == argv[3] || n <= 0 || *end2 || end2 == argv[4] || size <= 0 ||
+		    size > 65507)
+			goto bad;
+		return udp_hold(&t, n, size);
 	}
 bad:
 	usage(stderr);
