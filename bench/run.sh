@@ -28,7 +28,7 @@ set -uo pipefail
 
 SRC=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=$SRC/build
-OUT=$BUILD/bench
+OUT=${BENCH_OUT:-$BUILD/bench}
 BULKHEAD=${BULKHEAD:-$BUILD/bulkhead}
 ONLY="connect throughput scale hooks events"
 QUICK=0

@@ -54,6 +54,7 @@ struct bh_daemon {
 	uint64_t applied_boot_ns;	/* when the policy in force was applied */
 	uint64_t expiry_checked_ns;	/* expiries up to here have been acted on */
 	struct bh_writer *w;
+	struct bh_event_builder *eb;	/* kernel records -> JSON, no allocation per record */
 	struct ring_buffer *rb;
 	struct bh_clock clk;
 	struct {
@@ -216,7 +217,8 @@ static void maybe_alert(struct bh_daemon *d, const struct bh_event *e, const cha
 		bh_writer_emit_both(d->w, partner, a);
 }
 
-static void emit_json(struct bh_daemon *d, const struct bh_event *e, json_t *obj)
+/* obj: the builder's, valid until its next build */
+static void emit_json(struct bh_daemon *d, const struct bh_event *e, const json_t *obj)
 {
 	const char *partner = name_partner(d, e->partner);
 
@@ -224,14 +226,14 @@ static void emit_json(struct bh_daemon *d, const struct bh_event *e, json_t *obj
 		return;
 	d->records++;
 	maybe_alert(d, e, partner, obj);
-	bh_writer_emit(d->w, partner, obj);
+	bh_writer_write(d->w, partner, obj);
 }
 
 static void emit_record(struct bh_daemon *d, const struct bh_event *e)
 {
 	struct bh_namer n = namer_of(d);
 
-	emit_json(d, e, bh_event_json(e, &n, &d->clk));
+	emit_json(d, e, bh_event_build(d->eb, e, &n, &d->clk));
 }
 
 static int on_record(void *ctx, void *data, size_t len)
@@ -290,7 +292,7 @@ static void flush_floods(struct bh_daemon *d)
 		if (bpf_map_lookup_and_delete_elem(fd, &keys[i], &v) || !v.suppressed)
 			continue;
 		e.verdict = v.verdict;
-		emit_json(d, &e, bh_flood_json(&keys[i], &v, &nm, &d->clk));
+		emit_json(d, &e, bh_flood_build(d->eb, &keys[i], &v, &nm, &d->clk));
 	}
 	free(keys);
 }
@@ -1027,6 +1029,11 @@ int bh_daemon_run(const struct bh_daemon_opts *o)
 			strerror(-err));
 		goto out;
 	}
+	d->eb = bh_event_builder_new();
+	if (!d->eb) {
+		pr_warn("cannot allocate the event builder: %s\n", strerror(ENOMEM));
+		goto out;
+	}
 	err = bh_loader_open(&d->l, o->pin_dir, o->ring_size_kib);
 	if (err)
 		goto out;
@@ -1154,6 +1161,7 @@ out:
 		bh_writer_flush(d->w);
 		bh_writer_close(d->w);
 	}
+	bh_event_builder_free(d->eb);
 	bh_loader_close(&d->l);
 	for (i = 0; i < d->ncg; i++)
 		free(d->cg[i].path);

@@ -57,6 +57,25 @@ json_t *bh_event_json(const struct bh_event *e, const struct bh_namer *n,
 json_t *bh_flood_json(const struct bh_flood_key *k, const struct bh_flood_val *v,
 		      const struct bh_namer *n, const struct bh_clock *clk);
 
+/* The same objects, built without allocating per record: the hot path of
+ * the daemon. A builder keeps one value per field, updated in place, and one
+ * object per shape (set of fields present) holding them, keys in the order of
+ * bh_event_json; only text that changed (the timestamp, an address or a name
+ * that differs from the previous record's) is copied. The object returned
+ * belongs to the builder and holds only until its next build: write it
+ * (bh_writer_write) or copy it (bh_alert_json, json_deep_copy) before then,
+ * and never change it. NULL only without memory. One thread at a time. */
+struct bh_event_builder;
+
+struct bh_event_builder *bh_event_builder_new(void);
+/* NULL is ignored. */
+void bh_event_builder_free(struct bh_event_builder *b);
+const json_t *bh_event_build(struct bh_event_builder *b, const struct bh_event *e,
+			     const struct bh_namer *n, const struct bh_clock *clk);
+const json_t *bh_flood_build(struct bh_event_builder *b, const struct bh_flood_key *k,
+			     const struct bh_flood_val *v, const struct bh_namer *n,
+			     const struct bh_clock *clk);
+
 /* An "alert" (what: "never", "unknown_partner", "revoked"...) carrying a copy
  * of the decision object that raised it. */
 json_t *bh_alert_json(const json_t *decision, const char *what);
@@ -98,7 +117,7 @@ int bh_writer_open(struct bh_writer **w, const char *log_dir, int to_stdout);
 void bh_writer_reopen(struct bh_writer *w);
 /* Write obj (consumed; NULL is ignored) as one line to the partner's file
  * (partner NULL, "host", or a name that is not [A-Za-z0-9._-]+ or starts
- * with '.': host.jsonl, where the object keeps or gets its "partner" field).
+ * with '.': host.jsonl, where the line keeps or gets its "partner" field).
  * Never fails nor blocks the caller: a line that cannot be written is counted
  * (stats.failed); once writing works again, a "loss" event (what "log_write")
  * reports how many were not written, before the next line, in host.jsonl and
@@ -109,6 +128,9 @@ void bh_writer_reopen(struct bh_writer *w);
 void bh_writer_emit(struct bh_writer *w, const char *partner, json_t *obj);
 /* Also copy to host.jsonl (policy and lifecycle events). */
 void bh_writer_emit_both(struct bh_writer *w, const char *partner, json_t *obj);
+/* As bh_writer_emit, but obj is only read: it stays the caller's, unchanged
+ * (a builder's object; a "partner" field the line needs goes into a copy). */
+void bh_writer_write(struct bh_writer *w, const char *partner, const json_t *obj);
 /* Write out every buffered line. */
 void bh_writer_flush(struct bh_writer *w);
 void bh_writer_stats(const struct bh_writer *w, struct bh_writer_stats *st);

@@ -493,9 +493,12 @@ static void append(struct bh_writer *w, struct bh_file *f, const json_t *obj)
 		flush_file(w, f);
 }
 
-static void emit(struct bh_writer *w, const char *partner, json_t *obj, int both)
+/* obj is only read: a line that needs a "partner" field it lacks is
+ * written from a copy. */
+static void emit(struct bh_writer *w, const char *partner, const json_t *obj, int both)
 {
 	struct bh_file *f;
+	json_t *copy = NULL;
 
 	if (!obj)
 		return;
@@ -504,26 +507,38 @@ static void emit(struct bh_writer *w, const char *partner, json_t *obj, int both
 		char buf[256];
 
 		/* a name unfit for a file name: keep it in the line */
-		json_object_set_new(obj, "partner",
-				    json_string(bh_sanitize((const uint8_t *)partner,
-							    strlen(partner), buf, sizeof(buf))));
+		copy = json_deep_copy(obj);
+		if (copy) {
+			json_object_set_new(copy, "partner",
+					    json_string(bh_sanitize((const uint8_t *)partner,
+								    strlen(partner), buf,
+								    sizeof(buf))));
+			obj = copy;
+		}
 	}
 	append(w, f, obj);
 	if (both && f != &w->host && w->dir)
 		append(w, &w->host, obj);
 	if (w->dir && w->to_stdout)
 		append(w, &w->out, obj);
-	json_decref(obj);
+	json_decref(copy);
 }
 
 void bh_writer_emit(struct bh_writer *w, const char *partner, json_t *obj)
 {
 	emit(w, partner, obj, 0);
+	json_decref(obj);
 }
 
 void bh_writer_emit_both(struct bh_writer *w, const char *partner, json_t *obj)
 {
 	emit(w, partner, obj, 1);
+	json_decref(obj);
+}
+
+void bh_writer_write(struct bh_writer *w, const char *partner, const json_t *obj)
+{
+	emit(w, partner, obj, 0);
 }
 
 void bh_writer_flush(struct bh_writer *w)
