@@ -257,44 +257,60 @@ static uint64_t boot_now(void)
 }
 
 /* Aggregated denies of windows that have closed (the kernel writes only the
- * current window; one more window of slack covers a program still running). */
+ * current window; one more window of slack covers a program still running,
+ * so a closed window's count is final). The map is read in batches, a few
+ * syscalls for all of it, and the closed windows deleted in one more. */
 static void flush_floods(struct bh_daemon *d)
 {
+	enum { CHUNK = 1024 };
 	int fd = bpf_map__fd(d->l.skel->maps.bh_flood);
 	uint64_t cur = boot_now() / BH_FLOOD_WINDOW_NS;
-	struct bh_flood_key *keys = NULL, k;
-	size_t n = 0, cap = 0, i;
-	int have = 0;
+	struct bh_flood_key *keys = malloc(CHUNK * sizeof(*keys)), *done = NULL, *nd;
+	struct bh_flood_val *vals = malloc(CHUNK * sizeof(*vals));
+	size_t ndone = 0, cap = 0;
+	uint32_t i, count, batch = 0;
+	int err = 0, first = 1;
 
-	while (bpf_map_get_next_key(fd, have ? &k : NULL, &k) == 0) {
-		have = 1;
-		if (k.window + 2 > cur)
-			continue;
-		if (n == cap) {
-			struct bh_flood_key *nk;
+	if (!keys || !vals)
+		goto out;
+	while (!err) {
+		count = CHUNK;
+		err = bpf_map_lookup_batch(fd, first ? NULL : &batch, &batch, keys, vals, &count,
+					   NULL) ? errno : 0;
+		first = 0;
+		if (err && err != ENOENT)	/* ENOENT: this was the last chunk */
+			break;
+		for (i = 0; i < count; i++) {
+			struct bh_namer nm = namer_of(d);
+			struct bh_event e = {
+				.type = BH_EV_DECISION, .partner = keys[i].partner,
+				.reason = keys[i].reason, .verdict = vals[i].verdict,
+			};
 
-			cap = cap ? cap * 2 : 64;
-			nk = realloc(keys, cap * sizeof(*keys));
-			if (!nk)
-				break;
-			keys = nk;
+			if (keys[i].window + 2 > cur)
+				continue;
+			if (ndone == cap) {
+				cap = cap ? cap * 2 : CHUNK;
+				nd = realloc(done, cap * sizeof(*done));
+				if (!nd)
+					goto out;
+				done = nd;
+			}
+			done[ndone++] = keys[i];
+			if (vals[i].suppressed)
+				emit_json(d, &e, bh_flood_build(d->eb, &keys[i], &vals[i], &nm, &d->clk));
 		}
-		keys[n++] = k;
 	}
-	for (i = 0; i < n; i++) {
-		struct bh_namer nm = namer_of(d);
-		struct bh_flood_val v;
-		struct bh_event e = {
-			.type = BH_EV_DECISION, .partner = keys[i].partner,
-			.reason = keys[i].reason,
-		};
-
-		if (bpf_map_lookup_and_delete_elem(fd, &keys[i], &v) || !v.suppressed)
-			continue;
-		e.verdict = v.verdict;
-		emit_json(d, &e, bh_flood_build(d->eb, &keys[i], &v, &nm, &d->clk));
+	if (ndone) {
+		count = (uint32_t)ndone;
+		if (bpf_map_delete_batch(fd, done, &count, NULL))
+			for (i = 0; i < ndone; i++)	/* one by one */
+				bpf_map_delete_elem(fd, &done[i]);
 	}
+out:
 	free(keys);
+	free(vals);
+	free(done);
 }
 
 static void report_loss(struct bh_daemon *d)
