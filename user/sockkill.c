@@ -230,6 +230,74 @@ static int dump_one(struct bh_scan *sc, const struct nlmsghdr *nlh,
 	return ret == 1 ? victims_add(&sc->victims, m, proto) : 0;
 }
 
+/* The error an NLMSG_ERROR message carries (0 for an ACK). */
+static int nl_error(const struct nlmsghdr *nlh)
+{
+	const struct nlmsgerr *e = NLMSG_DATA(nlh);
+
+	return nlh->nlmsg_len >= NLMSG_LENGTH(sizeof(*e)) ? e->error : -EPROTO;
+}
+
+/* Send one request, then hand every reply message of its sequence to fn until
+ * fn returns something other than 1 (0: done, -errno: failed): that is the
+ * result. */
+static int diag_request(struct bh_scan *sc, int fd, uint16_t type, uint16_t flags,
+			const struct inet_diag_req_v2 *r,
+			int (*fn)(struct bh_scan *sc, const struct nlmsghdr *nlh, void *arg),
+			void *arg)
+{
+	const struct nlmsghdr *nlh;
+	uint32_t seq = ++sc->seq;
+	ssize_t n;
+	size_t left;
+	int ret;
+
+	ret = diag_send(fd, type, flags, seq, r);
+	if (ret)
+		return ret;
+	for (;;) {
+		n = diag_recv(fd, sc->buf);
+		if (n < 0)
+			return (int)n;
+		left = (size_t)n;
+		for (nlh = (const struct nlmsghdr *)sc->buf; NLMSG_OK(nlh, left);
+		     nlh = NLMSG_NEXT(nlh, left)) {
+			if (nlh->nlmsg_seq != seq)
+				continue;
+			ret = fn(sc, nlh, arg);
+			if (ret != 1)
+				return ret;
+		}
+	}
+}
+
+struct dump_arg {
+	uint8_t proto;
+	uint32_t states;
+};
+
+static int dump_msg(struct bh_scan *sc, const struct nlmsghdr *nlh, void *arg)
+{
+	const struct dump_arg *a = arg;
+	int err;
+
+	switch (nlh->nlmsg_type) {
+	case NLMSG_DONE:
+		err = 0;
+		if (nlh->nlmsg_len >= NLMSG_LENGTH(sizeof(int)))
+			memcpy(&err, NLMSG_DATA(nlh), sizeof(int));
+		return err;
+	case NLMSG_ERROR:
+		err = nl_error(nlh);
+		return err ? err : -EPROTO;	/* an ACK ends no dump */
+	case SOCK_DIAG_BY_FAMILY:
+		err = dump_one(sc, nlh, a->proto, a->states);
+		return err ? err : 1;
+	default:
+		return 1;
+	}
+}
+
 /* Dump one (family, protocol) table of the namespace behind fd. */
 static int diag_dump(struct bh_scan *sc, int fd, uint8_t family, uint8_t proto,
 		     uint32_t states)
@@ -239,87 +307,25 @@ static int diag_dump(struct bh_scan *sc, int fd, uint8_t family, uint8_t proto,
 		.sdiag_protocol = proto,
 		.idiag_states = states,
 	};
-	const struct nlmsghdr *nlh;
-	const struct nlmsgerr *e;
-	uint32_t seq = ++sc->seq;
-	ssize_t n;
-	size_t left;
-	int err;
+	struct dump_arg a = { .proto = proto, .states = states };
 
-	err = diag_send(fd, SOCK_DIAG_BY_FAMILY, NLM_F_REQUEST | NLM_F_DUMP, seq, &r);
-	if (err)
-		goto out;
-	for (;;) {
-		n = diag_recv(fd, sc->buf);
-		if (n < 0) {
-			err = (int)n;
-			goto out;
-		}
-		left = (size_t)n;
-		for (nlh = (const struct nlmsghdr *)sc->buf; NLMSG_OK(nlh, left);
-		     nlh = NLMSG_NEXT(nlh, left)) {
-			if (nlh->nlmsg_seq != seq)
-				continue;
-			switch (nlh->nlmsg_type) {
-			case NLMSG_DONE:
-				err = 0;
-				if (nlh->nlmsg_len >= NLMSG_LENGTH(sizeof(int)))
-					memcpy(&err, NLMSG_DATA(nlh), sizeof(int));
-				goto out;
-			case NLMSG_ERROR:
-				e = NLMSG_DATA(nlh);
-				err = nlh->nlmsg_len >= NLMSG_LENGTH(sizeof(*e)) ?
-				      e->error : -EPROTO;
-				if (!err)
-					err = -EPROTO; /* an ACK ends no dump */
-				goto out;
-			case SOCK_DIAG_BY_FAMILY:
-				err = dump_one(sc, nlh, proto, states);
-				if (err)
-					goto out;
-				break;
-			default:
-				break;
-			}
-		}
-	}
-out:
-	return err;
+	return diag_request(sc, fd, SOCK_DIAG_BY_FAMILY, NLM_F_REQUEST | NLM_F_DUMP, &r,
+			    dump_msg, &a);
+}
+
+static int destroy_msg(struct bh_scan *sc, const struct nlmsghdr *nlh, void *arg)
+{
+	(void)sc;
+	(void)arg;
+	return nlh->nlmsg_type == NLMSG_ERROR ? nl_error(nlh) : 1;
 }
 
 /* 0 destroyed, -ENOENT already gone (or replaced: cookie differs), -errno. */
 static int diag_destroy(struct bh_scan *sc, int fd,
 			const struct inet_diag_req_v2 *r)
 {
-	const struct nlmsghdr *nlh;
-	const struct nlmsgerr *e;
-	uint32_t seq = ++sc->seq;
-	ssize_t n;
-	size_t left;
-	int err;
-
-	err = diag_send(fd, SOCK_DESTROY, NLM_F_REQUEST | NLM_F_ACK, seq, r);
-	if (err)
-		goto out;
-	for (;;) {
-		n = diag_recv(fd, sc->buf);
-		if (n < 0) {
-			err = (int)n;
-			goto out;
-		}
-		left = (size_t)n;
-		for (nlh = (const struct nlmsghdr *)sc->buf; NLMSG_OK(nlh, left);
-		     nlh = NLMSG_NEXT(nlh, left)) {
-			if (nlh->nlmsg_seq != seq || nlh->nlmsg_type != NLMSG_ERROR)
-				continue;
-			e = NLMSG_DATA(nlh);
-			err = nlh->nlmsg_len >= NLMSG_LENGTH(sizeof(*e)) ?
-			      e->error : -EPROTO;
-			goto out;
-		}
-	}
-out:
-	return err;
+	return diag_request(sc, fd, SOCK_DESTROY, NLM_F_REQUEST | NLM_F_ACK, r, destroy_msg,
+			    NULL);
 }
 
 static void format_victim(const struct inet_diag_req_v2 *r, char *buf,
