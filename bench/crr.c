@@ -28,19 +28,12 @@
 #include <time.h>
 #include <unistd.h>
 
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
+#include "bench.h"
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: crr server [-t THREADS] PORT\n"
-			"       crr client [-t THREADS] [-d SECONDS] ADDR PORT\n");
-	exit(2);
+	usage_exit("usage: crr server [-t THREADS] PORT\n"
+		   "       crr client [-t THREADS] [-d SECONDS] ADDR PORT\n");
 }
 
 /* ---- server ---- */

@@ -28,18 +28,11 @@
 #include <time.h>
 #include <unistd.h>
 
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
+#include "bench.h"
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: denygen [-r RATE] [-d SECONDS] [-n NADDR] ADDR\n");
-	exit(2);
+	usage_exit("usage: denygen [-r RATE] [-d SECONDS] [-n NADDR] ADDR\n");
 }
 
 int main(int argc, char **argv)

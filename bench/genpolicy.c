@@ -31,6 +31,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bench.h"
+
 struct pfx {
 	uint8_t addr[16];	/* v4 in the first 4 bytes */
 	uint8_t plen;
@@ -133,10 +135,9 @@ static const char *pfx_str(const struct pfx *p, char *buf, size_t len)
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: genpolicy -n N [-s SEED] [-g ADDR]... [-P PORTS]\n"
-			"                 [-j FILE -r ROOT_REL -c CGROUP_REL]\n"
-			"                 [-t FILE -T TABLE -C NFT_CGROUP_PATH -L LEVEL]\n");
-	exit(2);
+	usage_exit("usage: genpolicy -n N [-s SEED] [-g ADDR]... [-P PORTS]\n"
+		   "                 [-j FILE -r ROOT_REL -c CGROUP_REL]\n"
+		   "                 [-t FILE -T TABLE -C NFT_CGROUP_PATH -L LEVEL]\n");
 }
 
 static int write_json(const char *path, const struct pfx *list, size_t n, const char *root,

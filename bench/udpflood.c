@@ -23,6 +23,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench.h"
+
 static volatile sig_atomic_t stop;
 
 static void on_signal(int sig)
@@ -31,19 +33,10 @@ static void on_signal(int sig)
 	stop = 1;
 }
 
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 static void usage(void)
 {
-	fprintf(stderr, "usage: udpflood recv PORT\n"
-			"       udpflood send [-d SECONDS] [-s SIZE] [-u] ADDR PORT\n");
-	exit(2);
+	usage_exit("usage: udpflood recv PORT\n"
+		   "       udpflood send [-d SECONDS] [-s SIZE] [-u] ADDR PORT\n");
 }
 
 static int do_recv(int port)
