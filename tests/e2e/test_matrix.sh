@@ -557,7 +557,7 @@ case_accept() {
 	bh_log "the SYN-ACK's event: $(ev "$LOGS/acme.jsonl" "$(evf type=packet hook=egress)" | head -n 1)"
 	assert_file_lacks "$CASE_DIR/listener.rx" "d-$tok" "the refused connection delivered nothing"
 	assert_eq 0 "$(ev_count "$LOGS/acme.jsonl" "$(evf type=packet dst="$wild" dport:=0)")" \
-		"BUG (bh_tcp_peer on a listener): deny events naming the listener's unset peer $wild:0 as dst"
+		"BUG (bh_tcp_peer on a listener): deny events naming the listener's unset peer (dst $wild, dport 0)"
 	expect_ev "$LOGS/acme.jsonl" "BUG (bh_tcp_peer on a listener): the SYN-ACK is judged on its destination, the peer $peer" \
 		type=packet verdict=deny reason=no_grant hook=egress proto=tcp dst="$peer" dport\>=1024 \
 		src="$laddr" sport:="$lport"
