@@ -28,6 +28,15 @@
 #                           in the foreground / in the background (its pid in
 #                           BH_BG_PID)
 #   stop_ok                 the daemon survived the case and exits 0 on SIGTERM
+#   cli                     a bulkhead CLI command, output in CLI_OUT/CLI_ERR/CLI_ST
+#   ev, ev_has, ev_count, assert_event, ev_decision
+#                           event log lines matching a jq filter
+#   jit_prereq, stream_start, talk_start, jf*, mark, rx_*
+#                           long-lived flows (tests/probe/jitflow.c) and the
+#                           mark of what they had sent when a command returned
+#   status_json, acme_count, list_json, grant_field
+#                           `bulkhead status|list --json` of the case
+#   assert_le, now_past, ts_us
 #   assert_eq, assert_contains, assert_file_has, assert_file_lacks,
 #   assert_probe            assertions: each logs "ok: ..." or records a failure
 #
@@ -484,6 +493,151 @@ stop_ok() {
 bh_down() {
 	"$BULKHEAD" down --pin-dir "$PINDIR" </dev/null >>"$CASE_DIR/down.log" 2>&1
 }
+
+# ------------------------------------- flows, events and the CLI (jq)
+#
+# Long-lived flows and timed revocations (tests/probe/jitflow.c), JSON read
+# with jq: test_jit.sh and test_matrix.sh. test_events.sh reads events with
+# its own python reader and defines its own ev, ev_count, assert_event and
+# status_json (other arguments), which replace these there.
+
+JF=$BH_TMP/jitflow		# built on first use (jit_prereq), shared by the cases
+
+# jit_prereq: jq and the jitflow helper (tests/probe/jitflow.c, built on first
+# use into $JF); a case that lacks them cannot run.
+jit_prereq() {
+	command -v jq >/dev/null || skip "no jq (needed to read the JSON events)"
+	[ -x "$JF" ] && return 0
+	if ! "${CC:-cc}" -O2 -Wall -Wextra -o "$JF.$$" "$BH_SRC_ROOT/tests/probe/jitflow.c" \
+		-ljansson 2>"$CASE_DIR/jitflow.build"; then
+		fail_now "cannot build tests/probe/jitflow.c: $(head -n 5 "$CASE_DIR/jitflow.build")"
+	fi
+	mv -f "$JF.$$" "$JF"
+}
+
+# cli ARGS...: run bulkhead; stdout in CLI_OUT, stderr in CLI_ERR, status in CLI_ST.
+cli() {
+	CLI_OUT=$("$BULKHEAD" "$@" 2>"$CASE_DIR/cli.err" </dev/null)
+	CLI_ST=$?
+	CLI_ERR=$(cat "$CASE_DIR/cli.err")
+	printf '$ bulkhead %s  => %s\n%s\n%s\n' "$*" "$CLI_ST" "$CLI_OUT" "$CLI_ERR" >>"$CASE_DIR/cli.log"
+}
+
+# ev FILE FILTER: the lines of JSON Lines FILE matching jq FILTER (compact).
+ev() { [ -f "$1" ] && jq -c -R "fromjson? | select($2)" "$1" 2>/dev/null; }
+ev_has() { [ -n "$(ev "$1" "$2")" ]; }
+ev_count() { ev "$1" "$2" | wc -l; }
+
+# assert_event FILE FILTER LABEL [SECONDS]: wait for a line matching FILTER.
+assert_event() {
+	if wait_until "${4:-5}" ev_has "$1" "$2"; then
+		bh_log "ok: $3: $(ev "$1" "$2" | head -n 1 | head -c 400)"
+		return 0
+	fi
+	fail "$3: no line of $(basename "$1") matches $2; its last lines: $(tail -n 3 "$1" 2>/dev/null | head -c 900)"
+}
+
+# A packet/connect decision filter: ev_decision TYPE REASON HOOK DST DPORT PROTO.
+ev_decision() {
+	printf '.type=="%s" and .verdict=="deny" and .reason=="%s" and .hook=="%s" and .dst=="%s" and .dport==%s and .proto=="%s" and .partner=="acme"' "$@"
+}
+
+# stream_start NAME CGROUP ARGS...: `jitflow stream ARGS... STATE` in CGROUP
+# (client namespace), state in $CASE_DIR/NAME.state, log in NAME.log; waits
+# until it is connected (the case fails otherwise).
+stream_start() {
+	local name=$1 cg=$2 pid
+	shift 2
+	rm -f "$CASE_DIR/$name.state"
+	in_cg_bg "$cg" "$JF" stream "$@" "$CASE_DIR/$name.state" >"$CASE_DIR/$name.log" 2>&1 </dev/null
+	pid=$BH_BG_PID
+	echo "$pid" >>"$CASE_DIR/server.pids"	# the case cleanup kills these
+	eval "PID_$name=$pid"
+	wait_until 5 bh__file_has "$CASE_DIR/$name.log" connect ||
+		fail_now "jitflow stream $* did not start: $(cat "$CASE_DIR/$name.log")"
+	bh__file_has "$CASE_DIR/$name.log" connected ||
+		fail_now "jitflow stream $*: $(cat "$CASE_DIR/$name.log")"
+}
+
+# talk_start NAME PORT [udp]: `jitflow talk PORT` (UDP: `talk -u`, which talks to
+# the sender of the first datagram, see `stream -r`) in the server namespace.
+talk_start() {
+	local name=$1 port=$2 proto=${3:-tcp} pid
+	rm -f "$CASE_DIR/$name.state"
+	set -- talk
+	[ "$proto" = tcp ] || set -- talk -u
+	nsenter --net="/run/netns/$NS_S" "$JF" "$@" "$port" "$CASE_DIR/$name.state" \
+		>"$CASE_DIR/$name.log" 2>&1 </dev/null &
+	pid=$!
+	echo "$pid" >>"$CASE_DIR/server.pids"
+	eval "PID_$name=$pid"
+	wait_until 5 srv_listening "$NS_S" "$proto" "$port" ||
+		fail_now "jitflow talk $port ($proto) did not listen: $(cat "$CASE_DIR/$name.log")"
+}
+
+# jf NAME FIELD: a field of NAME's state (see `jitflow get`).
+jf() { "$JF" get "$CASE_DIR/$1.state" 2>/dev/null | sed -n "s/^$2=//p"; }
+jf_ge() { local v; v=$(jf "$1" "$2"); [ -n "$v" ] && [ "$v" -ge "$3" ]; }
+jf_is() { [ "$(jf "$1" "$2")" = "$3" ]; }
+# jf_went_on NAME N: the flow issued line N, or it ended (a destroyed socket)
+jf_went_on() { jf_ge "$1" issued "$2" || jf_is "$1" phase ended; }
+
+# jf_stop NAME: SIGTERM the flow process and wait for it, so its state is final.
+jf_stop() {
+	local pid
+	eval "pid=\${PID_$1:-}"
+	[ -n "$pid" ] || return 0
+	kill -TERM "$pid" 2>/dev/null
+	wait_until 5 bh_pid_dead "$pid" || kill -KILL "$pid" 2>/dev/null
+	wait "$pid" 2>/dev/null
+	return 0
+}
+
+# mark NAMES -- CMD...: run CMD through `jitflow mark`; sets MARK_STATUS,
+# MARK_ISSUED (comma-separated, one per NAME).
+mark() {
+	local names=$1 states="" n line
+	shift 2
+	for n in ${names//,/ }; do states="$states,$CASE_DIR/$n.state"; done
+	"$JF" mark "${states#,}" -- "$@" >"$CASE_DIR/mark.out" 2>&1 </dev/null
+	cat "$CASE_DIR/mark.out" >>"$CASE_DIR/cli.log"
+	line=$(grep '^mark ' "$CASE_DIR/mark.out" | tail -n 1)
+	[ -n "$line" ] || fail_now "jitflow mark printed no result: $(cat "$CASE_DIR/mark.out")"
+	# shellcheck disable=SC2034  # for the caller
+	MARK_STATUS=$(sed -E 's/.* status=([0-9]+).*/\1/' <<<"$line")
+	# shellcheck disable=SC2034  # for the caller
+	MARK_ISSUED=$(sed -E 's/.* issued=([0-9,]+).*/\1/' <<<"$line")
+	bh_log "$line ($(sed -E 's/.* elapsed_ns=([0-9]+).*/\1/' <<<"$line" | awk '{ printf "%.1f", $1 / 1e6 }') ms)"
+}
+
+# rx_lines FILE / rx_max FILE: numbered lines a sink or udp server got.
+rx_lines() { grep -cE '^[0-9]+$' "$1" 2>/dev/null; }
+rx_max() { grep -E '^[0-9]+$' "$1" 2>/dev/null | sort -n | tail -n 1; }
+rx_at_least() { [ "$(rx_lines "$1")" -ge "$2" ]; }
+
+# status_json: `bulkhead status --json` of the case's pins.
+status_json() { "$BULKHEAD" status --json --pin-dir "$PINDIR" 2>>"$CASE_DIR/cli.log"; }
+# acme_count KIND NAME: a counter of acme (KIND verdicts or reasons).
+acme_count() { status_json | jq -r ".partners[] | select(.partner==\"acme\") | .$1.$2"; }
+
+# list_json: `bulkhead list --json`, the grants array; grant_field ID FIELD.
+list_json() { "$BULKHEAD" list --json 2>>"$CASE_DIR/cli.log" | jq -c '.grants'; }
+grant_field() { list_json | jq -r ".[] | select(.id==\"$1\") | .$2"; }
+
+# assert_le ACTUAL BOUND LABEL: ACTUAL (empty: 0) <= BOUND.
+assert_le() {
+	if [ "${1:-0}" -le "$2" ]; then
+		bh_log "ok: $3: ${1:-0} <= $2"
+		return 0
+	fi
+	fail "$3: ${1:-0} > $2"
+}
+
+# now_past US: the wall clock is at or past US (µs since the epoch).
+now_past() { [ "$(bh_now_us)" -ge "$1" ]; }
+
+# RFC 3339 (UTC, microseconds) -> microseconds since the epoch.
+ts_us() { date -u -d "$1" +%s%6N; }
 
 # ------------------------------------------------------------ case results
 

@@ -7,7 +7,7 @@
 # a remembered revocation of a policy-file grant. See lib.sh for the harness
 # (fresh cgroup, namespaces, pin dir and control socket per case).
 #
-# Long-lived flows come from tests/probe/jitflow.c (built here with cc):
+# Long-lived flows come from tests/probe/jitflow.c (built by lib.sh's jit_prereq):
 # `jitflow stream` sends numbered lines "1\n", "2\n", ... every 20 ms and
 # stores the number of each line in a shared state file *before* handing it
 # to send(); `jitflow mark STATE -- bulkhead revoke ...` runs the CLI and reads
@@ -32,19 +32,7 @@
 
 # ------------------------------------------------------------------ helpers
 
-JF=$BH_TMP/jitflow		# built on first use, shared by the cases
-
-# jit_prereq: jq and the jitflow helper; a case that lacks them cannot run.
-jit_prereq() {
-	command -v jq >/dev/null || skip "no jq (needed to read the JSON events)"
-	command -v setpriv >/dev/null || skip "no setpriv (util-linux)"
-	[ -x "$JF" ] && return 0
-	if ! "${CC:-cc}" -O2 -Wall -Wextra -o "$JF.$$" "$BH_SRC_ROOT/tests/probe/jitflow.c" \
-		-ljansson 2>"$CASE_DIR/jitflow.build"; then
-		fail_now "cannot build tests/probe/jitflow.c: $(head -n 5 "$CASE_DIR/jitflow.build")"
-	fi
-	mv -f "$JF.$$" "$JF"
-}
+# Shared with the other files (jitflow flows, jq event queries, the CLI): lib.sh.
 
 # start [RUN ARGS...]: acme's cgroup and a control cgroup bound to no
 # partner, then the daemon.
@@ -55,125 +43,6 @@ start() {
 	ACME="$CASE_CG/acme"
 	bh_start "$POLICY" "$@"
 }
-
-# cli ARGS...: run bulkhead; stdout in CLI_OUT, stderr in CLI_ERR, status in CLI_ST.
-cli() {
-	CLI_OUT=$("$BULKHEAD" "$@" 2>"$CASE_DIR/cli.err" </dev/null)
-	CLI_ST=$?
-	CLI_ERR=$(cat "$CASE_DIR/cli.err")
-	printf '$ bulkhead %s  => %s\n%s\n%s\n' "$*" "$CLI_ST" "$CLI_OUT" "$CLI_ERR" >>"$CASE_DIR/cli.log"
-}
-
-# ev FILE FILTER: the lines of JSON Lines FILE matching jq FILTER (compact).
-ev() { [ -f "$1" ] && jq -c -R "fromjson? | select($2)" "$1" 2>/dev/null; }
-ev_has() { [ -n "$(ev "$1" "$2")" ]; }
-ev_count() { ev "$1" "$2" | wc -l; }
-
-# assert_event FILE FILTER LABEL [SECONDS]: wait for a line matching FILTER.
-assert_event() {
-	if wait_until "${4:-5}" ev_has "$1" "$2"; then
-		bh_log "ok: $3: $(ev "$1" "$2" | head -n 1 | head -c 400)"
-		return 0
-	fi
-	fail "$3: no line of $(basename "$1") matches $2"
-}
-
-# A packet/connect decision filter: ev_decision TYPE REASON HOOK DST DPORT PROTO.
-ev_decision() {
-	printf '.type=="%s" and .verdict=="deny" and .reason=="%s" and .hook=="%s" and .dst=="%s" and .dport==%s and .proto=="%s" and .partner=="acme"' "$@"
-}
-
-# stream_start NAME CGROUP ARGS...: `jitflow stream ARGS... STATE` in CGROUP
-# (client namespace), state in $CASE_DIR/NAME.state, log in NAME.log; waits
-# until it is connected (the case fails otherwise).
-stream_start() {
-	local name=$1 cg=$2 pid
-	shift 2
-	rm -f "$CASE_DIR/$name.state"
-	in_cg_bg "$cg" "$JF" stream "$@" "$CASE_DIR/$name.state" >"$CASE_DIR/$name.log" 2>&1 </dev/null
-	pid=$BH_BG_PID
-	echo "$pid" >>"$CASE_DIR/server.pids"	# the case cleanup kills these
-	eval "PID_$name=$pid"
-	wait_until 5 bh__file_has "$CASE_DIR/$name.log" connect ||
-		fail_now "jitflow stream $* did not start: $(cat "$CASE_DIR/$name.log")"
-	bh__file_has "$CASE_DIR/$name.log" connected ||
-		fail_now "jitflow stream $*: $(cat "$CASE_DIR/$name.log")"
-}
-
-# talk_start NAME PORT: `jitflow talk PORT` in the server namespace.
-talk_start() {
-	local name=$1 port=$2 pid
-	rm -f "$CASE_DIR/$name.state"
-	nsenter --net="/run/netns/$NS_S" "$JF" talk "$port" "$CASE_DIR/$name.state" \
-		>"$CASE_DIR/$name.log" 2>&1 </dev/null &
-	pid=$!
-	echo "$pid" >>"$CASE_DIR/server.pids"
-	eval "PID_$name=$pid"
-	wait_until 5 srv_listening "$NS_S" tcp "$port" ||
-		fail_now "jitflow talk $port did not listen: $(cat "$CASE_DIR/$name.log")"
-}
-
-# jf NAME FIELD: a field of NAME's state (see `jitflow get`).
-jf() { "$JF" get "$CASE_DIR/$1.state" 2>/dev/null | sed -n "s/^$2=//p"; }
-jf_ge() { local v; v=$(jf "$1" "$2"); [ -n "$v" ] && [ "$v" -ge "$3" ]; }
-jf_is() { [ "$(jf "$1" "$2")" = "$3" ]; }
-# jf_went_on NAME N: the flow issued line N, or it ended (a destroyed socket)
-jf_went_on() { jf_ge "$1" issued "$2" || jf_is "$1" phase ended; }
-
-# jf_stop NAME: SIGTERM the flow process and wait for it, so its state is final.
-jf_stop() {
-	local pid
-	eval "pid=\${PID_$1:-}"
-	[ -n "$pid" ] || return 0
-	kill -TERM "$pid" 2>/dev/null
-	wait_until 5 bh_pid_dead "$pid" || kill -KILL "$pid" 2>/dev/null
-	wait "$pid" 2>/dev/null
-	return 0
-}
-
-# mark NAMES -- CMD...: run CMD through `jitflow mark`; sets MARK_STATUS,
-# MARK_ISSUED (comma-separated, one per NAME).
-mark() {
-	local names=$1 states="" n line
-	shift 2
-	for n in ${names//,/ }; do states="$states,$CASE_DIR/$n.state"; done
-	"$JF" mark "${states#,}" -- "$@" >"$CASE_DIR/mark.out" 2>&1 </dev/null
-	cat "$CASE_DIR/mark.out" >>"$CASE_DIR/cli.log"
-	line=$(grep '^mark ' "$CASE_DIR/mark.out" | tail -n 1)
-	[ -n "$line" ] || fail_now "jitflow mark printed no result: $(cat "$CASE_DIR/mark.out")"
-	MARK_STATUS=$(sed -E 's/.* status=([0-9]+).*/\1/' <<<"$line")
-	MARK_ISSUED=$(sed -E 's/.* issued=([0-9,]+).*/\1/' <<<"$line")
-	bh_log "$line ($(sed -E 's/.* elapsed_ns=([0-9]+).*/\1/' <<<"$line" | awk '{ printf "%.1f", $1 / 1e6 }') ms)"
-}
-
-# rx_lines FILE / rx_max FILE: numbered lines a sink or udp server got.
-rx_lines() { grep -cE '^[0-9]+$' "$1" 2>/dev/null; }
-rx_max() { grep -E '^[0-9]+$' "$1" 2>/dev/null | sort -n | tail -n 1; }
-rx_at_least() { [ "$(rx_lines "$1")" -ge "$2" ]; }
-
-# status_json: `bulkhead status --json` of the case's pins.
-status_json() { "$BULKHEAD" status --json --pin-dir "$PINDIR" 2>>"$CASE_DIR/cli.log"; }
-# acme_count KIND NAME: a counter of acme (KIND verdicts or reasons).
-acme_count() { status_json | jq -r ".partners[] | select(.partner==\"acme\") | .$1.$2"; }
-
-# list_json: `bulkhead list --json`, the grants array; grant_field ID FIELD.
-list_json() { "$BULKHEAD" list --json 2>>"$CASE_DIR/cli.log" | jq -c '.grants'; }
-grant_field() { list_json | jq -r ".[] | select(.id==\"$1\") | .$2"; }
-
-# assert_le ACTUAL BOUND LABEL: ACTUAL (empty: 0) <= BOUND.
-assert_le() {
-	if [ "${1:-0}" -le "$2" ]; then
-		bh_log "ok: $3: ${1:-0} <= $2"
-		return 0
-	fi
-	fail "$3: ${1:-0} > $2"
-}
-
-# now_past US: the wall clock is at or past US (µs since the epoch).
-now_past() { [ "$(bh_now_us)" -ge "$1" ]; }
-
-# RFC 3339 (UTC, microseconds) -> microseconds since the epoch.
-ts_us() { date -u -d "$1" +%s%6N; }
 
 # ------------------------------------------------------------------- cases
 
@@ -585,6 +454,7 @@ case_control_root_only() {
 	local ctl="$CASE_DIR/ctl/control.sock" dir tmpmode casemode out st before want
 	policy_acme '[{"to": "10.20.0.5", "proto": "tcp", "ports": ["9000"]}]'
 	jit_prereq
+	command -v setpriv >/dev/null || skip "no setpriv (util-linux)"
 	cg_new acme
 	bh_start "$POLICY" --control "$ctl"	# the last --control wins
 	export BULKHEAD_CONTROL="$ctl"

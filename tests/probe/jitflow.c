@@ -14,10 +14,16 @@
  *       Each line is also logged on stdout as "N REALTIME_US" (REALTIME_US
  *       taken before the send). Failed sends are counted (UDP goes on after
  *       EPERM; TCP stops at a fatal error, and so does a read side that
- *       ends: phase "ended", end_err). Runs until SIGTERM.
- *   jitflow talk [-i MS] PORT STATE
+ *       ends: phase "ended", end_err). A UDP stream with -r first sends one
+ *       datagram "0\n" (not counted), so a `talk -u` server learns where to
+ *       send. Runs until SIGTERM.
+ *   jitflow talk [-i MS] [-u] PORT STATE
  *       TCP server on [::]:PORT: accepts one connection and sends "s1\n",
  *       "s2\n", ... every MS ms, storing each number in STATE before the send.
+ *       -u: UDP on [::]:PORT instead; the sender of the first datagram is the
+ *       peer: a socket bound to the address that datagram was sent to and
+ *       connected to its sender sends the same lines, one datagram each (a
+ *       send the kernel refuses is counted in nerr and the next line goes on).
  *   jitflow mark STATE[,STATE...] -- CMD [ARGS...]
  *       Run CMD; the instant it has exited, read "issued" of every STATE and
  *       print one line:
@@ -295,6 +301,12 @@ static int cmd_stream(int argc, char **argv)
 		/* one line, one segment: every line is a packet of its own */
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	}
+	if (!tcp && rd && send(fd, "0\n", 2, 0) != 2) {
+		SET(st->connect_err, errno);
+		SET(st->phase, JF_CONNECT_FAILED);
+		printf("connect (hello datagram) %s\n", errname(errno));
+		return 1;
+	}
 	SET(st->phase, JF_CONNECTED);
 	printf("connected\n");
 
@@ -360,6 +372,73 @@ static int listen_on(unsigned int port, int type)
 	return fd;
 }
 
+/*
+ * talk -u: wait on the wildcard socket lfd for the first datagram, then talk
+ * to its sender from the address it was sent to (a connected socket accepts
+ * datagrams from its peer address only, and the server may have several).
+ * Returns a socket bound to that address and PORT and connected to the
+ * sender, or -1.
+ */
+static int udp_first_peer(int lfd, unsigned long port)
+{
+	union {
+		char buf[CMSG_SPACE(sizeof(struct in6_pktinfo)) + CMSG_SPACE(sizeof(struct in_pktinfo))];
+		struct cmsghdr align;
+	} ctl;
+	struct sockaddr_in6 peer, local = { .sin6_family = AF_INET6, .sin6_port = htons(port) };
+	struct iovec iov;
+	struct msghdr msg = { 0 };
+	struct cmsghdr *c;
+	int one = 1, zero = 0, fd, found = 0;
+	char b[64];
+
+	setsockopt(lfd, IPPROTO_IPV6, IPV6_RECVPKTINFO, &one, sizeof(one));
+	setsockopt(lfd, IPPROTO_IP, IP_PKTINFO, &one, sizeof(one));
+	iov = (struct iovec){ .iov_base = b, .iov_len = sizeof(b) };
+	msg.msg_name = &peer;
+	msg.msg_namelen = sizeof(peer);
+	msg.msg_iov = &iov;
+	msg.msg_iovlen = 1;
+	msg.msg_control = ctl.buf;
+	msg.msg_controllen = sizeof(ctl.buf);
+	if (recvmsg(lfd, &msg, 0) < 0)
+		return -1;
+	for (c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+		if (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_PKTINFO) {
+			struct in6_pktinfo pi;
+
+			memcpy(&pi, CMSG_DATA(c), sizeof(pi));
+			local.sin6_addr = pi.ipi6_addr;
+			found = 1;
+		} else if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) {
+			struct in_pktinfo pi;
+
+			memcpy(&pi, CMSG_DATA(c), sizeof(pi));
+			local.sin6_addr.s6_addr[10] = 0xff;
+			local.sin6_addr.s6_addr[11] = 0xff;
+			memcpy(&local.sin6_addr.s6_addr[12], &pi.ipi_addr, 4);
+			found = 1;
+		}
+	}
+	if (!found) {
+		fprintf(stderr, "jitflow talk -u: no destination address for the first datagram\n");
+		return -1;
+	}
+	close(lfd);
+	fd = socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)&local, sizeof(local)) ||
+	    connect(fd, (struct sockaddr *)&peer, msg.msg_namelen)) {
+		fprintf(stderr, "jitflow talk -u: %s\n", strerror(errno));
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
 static int cmd_talk(int argc, char **argv)
 {
 	unsigned long interval = 20, port;
@@ -367,15 +446,19 @@ static int cmd_talk(int argc, char **argv)
 	struct jf_state *st;
 	uint64_t n = 0;
 	int64_t next;
-	int o, lfd, fd, one = 1;
+	int o, lfd, fd, one = 1, udp = 0;
 
 	optind = 1;
-	while ((o = getopt(argc, argv, "+i:")) != -1) {
+	while ((o = getopt(argc, argv, "+i:u")) != -1) {
+		if (o == 'u') {
+			udp = 1;
+			continue;
+		}
 		if (o != 'i' || parse_uint(optarg, 60000, &interval) || !interval)
 			return 2;
 	}
 	if (argc - optind != 2) {
-		fprintf(stderr, "usage: jitflow talk [-i MS] PORT STATE\n");
+		fprintf(stderr, "usage: jitflow talk [-i MS] [-u] PORT STATE\n");
 		return 2;
 	}
 	if (parse_uint(argv[optind], 65535, &port))
@@ -383,16 +466,22 @@ static int cmd_talk(int argc, char **argv)
 	st = flow_begin(argv[optind + 1]);
 	if (!st)
 		return 1;
-	lfd = listen_on(port, SOCK_STREAM);
+	lfd = listen_on(port, udp ? SOCK_DGRAM : SOCK_STREAM);
 	if (lfd < 0) {
 		fprintf(stderr, "jitflow talk: port %lu: %s\n", port, strerror(-lfd));
 		return 1;
 	}
 	printf("listening\n");
-	fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
-	if (fd < 0)
-		return stop ? 0 : 1;
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (udp) {
+		fd = udp_first_peer(lfd, port);
+		if (fd < 0)
+			return stop ? 0 : 1;
+	} else {
+		fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+		if (fd < 0)
+			return stop ? 0 : 1;
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	}
 	SET(st->phase, JF_CONNECTED);
 	printf("accepted\n");
 	next = now_ns(CLOCK_MONOTONIC);
@@ -405,6 +494,10 @@ static int cmd_talk(int argc, char **argv)
 		w = send(fd, line, (size_t)l, MSG_DONTWAIT | MSG_NOSIGNAL);
 		if (w == l) {
 			SET(st->sent, ++n);
+		} else if (udp) {
+			SET(st->nerr, GET(st->nerr) + 1);	/* refused: the next line */
+			SET(st->last_err, w < 0 ? errno : EMSGSIZE);
+			n++;
 		} else if (w < 0 && errno != EAGAIN) {
 			SET(st->end_err, errno);
 			SET(st->phase, JF_ENDED);

@@ -12,6 +12,11 @@
  * maps an IPv4 literal to ::ffff:a.b.c.d. Connects and ICMP replies wait at
  * most the timeout (-t MS, default 2000), so a silently dropped packet shows
  * up as ETIMEDOUT instead of a hang.
+ *
+ * raw-send needs root (CAP_NET_RAW): it builds the UDP header or the ICMP
+ * echo itself on a SOCK_RAW socket, so the only bulkhead hook that sees it is
+ * cgroup_skb/egress. tcp-fastopen needs net.ipv4.tcp_fastopen with the client
+ * bit (1) in the caller's network namespace.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -21,7 +26,10 @@
 #include <fcntl.h>
 #include <netinet/icmp6.h>
 #include <netinet/in.h>
+#include <netinet/ip.h>
 #include <netinet/ip_icmp.h>
+#include <netinet/tcp.h>
+#include <netinet/udp.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,6 +63,12 @@ static void usage(FILE *f)
 		"  udp-hold ADDR PORT N SIZE         connect() a UDP socket, send N datagrams of SIZE\n"
 		"                                    bytes, print the result, then keep the socket open\n"
 		"                                    (idle) until killed\n"
+		"  raw-send udp ADDR PORT [PAYLOAD]  one UDP datagram built by hand on a SOCK_RAW\n"
+		"                                    IPPROTO_UDP socket (root); ok = sendto() took it\n"
+		"  raw-send icmp ADDR                one echo request on a SOCK_RAW IPPROTO_ICMP/ICMPV6\n"
+		"                                    socket (root); ok = the echo reply came back\n"
+		"  tcp-fastopen ADDR PORT PAYLOAD    sendto(MSG_FASTOPEN) of PAYLOAD on a fresh TCP\n"
+		"                                    socket (no connect()), then read until EOF\n"
 		"prints 'ok' (exit 0) or the errno name (exit 1); -t sets the wait in ms (default 2000)\n");
 }
 
@@ -287,6 +301,178 @@ out:
 	return err;
 }
 
+/* The Internet checksum of len bytes (RFC 1071), for the IPv4 ICMP echo. */
+static unsigned short inet_csum(const void *buf, size_t len)
+{
+	const unsigned char *p = buf;
+	unsigned long sum = 0;
+
+	for (; len > 1; p += 2, len -= 2)
+		sum += (unsigned long)(p[0] << 8 | p[1]);
+	if (len)
+		sum += (unsigned long)(p[0] << 8);
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	return htons((unsigned short)~sum);
+}
+
+/*
+ * raw-send udp: a UDP header and payload on a SOCK_RAW IPPROTO_UDP socket
+ * (the kernel adds the IP header; for IPv6 it also fills in the checksum,
+ * IPV6_CHECKSUM). Returns sendto()'s errno, 0 when it took the datagram.
+ */
+static int raw_udp(const struct target *t, const char *payload)
+{
+	unsigned char pkt[1500];
+	size_t plen = strlen(payload), len = sizeof(struct udphdr) + plen;
+	struct udphdr *uh = (struct udphdr *)pkt;
+	struct sockaddr_storage ss = t->ss;
+	int fd, err = 0, off = 6;
+
+	if (len > sizeof(pkt))
+		return EMSGSIZE;
+	fd = socket(t->family, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_UDP);
+	if (fd < 0)
+		return errno;
+	if (t->family == AF_INET6 &&
+	    setsockopt(fd, IPPROTO_IPV6, IPV6_CHECKSUM, &off, sizeof(off)) < 0) {
+		err = errno;
+		goto out;
+	}
+	memset(pkt, 0, sizeof(struct udphdr));
+	uh->uh_sport = htons(40000);
+	uh->uh_dport = t->family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+					      : ((struct sockaddr_in *)&ss)->sin_port;
+	uh->uh_ulen = htons((unsigned short)len);
+	uh->uh_sum = 0;		/* IPv4: no checksum; IPv6: the kernel's */
+	memcpy(pkt + sizeof(struct udphdr), payload, plen);
+	/* the port of a raw socket's address is the protocol, not a port */
+	if (t->family == AF_INET6)
+		((struct sockaddr_in6 *)&ss)->sin6_port = 0;
+	else
+		((struct sockaddr_in *)&ss)->sin_port = 0;
+	if (sendto(fd, pkt, len, 0, (const struct sockaddr *)&ss, t->len) < 0)
+		err = errno;
+out:
+	close(fd);
+	return err;
+}
+
+/*
+ * raw-send icmp: an echo request with this process's id on a SOCK_RAW
+ * IPPROTO_ICMP (IPPROTO_ICMPV6) socket, then wait for the matching echo
+ * reply. Returns sendto()'s errno, ETIMEDOUT when no reply came, or 0.
+ */
+static int raw_icmp(const struct target *t)
+{
+	int v6 = t->family == AF_INET6, fd, err = 0;
+	unsigned short id = (unsigned short)getpid();
+	const char *data = "bulkhead-raw";
+	unsigned char pkt[64], reply[1500];
+	struct timespec start, now;
+	size_t len = 8 + strlen(data);
+	ssize_t n;
+
+	fd = socket(t->family, SOCK_RAW | SOCK_CLOEXEC, v6 ? IPPROTO_ICMPV6 : IPPROTO_ICMP);
+	if (fd < 0)
+		return errno;
+	memset(pkt, 0, sizeof(pkt));
+	pkt[0] = v6 ? ICMP6_ECHO_REQUEST : ICMP_ECHO;
+	memcpy(pkt + 4, &(unsigned short){ htons(id) }, 2);
+	pkt[7] = 1;
+	memcpy(pkt + 8, data, strlen(data));
+	if (!v6) {	/* ICMPv6: the kernel computes the checksum of raw sockets */
+		unsigned short sum = inet_csum(pkt, len);
+
+		memcpy(pkt + 2, &sum, 2);
+	}
+	if (sendto(fd, pkt, len, 0, (const struct sockaddr *)&t->ss, t->len) < 0) {
+		err = errno;
+		goto out;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	for (;;) {
+		struct pollfd pfd = { .fd = fd, .events = POLLIN };
+		const unsigned char *icmp = reply;
+		long left;
+		int r;
+
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		left = timeout_ms - ((now.tv_sec - start.tv_sec) * 1000 +
+				     (now.tv_nsec - start.tv_nsec) / 1000000);
+		if (left <= 0) {
+			err = ETIMEDOUT;
+			break;
+		}
+		r = poll(&pfd, 1, (int)left);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			err = r ? errno : ETIMEDOUT;
+			break;
+		}
+		n = recv(fd, reply, sizeof(reply), MSG_DONTWAIT);
+		if (n < 0) {
+			if (errno == EINTR || errno == EAGAIN)
+				continue;
+			err = errno;
+			break;
+		}
+		if (!v6) {	/* IPv4 raw sockets receive the IP header too */
+			size_t ihl = (size_t)(reply[0] & 0x0f) * 4;
+
+			if ((size_t)n < ihl + 8)
+				continue;
+			icmp = reply + ihl;
+			n -= (ssize_t)ihl;
+		}
+		if (n >= 8 && icmp[0] == (v6 ? ICMP6_ECHO_REPLY : ICMP_ECHOREPLY) &&
+		    icmp[4] == (id >> 8) && icmp[5] == (id & 0xff))
+			break;
+	}
+out:
+	close(fd);
+	return err;
+}
+
+/*
+ * tcp-fastopen: sendto(MSG_FASTOPEN) on a fresh non-blocking TCP socket: the
+ * connect happens inside sendto (cgroup/connect4|6 runs there), the payload
+ * rides the SYN when the namespace allows it (tcp_fastopen bit 0x4) or
+ * follows the handshake. Then what did not go yet is sent and the reply read
+ * until EOF. Returns sendto()'s errno, a later one, or 0.
+ */
+static int tcp_fastopen(const struct target *t, const char *payload)
+{
+	size_t len = strlen(payload);
+	socklen_t elen = sizeof(int);
+	int fd, err = 0;
+	ssize_t n;
+
+	fd = socket(t->family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return errno;
+	n = sendto(fd, payload, len, MSG_FASTOPEN | MSG_NOSIGNAL,
+		   (const struct sockaddr *)&t->ss, t->len);
+	if (n < 0) {
+		if (errno != EINPROGRESS) {
+			err = errno;
+			goto out;
+		}
+		n = 0;		/* queued nothing: the handshake is under way */
+	}
+	err = wait_fd(fd, POLLOUT);
+	if (!err && getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen) < 0)
+		err = errno;
+	if (!err)
+		err = send_all(fd, payload + n, len - (size_t)n);
+	if (!err)
+		err = drain(fd);
+out:
+	close(fd);
+	return err;
+}
+
 static int connect_loop(const struct target *t, long count)
 {
 	int first = -1, mixed = 0, other = 0;
@@ -392,6 +578,22 @@ int main(int argc, char **argv)
 			goto bad;
 		return report(udp_send(&t, argc == 4 ? argv[3] : DEFAULT_PAYLOAD,
 				       cmd[4] == 'c'));
+	}
+	if (!strcmp(cmd, "raw-send")) {
+		int udp = !strcmp(argv[1], "udp");
+
+		if (!udp && strcmp(argv[1], "icmp"))
+			goto bad;
+		if (udp ? (argc < 4 || argc > 5) : argc != 3)
+			goto bad;
+		if (parse_target(argv[2], udp ? argv[3] : NULL, 0, &t))
+			goto bad;
+		return report(udp ? raw_udp(&t, argc == 5 ? argv[4] : DEFAULT_PAYLOAD) : raw_icmp(&t));
+	}
+	if (!strcmp(cmd, "tcp-fastopen")) {
+		if (argc != 4 || parse_target(argv[1], argv[2], 0, &t))
+			goto bad;
+		return report(tcp_fastopen(&t, argv[3]));
 	}
 	if (!strcmp(cmd, "connect-loop")) {
 		char *end;
