@@ -606,6 +606,11 @@ static __always_inline int bh_judge(struct bh_sk *s, const struct bh_tuple *t,
 			bh_sk_account(s, src, t, fold_epoch);
 			return 1;
 		}
+		/* An audited flow was reported (and counted) when it was decided,
+		 * like an allowed one: its later packets pass silently. A denied
+		 * tuple is reported at every attempt (aggregated per window). */
+		if (d.verdict == BH_VERDICT_AUDIT)
+			return 1;
 		bh_count(s->partner, d.verdict, d.reason);
 		bh_report_deny(src, s, s->partner, t, &d);
 		return d.verdict != BH_VERDICT_DENY;
@@ -791,12 +796,15 @@ static __always_inline int bh_load(struct __sk_buff *skb, __u32 off, void *to, _
 }
 
 /* The peer of a connected TCP socket is the remote end of each of its
- * packets, so they need no parsing. Returns 1 when sk is such a socket. */
+ * packets, so they need no parsing. Returns 1 when sk is such a socket. A
+ * listener is not: the SYN-ACKs it sends for connections being accepted go to
+ * each client, while it has no peer of its own. */
 static __always_inline int bh_tcp_peer(struct bpf_sock *sk, struct bh_tuple *t)
 {
 	__u32 a[4], ip4;
 
-	if (sk->type != SOCK_STREAM || sk->protocol != IPPROTO_TCP)
+	if (sk->type != SOCK_STREAM || sk->protocol != IPPROTO_TCP ||
+	    sk->state == BPF_TCP_LISTEN || !sk->dst_port)
 		return 0;
 	/* both read unconditionally: the verifier allows only constant offsets
 	 * into a socket, which a branch-dependent address would not be */

@@ -295,12 +295,11 @@ case_ingress() {
 # given (no_grant). Row: AU_CMD AU_ADDR AU_PORT (empty: icmp) AU_TYPE AU_HOOK
 # AU_PROTO AU_N. Kernel counters and event counts agree (sum of count).
 #
-# AU_N, the audit counter after the one operation (empty: not fixed, TCP's
-# packet count varies): an audited socket caches verdict audit, and every
-# later packet of it, out or (a reply) in, is a counted audit decision too,
-# reported into the same aggregation key. One UDP datagram: the decision at
-# connect/sendmsg, then its packet at egress = 2. One ping: the echo request
-# at egress, then the reply at ingress = 2.
+# AU_N, the audit counter after the one operation: an audited flow is
+# counted and reported once, when it is decided (connect, sendmsg, or the
+# first packet of a ping), like an allowed one; its later packets, out or (a
+# reply) in, hit the socket's cached verdict and pass silently. So one TCP
+# connect with its payload, one UDP datagram and one ping each count 1.
 case_audit() {
 	local tok dst src rx="" n_audit sum
 	tok=$(bh_token)
@@ -678,13 +677,13 @@ while read -r name cmd addr port type hook proto n; do
 	eval "case_audit_$name() { AU_CMD=$cmd AU_ADDR=$addr AU_PORT=$port AU_TYPE=$type AU_HOOK=$hook AU_PROTO=$proto AU_N=$n; case_audit; }"
 	tcase "audit_$name" "case_audit_$name"
 done <<'EOF'
-connect6_tcp  tcp-connect       fd00:21::7       9000 connect connect tcp  -
-mapped_tcp    tcp6-connect      ::ffff:10.1.2.3  9000 connect connect tcp  -
-udp4_connect  udp-connect-send  10.1.2.3         5353 connect connect udp  2
-udp6_connect  udp-connect-send  fd00:21::7       5353 connect connect udp  2
-sendmsg6_udp  udp-sendto        fd00:21::7       5353 send    sendmsg udp  2
-ping4_egress  ping              10.1.2.3         -    packet  egress  icmp 2
-ping6_egress  ping              fd00:21::7       -    packet  egress  icmp 2
+connect6_tcp  tcp-connect       fd00:21::7       9000 connect connect tcp  1
+mapped_tcp    tcp6-connect      ::ffff:10.1.2.3  9000 connect connect tcp  1
+udp4_connect  udp-connect-send  10.1.2.3         5353 connect connect udp  1
+udp6_connect  udp-connect-send  fd00:21::7       5353 connect connect udp  1
+sendmsg6_udp  udp-sendto        fd00:21::7       5353 send    sendmsg udp  1
+ping4_egress  ping              10.1.2.3         -    packet  egress  icmp 1
+ping6_egress  ping              fd00:21::7       -    packet  egress  icmp 1
 EOF
 
 # 4. raw: name proto address errno-when-dropped
