@@ -250,6 +250,14 @@ json_t *bh_grant_json(const struct bh_grant *g, const char *partner, const char 
 	return o;
 }
 
+void bh_format_unix_ts(int64_t unix_ns, char *buf, size_t len)
+{
+	/* a clock whose boot and wall time agree maps the instant onto itself */
+	const struct bh_clock same = { .wall_ns = 0, .boot_ns = 0 };
+
+	bh_format_ts(unix_ns, &same, buf, len);
+}
+
 void bh_grant_json_lifetime(json_t *o, uint64_t exp, const struct bh_clock *clk)
 {
 	char ts[BH_TS_LEN];

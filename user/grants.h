@@ -51,6 +51,9 @@ void bh_effective_free(struct bh_policy *eff, size_t nshared);
 void bh_grant_text_id(const struct bh_policy *file, const struct bh_grant *g, char *buf,
 		      size_t len);
 
+/* A wall-clock instant (ns since the epoch) as the events write timestamps. */
+void bh_format_unix_ts(int64_t unix_ns, char *buf, size_t len);
+
 #include <jansson.h>
 
 /* A grant as the control plane and `list` show it: id, partner, to, proto,

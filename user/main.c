@@ -8,8 +8,10 @@
 #include <unistd.h>
 #include <limits.h>
 #include <bpf/bpf.h>
+#include "cgroup.h"
 #include "control.h"
 #include "grants.h"
+#include "lint.h"
 #include "daemon.h"
 #include "loader.h"
 #include "log.h"
@@ -160,7 +162,44 @@ static int cli_parse(int argc, char **argv, unsigned int mask, const struct cli_
 	return -1;
 }
 
-/* ---- check ---- */
+/* The whole of file path in *text (NUL-terminated, *len bytes; free it).
+ * 0, or -errno after saying why on stderr. */
+static int read_text(const char *path, char **text, size_t *len)
+{
+	size_t cap = 0;
+	ssize_t n = -1;
+	FILE *f;
+	int err;
+
+	*text = NULL;
+	errno = 0;
+	f = fopen(path, "re");
+	if (f)
+		n = getdelim(text, &cap, '\0', f);
+	if (n < 0 && f && !ferror(f)) {
+		n = 0;		/* empty file */
+		free(*text);
+		*text = strdup("");
+	}
+	if (n > 0 && (*text)[n - 1] == '\0') {
+		fprintf(stderr, "%s: contains a NUL byte: not a JSON text\n", path);
+		errno = EILSEQ;
+		n = -2;
+	}
+	if (n < 0 || !*text) {
+		err = errno ? -errno : -EIO;
+		if (n != -2)
+			fprintf(stderr, "%s: cannot read: %s\n", path, strerror(-err));
+		if (f)
+			fclose(f);
+		free(*text);
+		*text = NULL;
+		return err;
+	}
+	fclose(f);
+	*len = (size_t)n;
+	return 0;
+}
 
 static void check_usage(FILE *f)
 {
@@ -171,6 +210,11 @@ static void check_usage(FILE *f)
 		"(partners, grants, compiled trie entries) and exits 0, or prints every error\n"
 		"as FILE:LINE:COLUMN: reason and exits 1.\n"
 		"\n"
+		"Likely mistakes that do not make the policy invalid are warnings, printed on\n"
+		"stderr as FILE:LINE:COLUMN: warning: reason (and in the JSON summary's\n"
+		"\"warnings\"); they do not change the exit status: a partner_root or bound\n"
+		"cgroup that does not exist on this host (yet), and an \"expires\" already past.\n"
+		"\n"
 		"  -j, --json   summary as one JSON object\n"
 		"  -h, --help   this help\n");
 }
@@ -179,32 +223,55 @@ static int cmd_check(int argc, char **argv)
 {
 	struct bh_policy p = {};
 	struct bh_compiled c = {};
-	struct bh_errors errs = {};
+	struct bh_errors errs = {}, warns = {};
 	struct bh_clock clk;
 	struct cli_args a;
-	size_t i;
+	char cg2[PATH_MAX], *text = NULL;
+	size_t i, len = 0;
+	json_t *o, *w;
 	int err;
 
 	err = cli_parse(argc, argv, OPT_JSON, NULL, NULL, NULL, check_usage, 1, 1, &a);
 	if (err >= 0)
 		return err;
-	err = bh_policy_load(a.args[0], &p, &errs);
+	if (read_text(a.args[0], &text, &len))
+		return 1;
+	err = bh_policy_parse(a.args[0], text, len, &p, &errs);
+	bh_clock_now(&clk);
 	if (!err) {
 		/* provisional ids in file order: check never touches pinned state */
 		for (i = 0; i < p.npartners; i++)
 			p.partners[i].id = i + 1;
-		bh_clock_now(&clk);
 		err = bh_compile(&p, &clk, &c, &errs);
 	}
 	if (err) {
 		print_errors(&errs);
 		bh_errors_free(&errs);
 		bh_policy_free(&p);
+		free(text);
 		return 1;
 	}
-	bh_policy_summary(&p, &c, stdout, a.json);
+	if (bh_policy_lint(&p, text, len, bh_cgroup2_mount(cg2, sizeof(cg2)) ? NULL : cg2,
+			   clk.wall_ns, &warns) < 0)
+		fprintf(stderr, "%s: out of memory looking for warnings\n", a.args[0]);
+	print_errors(&warns);
+	if (a.json) {
+		o = bh_policy_summary_json(&p, &c);
+		w = json_array();
+		for (i = 0; o && w && i < warns.n; i++)
+			json_array_append_new(w, json_string(warns.msg[i]));
+		if (o && w)
+			json_object_set_new(o, "warnings", w);
+		if (o && !json_dumpf(o, stdout, JSON_COMPACT))
+			putchar('\n');
+		json_decref(o);
+	} else {
+		bh_policy_summary(&p, &c, stdout, 0);
+	}
+	bh_errors_free(&warns);
 	bh_compiled_free(&c);
 	bh_policy_free(&p);
+	free(text);
 	return 0;
 }
 
@@ -698,21 +765,13 @@ static int cmd_apply(int argc, char **argv)
 	json_t *req;
 	char *text = NULL;
 	size_t len = 0;
-	FILE *f;
 	int rc;
 
 	rc = cli_parse(argc, argv, OPT_JSON | OPT_CONTROL, NULL, NULL, NULL, apply_usage, 1, 1, &a);
 	if (rc >= 0)
 		return rc;
-	f = fopen(a.args[0], "re");
-	if (!f || getdelim(&text, &len, '\0', f) < 0) {
-		fprintf(stderr, "%s: cannot read: %s\n", a.args[0], strerror(errno));
-		if (f)
-			fclose(f);
-		free(text);
+	if (read_text(a.args[0], &text, &len))
 		return 1;
-	}
-	fclose(f);
 	req = json_pack("{s:s, s:s, s:s}", "op", "apply", "file", a.args[0], "text", text);
 	free(text);
 	if (!req) {

@@ -157,4 +157,7 @@ const char *bh_prefix_str(const struct bh_prefix *pf, char *buf, size_t len);
 int bh_policy_summary(const struct bh_policy *p, const struct bh_compiled *c,
 		      FILE *out, int json);
 
+/* The JSON summary as an object (the caller may add to it), or NULL (ENOMEM). */
+#include <jansson.h>
+json_t *bh_policy_summary_json(const struct bh_policy *p, const struct bh_compiled *c);
 #endif
