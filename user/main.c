@@ -7,7 +7,6 @@
 #include <string.h>
 #include <unistd.h>
 #include <limits.h>
-#include <bpf/bpf.h>
 #include "cgroup.h"
 #include "control.h"
 #include "grants.h"
@@ -556,6 +555,8 @@ static void grant_usage(FILE *f)
 		"is enforced by the kernel's clock at every decision, not by a sweeper: at that\n"
 		"instant established flows it covered are dropped at their next packet\n"
 		"(reason \"expired\"). Survives daemon restarts. A `policy` event names you.\n"
+		"The grant's id, PARTNER/jN, is never reused for another grant until\n"
+		"`bulkhead down`, so the grant.id of an event names one grant.\n"
 		"\n"
 		"  -t, --to CIDR        address or prefix (IPv4 or IPv6)\n"
 		"  -T, --ttl D          lifetime: 90s, 15m, 8h, 2d\n"
@@ -678,9 +679,12 @@ static void list_usage(FILE *f)
 	fprintf(f,
 		"Usage: bulkhead list [PARTNER] [--json] [--control PATH] [--pin-dir DIR]\n"
 		"\n"
-		"Grants in force (policy file and just-in-time) with their remaining lifetime,\n"
-		"and revoked policy-file grants with who revoked them and when. With the\n"
-		"daemon down, the just-in-time grants and revocations pinned in the kernel.\n"
+		"Grants in force (policy file and just-in-time) with their expiry and remaining\n"
+		"lifetime, and revoked policy-file grants with who revoked them and when. The\n"
+		"expiry is fixed: a just-in-time grant's when it was made, a policy-file\n"
+		"`ttl` grant's from when that grant first became part of the applied policy\n"
+		"(reloads do not extend it). With the daemon down, the just-in-time grants\n"
+		"and revocations pinned in the kernel.\n"
 		"\n"
 		"  -j, --json           JSON\n"
 		"  -c, --control PATH   (default $BULKHEAD_CONTROL or " BH_DEFAULT_CONTROL ")\n"
@@ -691,21 +695,17 @@ static void list_usage(FILE *f)
 /* The daemon is down: what the pins alone say (JIT grants, revocations). */
 static int list_pinned(const struct cli_args *a)
 {
-	char path[PATH_MAX + 16];
 	struct bh_jitset js;
 	struct bh_clock clk;
 	json_t *resp;
-	int fd, rc;
+	int rc;
 
-	snprintf(path, sizeof(path), "%s/bh_jit", a->pin_dir);
-	fd = bpf_obj_get(path);
-	if (fd < 0 || bh_jit_load(fd, &js)) {
-		fprintf(stderr, "bulkhead: no daemon and nothing pinned in %s\n", a->pin_dir);
-		if (fd >= 0)
-			close(fd);
+	rc = bh_jit_load_pinned(a->pin_dir, &js);
+	if (rc) {
+		fprintf(stderr, "bulkhead: no daemon and %s in %s\n", rc == -ENOENT ?
+			"nothing pinned" : strerror(-rc), a->pin_dir);
 		return 4;
 	}
-	close(fd);
 	bh_clock_now(&clk);
 	resp = json_pack("{s:b, s:s, s:o}", "ok", 1, "daemon", "down", "grants",
 			 bh_jit_list_json(&js, a->nargs ? a->args[0] : NULL, &clk));
@@ -752,7 +752,9 @@ static void apply_usage(FILE *f)
 		"Replace the running policy with FILE. The daemon compiles it in full before\n"
 		"touching any map, then switches atomically: no packet is judged by a mix of\n"
 		"old and new. On any error the running policy stays and the errors are printed\n"
-		"as FILE:LINE:COLUMN: reason. Just-in-time grants and revocations are kept.\n"
+		"as FILE:LINE:COLUMN: reason. Just-in-time grants and revocations are kept,\n"
+		"and so is the expiry of every `ttl` grant FILE still has (a new or changed\n"
+		"one starts now).\n"
 		"\n"
 		"  -j, --json           print the daemon's JSON response\n"
 		"  -c, --control PATH   (default $BULKHEAD_CONTROL or " BH_DEFAULT_CONTROL ")\n"

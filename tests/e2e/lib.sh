@@ -28,6 +28,7 @@
 #                           in the foreground / in the background (its pid in
 #                           BH_BG_PID)
 #   stop_ok                 the daemon survived the case and exits 0 on SIGTERM
+#   bh_kill9                the daemon crashes (SIGKILL), its pins stay
 #   assert_eq, assert_contains, assert_file_has, assert_file_lacks,
 #   assert_probe            assertions: each logs "ok: ..." or records a failure
 #
@@ -468,6 +469,15 @@ bh_stop() {
 	BH_DAEMON_PID=""
 	bh_log "bulkhead run exited with status $st"
 	return "$st"
+}
+
+# bh_kill9: SIGKILL the daemon (a crash) and reap it; what it pinned stays.
+bh_kill9() {
+	[ -n "${BH_DAEMON_PID:-}" ] || return 0
+	kill -KILL "$BH_DAEMON_PID"
+	wait "$BH_DAEMON_PID" 2>/dev/null
+	BH_DAEMON_PID=""
+	bh_log "daemon killed with SIGKILL"
 }
 
 # bh_alive: the daemon started by bh_start still runs.
