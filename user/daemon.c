@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 #include <bpf/bpf.h>
@@ -51,6 +52,7 @@ struct bh_daemon {
 	size_t eff_shared;
 	int ctl_fd;
 	const char *cutoff_pending;	/* why sockets may have lost their grant */
+	int down;			/* `bulkhead down` removed the pins: exit */
 	uint64_t expiry_checked_ns;	/* expiries up to here have been acted on */
 	struct bh_writer *w;
 	struct ring_buffer *rb;
@@ -843,6 +845,36 @@ static json_t *do_apply(struct bh_daemon *d, const char *name, const char *text,
 	return resp;
 }
 
+/* `bulkhead down` while this daemon runs: the daemon holds the pin directory
+ * lock, so it removes the enforcement itself, answers, and exits (a daemon
+ * left running with nothing enforced would go on listing grants that are
+ * gone). Only for its own pin directory. */
+static json_t *do_down(struct bh_daemon *d, const json_t *req, const struct bh_peer *peer)
+{
+	const char *dir = json_string_value(json_object_get(req, "pin_dir"));
+	struct stat want, mine;
+	json_t *resp;
+	int err, n = 0;
+
+	if (!dir || stat(dir, &want) || stat(d->l.pin_dir, &mine) || want.st_dev != mine.st_dev ||
+	    want.st_ino != mine.st_ino)
+		return bh_ctl_error("this daemon enforces %s, not %s", d->l.pin_dir,
+				    dir ? dir : "(no pin_dir in the request)");
+	err = bh_loader_unpin(&d->l, &n);
+	d->down = 1;	/* exit either way: what is left is for a local `down` */
+	policy_event(d, "down", peer, NULL,
+		     json_pack("{s:s, s:i, s:s}", "pin_dir", d->l.pin_dir, "links_detached", n,
+			       "result", err ? strerror(-err) : "ok"));
+	if (err)
+		return bh_ctl_error("down: %s: %s (the daemon exits; run `bulkhead down` again)",
+				    d->l.pin_dir, strerror(-err));
+	resp = ok_response();
+	json_object_set_new(resp, "pin_dir", json_string(d->l.pin_dir));
+	json_object_set_new(resp, "links_detached", json_integer(n));
+	json_object_set_new(resp, "daemon_pid", json_integer(getpid()));
+	return resp;
+}
+
 static json_t *on_request(void *ctx, const json_t *req, const struct bh_peer *peer)
 {
 	struct bh_daemon *d = ctx;
@@ -864,6 +896,8 @@ static json_t *on_request(void *ctx, const json_t *req, const struct bh_peer *pe
 			return bh_ctl_error("bad request: apply needs \"file\" and \"text\"");
 		return do_apply(d, file, text, peer, "apply");
 	}
+	if (!strcmp(op, "down"))
+		return do_down(d, req, peer);
 	if (!strcmp(op, "ping"))
 		return ok_response();
 	return bh_ctl_error("unknown op %s", op);
@@ -1019,7 +1053,7 @@ int bh_daemon_run(const struct bh_daemon_opts *o)
 	int64_t next_sec, next_flow;
 	uint64_t gen_before;
 	sigset_t mask;
-	int sfd = -1, ret = 1, err;
+	int sfd = -1, ret = 1, err, enforced = 0;
 	size_t i;
 
 	d = calloc(1, sizeof(*d));
@@ -1071,6 +1105,7 @@ int bh_daemon_run(const struct bh_daemon_opts *o)
 		pr_warn("policy not applied: %s\n", strerror(-err));
 		goto out;
 	}
+	enforced = 1;
 	d->ctl_fd = bh_ctl_listen(o->control);
 	if (d->ctl_fd < 0) {
 		pr_warn("cannot listen on %s: %s (enforcement is applied and pinned)\n",
@@ -1130,6 +1165,8 @@ int bh_daemon_run(const struct bh_daemon_opts *o)
 			ring_buffer__consume(d->rb);
 		if (n > 0 && (pfd[2].revents & POLLIN)) {
 			bh_ctl_serve_one(d->ctl_fd, on_request, d);
+			if (d->down)
+				break;
 			run_cutoff(d);	/* after the reply: enforcement already holds */
 		}
 		if (n > 0)
@@ -1172,11 +1209,16 @@ int bh_daemon_run(const struct bh_daemon_opts *o)
 	{
 		char detail[160];
 
-		snprintf(detail, sizeof(detail), "%llu kernel records written; enforcement stays "
-			 "pinned, `bulkhead down` removes it", (unsigned long long)d->records);
+		snprintf(detail, sizeof(detail), "%llu kernel records written; %s",
+			 (unsigned long long)d->records, d->down ?
+			 "enforcement removed by `bulkhead down`" :
+			 "enforcement stays pinned, `bulkhead down` removes it");
 		lifecycle(d, "stop", detail);
 	}
-	pr_info("exiting; enforcement stays pinned in %s\n", d->l.pin_dir);
+	if (d->down)
+		pr_info("exiting: `bulkhead down` removed the enforcement in %s\n", d->l.pin_dir);
+	else
+		pr_info("exiting; enforcement stays pinned in %s\n", d->l.pin_dir);
 	ret = 0;
 out:
 	bh_ctl_close(d->ctl_fd, o->control);
@@ -1185,6 +1227,8 @@ out:
 		bh_writer_flush(d->w);
 		bh_writer_close(d->w);
 	}
+	if (!enforced)
+		bh_loader_discard(&d->l);	/* a fresh pin dir: nothing half-loaded stays */
 	bh_loader_close(&d->l);
 	for (i = 0; i < d->ncg; i++)
 		free(d->cg[i].path);

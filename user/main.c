@@ -286,8 +286,11 @@ static void run_usage(FILE *f)
 		"Enforcement stays pinned after the daemon exits; `bulkhead down` removes it.\n"
 		"A daemon started on existing pins adopts them: maps are reused and programs\n"
 		"replaced in place, so enforcement never lapses. Any load or attach failure\n"
-		"exits non-zero with the reason: bulkhead never fails open silently.\n"
-		"SIGHUP reopens the log files (logrotate).\n"
+		"exits non-zero with the reason: bulkhead never fails open silently. A run\n"
+		"that fails before it enforced anything removes what it pinned in a fresh pin\n"
+		"directory; pinned enforcement it was adopting is never removed.\n"
+		"SIGHUP reloads the policy and reopens the log files (logrotate); a reload\n"
+		"restarts no `ttl` (see docs/policy.md).\n"
 		"\n"
 		"Prints `ready` on stdout once enforcement is attached (with --stdout, where\n"
 		"stdout is the JSON stream, `bulkhead: ready` on stderr instead).\n"
@@ -394,24 +397,63 @@ static int cmd_run(int argc, char **argv)
 static void down_usage(FILE *f)
 {
 	fprintf(f,
-		"Usage: bulkhead down [--pin-dir DIR]\n"
+		"Usage: bulkhead down [--pin-dir DIR] [--control PATH]\n"
 		"\n"
 		"Detach every program bulkhead attached and remove everything it pinned.\n"
 		"This is the only way enforcement is removed: a stopped or crashed daemon\n"
 		"leaves it in place.\n"
 		"\n"
-		"  -P, --pin-dir DIR   (default $BULKHEAD_PIN_DIR or " BH_DEFAULT_PIN_DIR ")\n"
-		"  -h, --help          this help\n");
+		"When a daemon runs on DIR, `down` asks it over the control socket: the\n"
+		"daemon removes the enforcement, records a `policy` event naming you, and\n"
+		"exits. If it cannot be asked (no daemon at PATH, or that daemon runs on\n"
+		"another pin directory) nothing is removed and `down` exits 1: stop the\n"
+		"daemon (systemctl stop bulkhead) or give its --control, then run it again.\n"
+		"Under systemd, stop the service first: with Restart=always it would start\n"
+		"again and re-apply the policy.\n"
+		"\n"
+		"  -P, --pin-dir DIR    (default $BULKHEAD_PIN_DIR or " BH_DEFAULT_PIN_DIR ")\n"
+		"  -c, --control PATH   the running daemon's control socket\n"
+		"                       (default $BULKHEAD_CONTROL or " BH_DEFAULT_CONTROL ")\n"
+		"  -h, --help           this help\n");
 }
 
 static int cmd_down(int argc, char **argv)
 {
 	struct cli_args a;
-	int rc = cli_parse(argc, argv, OPT_PIN_DIR, NULL, NULL, NULL, down_usage, 0, 0, &a);
+	json_t *req, *resp;
+	char *abs;
+	int rc = cli_parse(argc, argv, OPT_PIN_DIR | OPT_CONTROL, NULL, NULL, NULL, down_usage,
+			   0, 0, &a);
 
 	if (rc >= 0)
 		return rc;
-	return bh_down(a.pin_dir) ? 1 : 0;
+	rc = bh_down(a.pin_dir);
+	if (rc != -EWOULDBLOCK)
+		return rc ? 1 : 0;
+	/* a daemon holds the pin directory: it must stop with the enforcement
+	 * (the path as the daemon sees it: its working directory is not ours) */
+	abs = realpath(a.pin_dir, NULL);
+	req = json_pack("{s:s, s:s}", "op", "down", "pin_dir", abs ? abs : a.pin_dir);
+	free(abs);
+	resp = bh_ctl_call(a.control, req);
+	json_decref(req);
+	if (!resp) {
+		fprintf(stderr, "bulkhead down: a bulkhead daemon runs on %s and cannot be asked "
+			"to stop at %s (%s); nothing removed. Stop the daemon (systemctl stop "
+			"bulkhead) or give its --control, then run `bulkhead down` again\n",
+			a.pin_dir, a.control, strerror(errno));
+		return 1;
+	}
+	rc = json_is_true(json_object_get(resp, "ok")) ? 0 : 1;
+	if (rc)
+		fprintf(stderr, "bulkhead down: %s; nothing removed by this command\n",
+			json_string_value(json_object_get(resp, "error")) ?: "refused");
+	else
+		printf("the daemon (pid %lld) detached %lld links, removed %s and exited\n",
+		       json_integer_value(json_object_get(resp, "daemon_pid")),
+		       json_integer_value(json_object_get(resp, "links_detached")), a.pin_dir);
+	json_decref(resp);
+	return rc;
 }
 
 /* ---- status ---- */
@@ -423,7 +465,11 @@ static void status_usage(FILE *f)
 		"\n"
 		"What is loaded (programs and their cgroups), the policy generation, per-partner\n"
 		"allow/deny/audit counters, and events emitted and lost. Reads the pinned maps,\n"
-		"so it works while the daemon is down. Exits 3 when nothing is loaded.\n"
+		"so it works while the daemon is down.\n"
+		"\n"
+		"Exit status: 0 when programs are attached (enforcement is in place, whether\n"
+		"the daemon runs or not); 3 when nothing is attached: nothing pinned, or maps\n"
+		"pinned without any attached program (the report is printed all the same).\n"
 		"\n"
 		"  -j, --json          one JSON object\n"
 		"  -P, --pin-dir DIR   (default $BULKHEAD_PIN_DIR or " BH_DEFAULT_PIN_DIR ")\n"
