@@ -597,7 +597,7 @@ case_down_refused() {
 	assert_probe EPERM "$acme" tcp-connect 10.1.2.3 80
 	# another pin dir, locked as a daemon would lock it: this daemon refuses
 	mkdir "$other"
-	flock -n "$other" sleep 30 &
+	flock "$other" sleep 30 &	# blocking: the probe below holds it for an instant
 	lockpid=$!
 	locked() { ! flock -n "$other" true; }
 	wait_until 5 locked || fail "flock on $other did not take"
