@@ -97,14 +97,16 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } bh_pnames SEC(".maps");
 
-/* Userspace only: just-in-time grants and revocations (survive restarts). */
+/* Userspace only: just-in-time grants, revocations, ttl starts, the grant
+ * id counter (survive restarts; layout version 2, see bulkhead.h). */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__uint(max_entries, BH_MAX_JIT);
 	__type(key, __u32);
 	__type(value, struct bh_jit);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} bh_jit SEC(".maps");
+} bh_jit_v2 SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_SK_STORAGE);

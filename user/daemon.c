@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 #include <bpf/bpf.h>
@@ -51,7 +52,7 @@ struct bh_daemon {
 	size_t eff_shared;
 	int ctl_fd;
 	const char *cutoff_pending;	/* why sockets may have lost their grant */
-	uint64_t applied_boot_ns;	/* when the policy in force was applied */
+	int down;			/* `bulkhead down` removed the pins: exit */
 	uint64_t expiry_checked_ns;	/* expiries up to here have been acted on */
 	struct bh_writer *w;
 	struct bh_event_builder *eb;	/* kernel records -> JSON, no allocation per record */
@@ -441,6 +442,11 @@ static void flush_flows(struct bh_daemon *d, unsigned int interval_s)
 
 /* ---- applying: the effective policy ---- */
 
+static int jit_fd(const struct bh_daemon *d)
+{
+	return bpf_map__fd(d->l.skel->maps.bh_jit_v2);
+}
+
 static json_t *errors_json(const struct bh_errors *e)
 {
 	json_t *a = json_array();
@@ -477,32 +483,53 @@ static void policy_event(struct bh_daemon *d, const char *action, const struct b
 }
 
 /* Compile and swap in file policy p (taking ownership on success) with the
- * JIT records. On failure nothing in the kernel changed; errs says why. */
+ * JIT records. A ttl grant p brings in for the first time starts now; one
+ * already applied keeps its start. On failure nothing in the kernel changed
+ * and no ttl was started; errs says why. */
 static int apply_policy(struct bh_daemon *d, struct bh_policy *p, struct bh_errors *errs)
 {
 	struct bh_policy eff;
-	size_t nshared;
+	struct bh_clock clk;
+	size_t nshared, started;
 	int err;
 
+	bh_clock_now(&clk);
+	err = bh_ttl_start(jit_fd(d), &d->jit, p, &clk, &started);
+	if (err) {
+		if (err == -E2BIG)
+			bh_errors_add(errs, "%s: cannot record when its ttl grants start: more than "
+				      "%d just-in-time grants, revocations and ttl grants", p->file,
+				      BH_MAX_JIT);
+		else
+			bh_errors_add(errs, "%s: cannot record when its ttl grants start: %s",
+				      p->file, strerror(-err));
+		return err;
+	}
 	err = bh_effective_build(p, &d->jit, &eff, &nshared);
 	if (err) {
 		bh_errors_add(errs, "out of memory building the effective policy");
+		bh_ttl_unstart(jit_fd(d), &d->jit, started);
 		return err;
 	}
 	err = bh_apply(&d->l, &eff, errs);
 	if (err) {
 		bh_effective_free(&eff, nshared);
+		bh_ttl_unstart(jit_fd(d), &d->jit, started);
 		return err;
 	}
 	bh_effective_free(&d->eff, d->eff_shared);
 	d->eff = eff;
 	d->eff_shared = nshared;
-	d->applied_boot_ns = boot_now();
 	if (p != &d->pol) {
 		bh_policy_free(&d->pol);
 		d->pol = *p;
 		memset(p, 0, sizeof(*p));
 	}
+	/* ttl starts of grants the applied policy no longer has: gone, so a
+	 * grant that comes back later is a new grant */
+	err = bh_ttl_prune(jit_fd(d), &d->jit, &d->pol);
+	if (err)
+		pr_warn("forgetting the ttl starts of removed grants: %s\n", strerror(-err));
 	index_file_grants(d);
 	return 0;
 }
@@ -513,15 +540,14 @@ static int reapply(struct bh_daemon *d, struct bh_errors *errs)
 	return apply_policy(d, &d->pol, errs);
 }
 
-/* Expiry instant of a grant in force (CLOCK_BOOTTIME), 0 = none. */
+/* Expiry instant of a grant in force (CLOCK_BOOTTIME), 0 = none. JIT grants
+ * and file ttl grants carry theirs (bh_effective_build). */
 static uint64_t grant_expiry_boot(const struct bh_daemon *d, const struct bh_grant *g)
 {
 	if (g->expires_boot_ns)
 		return g->expires_boot_ns;
 	if (g->expires_unix_ns)
 		return g->expires_unix_ns - d->clk.wall_ns + d->clk.boot_ns;
-	if (g->ttl_ns)
-		return d->applied_boot_ns + g->ttl_ns;
 	return 0;
 }
 
@@ -537,11 +563,11 @@ static json_t *grant_json(const struct bh_daemon *d, const struct bh_grant *g)
 }
 
 /* Adds expires / remaining_s / state to a grant object; a file ttl counts
- * from the last apply. */
+ * from when the grant was first applied. */
 static void grant_lifetime(const struct bh_daemon *d, json_t *o, const struct bh_grant *g,
 			   const struct bh_clock *clk)
 {
-	bh_grant_json_lifetime(o, grant_expiry_boot(d, g), clk);
+	bh_grant_json_lifetime(o, grant_expiry_boot(d, g), g->expires_unix_ns, clk);
 }
 
 static int find_partner(const struct bh_daemon *d, const char *name, uint32_t *idx)
@@ -600,33 +626,32 @@ static json_t *do_grant(struct bh_daemon *d, const json_t *req, const struct bh_
 		bh_grant_free(&g);
 		return bh_ctl_error("a just-in-time grant needs --ttl or --expires");
 	}
+	err = bh_jit_alloc_seq(jit_fd(d), &d->jit, &r.seq);
+	if (err) {
+		bh_grant_free(&g);
+		return bh_ctl_error("grant failed: cannot allocate a grant id: %s", strerror(-err));
+	}
 	bh_clock_now(&clk);
 	r.kind = BH_JIT_GRANT;
-	r.seq = bh_jit_next_seq(&d->jit);
+	/* the kernel's instant (boot) and the listed one (wall), fixed now */
 	r.expires_boot_ns = g.ttl_ns ? clk.boot_ns + g.ttl_ns :
 			    g.expires_unix_ns - clk.wall_ns + clk.boot_ns;
+	r.expires_unix_ns = g.ttl_ns ? clk.wall_ns + g.ttl_ns : g.expires_unix_ns;
 	r.created_unix_ns = clk.wall_ns;
+	r.created_boot_ns = clk.boot_ns;
 	r.by_uid = peer->uid;
 	r.by_pid = peer->pid;
 	snprintf(r.by_comm, sizeof(r.by_comm), "%.15s", peer->comm);
-	r.proto = g.proto;
-	r.plen = g.to.plen;
-	memcpy(r.addr, g.to.addr, 16);
-	r.nports = g.nports;
-	for (i = 0; i < g.nports; i++) {
-		r.ports[2 * i] = g.ports[i].lo;
-		r.ports[2 * i + 1] = g.ports[i].hi;
-	}
-	snprintf(r.partner, sizeof(r.partner), "%s", partner);
+	bh_jit_set_def(&r, partner, &g);
 	snprintf(r.purpose, sizeof(r.purpose), "%s", g.purpose ? g.purpose : "");
 	bh_grant_free(&g);
-	err = bh_jit_add(bpf_map__fd(d->l.skel->maps.bh_jit), &d->jit, &r);
+	err = bh_jit_add(jit_fd(d), &d->jit, &r);
 	if (!err)
 		err = reapply(d, &errs);
 	if (err) {
 		for (i = 0; i < d->jit.n; i++)
 			if (d->jit.r[i].seq == r.seq)
-				bh_jit_remove(bpf_map__fd(d->l.skel->maps.bh_jit), &d->jit, i);
+				bh_jit_remove(jit_fd(d), &d->jit, i);
 		resp = errs.n ? apply_failed(&errs) : bh_ctl_error("grant failed: %s",
 								   strerror(-err));
 		bh_errors_free(&errs);
@@ -649,7 +674,7 @@ static json_t *do_revoke(struct bh_daemon *d, const json_t *req, const struct bh
 	const char *partner = json_string_value(json_object_get(req, "partner"));
 	const char *gid = json_string_value(json_object_get(req, "grant"));
 	const char *to = json_string_value(json_object_get(req, "to"));
-	int jfd = bpf_map__fd(d->l.skel->maps.bh_jit);
+	int jfd = jit_fd(d);
 	json_t *removed = json_array(), *resp;
 	struct bh_errors errs = {};
 	struct bh_prefix within = {};
@@ -706,17 +731,14 @@ static json_t *do_revoke(struct bh_daemon *d, const json_t *req, const struct bh
 		if (g->id & BH_JIT_GRANT_BIT)
 			continue;
 		/* a policy-file grant: remember the revocation (pinned) */
-		if (!masked) {
-			memcpy(mask.addr, gid ? g->to.addr : within.addr, 16);
-			mask.plen = gid ? g->to.plen : within.plen;
-			mask.proto = gid ? g->proto : BH_JIT_ANY_PROTO;
-			mask.nports = gid ? g->nports : 0;
-			for (size_t j = 0; gid && j < g->nports; j++) {
-				mask.ports[2 * j] = g->ports[j].lo;
-				mask.ports[2 * j + 1] = g->ports[j].hi;
-			}
-			masked = 1;
+		if (!masked && gid) {
+			bh_jit_set_def(&mask, partner, g);
+		} else if (!masked) {
+			memcpy(mask.addr, within.addr, 16);
+			mask.plen = within.plen;
+			mask.proto = BH_JIT_ANY_PROTO;
 		}
+		masked = 1;
 	}
 	if (!json_array_size(removed)) {
 		json_decref(removed);
@@ -738,7 +760,7 @@ static json_t *do_revoke(struct bh_daemon *d, const json_t *req, const struct bh
 		i++;
 	}
 	if (masked) {
-		mask.seq = bh_jit_next_seq(&d->jit);
+		mask.seq = bh_jit_aux_key(&d->jit);
 		err = bh_jit_add(jfd, &d->jit, &mask);
 	}
 	if (!err)
@@ -794,7 +816,7 @@ static json_t *do_list(struct bh_daemon *d, const json_t *req)
 			continue;
 		o = grant_json(d, g);
 		json_object_set_new(o, "state", json_string("revoked"));
-		bh_format_ts(m->created_unix_ns - clk.wall_ns + clk.boot_ns, &clk, ts, sizeof(ts));
+		bh_format_unix_ts((int64_t)m->created_unix_ns, ts, sizeof(ts));
 		json_object_set_new(o, "revoked_at", json_string(ts));
 		json_object_set_new(o, "revoked_by", json_pack("{s:i, s:i, s:s}", "uid",
 					(int)m->by_uid, "pid", (int)m->by_pid, "comm", m->by_comm));
@@ -841,6 +863,36 @@ static json_t *do_apply(struct bh_daemon *d, const char *name, const char *text,
 	return resp;
 }
 
+/* `bulkhead down` while this daemon runs: the daemon holds the pin directory
+ * lock, so it removes the enforcement itself, answers, and exits (a daemon
+ * left running with nothing enforced would go on listing grants that are
+ * gone). Only for its own pin directory. */
+static json_t *do_down(struct bh_daemon *d, const json_t *req, const struct bh_peer *peer)
+{
+	const char *dir = json_string_value(json_object_get(req, "pin_dir"));
+	struct stat want, mine;
+	json_t *resp;
+	int err, n = 0;
+
+	if (!dir || stat(dir, &want) || stat(d->l.pin_dir, &mine) || want.st_dev != mine.st_dev ||
+	    want.st_ino != mine.st_ino)
+		return bh_ctl_error("this daemon enforces %s, not %s", d->l.pin_dir,
+				    dir ? dir : "(no pin_dir in the request)");
+	err = bh_loader_unpin(&d->l, &n);
+	d->down = 1;	/* exit either way: what is left is for a local `down` */
+	policy_event(d, "down", peer, NULL,
+		     json_pack("{s:s, s:i, s:s}", "pin_dir", d->l.pin_dir, "links_detached", n,
+			       "result", err ? strerror(-err) : "ok"));
+	if (err)
+		return bh_ctl_error("down: %s: %s (the daemon exits; run `bulkhead down` again)",
+				    d->l.pin_dir, strerror(-err));
+	resp = ok_response();
+	json_object_set_new(resp, "pin_dir", json_string(d->l.pin_dir));
+	json_object_set_new(resp, "links_detached", json_integer(n));
+	json_object_set_new(resp, "daemon_pid", json_integer(getpid()));
+	return resp;
+}
+
 static json_t *on_request(void *ctx, const json_t *req, const struct bh_peer *peer)
 {
 	struct bh_daemon *d = ctx;
@@ -862,6 +914,8 @@ static json_t *on_request(void *ctx, const json_t *req, const struct bh_peer *pe
 			return bh_ctl_error("bad request: apply needs \"file\" and \"text\"");
 		return do_apply(d, file, text, peer, "apply");
 	}
+	if (!strcmp(op, "down"))
+		return do_down(d, req, peer);
 	if (!strcmp(op, "ping"))
 		return ok_response();
 	return bh_ctl_error("unknown op %s", op);
@@ -873,7 +927,7 @@ static json_t *on_request(void *ctx, const json_t *req, const struct bh_peer *pe
 
 static void sweep_expired(struct bh_daemon *d)
 {
-	int jfd = bpf_map__fd(d->l.skel->maps.bh_jit);
+	int jfd = jit_fd(d);
 	uint64_t now = boot_now();
 	json_t *removed = json_array();
 	struct bh_errors errs = {};
@@ -978,18 +1032,20 @@ static int64_t mono_ms(void)
 
 static void adopt_report(struct bh_daemon *d, uint64_t gen_before)
 {
-	size_t i, grants = 0, revokes = 0;
+	size_t i, grants = 0, revokes = 0, ttls = 0;
 	json_t *o;
 
 	for (i = 0; i < d->jit.n; i++) {
 		grants += d->jit.r[i].kind == BH_JIT_GRANT;
 		revokes += d->jit.r[i].kind == BH_JIT_REVOKE;
+		ttls += d->jit.r[i].kind == BH_JIT_TTL;
 	}
 	o = bh_event_new("lifecycle", NULL);
 	json_object_set_new(o, "event", json_string(gen_before ? "adopt" : "fresh"));
 	json_object_set_new(o, "previous_generation", json_integer(gen_before));
 	json_object_set_new(o, "jit_grants_restored", json_integer(grants));
 	json_object_set_new(o, "revocations_restored", json_integer(revokes));
+	json_object_set_new(o, "ttl_grants_restored", json_integer(ttls));
 	if (gen_before)
 		json_object_set_new(o, "detail", json_string("pinned enforcement was in place; "
 			"decisions taken while no daemon ran are in the counters (`bulkhead "
@@ -1015,7 +1071,7 @@ int bh_daemon_run(const struct bh_daemon_opts *o)
 	int64_t next_sec, next_flow;
 	uint64_t gen_before;
 	sigset_t mask;
-	int sfd = -1, ret = 1, err;
+	int sfd = -1, ret = 1, err, enforced = 0;
 	size_t i;
 
 	d = calloc(1, sizeof(*d));
@@ -1054,7 +1110,16 @@ int bh_daemon_run(const struct bh_daemon_opts *o)
 	if (err)
 		goto out;
 	gen_before = current_gen(d);
-	err = bh_jit_load(bpf_map__fd(d->l.skel->maps.bh_jit), &d->jit);
+	err = bh_jit_migrate(d->l.pin_dir, jit_fd(d));
+	if (err < 0) {
+		/* starting without them would bring revoked grants back */
+		pr_warn("cannot migrate the grant records in %s/bh_jit: %s\n", d->l.pin_dir,
+			strerror(-err));
+		goto out;
+	}
+	if (err > 0)
+		pr_info("migrated %d grant records from %s/bh_jit (layout 1)\n", err, d->l.pin_dir);
+	err = bh_jit_load(jit_fd(d), &d->jit);
 	if (!err)
 		err = apply_policy(d, &np, &errs);
 	if (err) {
@@ -1063,6 +1128,7 @@ int bh_daemon_run(const struct bh_daemon_opts *o)
 		pr_warn("policy not applied: %s\n", strerror(-err));
 		goto out;
 	}
+	enforced = 1;
 	d->ctl_fd = bh_ctl_listen(o->control);
 	if (d->ctl_fd < 0) {
 		pr_warn("cannot listen on %s: %s (enforcement is applied and pinned)\n",
@@ -1122,6 +1188,8 @@ int bh_daemon_run(const struct bh_daemon_opts *o)
 			ring_buffer__consume(d->rb);
 		if (n > 0 && (pfd[2].revents & POLLIN)) {
 			bh_ctl_serve_one(d->ctl_fd, on_request, d);
+			if (d->down)
+				break;
 			run_cutoff(d);	/* after the reply: enforcement already holds */
 		}
 		if (n > 0)
@@ -1164,11 +1232,16 @@ int bh_daemon_run(const struct bh_daemon_opts *o)
 	{
 		char detail[160];
 
-		snprintf(detail, sizeof(detail), "%llu kernel records written; enforcement stays "
-			 "pinned, `bulkhead down` removes it", (unsigned long long)d->records);
+		snprintf(detail, sizeof(detail), "%llu kernel records written; %s",
+			 (unsigned long long)d->records, d->down ?
+			 "enforcement removed by `bulkhead down`" :
+			 "enforcement stays pinned, `bulkhead down` removes it");
 		lifecycle(d, "stop", detail);
 	}
-	pr_info("exiting; enforcement stays pinned in %s\n", d->l.pin_dir);
+	if (d->down)
+		pr_info("exiting: `bulkhead down` removed the enforcement in %s\n", d->l.pin_dir);
+	else
+		pr_info("exiting; enforcement stays pinned in %s\n", d->l.pin_dir);
 	ret = 0;
 out:
 	bh_ctl_close(d->ctl_fd, o->control);
@@ -1178,6 +1251,8 @@ out:
 		bh_writer_close(d->w);
 	}
 	bh_event_builder_free(d->eb);
+	if (!enforced)
+		bh_loader_discard(&d->l);	/* a fresh pin dir: nothing half-loaded stays */
 	bh_loader_close(&d->l);
 	for (i = 0; i < d->ncg; i++)
 		free(d->cg[i].path);

@@ -1,31 +1,135 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
-/* Just-in-time grants, revocations, and the effective policy. */
+/* Just-in-time grants, revocations, ttl starts, and the effective policy. */
 #include <errno.h>
+#include <limits.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <bpf/bpf.h>
 #include "events.h"
 #include "grants.h"
 
-int bh_jit_load(int map_fd, struct bh_jitset *s)
+/* Layout 1 (pinned as bh_jit) is the first part of layout 2. */
+#define BH_JIT_V1_SIZE 288
+_Static_assert(offsetof(struct bh_jit, expires_unix_ns) == BH_JIT_V1_SIZE, "bh_jit layout 1 prefix");
+_Static_assert(sizeof(struct bh_jit) == BH_JIT_V1_SIZE + 56, "bh_jit layout 2");
+
+static const uint32_t next_key;	/* BH_JIT_NEXT lives at key 0 */
+
+/* Read the records of map fd into s; v1: a layout-1 map, whose records get
+ * the layout-2 fields derived from the clocks now. */
+static int load_fd(int fd, int v1, struct bh_jitset *s)
 {
-	uint32_t key, next;
+	struct bh_clock clk;
+	uint32_t key, next, max_seq = 0;
 	int have = 0;
 
 	memset(s, 0, sizeof(*s));
-	while (bpf_map_get_next_key(map_fd, have ? &key : NULL, &next) == 0) {
-		struct bh_jit *nr = realloc(s->r, (s->n + 1) * sizeof(*nr));
+	bh_clock_now(&clk);
+	while (bpf_map_get_next_key(fd, have ? &key : NULL, &next) == 0) {
+		struct bh_jit r, *nr;
 
-		if (!nr)
-			return -ENOMEM;
-		s->r = nr;
-		if (bpf_map_lookup_elem(map_fd, &next, &s->r[s->n]) == 0)
-			s->n++;
 		key = next;
 		have = 1;
+		memset(&r, 0, sizeof(r));
+		if (bpf_map_lookup_elem(fd, &next, &r))
+			continue;
+		if (next == next_key && r.kind == BH_JIT_NEXT) {
+			s->next_seq = r.next_seq;
+			continue;
+		}
+		if (v1) {
+			r.created_boot_ns = r.created_unix_ns - clk.wall_ns + clk.boot_ns;
+			if (r.kind == BH_JIT_GRANT)
+				r.expires_unix_ns = r.expires_boot_ns - clk.boot_ns + clk.wall_ns;
+		}
+		if (!(next & BH_JIT_AUX_KEY) && next > max_seq)
+			max_seq = next;
+		nr = realloc(s->r, (s->n + 1) * sizeof(*nr));
+		if (!nr) {
+			bh_jitset_free(s);
+			return -ENOMEM;
+		}
+		s->r = nr;
+		s->r[s->n++] = r;
 	}
+	if (s->next_seq <= max_seq)
+		s->next_seq = max_seq + 1;
 	return 0;
+}
+
+int bh_jit_load(int map_fd, struct bh_jitset *s)
+{
+	return load_fd(map_fd, 0, s);
+}
+
+/* The pinned layout-1 map in pin_dir: fd, -ENOENT, or -EPROTO (another layout). */
+static int open_v1(const char *pin_dir, char *path, size_t len)
+{
+	struct bpf_map_info info = {};
+	uint32_t ilen = sizeof(info);
+	int fd;
+
+	snprintf(path, len, "%s/bh_jit", pin_dir);
+	fd = bpf_obj_get(path);
+	if (fd < 0)
+		return -errno;
+	if (bpf_obj_get_info_by_fd(fd, &info, &ilen) || info.value_size != BH_JIT_V1_SIZE) {
+		close(fd);
+		return -EPROTO;
+	}
+	return fd;
+}
+
+int bh_jit_load_pinned(const char *pin_dir, struct bh_jitset *s)
+{
+	char path[PATH_MAX + 16];
+	int fd, v1 = 0, err;
+
+	snprintf(path, sizeof(path), "%s/bh_jit_v2", pin_dir);
+	fd = bpf_obj_get(path);
+	if (fd < 0 && errno == ENOENT) {
+		fd = open_v1(pin_dir, path, sizeof(path));
+		v1 = 1;
+	} else if (fd < 0) {
+		fd = -errno;
+	}
+	if (fd < 0)
+		return fd;
+	err = load_fd(fd, v1, s);
+	close(fd);
+	return err;
+}
+
+int bh_jit_migrate(const char *pin_dir, int map_fd)
+{
+	struct bh_jit next = { .kind = BH_JIT_NEXT };
+	struct bh_jitset old;
+	char path[PATH_MAX + 16];
+	size_t i;
+	int fd, err;
+
+	fd = open_v1(pin_dir, path, sizeof(path));
+	if (fd == -ENOENT)
+		return 0;
+	if (fd < 0)
+		return fd;
+	err = load_fd(fd, 1, &old);
+	close(fd);
+	if (err)
+		return err;
+	for (i = 0; i < old.n && !err; i++)
+		if (bpf_map_update_elem(map_fd, &old.r[i].seq, &old.r[i], BPF_ANY))
+			err = -errno;
+	next.next_seq = old.next_seq;
+	if (!err && bpf_map_update_elem(map_fd, &next_key, &next, BPF_ANY))
+		err = -errno;
+	if (!err && unlink(path))
+		err = -errno;
+	bh_jitset_free(&old);
+	return err ? err : (int)i;
 }
 
 void bh_jitset_free(struct bh_jitset *s)
@@ -58,15 +162,43 @@ int bh_jit_remove(int map_fd, struct bh_jitset *s, size_t i)
 	return 0;
 }
 
-uint32_t bh_jit_next_seq(const struct bh_jitset *s)
+int bh_jit_alloc_seq(int map_fd, struct bh_jitset *s, uint32_t *seq)
+{
+	struct bh_jit next = { .kind = BH_JIT_NEXT };
+
+	if (s->next_seq >= BH_JIT_AUX_KEY - 1)
+		return -EOVERFLOW;
+	next.next_seq = s->next_seq + 1;
+	if (bpf_map_update_elem(map_fd, &next_key, &next, BPF_ANY))
+		return -errno;
+	*seq = s->next_seq++;
+	return 0;
+}
+
+uint32_t bh_jit_aux_key(const struct bh_jitset *s)
 {
 	uint32_t max = 0;
 	size_t i;
 
 	for (i = 0; i < s->n; i++)
-		if (s->r[i].seq > max)
-			max = s->r[i].seq;
-	return max + 1;
+		if ((s->r[i].seq & BH_JIT_AUX_KEY) && (s->r[i].seq & ~BH_JIT_AUX_KEY) > max)
+			max = s->r[i].seq & ~BH_JIT_AUX_KEY;
+	return BH_JIT_AUX_KEY | (max + 1);
+}
+
+void bh_jit_set_def(struct bh_jit *r, const char *partner, const struct bh_grant *g)
+{
+	size_t i;
+
+	memcpy(r->addr, g->to.addr, 16);
+	r->plen = g->to.plen;
+	r->proto = g->proto;
+	r->nports = (uint8_t)g->nports;
+	for (i = 0; i < g->nports && i < BH_MAX_RULES; i++) {
+		r->ports[2 * i] = g->ports[i].lo;
+		r->ports[2 * i + 1] = g->ports[i].hi;
+	}
+	snprintf(r->partner, sizeof(r->partner), "%s", partner);
 }
 
 int bh_prefix_within(const struct bh_prefix *inner, const struct bh_prefix *outer)
@@ -97,6 +229,13 @@ static int same_ports(const struct bh_jit *r, const struct bh_grant *g)
 	return 1;
 }
 
+/* r names exactly grant g's destination, proto and ports. */
+static int same_def(const struct bh_jit *r, const struct bh_grant *g)
+{
+	return r->plen == g->to.plen && !memcmp(r->addr, g->to.addr, 16) &&
+	       r->proto == g->proto && same_ports(r, g);
+}
+
 const struct bh_jit *bh_jit_mask_of(const struct bh_jitset *s, const char *partner,
 				    const struct bh_grant *g)
 {
@@ -110,10 +249,7 @@ const struct bh_jit *bh_jit_mask_of(const struct bh_jitset *s, const char *partn
 			continue;
 		memcpy(pf.addr, r->addr, 16);
 		pf.plen = r->plen;
-		if (!bh_prefix_within(&g->to, &pf))
-			continue;
-		if (r->proto == BH_JIT_ANY_PROTO ||
-		    (r->proto == g->proto && same_ports(r, g) && r->plen == g->to.plen))
+		if (r->proto == BH_JIT_ANY_PROTO ? bh_prefix_within(&g->to, &pf) : same_def(r, g))
 			return r;
 	}
 	return NULL;
@@ -131,6 +267,7 @@ int bh_jit_to_grant(const struct bh_jit *r, uint32_t pidx, struct bh_grant *g)
 	g->to.plen = r->plen;
 	g->proto = r->proto;
 	g->expires_boot_ns = (int64_t)r->expires_boot_ns;
+	g->expires_unix_ns = (int64_t)r->expires_unix_ns;	/* listed; the kernel's is boot */
 	g->nports = r->nports;
 	if (g->nports) {
 		g->ports = calloc(g->nports, sizeof(*g->ports));
@@ -148,6 +285,83 @@ int bh_jit_to_grant(const struct bh_jit *r, uint32_t pidx, struct bh_grant *g)
 		return -ENOMEM;
 	}
 	return 0;
+}
+
+/* ---- policy-file ttls ---- */
+
+static const struct bh_jit *ttl_of(const struct bh_jitset *s, const char *partner,
+				   const struct bh_grant *g, size_t *idx)
+{
+	size_t i;
+
+	for (i = 0; i < s->n; i++) {
+		const struct bh_jit *r = &s->r[i];
+
+		if (r->kind == BH_JIT_TTL && !strcmp(r->partner, partner) && same_def(r, g)) {
+			if (idx)
+				*idx = i;
+			return r;
+		}
+	}
+	return NULL;
+}
+
+int bh_ttl_start(int map_fd, struct bh_jitset *s, const struct bh_policy *p,
+		 const struct bh_clock *clk, size_t *nadded)
+{
+	uint32_t key = bh_jit_aux_key(s);
+	size_t i;
+	int err;
+
+	*nadded = 0;
+	for (i = 0; i < p->ngrants; i++) {
+		const struct bh_grant *g = &p->grants[i];
+		const char *partner = p->partners[g->partner_idx].name;
+		struct bh_jit r = { .kind = BH_JIT_TTL };
+
+		if (!g->ttl_ns || ttl_of(s, partner, g, NULL))
+			continue;
+		r.seq = key++;
+		r.created_unix_ns = (uint64_t)clk->wall_ns;
+		r.created_boot_ns = (uint64_t)clk->boot_ns;
+		bh_jit_set_def(&r, partner, g);
+		err = bh_jit_add(map_fd, s, &r);
+		if (err) {
+			bh_ttl_unstart(map_fd, s, *nadded);
+			*nadded = 0;
+			return err;
+		}
+		(*nadded)++;
+	}
+	return 0;
+}
+
+void bh_ttl_unstart(int map_fd, struct bh_jitset *s, size_t nadded)
+{
+	while (nadded-- && s->n)
+		bh_jit_remove(map_fd, s, s->n - 1);
+}
+
+int bh_ttl_prune(int map_fd, struct bh_jitset *s, const struct bh_policy *p)
+{
+	char *used = calloc(s->n + 1, 1);
+	size_t i, idx;
+	int err = 0;
+
+	if (!used)
+		return -ENOMEM;
+	for (i = 0; i < p->ngrants; i++) {
+		const struct bh_grant *g = &p->grants[i];
+
+		if (g->ttl_ns && ttl_of(s, p->partners[g->partner_idx].name, g, &idx))
+			used[idx] = 1;
+	}
+	/* downwards: a removal moves the last (already visited) record into i */
+	for (i = s->n; i-- > 0;)
+		if (s->r[i].kind == BH_JIT_TTL && !used[i] && !err)
+			err = bh_jit_remove(map_fd, s, i);
+	free(used);
+	return err;
 }
 
 static int partner_index(const struct bh_policy *p, const char *name, uint32_t *idx)
@@ -176,8 +390,19 @@ int bh_effective_build(const struct bh_policy *file, const struct bh_jitset *s,
 	for (i = 0; i < file->ngrants; i++) {
 		const struct bh_grant *g = &file->grants[i];
 
-		if (!bh_jit_mask_of(s, file->partners[g->partner_idx].name, g))
-			eff->grants[n++] = *g;
+		const char *partner = file->partners[g->partner_idx].name;
+		const struct bh_jit *t;
+
+		if (bh_jit_mask_of(s, partner, g))
+			continue;
+		eff->grants[n] = *g;
+		/* a started ttl: the absolute instant it gives, for the kernel
+		 * (boot) and for `list` (wall), the same at every apply */
+		if (g->ttl_ns && (t = ttl_of(s, partner, g, NULL))) {
+			eff->grants[n].expires_boot_ns = (int64_t)t->created_boot_ns + g->ttl_ns;
+			eff->grants[n].expires_unix_ns = (int64_t)t->created_unix_ns + g->ttl_ns;
+		}
+		n++;
 	}
 	*nshared = n;
 	for (i = 0; i < s->n; i++) {
@@ -250,7 +475,15 @@ json_t *bh_grant_json(const struct bh_grant *g, const char *partner, const char 
 	return o;
 }
 
-void bh_grant_json_lifetime(json_t *o, uint64_t exp, const struct bh_clock *clk)
+void bh_format_unix_ts(int64_t unix_ns, char *buf, size_t len)
+{
+	/* a clock whose boot and wall time agree maps the instant onto itself */
+	const struct bh_clock same = { .wall_ns = 0, .boot_ns = 0 };
+
+	bh_format_ts(unix_ns, &same, buf, len);
+}
+
+void bh_grant_json_lifetime(json_t *o, uint64_t exp, int64_t exp_unix, const struct bh_clock *clk)
 {
 	char ts[BH_TS_LEN];
 
@@ -258,7 +491,10 @@ void bh_grant_json_lifetime(json_t *o, uint64_t exp, const struct bh_clock *clk)
 		json_object_set_new(o, "state", json_string("live"));
 		return;
 	}
-	bh_format_ts((int64_t)exp, clk, ts, sizeof(ts));
+	if (exp_unix)
+		bh_format_unix_ts(exp_unix, ts, sizeof(ts));
+	else
+		bh_format_ts((int64_t)exp, clk, ts, sizeof(ts));
 	json_object_set_new(o, "expires", json_string(ts));
 	json_object_set_new(o, "remaining_s", json_real((int64_t)exp > clk->boot_ns ?
 				(double)((int64_t)exp - clk->boot_ns) / 1e9 : 0.0));
@@ -278,14 +514,15 @@ json_t *bh_jit_list_json(const struct bh_jitset *s, const char *partner,
 		char id[96], ts[BH_TS_LEN];
 		json_t *o;
 
-		if (partner && strcmp(partner, r->partner))
+		if ((partner && strcmp(partner, r->partner)) ||
+		    (r->kind != BH_JIT_GRANT && r->kind != BH_JIT_REVOKE))
 			continue;
 		if (bh_jit_to_grant(r, 0, &g))
 			continue;
 		if (r->kind == BH_JIT_GRANT) {
 			snprintf(id, sizeof(id), "%s/j%u", r->partner, r->seq);
 			o = bh_grant_json(&g, r->partner, id, g.purpose);
-			bh_grant_json_lifetime(o, r->expires_boot_ns, clk);
+			bh_grant_json_lifetime(o, r->expires_boot_ns, (int64_t)r->expires_unix_ns, clk);
 		} else {
 			if (r->proto == BH_JIT_ANY_PROTO)
 				g.proto = BH_PROTO_ANY;
@@ -293,8 +530,7 @@ json_t *bh_jit_list_json(const struct bh_jitset *s, const char *partner,
 			o = bh_grant_json(&g, r->partner, NULL, NULL);
 			json_object_set_new(o, "source", json_string("revocation"));
 			json_object_set_new(o, "state", json_string("revoked"));
-			bh_format_ts((int64_t)r->created_unix_ns - clk->wall_ns + clk->boot_ns, clk,
-				     ts, sizeof(ts));
+			bh_format_unix_ts((int64_t)r->created_unix_ns, ts, sizeof(ts));
 			json_object_set_new(o, "revoked_at", json_string(ts));
 			json_object_set_new(o, "revoked_by", json_pack("{s:i, s:i, s:s}", "uid",
 						(int)r->by_uid, "pid", (int)r->by_pid, "comm",

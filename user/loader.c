@@ -87,9 +87,26 @@ static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list 
 	return vfprintf(stderr, fmt, ap);
 }
 
+/* path is a directory holding nothing (but an entry named except), or absent. */
+static int empty_dir(const char *path, const char *except)
+{
+	DIR *d = opendir(path);
+	struct dirent *de;
+	int empty = 1;
+
+	if (!d)
+		return errno == ENOENT;
+	while (empty && (de = readdir(d)))
+		empty = !strcmp(de->d_name, ".") || !strcmp(de->d_name, "..") ||
+			(except && !strcmp(de->d_name, except));
+	closedir(d);
+	return empty;
+}
+
 int bh_loader_open(struct bh_loader *l, const char *pin_dir, unsigned int ring_kib)
 {
 	LIBBPF_OPTS(bpf_object_open_opts, oo, .pin_root_path = l->pin_dir);
+	char links[PATH_MAX + 16];
 	int err;
 
 	memset(l, 0, sizeof(*l));
@@ -103,6 +120,7 @@ int bh_loader_open(struct bh_loader *l, const char *pin_dir, unsigned int ring_k
 			strerror(-err));
 		return err;
 	}
+	l->made_dir = access(l->pin_dir, F_OK) != 0;
 	err = bh_pin_prepare(l->pin_dir);
 	if (err)
 		return err;
@@ -113,6 +131,8 @@ int bh_loader_open(struct bh_loader *l, const char *pin_dir, unsigned int ring_k
 			"another bulkhead daemon holds this pin directory" : strerror(-err));
 		goto fail;
 	}
+	snprintf(links, sizeof(links), "%s/links", l->pin_dir);
+	l->fresh = empty_dir(l->pin_dir, "links") && empty_dir(links, NULL);
 	l->skel = bulkhead_bpf__open_opts(&oo);
 	if (!l->skel) {
 		err = -errno;
@@ -143,6 +163,7 @@ int bh_loader_open(struct bh_loader *l, const char *pin_dir, unsigned int ring_k
 		bpf_map_lookup_elem(bpf_map__fd(l->skel->maps.bh_pnames), &id, &l->names[id]);
 	return 0;
 fail:
+	bh_loader_discard(l);
 	bh_loader_close(l);
 	return err;
 }
@@ -687,24 +708,21 @@ int bh_bind_pending(struct bh_loader *l)
 	return bound;
 }
 
-int bh_down(const char *pin_dir)
+/* Detach every pinned link, unpin every map, remove links/ and, with rm_dir,
+ * pin_dir itself. *nlinks counts the links. 0 or the first -errno (logged). */
+static int unpin_all(const char *pin_dir, int rm_dir, int *nlinks)
 {
 	char links[PATH_MAX + 16], path[PATH_MAX * 2];
 	struct dirent *de;
 	DIR *d;
-	int err, n;
+	int err;
 
-	err = detach_links(pin_dir, NULL, &n);
+	err = detach_links(pin_dir, NULL, nlinks);
 	snprintf(links, sizeof(links), "%s/links", pin_dir);
 	rmdir(links);
 	d = opendir(pin_dir);
-	if (!d) {
-		if (errno == ENOENT) {
-			pr_info("%s: nothing pinned\n", pin_dir);
-			return 0;
-		}
-		return -errno;
-	}
+	if (!d)
+		return errno == ENOENT ? err : -errno;
 	while ((de = readdir(d))) {
 		if (de->d_name[0] == '.')
 			continue;
@@ -715,9 +733,50 @@ int bh_down(const char *pin_dir)
 		}
 	}
 	closedir(d);
-	if (rmdir(pin_dir) && !err)
+	if (rm_dir && rmdir(pin_dir) && !err) {
 		err = -errno;
+		pr_warn("cannot remove %s: %s\n", pin_dir, strerror(errno));
+	}
+	return err;
+}
+
+int bh_down(const char *pin_dir)
+{
+	int fd, err, n = 0;
+
+	fd = open(pin_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 && errno == ENOENT) {
+		pr_info("%s: nothing pinned\n", pin_dir);
+		return 0;
+	}
+	if (fd < 0 || flock(fd, LOCK_EX | LOCK_NB)) {
+		err = -errno;
+		if (fd >= 0)
+			close(fd);
+		if (err != -EWOULDBLOCK)
+			pr_warn("%s: %s\n", pin_dir, strerror(-err));
+		return err;
+	}
+	/* holding the lock: no daemon can start on the directory meanwhile */
+	err = unpin_all(pin_dir, 1, &n);
+	close(fd);
 	if (!err)
 		pr_info("detached %d links and removed %s\n", n, pin_dir);
 	return err;
+}
+
+int bh_loader_unpin(struct bh_loader *l, int *nlinks)
+{
+	return unpin_all(l->pin_dir, 1, nlinks);
+}
+
+void bh_loader_discard(struct bh_loader *l)
+{
+	int n = 0;
+
+	if (!l->fresh || l->lock_fd < 0)
+		return;
+	if (unpin_all(l->pin_dir, l->made_dir, &n) == 0)
+		pr_info("nothing enforced: removed what this run pinned in %s\n", l->pin_dir);
+	l->fresh = 0;
 }

@@ -36,6 +36,10 @@ struct bh_loader {
 	uint32_t *pending_partner;
 	/* bh_fold_tcp, bh_fold_udp iterators (flows.c), made on first use */
 	struct bpf_link *fold_links[2];
+	/* the pin directory held no pins when this loader locked it (nothing
+	 * to adopt), and this loader created the directory itself */
+	int fresh;
+	int made_dir;
 };
 
 /* Mount bpffs at /sys/fs/bpf if needed, create pin_dir. 0 or -errno. */
@@ -62,7 +66,16 @@ int bh_bind_pending(struct bh_loader *l);
 char **bh_point_dirs(const struct bh_loader *l);
 void bh_free_strv(char **v);
 
-/* Detach and unpin everything under pin_dir. 0 or -errno. */
+/* Detach and unpin everything under pin_dir and remove it, holding the pin
+ * directory lock. 0, -EWOULDBLOCK (not logged: a daemon holds the lock; ask
+ * it) or another -errno (logged). */
 int bh_down(const char *pin_dir);
+/* The same from the loader holding the lock (`down` through the daemon).
+ * *nlinks counts the links detached. 0 or -errno (logged). */
+int bh_loader_unpin(struct bh_loader *l, int *nlinks);
+/* A `run` that failed before it enforced anything: when the pin directory
+ * was fresh, remove what this loader pinned (and the directory, if it made
+ * it), so nothing half-loaded stays behind. Adopted pins are never touched. */
+void bh_loader_discard(struct bh_loader *l);
 
 #endif

@@ -7,9 +7,10 @@
 #include <string.h>
 #include <unistd.h>
 #include <limits.h>
-#include <bpf/bpf.h>
+#include "cgroup.h"
 #include "control.h"
 #include "grants.h"
+#include "lint.h"
 #include "daemon.h"
 #include "loader.h"
 #include "log.h"
@@ -160,7 +161,44 @@ static int cli_parse(int argc, char **argv, unsigned int mask, const struct cli_
 	return -1;
 }
 
-/* ---- check ---- */
+/* The whole of file path in *text (NUL-terminated, *len bytes; free it).
+ * 0, or -errno after saying why on stderr. */
+static int read_text(const char *path, char **text, size_t *len)
+{
+	size_t cap = 0;
+	ssize_t n = -1;
+	FILE *f;
+	int err;
+
+	*text = NULL;
+	errno = 0;
+	f = fopen(path, "re");
+	if (f)
+		n = getdelim(text, &cap, '\0', f);
+	if (n < 0 && f && !ferror(f)) {
+		n = 0;		/* empty file */
+		free(*text);
+		*text = strdup("");
+	}
+	if (n > 0 && (*text)[n - 1] == '\0') {
+		fprintf(stderr, "%s: contains a NUL byte: not a JSON text\n", path);
+		errno = EILSEQ;
+		n = -2;
+	}
+	if (n < 0 || !*text) {
+		err = errno ? -errno : -EIO;
+		if (n != -2)
+			fprintf(stderr, "%s: cannot read: %s\n", path, strerror(-err));
+		if (f)
+			fclose(f);
+		free(*text);
+		*text = NULL;
+		return err;
+	}
+	fclose(f);
+	*len = (size_t)n;
+	return 0;
+}
 
 static void check_usage(FILE *f)
 {
@@ -171,6 +209,11 @@ static void check_usage(FILE *f)
 		"(partners, grants, compiled trie entries) and exits 0, or prints every error\n"
 		"as FILE:LINE:COLUMN: reason and exits 1.\n"
 		"\n"
+		"Likely mistakes that do not make the policy invalid are warnings, printed on\n"
+		"stderr as FILE:LINE:COLUMN: warning: reason (and in the JSON summary's\n"
+		"\"warnings\"); they do not change the exit status: a partner_root or bound\n"
+		"cgroup that does not exist on this host (yet), and an \"expires\" already past.\n"
+		"\n"
 		"  -j, --json   summary as one JSON object\n"
 		"  -h, --help   this help\n");
 }
@@ -179,32 +222,55 @@ static int cmd_check(int argc, char **argv)
 {
 	struct bh_policy p = {};
 	struct bh_compiled c = {};
-	struct bh_errors errs = {};
+	struct bh_errors errs = {}, warns = {};
 	struct bh_clock clk;
 	struct cli_args a;
-	size_t i;
+	char cg2[PATH_MAX], *text = NULL;
+	size_t i, len = 0;
+	json_t *o, *w;
 	int err;
 
 	err = cli_parse(argc, argv, OPT_JSON, NULL, NULL, NULL, check_usage, 1, 1, &a);
 	if (err >= 0)
 		return err;
-	err = bh_policy_load(a.args[0], &p, &errs);
+	if (read_text(a.args[0], &text, &len))
+		return 1;
+	err = bh_policy_parse(a.args[0], text, len, &p, &errs);
+	bh_clock_now(&clk);
 	if (!err) {
 		/* provisional ids in file order: check never touches pinned state */
 		for (i = 0; i < p.npartners; i++)
 			p.partners[i].id = i + 1;
-		bh_clock_now(&clk);
 		err = bh_compile(&p, &clk, &c, &errs);
 	}
 	if (err) {
 		print_errors(&errs);
 		bh_errors_free(&errs);
 		bh_policy_free(&p);
+		free(text);
 		return 1;
 	}
-	bh_policy_summary(&p, &c, stdout, a.json);
+	if (bh_policy_lint(&p, text, len, bh_cgroup2_mount(cg2, sizeof(cg2)) ? NULL : cg2,
+			   clk.wall_ns, &warns) < 0)
+		fprintf(stderr, "%s: out of memory looking for warnings\n", a.args[0]);
+	print_errors(&warns);
+	if (a.json) {
+		o = bh_policy_summary_json(&p, &c);
+		w = json_array();
+		for (i = 0; o && w && i < warns.n; i++)
+			json_array_append_new(w, json_string(warns.msg[i]));
+		if (o && w)
+			json_object_set_new(o, "warnings", w);
+		if (o && !json_dumpf(o, stdout, JSON_COMPACT))
+			putchar('\n');
+		json_decref(o);
+	} else {
+		bh_policy_summary(&p, &c, stdout, 0);
+	}
+	bh_errors_free(&warns);
 	bh_compiled_free(&c);
 	bh_policy_free(&p);
+	free(text);
 	return 0;
 }
 
@@ -220,8 +286,11 @@ static void run_usage(FILE *f)
 		"Enforcement stays pinned after the daemon exits; `bulkhead down` removes it.\n"
 		"A daemon started on existing pins adopts them: maps are reused and programs\n"
 		"replaced in place, so enforcement never lapses. Any load or attach failure\n"
-		"exits non-zero with the reason: bulkhead never fails open silently.\n"
-		"SIGHUP reopens the log files (logrotate).\n"
+		"exits non-zero with the reason: bulkhead never fails open silently. A run\n"
+		"that fails before it enforced anything removes what it pinned in a fresh pin\n"
+		"directory; pinned enforcement it was adopting is never removed.\n"
+		"SIGHUP reloads the policy and reopens the log files (logrotate); a reload\n"
+		"restarts no `ttl` (see docs/policy.md).\n"
 		"\n"
 		"Prints `ready` on stdout once enforcement is attached (with --stdout, where\n"
 		"stdout is the JSON stream, `bulkhead: ready` on stderr instead).\n"
@@ -328,24 +397,63 @@ static int cmd_run(int argc, char **argv)
 static void down_usage(FILE *f)
 {
 	fprintf(f,
-		"Usage: bulkhead down [--pin-dir DIR]\n"
+		"Usage: bulkhead down [--pin-dir DIR] [--control PATH]\n"
 		"\n"
 		"Detach every program bulkhead attached and remove everything it pinned.\n"
 		"This is the only way enforcement is removed: a stopped or crashed daemon\n"
 		"leaves it in place.\n"
 		"\n"
-		"  -P, --pin-dir DIR   (default $BULKHEAD_PIN_DIR or " BH_DEFAULT_PIN_DIR ")\n"
-		"  -h, --help          this help\n");
+		"When a daemon runs on DIR, `down` asks it over the control socket: the\n"
+		"daemon removes the enforcement, records a `policy` event naming you, and\n"
+		"exits. If it cannot be asked (no daemon at PATH, or that daemon runs on\n"
+		"another pin directory) nothing is removed and `down` exits 1: stop the\n"
+		"daemon (systemctl stop bulkhead) or give its --control, then run it again.\n"
+		"Under systemd, stop the service first: with Restart=always it would start\n"
+		"again and re-apply the policy.\n"
+		"\n"
+		"  -P, --pin-dir DIR    (default $BULKHEAD_PIN_DIR or " BH_DEFAULT_PIN_DIR ")\n"
+		"  -c, --control PATH   the running daemon's control socket\n"
+		"                       (default $BULKHEAD_CONTROL or " BH_DEFAULT_CONTROL ")\n"
+		"  -h, --help           this help\n");
 }
 
 static int cmd_down(int argc, char **argv)
 {
 	struct cli_args a;
-	int rc = cli_parse(argc, argv, OPT_PIN_DIR, NULL, NULL, NULL, down_usage, 0, 0, &a);
+	json_t *req, *resp;
+	char *abs;
+	int rc = cli_parse(argc, argv, OPT_PIN_DIR | OPT_CONTROL, NULL, NULL, NULL, down_usage,
+			   0, 0, &a);
 
 	if (rc >= 0)
 		return rc;
-	return bh_down(a.pin_dir) ? 1 : 0;
+	rc = bh_down(a.pin_dir);
+	if (rc != -EWOULDBLOCK)
+		return rc ? 1 : 0;
+	/* a daemon holds the pin directory: it must stop with the enforcement
+	 * (the path as the daemon sees it: its working directory is not ours) */
+	abs = realpath(a.pin_dir, NULL);
+	req = json_pack("{s:s, s:s}", "op", "down", "pin_dir", abs ? abs : a.pin_dir);
+	free(abs);
+	resp = bh_ctl_call(a.control, req);
+	json_decref(req);
+	if (!resp) {
+		fprintf(stderr, "bulkhead down: a bulkhead daemon runs on %s and cannot be asked "
+			"to stop at %s (%s); nothing removed. Stop the daemon (systemctl stop "
+			"bulkhead) or give its --control, then run `bulkhead down` again\n",
+			a.pin_dir, a.control, strerror(errno));
+		return 1;
+	}
+	rc = json_is_true(json_object_get(resp, "ok")) ? 0 : 1;
+	if (rc)
+		fprintf(stderr, "bulkhead down: %s; nothing removed by this command\n",
+			json_string_value(json_object_get(resp, "error")) ?: "refused");
+	else
+		printf("the daemon (pid %lld) detached %lld links, removed %s and exited\n",
+		       json_integer_value(json_object_get(resp, "daemon_pid")),
+		       json_integer_value(json_object_get(resp, "links_detached")), a.pin_dir);
+	json_decref(resp);
+	return rc;
 }
 
 /* ---- status ---- */
@@ -357,7 +465,11 @@ static void status_usage(FILE *f)
 		"\n"
 		"What is loaded (programs and their cgroups), the policy generation, per-partner\n"
 		"allow/deny/audit counters, and events emitted and lost. Reads the pinned maps,\n"
-		"so it works while the daemon is down. Exits 3 when nothing is loaded.\n"
+		"so it works while the daemon is down.\n"
+		"\n"
+		"Exit status: 0 when programs are attached (enforcement is in place, whether\n"
+		"the daemon runs or not); 3 when nothing is attached: nothing pinned, or maps\n"
+		"pinned without any attached program (the report is printed all the same).\n"
 		"\n"
 		"  -j, --json          one JSON object\n"
 		"  -P, --pin-dir DIR   (default $BULKHEAD_PIN_DIR or " BH_DEFAULT_PIN_DIR ")\n"
@@ -489,6 +601,8 @@ static void grant_usage(FILE *f)
 		"is enforced by the kernel's clock at every decision, not by a sweeper: at that\n"
 		"instant established flows it covered are dropped at their next packet\n"
 		"(reason \"expired\"). Survives daemon restarts. A `policy` event names you.\n"
+		"The grant's id, PARTNER/jN, is never reused for another grant until\n"
+		"`bulkhead down`, so the grant.id of an event names one grant.\n"
 		"\n"
 		"  -t, --to CIDR        address or prefix (IPv4 or IPv6)\n"
 		"  -T, --ttl D          lifetime: 90s, 15m, 8h, 2d\n"
@@ -611,9 +725,12 @@ static void list_usage(FILE *f)
 	fprintf(f,
 		"Usage: bulkhead list [PARTNER] [--json] [--control PATH] [--pin-dir DIR]\n"
 		"\n"
-		"Grants in force (policy file and just-in-time) with their remaining lifetime,\n"
-		"and revoked policy-file grants with who revoked them and when. With the\n"
-		"daemon down, the just-in-time grants and revocations pinned in the kernel.\n"
+		"Grants in force (policy file and just-in-time) with their expiry and remaining\n"
+		"lifetime, and revoked policy-file grants with who revoked them and when. The\n"
+		"expiry is fixed: a just-in-time grant's when it was made, a policy-file\n"
+		"`ttl` grant's from when that grant first became part of the applied policy\n"
+		"(reloads do not extend it). With the daemon down, the just-in-time grants\n"
+		"and revocations pinned in the kernel.\n"
 		"\n"
 		"  -j, --json           JSON\n"
 		"  -c, --control PATH   (default $BULKHEAD_CONTROL or " BH_DEFAULT_CONTROL ")\n"
@@ -624,21 +741,17 @@ static void list_usage(FILE *f)
 /* The daemon is down: what the pins alone say (JIT grants, revocations). */
 static int list_pinned(const struct cli_args *a)
 {
-	char path[PATH_MAX + 16];
 	struct bh_jitset js;
 	struct bh_clock clk;
 	json_t *resp;
-	int fd, rc;
+	int rc;
 
-	snprintf(path, sizeof(path), "%s/bh_jit", a->pin_dir);
-	fd = bpf_obj_get(path);
-	if (fd < 0 || bh_jit_load(fd, &js)) {
-		fprintf(stderr, "bulkhead: no daemon and nothing pinned in %s\n", a->pin_dir);
-		if (fd >= 0)
-			close(fd);
+	rc = bh_jit_load_pinned(a->pin_dir, &js);
+	if (rc) {
+		fprintf(stderr, "bulkhead: no daemon and %s in %s\n", rc == -ENOENT ?
+			"nothing pinned" : strerror(-rc), a->pin_dir);
 		return 4;
 	}
-	close(fd);
 	bh_clock_now(&clk);
 	resp = json_pack("{s:b, s:s, s:o}", "ok", 1, "daemon", "down", "grants",
 			 bh_jit_list_json(&js, a->nargs ? a->args[0] : NULL, &clk));
@@ -685,7 +798,9 @@ static void apply_usage(FILE *f)
 		"Replace the running policy with FILE. The daemon compiles it in full before\n"
 		"touching any map, then switches atomically: no packet is judged by a mix of\n"
 		"old and new. On any error the running policy stays and the errors are printed\n"
-		"as FILE:LINE:COLUMN: reason. Just-in-time grants and revocations are kept.\n"
+		"as FILE:LINE:COLUMN: reason. Just-in-time grants and revocations are kept,\n"
+		"and so is the expiry of every `ttl` grant FILE still has (a new or changed\n"
+		"one starts now).\n"
 		"\n"
 		"  -j, --json           print the daemon's JSON response\n"
 		"  -c, --control PATH   (default $BULKHEAD_CONTROL or " BH_DEFAULT_CONTROL ")\n"
@@ -698,21 +813,13 @@ static int cmd_apply(int argc, char **argv)
 	json_t *req;
 	char *text = NULL;
 	size_t len = 0;
-	FILE *f;
 	int rc;
 
 	rc = cli_parse(argc, argv, OPT_JSON | OPT_CONTROL, NULL, NULL, NULL, apply_usage, 1, 1, &a);
 	if (rc >= 0)
 		return rc;
-	f = fopen(a.args[0], "re");
-	if (!f || getdelim(&text, &len, '\0', f) < 0) {
-		fprintf(stderr, "%s: cannot read: %s\n", a.args[0], strerror(errno));
-		if (f)
-			fclose(f);
-		free(text);
+	if (read_text(a.args[0], &text, &len))
 		return 1;
-	}
-	fclose(f);
 	req = json_pack("{s:s, s:s, s:s}", "op", "apply", "file", a.args[0], "text", text);
 	free(text);
 	if (!req) {

@@ -30,7 +30,7 @@ _Static_assert(sizeof(struct bh_lpm_val) == 8 + 24 * BH_MAX_RULES, "bh_lpm_val l
 #define MAX_NAME	64
 #define MAX_CGPATH	4095
 #define MAX_FILE	(1u << 30)
-#define REASON_LEN	192
+#define REASON_LEN	256
 
 /* ------------------------------------------------------------------ errors */
 
@@ -387,11 +387,15 @@ bad:
 
 /*
  * A cgroup path relative to the cgroup2 mount: leading and trailing '/'
- * stripped; no empty, "." or ".." component; not the root itself.
+ * stripped ("/a.slice" as /proc/PID/cgroup writes it is "a.slice"); no
+ * empty, "." or ".." component; not the root itself; not a filesystem path
+ * below /sys (the mount written into the path, which would be read as a
+ * cgroup "sys/fs/cgroup/..." that never exists).
  */
 static int norm_cgroup_path(const char *s, char **out, char *why)
 {
-	size_t b = strspn(s, "/"), e = strlen(s);
+	static const char *const mounts[] = { "/sys/fs/cgroup/unified/", "/sys/fs/cgroup/" };
+	size_t b = strspn(s, "/"), e = strlen(s), i;
 	const char *c;
 
 	*out = NULL;
@@ -399,6 +403,21 @@ static int norm_cgroup_path(const char *s, char **out, char *why)
 		e--;
 	if (e == b) {
 		snprintf(why, REASON_LEN, "cgroup path %s names the cgroup root", Q(s));
+		return -EINVAL;
+	}
+	if (b && !strncmp(s + b, "sys", 3) && (s[b + 3] == '/' || !s[b + 3])) {
+		const char *rest = NULL;
+
+		for (i = 0; i < 2 && !rest; i++)
+			if (!strncmp(s, mounts[i], strlen(mounts[i])))
+				rest = s + strlen(mounts[i]);
+		if (rest && *rest && strcmp(rest, "unified") && strcmp(rest, "unified/"))
+			snprintf(why, REASON_LEN, "cgroup path %s is a filesystem path: write %s, "
+				 "relative to the cgroup2 mount", Q(s), Q(rest));
+		else
+			snprintf(why, REASON_LEN, "cgroup path %s is a filesystem path: write it "
+				 "relative to the cgroup2 mount, like \"partners.slice/acme.service\"",
+				 Q(s));
 		return -EINVAL;
 	}
 	if (e - b > MAX_CGPATH) {
@@ -1512,13 +1531,13 @@ static const char *mode_str(uint8_t m)
 	return m == BH_MODE_AUDIT ? "audit" : "enforce";
 }
 
-static int summary_json(const struct bh_policy *p, const struct bh_compiled *c,
-			const size_t *per, FILE *out)
+static json_t *summary_json(const struct bh_policy *p, const struct bh_compiled *c,
+			    const size_t *per)
 {
 	json_t *o = json_object(), *parts = json_array(), *never = json_array();
 	char buf[BH_PREFIX_STRLEN];
-	int err = -ENOMEM;
 	size_t i, j;
+	int ok = 0;
 
 	if (!o || !parts || !never)
 		goto out;
@@ -1548,15 +1567,15 @@ static int summary_json(const struct bh_policy *p, const struct bh_compiled *c,
 	if (c && (json_object_set_new(o, "trie_entries", json_integer((json_int_t)c->n)) ||
 		  json_object_set_new(o, "grant_prefixes", json_integer((json_int_t)c->nprefixes))))
 		goto out;
-	err = -EIO;
-	if (json_dumpf(o, out, JSON_COMPACT) || fputc('\n', out) == EOF)
-		goto out;
-	err = 0;
+	ok = 1;
 out:
 	json_decref(never);
 	json_decref(parts);
-	json_decref(o);
-	return err;
+	if (!ok) {
+		json_decref(o);
+		o = NULL;
+	}
+	return o;
 }
 
 static int summary_text(const struct bh_policy *p, const struct bh_compiled *c,
@@ -1590,18 +1609,44 @@ static int summary_text(const struct bh_policy *p, const struct bh_compiled *c,
 	return ferror(out) ? -EIO : 0;
 }
 
+static size_t *grants_per_partner(const struct bh_policy *p)
+{
+	size_t *per = calloc(p->npartners + 1, sizeof(*per));
+
+	for (size_t i = 0; per && i < p->ngrants; i++)
+		if (p->grants[i].partner_idx < p->npartners)
+			per[p->grants[i].partner_idx]++;
+	return per;
+}
+
+json_t *bh_policy_summary_json(const struct bh_policy *p, const struct bh_compiled *c)
+{
+	size_t *per = grants_per_partner(p);
+	json_t *o = per ? summary_json(p, c, per) : NULL;
+
+	free(per);
+	return o;
+}
+
 int bh_policy_summary(const struct bh_policy *p, const struct bh_compiled *c,
 		      FILE *out, int json)
 {
-	size_t *per = calloc(p->npartners + 1, sizeof(*per));
+	size_t *per;
+	json_t *o;
 	int err;
 
+	if (json) {
+		o = bh_policy_summary_json(p, c);
+		if (!o)
+			return -ENOMEM;
+		err = json_dumpf(o, out, JSON_COMPACT) || fputc('\n', out) == EOF ? -EIO : 0;
+		json_decref(o);
+		return err;
+	}
+	per = grants_per_partner(p);
 	if (!per)
 		return -ENOMEM;
-	for (size_t i = 0; i < p->ngrants; i++)
-		if (p->grants[i].partner_idx < p->npartners)
-			per[p->grants[i].partner_idx]++;
-	err = json ? summary_json(p, c, per, out) : summary_text(p, c, per, out);
+	err = summary_text(p, c, per, out);
 	free(per);
 	return err;
 }

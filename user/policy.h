@@ -44,9 +44,10 @@ struct bh_grant {
 	size_t nports;			/* 0 = all ports */
 	struct bh_port_range *ports;
 	int64_t expires_unix_ns;	/* absolute wall-clock expiry; 0 = none */
-	int64_t ttl_ns;			/* relative to apply time; 0 = none */
-	int64_t expires_boot_ns;	/* absolute CLOCK_BOOTTIME expiry (JIT grants,
-					   fixed at creation); 0 = none; wins over the two above */
+	int64_t ttl_ns;			/* relative to when the grant was first applied
+					   (the daemon turns it into expires_boot_ns); 0 = none */
+	int64_t expires_boot_ns;	/* absolute CLOCK_BOOTTIME expiry (JIT grants and
+					   started ttls); 0 = none; wins over the two above */
 	char *purpose;			/* may be NULL */
 	char *to_text;			/* the `to` string as written */
 	int line, col;			/* where the grant object starts */
@@ -156,5 +157,8 @@ const char *bh_prefix_str(const struct bh_prefix *pf, char *buf, size_t len);
  */
 int bh_policy_summary(const struct bh_policy *p, const struct bh_compiled *c,
 		      FILE *out, int json);
+/* The JSON summary as an object (the caller may add to it), or NULL (ENOMEM). */
+#include <jansson.h>
+json_t *bh_policy_summary_json(const struct bh_policy *p, const struct bh_compiled *c);
 
 #endif

@@ -241,6 +241,10 @@ int bh_status(const char *pin_dir, int json)
 	partners = partners_json(names_fd, counters_fd);
 	events = events_json(lost_fd);
 	json_object_set(root, "programs", links);
+	/* enforcement is the attached programs; pinned maps alone enforce nothing */
+	json_object_set_new(root, "attached", json_boolean(json_array_size(links) > 0));
+	if (!json_array_size(links))
+		ret = 3;
 	json_object_set(root, "partners", partners);
 	json_object_set(root, "events", events);
 
@@ -252,9 +256,13 @@ int bh_status(const char *pin_dir, int json)
 		free(s);
 	} else {
 		printf("pin dir      %s\ncgroup2      %s\ndaemon       %s\ngeneration   %llu\n",
-		       pin_dir, cg2, daemon_running(pin_dir) ? "running" : "not running "
-		       "(enforcement stays pinned)", (unsigned long long)st.gen);
+		       pin_dir, cg2, daemon_running(pin_dir) ? "running" :
+		       ret ? "not running" : "not running (enforcement stays pinned)",
+		       (unsigned long long)st.gen);
 		printf("\nprograms (%zu links)\n", json_array_size(links));
+		if (!json_array_size(links))
+			printf("  none attached: nothing is enforced (maps pinned without programs;\n"
+			       "  `bulkhead run` attaches them, `bulkhead down` removes the maps)\n");
 		for (i = 0; i < json_array_size(links); i++) {
 			json_t *l = json_array_get(links, i);
 			json_t *cg = json_object_get(l, "cgroup");

@@ -3,7 +3,8 @@
 #define BULKHEAD_STATUS_H
 
 /* Print what is loaded, per-partner counters and event loss from the pins in
- * pin_dir. Returns the exit code (0, or 3 when nothing is loaded). */
+ * pin_dir. Returns the exit code: 0, or 3 when no program is attached (nothing
+ * pinned, or maps pinned without links). */
 int bh_status(const char *pin_dir, int json);
 
 struct bh_lost;

@@ -134,26 +134,41 @@ struct bh_pname {
 };
 
 /*
- * bh_jit: records of the control plane, pinned so that a daemon restarted
- * after a crash finds every just-in-time grant and every revocation again.
- * Userspace only. BH_JIT_GRANT is a grant with a kernel-enforced expiry;
- * BH_JIT_REVOKE masks the policy file's grants of a partner that lie within
- * addr/plen (proto BH_JIT_ANY_PROTO: all of them; otherwise only grants with
- * exactly this proto and these ports).
+ * bh_jit_v2: records of the control plane, pinned so that a daemon restarted
+ * after a crash finds them all again. Userspace only; a hash keyed by seq.
+ * - BH_JIT_GRANT: a just-in-time grant with a kernel-enforced expiry; its seq
+ *   is its id ("<partner>/j<seq>"), taken from BH_JIT_NEXT, so it is never
+ *   reused for the life of the pin directory.
+ * - BH_JIT_REVOKE: masks the policy file's grants of a partner that lie within
+ *   addr/plen (proto BH_JIT_ANY_PROTO: all of them; otherwise only grants with
+ *   exactly this proto and these ports).
+ * - BH_JIT_TTL: when a policy-file grant with a `ttl` (partner, addr/plen,
+ *   proto, ports) first became part of the applied policy: its ttl counts
+ *   from created_boot_ns, whatever is re-applied later. Removed when a policy
+ *   without that grant is applied.
+ * - BH_JIT_NEXT (key 0 only): next_seq, the next grant seq.
+ * Revocations and ttl records are keyed BH_JIT_AUX_KEY | n, apart from grant
+ * seqs (1 .. BH_JIT_AUX_KEY - 1).
+ *
+ * Layout version 2: version 1 (pinned as bh_jit, the first 288 bytes of this
+ * struct) is migrated on the first `run` (user/grants.c).
  */
-#define BH_MAX_JIT 4096
+#define BH_MAX_JIT 65536
 #define BH_JIT_ANY_PROTO 0xff
 #define BH_JIT_GRANT_BIT 0x80000000u	/* kernel grant id of JIT grant seq: bit | seq */
+#define BH_JIT_AUX_KEY 0x80000000u	/* bh_jit_v2 keys of revocations and ttl records */
 
 enum bh_jit_kind {
 	BH_JIT_GRANT = 1,
 	BH_JIT_REVOKE = 2,
+	BH_JIT_TTL = 3,
+	BH_JIT_NEXT = 4,
 };
 
 struct bh_jit {
-	__u64 expires_boot_ns;	/* CLOCK_BOOTTIME; grants only */
-	__u64 created_unix_ns;
-	__u32 seq;		/* the key; grant id text "<partner>/j<seq>" */
+	__u64 expires_boot_ns;	/* grants: CLOCK_BOOTTIME expiry the kernel enforces */
+	__u64 created_unix_ns;	/* wall clock: grant made, revocation made, ttl start */
+	__u32 seq;		/* the key */
 	__u32 by_uid;
 	__u32 by_pid;
 	__u8  kind;		/* enum bh_jit_kind */
@@ -165,6 +180,12 @@ struct bh_jit {
 	char  partner[64];
 	char  purpose[128];
 	char  by_comm[16];
+	/* since layout version 2 */
+	__u64 expires_unix_ns;	/* grants: the wall-clock expiry fixed at creation (listed) */
+	__u64 created_boot_ns;	/* CLOCK_BOOTTIME at created_unix_ns */
+	__u32 next_seq;		/* BH_JIT_NEXT only */
+	__u32 pad;
+	__u64 reserved[4];	/* zero: room to grow without a new layout */
 };
 
 /* Per-partner counters (per-CPU array indexed by partner id). */

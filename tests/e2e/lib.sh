@@ -36,7 +36,8 @@
 #                           mark of what they had sent when a command returned
 #   status_json, acme_count, list_json, grant_field
 #                           `bulkhead status|list --json` of the case
-#   assert_le, now_past, ts_us
+#   assert_le, now_past, ts_us, cut_at_expiry
+#   bh_kill9                the daemon crashes (SIGKILL), its pins stay
 #   assert_eq, assert_contains, assert_file_has, assert_file_lacks,
 #   assert_probe            assertions: each logs "ok: ..." or records a failure
 #
@@ -479,6 +480,15 @@ bh_stop() {
 	return "$st"
 }
 
+# bh_kill9: SIGKILL the daemon (a crash) and reap it; what it pinned stays.
+bh_kill9() {
+	[ -n "${BH_DAEMON_PID:-}" ] || return 0
+	kill -KILL "$BH_DAEMON_PID"
+	wait "$BH_DAEMON_PID" 2>/dev/null
+	BH_DAEMON_PID=""
+	bh_log "daemon killed with SIGKILL"
+}
+
 # bh_alive: the daemon started by bh_start still runs.
 bh_alive() { [ -n "${BH_DAEMON_PID:-}" ] && bh_pid_alive "$BH_DAEMON_PID"; }
 
@@ -638,6 +648,25 @@ now_past() { [ "$(bh_now_us)" -ge "$1" ]; }
 
 # RFC 3339 (UTC, microseconds) -> microseconds since the epoch.
 ts_us() { date -u -d "$1" +%s%6N; }
+
+# cut_at_expiry NAME RXFILE EXP_US: after the (stopped) stream NAME, every
+# line the server got in RXFILE was issued before the expiry instant EXP_US
+# (a 2 ms allowance for the wall clock of `expires` against the kernel's
+# boot clock), without gaps. CUT_LATE: lines the client issued after it.
+cut_at_expiry() {
+	local name=$1 rx=$2 exp_us=$3 max t n
+	max=$(rx_max "$rx")
+	t=$(awk -v n="$max" '$1 == n { print $2 }' "$CASE_DIR/$name.log")
+	CUT_LATE=$(awk -v e="$exp_us" '$2 ~ /^[0-9]+$/ && $2 > e + 2000 { n++ } END { print n + 0 }' "$CASE_DIR/$name.log")
+	bh_log "server max line $max issued at $t, expiry at $exp_us ($(( t - exp_us )) us); $CUT_LATE lines issued after expiry"
+	if [ -n "$t" ] && [ "$t" -le $((exp_us + 2000)) ]; then
+		bh_log "ok: the server got nothing issued after the expiry"
+	else
+		fail "the server received line $max, issued at $t, after the expiry $exp_us"
+	fi
+	n=$(rx_lines "$rx")
+	assert_eq "$max" "$n" "lines at the server are 1..max without gaps"
+}
 
 # ------------------------------------------------------------ case results
 

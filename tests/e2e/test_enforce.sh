@@ -486,6 +486,132 @@ EOF
 	[ "$BH_DAEMON_STATUS" -ne 0 ] || fail "bulkhead run exited 0"
 	out=$(cat "$CASE_DIR/bulkhead.err" "$CASE_DIR/bulkhead.out")
 	assert_contains "$missing" "$out" "bulkhead run output"
+	# it enforced nothing: it leaves nothing pinned in the (fresh) pin dir,
+	# and status says nothing is loaded
+	assert_eq "" "$(find "$PINDIR" -mindepth 1 2>/dev/null | head -n 3)" "pins left by the failed run"
+	"$BULKHEAD" status --pin-dir "$PINDIR" >"$CASE_DIR/status.out" 2>&1
+	assert_eq 3 "$?" "bulkhead status exit status after the failed run"
+	# a pin dir the run had to create is removed again
+	bh_spawn "$POLICY" --pin-dir "$PINDIR/new"	# the last --pin-dir wins
+	bh_wait_exit 10 || fail_now "bulkhead run (new pin dir) still running after 10 s"
+	[ "$BH_DAEMON_STATUS" -ne 0 ] || fail "bulkhead run (new pin dir) exited 0"
+	assert_eq absent "$([ -e "$PINDIR/new" ] && echo present || echo absent)" \
+		"the pin dir the failed run created"
+}
+
+# A `run` that fails on pinned enforcement it was adopting (kill -9, then a
+# policy naming a missing cgroup) leaves it all in place: fail closed.
+case_failed_run_keeps_adopted() {
+	local good="$CASE_DIR/good.json" pins
+	policy_acme '[{"to": "10.20.0.5", "proto": "tcp", "ports": ["80"]}]' "$good"
+	policy <<EOF
+{
+  "version": 1,
+  "partners": {
+    "acme": {"cgroups": ["$CASE_CG_REL/acme", "$CASE_CG_REL/does-not-exist"], "allow": []}
+  }
+}
+EOF
+	srv_start echo 80
+	cg_new outside acme
+	bh_start "$good"
+	local acme="$CASE_CG/acme"
+	assert_probe EPERM "$acme" tcp-connect 10.1.2.3 80
+	bh_kill9
+	pins=$(find "$PINDIR" -mindepth 1 | sort)
+	bh_spawn "$POLICY"
+	bh_wait_exit 10 || fail_now "bulkhead run still running after 10 s"
+	[ "$BH_DAEMON_STATUS" -ne 0 ] || fail "bulkhead run exited 0 with a missing cgroup"
+	assert_eq "$pins" "$(find "$PINDIR" -mindepth 1 | sort)" "pins after the failed adoption"
+	assert_probe EPERM "$acme" tcp-connect 10.1.2.3 80
+	assert_probe ok "$acme" tcp-connect 10.20.0.5 80
+	"$BULKHEAD" status --pin-dir "$PINDIR" >"$CASE_DIR/status.out" 2>&1
+	assert_eq 0 "$?" "bulkhead status exit status (enforcement attached, no daemon)"
+}
+
+# `bulkhead status` exits 3 when no program is attached, also when maps are
+# pinned (links unpinned, as a failed run of an older version left them).
+case_status_nothing_attached() {
+	policy_acme '[{"to": "10.20.0.5", "proto": "tcp", "ports": ["80"]}]'
+	start acme
+	stop_ok
+	[ -d "$PINDIR/links" ] || fail_now "no $PINDIR/links"
+	"$BULKHEAD" status --pin-dir "$PINDIR" >"$CASE_DIR/status.out" 2>&1
+	assert_eq 0 "$?" "bulkhead status exit status with programs attached"
+	find "$PINDIR/links" -mindepth 1 -delete
+	"$BULKHEAD" status --pin-dir "$PINDIR" >"$CASE_DIR/status.out" 2>&1
+	assert_eq 3 "$?" "bulkhead status exit status with maps but no links"
+	assert_contains "none attached" "$(cat "$CASE_DIR/status.out")" "bulkhead status text"
+	"$BULKHEAD" status --json --pin-dir "$PINDIR" >"$CASE_DIR/status.json" 2>&1
+	assert_eq 3 "$?" "bulkhead status --json exit status with maps but no links"
+	assert_eq false "$(jq -r .attached "$CASE_DIR/status.json")" "status --json: attached"
+	bh_down
+	"$BULKHEAD" status --pin-dir "$PINDIR" >"$CASE_DIR/status.out" 2>&1
+	assert_eq 3 "$?" "bulkhead status exit status with nothing pinned"
+}
+
+# `bulkhead down` while the daemon runs: the daemon removes the enforcement,
+# logs who asked, and exits 0; nothing is left half alive.
+case_down_stops_daemon() {
+	local out st
+	policy_acme '[{"to": "10.20.0.5", "proto": "tcp", "ports": ["80"]}]'
+	srv_start echo 80
+	start acme
+	local acme="$CASE_CG/acme"
+	assert_probe EPERM "$acme" tcp-connect 10.1.2.3 80
+	out=$("$BULKHEAD" down --pin-dir "$PINDIR" 2>&1)
+	st=$?
+	bh_log "$out"
+	assert_eq 0 "$st" "bulkhead down exit status with the daemon running"
+	assert_contains "links, removed $PINDIR and exited" "$out" "bulkhead down output"
+	bh_wait_exit 5 || fail_now "the daemon still runs 5 s after bulkhead down"
+	assert_eq 0 "$BH_DAEMON_STATUS" "daemon exit status after bulkhead down"
+	assert_eq absent "$([ -e "$PINDIR" ] && echo present || echo absent)" "the pin dir after down"
+	assert_probe ok "$acme" tcp-connect 10.1.2.3 80
+	assert_file_has "$LOGS/host.jsonl" '"action":"down","caller":{"uid":0' "policy event down naming the caller"
+	assert_file_has "$LOGS/host.jsonl" '"event":"stop"' "lifecycle stop event"
+	assert_file_has "$LOGS/host.jsonl" 'enforcement removed by' "lifecycle stop event: enforcement removed"
+	"$BULKHEAD" list >"$CASE_DIR/list.out" 2>&1
+	assert_eq 4 "$?" "bulkhead list exit status after down (no daemon, nothing pinned)"
+	"$BULKHEAD" status --pin-dir "$PINDIR" >"$CASE_DIR/status.out" 2>&1
+	assert_eq 3 "$?" "bulkhead status exit status after down"
+}
+
+# `bulkhead down` that cannot ask the daemon (its control socket elsewhere),
+# or asks a daemon of another pin dir: exit 1, nothing removed, the daemon
+# and its enforcement untouched.
+case_down_refused() {
+	local out st other="$PINDIR-other" pins lockpid
+	policy_acme '[{"to": "10.20.0.5", "proto": "tcp", "ports": ["80"]}]'
+	srv_start echo 80
+	start acme
+	local acme="$CASE_CG/acme"
+	pins=$(find "$PINDIR" -mindepth 1 | sort)
+	out=$("$BULKHEAD" down --pin-dir "$PINDIR" --control "$CASE_DIR/nothing.sock" 2>&1)
+	st=$?
+	bh_log "$out"
+	assert_eq 1 "$st" "bulkhead down exit status (daemon unreachable)"
+	assert_contains "cannot be asked to stop" "$out" "bulkhead down message"
+	bh_alive || fail "the daemon died"
+	assert_eq "$pins" "$(find "$PINDIR" -mindepth 1 | sort)" "pins after the refused down"
+	assert_probe EPERM "$acme" tcp-connect 10.1.2.3 80
+	# another pin dir, locked as a daemon would lock it: this daemon refuses
+	mkdir "$other"
+	flock "$other" sleep 30 &	# blocking: the probe below holds it for an instant
+	lockpid=$!
+	locked() { ! flock -n "$other" true; }
+	wait_until 5 locked || fail "flock on $other did not take"
+	out=$("$BULKHEAD" down --pin-dir "$other" 2>&1)
+	st=$?
+	kill "$lockpid" 2>/dev/null
+	wait "$lockpid" 2>/dev/null
+	rmdir "$other"
+	bh_log "$out"
+	assert_eq 1 "$st" "bulkhead down exit status (the daemon runs on another pin dir)"
+	assert_contains "this daemon enforces $PINDIR" "$out" "bulkhead down message"
+	bh_alive || fail "the daemon died"
+	assert_probe EPERM "$acme" tcp-connect 10.1.2.3 80
+	stop_ok
 }
 
 # `bulkhead check` on a valid policy: exit 0.
@@ -513,6 +639,41 @@ EOF
 	st=$?
 	bh_log "$out"
 	assert_eq 0 "$st" "bulkhead check exit status on a valid policy"
+}
+
+# `bulkhead check` warns (stderr, FILE:LINE:COL, exit status unchanged; in
+# --json too) about a cgroup that does not exist and an `expires` in the past.
+case_check_warnings() {
+	local f="$CASE_DIR/warn.json" out st
+	cat >"$f" <<'EOF'
+{
+  "version": 1,
+  "partners": {
+    "acme": {
+      "cgroups": ["bh-no-such-cgroup.slice/acme.service"],
+      "allow": [
+        {"to": "10.20.0.0/16", "proto": "tcp", "ports": ["443"]},
+        {"to": "10.30.0.0/16", "expires": "2020-01-01T00:00:00Z"}
+      ]
+    }
+  }
+}
+EOF
+	out=$("$BULKHEAD" check "$f" 2>"$CASE_DIR/check.err")
+	st=$?
+	bh_log "$out"
+	cat "$CASE_DIR/check.err"
+	assert_eq 0 "$st" "bulkhead check exit status with warnings"
+	assert_contains "partner acme (id 1)" "$out" "summary on stdout"
+	assert_eq 2 "$(grep -c ': warning: ' "$CASE_DIR/check.err")" "warnings on stderr"
+	assert_contains "$f:5:19: warning: cgroup \"bh-no-such-cgroup.slice/acme.service\" of partner acme does not exist" \
+		"$(cat "$CASE_DIR/check.err")" "missing cgroup warning"
+	assert_contains "$f:8:43: warning: grant 2 of partner acme expired at 2020-01-01T00:00:00.000000Z" \
+		"$(cat "$CASE_DIR/check.err")" "past expires warning"
+	out=$("$BULKHEAD" check --json "$f" 2>/dev/null)
+	assert_eq 0 "$?" "bulkhead check --json exit status with warnings"
+	assert_eq 2 "$(jq '.warnings | length' <<<"$out")" "warnings in the --json summary"
+	assert_eq 1 "$(jq '.partners | length' <<<"$out")" "partners in the --json summary"
 }
 
 # `bulkhead check` on one bad example ($BAD_FILE, relative to $BAD_DIR; its
@@ -570,8 +731,13 @@ tcase icmp_echo              case_icmp
 tcase overlapping_union      case_overlapping_union
 tcase stop_keeps_down_removes case_stop_then_down
 tcase run_missing_cgroup     case_run_missing_cgroup
+tcase failed_run_keeps_adopted case_failed_run_keeps_adopted
+tcase status_nothing_attached case_status_nothing_attached
+tcase down_stops_daemon      case_down_stops_daemon
+tcase down_refused           case_down_refused
 
 tcase check_good             case_check_good bin
+tcase check_warnings         case_check_warnings bin
 BAD_DIR="$BH_SRC_ROOT/tests/unit/bad"
 if [ -r "$BAD_DIR/expect.txt" ] && compgen -G "$BAD_DIR/*.json" >/dev/null; then
 	for f in "$BAD_DIR"/*.json; do

@@ -22,8 +22,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 #include <bulkhead/decide.h>
+#include "lint.h"
 #include "policy.h"
 
 /* ---------------------------------------------------------------- harness */
@@ -184,6 +187,17 @@ static const struct bad_case bad_cases[] = {
 	  "{\"version\": 1, \"partner_root\": \"p.slice\", \"partners\": {\n\"acme\": {\"cgroups\": [\n  \"p.slice\"]}}}\n",
 	  "3:3", "is the partner_root" },
 	{ "partner_root with ..", "{\"version\": 1, \"partner_root\":\n  \"../x\"}\n", "2:3", "\"..\" component" },
+	/* a filesystem path instead of one relative to the cgroup2 mount */
+	{ "cgroup as a filesystem path", P("\"acme\": {\"cgroups\": [\n  \"/sys/fs/cgroup/a.slice/b\"]}\n"),
+	  "3:3", "is a filesystem path: write \"a.slice/b\", relative to the cgroup2 mount" },
+	{ "cgroup as a hybrid filesystem path",
+	  P("\"acme\": {\"cgroups\": [\n  \"/sys/fs/cgroup/unified/a.slice\"]}\n"), "3:3", "write \"a.slice\"" },
+	{ "cgroup below /sys", P("\"acme\": {\"cgroups\": [\n  \"/sys/kernel/x\"]}\n"), "3:3",
+	  "is a filesystem path: write it relative to the cgroup2 mount" },
+	{ "cgroup2 mount itself", P("\"acme\": {\"cgroups\": [\n  \"/sys/fs/cgroup/unified\"]}\n"), "3:3",
+	  "is a filesystem path: write it relative" },
+	{ "partner_root as a filesystem path",
+	  "{\"version\": 1, \"partner_root\":\n  \"/sys/fs/cgroup/p.slice\"}\n", "2:3", "write \"p.slice\"" },
 	/* version */
 	{ "unknown version", "{\"version\":\n  2}\n", "2:3", "unsupported version 2" },
 	{ "version string", "{\"version\":\n  \"1\"}\n", "2:3", "must be the integer 1" },
@@ -872,6 +886,80 @@ out:
 	bh_errors_free(&e);
 }
 
+/* ------------------------------------------------------------------ lint */
+
+/* Warnings of `check`: missing cgroups (a temporary directory stands in for
+ * the cgroup2 mount), a past `expires`; at their positions, in file order,
+ * and none for a policy without those. */
+static void test_lint(void)
+{
+	char cg2[] = "/tmp/bh-lint.XXXXXX", dir[128], text[2048];
+	const int64_t now = 1767225600LL * 1000000000LL;	/* 2026-01-01T00:00:00Z */
+	struct bh_errors e = { 0 }, w = { 0 };
+	struct bh_policy p;
+	int rc, n;
+
+	if (!mkdtemp(cg2)) {
+		CHECK(0, "mkdtemp: %s", strerror(errno));
+		return;
+	}
+	snprintf(dir, sizeof(dir), "%s/here.slice", cg2);
+	mkdir(dir, 0700);
+	snprintf(dir, sizeof(dir), "%s/p.slice", cg2);
+	mkdir(dir, 0700);
+	snprintf(text, sizeof(text),
+		 "{\"version\": 1, \"partner_root\": \"p.slice\", \"partners\": {\n"
+		 "\"acme\": {\"cgroups\": [\"here.slice\",\n"
+		 "  \"gone.slice\", \"p.slice/later\", \"%s/y\"],\n"
+		 " \"allow\": [{\"to\": \"10.0.0.1\"},\n"
+		 "  {\"to\": \"10.0.0.2\", \"expires\": \"2025-12-31T23:59:59Z\"},\n"
+		 "  {\"to\": \"10.0.0.3\", \"expires\": \"2026-01-01T00:00:01Z\"}]},\n"
+		 "\"beta\": {}}}\n", cg2 + 1);
+	rc = parse(text, &p, &e);
+	CHECK(rc == 0, "lint policy: %s", first_err(&e));
+	if (rc)
+		goto out;
+	n = bh_policy_lint(&p, text, strlen(text), cg2, now, &w);
+	CHECK(n == 5 && w.n == 5, "lint: %d warnings (%zu kept), want 5", n, w.n);
+	if (w.n == 5) {
+		CHECK(starts_with(w.msg[0], "t.json:3:3: warning: cgroup \"gone.slice\"") &&
+		      strstr(w.msg[0], "`bulkhead run` refuses it"), "missing cgroup: %s", w.msg[0]);
+		CHECK(starts_with(w.msg[1], "t.json:3:17: warning: cgroup \"p.slice/later\"") &&
+		      strstr(w.msg[1], "fail-closed below partner_root"), "later: %s", w.msg[1]);
+		CHECK(starts_with(w.msg[2], "t.json:3:34: warning: ") &&
+		      strstr(w.msg[2], "names the cgroup2 mount") && strstr(w.msg[2], "write \"y\""),
+		      "mount in the path: %s", w.msg[2]);
+		CHECK(starts_with(w.msg[3], "t.json:5:33: warning: grant 2 of partner acme expired at "
+				  "2025-12-31T23:59:59.000000Z"), "past expires: %s", w.msg[3]);
+		CHECK(starts_with(w.msg[4], "t.json:7:1: warning: cgroup \"p.slice/beta\" of partner beta"),
+		      "implicit binding: %s", w.msg[4]);
+	}
+	for (size_t i = 0; i < w.n; i++)
+		CHECK(well_formed(w.msg[i], "t.json"), "malformed warning '%s'", w.msg[i]);
+	bh_errors_free(&w);
+	bh_policy_free(&p);
+
+	/* partner_root missing; nothing at all to say without a mount */
+	snprintf(text, sizeof(text), "{\"version\": 1, \"partner_root\":\n  \"q.slice\", "
+		 "\"partners\": {\"a\": {}}}\n");
+	rc = parse(text, &p, &e);
+	n = rc ? -1 : bh_policy_lint(&p, text, strlen(text), cg2, now, &w);
+	CHECK(n == 2 && w.n == 2 && starts_with(w.msg[0], "t.json:2:3: warning: partner_root \"q.slice\""),
+	      "partner_root: %d %s", n, w.n ? w.msg[0] : "");
+	bh_errors_free(&w);
+	n = rc ? -1 : bh_policy_lint(&p, "", 0, NULL, now, &w);
+	CHECK(n == 0 && w.n == 0, "no mount, nothing past: %d", n);
+	bh_errors_free(&w);
+	bh_policy_free(&p);
+out:
+	bh_errors_free(&e);
+	snprintf(dir, sizeof(dir), "%s/here.slice", cg2);
+	rmdir(dir);
+	snprintf(dir, sizeof(dir), "%s/p.slice", cg2);
+	rmdir(dir);
+	rmdir(cg2);
+}
+
 /* ----------------------------------------------------- bad files on disk */
 
 static void test_bad_files(const char *dir)
@@ -1061,6 +1149,7 @@ int main(int argc, char **argv)
 	test_flatten_brute();
 	test_too_many_rules();
 	test_summary();
+	test_lint();
 	test_bad_files(bad_dir);
 	if (!getenv("BH_TEST_SKIP_1M"))
 		test_million();
