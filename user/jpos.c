@@ -2,7 +2,13 @@
 /*
  * Positions of values in an already parsed JSON text; see jpos.h for why.
  * The text is known to be valid (jansson accepted it), so the scanner only
- * needs to find token boundaries, not to validate.
+ * needs to find token boundaries, not to validate: a string holds no raw
+ * newline (jansson rejects control characters in strings), and a skipped
+ * value is stepped over by counting brackets outside strings.
+ *
+ * Columns are counted lazily, only where a position is asked for, from the
+ * last place they were counted (or the start of the line): every byte is
+ * counted at most once, however long the lines.
  */
 #include <errno.h>
 #include <string.h>
@@ -11,59 +17,132 @@
 struct scan {
 	const char *t;
 	size_t len, i;
-	int line, ncol;		/* ncol: characters consumed on this line */
+	int line;
+	size_t bol;		/* offset of the first byte of the current line */
+	size_t coff;		/* columns are counted up to this offset: */
+	int col;		/* characters in [bol, coff) */
 	jpos_cb cb;
 	void *arg;
 	int bad;
 };
-
-static inline void adv(struct scan *s)
-{
-	unsigned char b = (unsigned char)s->t[s->i++];
-
-	if (b == '\n') {
-		s->line++;
-		s->ncol = 0;
-	} else if ((b & 0xc0) != 0x80) {
-		s->ncol++;
-	}
-}
 
 static inline int peek(const struct scan *s)
 {
 	return s->i < s->len ? (unsigned char)s->t[s->i] : -1;
 }
 
-static inline struct jpos here(const struct scan *s)
+static struct jpos here(struct scan *s)
 {
-	return (struct jpos){ .line = s->line, .col = s->ncol + 1 };
+	if (s->coff < s->bol) {
+		s->coff = s->bol;
+		s->col = 0;
+	}
+	for (; s->coff < s->i; s->coff++)
+		s->col += ((unsigned char)s->t[s->coff] & 0xc0) != 0x80;
+	return (struct jpos){ .line = s->line, .col = s->col + 1 };
 }
 
 static void skip_ws(struct scan *s)
 {
-	for (int c = peek(s); c == ' ' || c == '\t' || c == '\n' || c == '\r'; c = peek(s))
-		adv(s);
+	for (;;) {
+		switch (peek(s)) {
+		case '\n':
+			s->line++;
+			s->bol = ++s->i;
+			break;
+		case ' ':
+		case '\t':
+		case '\r':
+			s->i++;
+			break;
+		default:
+			return;
+		}
+	}
 }
 
 /* At the opening quote; stops after the closing one. */
 static void skip_string(struct scan *s)
 {
-	adv(s);
-	while (s->i < s->len && s->t[s->i] != '"') {
-		if (s->t[s->i] == '\\' && s->i + 1 < s->len)
-			adv(s);
-		adv(s);
+	const char *t = s->t, *q;
+	size_t from = s->i + 1;
+
+	while ((q = memchr(t + from, '"', s->len - from))) {
+		size_t bs = 0;
+
+		while (t[q - t - 1 - bs] == '\\')	/* stops at the opening quote */
+			bs++;
+		from = (size_t)(q - t) + 1;
+		if (bs % 2 == 0) {
+			s->i = from;
+			return;
+		}
 	}
-	if (s->i < s->len)
-		adv(s);
-	else
-		s->bad = 1;
+	s->i = s->len;
+	s->bad = 1;
 }
 
 static void skip_scalar(struct scan *s)
 {
-	for (int c = peek(s); c >= 0 && !strchr(",]} \t\n\r", c); c = peek(s))
-		adv(s);
+	for (;;) {
+		switch (peek(s)) {
+		case -1: case ',': case ']': case '}':
+		case ' ': case '\t': case '\n': case '\r':
+			return;
+		default:
+			s->i++;
+		}
+	}
+}
+
+/* The bytes a container skip stops at; everything else is stepped over. */
+static const unsigned char stops[256] = {
+	['"'] = 1, ['{'] = 1, ['['] = 1, ['}'] = 1, [']'] = 1, ['\n'] = 1,
+};
+
+/* Step over the value at s->i, whatever it holds. */
+static void skip_value(struct scan *s)
+{
+	const unsigned char *t = (const unsigned char *)s->t;
+	int depth = 0;
+
+	switch (peek(s)) {
+	case '"':
+		skip_string(s);
+		return;
+	case '{':
+	case '[':
+		break;
+	default:
+		skip_scalar(s);
+		return;
+	}
+	while (s->i < s->len) {
+		if (!stops[t[s->i]]) {
+			s->i++;
+			continue;
+		}
+		switch (t[s->i]) {
+		case '"':
+			skip_string(s);
+			continue;
+		case '\n':
+			s->line++;
+			s->bol = s->i + 1;
+			break;
+		case '{':
+		case '[':
+			depth++;
+			break;
+		default:
+			if (--depth == 0) {
+				s->i++;
+				return;
+			}
+		}
+		s->i++;
+	}
+	s->bad = 1;
 }
 
 static int expect(struct scan *s, int c)
@@ -73,22 +152,27 @@ static int expect(struct scan *s, int c)
 		s->bad = 1;
 		return 0;
 	}
-	adv(s);
+	s->i++;
 	return 1;
 }
 
 static int walk_value(struct scan *s, const json_t *parent, const char *key,
 		      size_t idx, const json_t *val, int depth, struct jpos kpos)
 {
-	struct jpos vpos;
 	size_t n = 0;
 	void *it;
 	int r;
 
 	skip_ws(s);
-	vpos = here(s);
-	if (s->cb(s->arg, parent, key, idx, val, depth, kpos, vpos))
+	switch (s->cb(s->arg, parent, key, idx, val, depth, kpos, here(s))) {
+	case JPOS_STOP:
 		return 1;
+	case JPOS_SKIP:
+		skip_value(s);
+		return 0;
+	case JPOS_ENTER:
+		break;
+	}
 
 	switch (json_typeof(val)) {
 	case JSON_OBJECT:
@@ -113,7 +197,7 @@ static int walk_value(struct scan *s, const json_t *parent, const char *key,
 				return r;
 			it = json_object_iter_next((json_t *)val, it);
 		}
-		adv(s);
+		s->i++;
 		if (it)
 			s->bad = 1;
 		return 0;
@@ -133,7 +217,7 @@ static int walk_value(struct scan *s, const json_t *parent, const char *key,
 				return r;
 			n++;
 		}
-		adv(s);
+		s->i++;
 		if (n != json_array_size(val))
 			s->bad = 1;
 		return 0;
@@ -166,63 +250,48 @@ int jpos_walk(const struct jpos_src *src, jpos_cb cb, void *arg)
 }
 
 struct find {
-	const json_t *parent;
-	const char *key;	/* NULL: look for element idx */
-	size_t idx;
-	struct jpos kpos, vpos;
-	int found;
+	struct jpos_want *w;
+	size_t n, left;
 };
 
-static int find_cb(void *arg, const json_t *parent, const char *key, size_t idx,
-		   const json_t *val, int depth, struct jpos kpos, struct jpos vpos)
+static int want_is(const struct jpos_want *w, const json_t *parent, const char *key,
+		   size_t idx, int depth)
+{
+	if (!w->parent)
+		return depth == 0;
+	if (parent != w->parent)
+		return 0;
+	return w->key ? key && !strcmp(key, w->key) : !key && idx == w->idx;
+}
+
+static enum jpos_next find_cb(void *arg, const json_t *parent, const char *key, size_t idx,
+			      const json_t *val, int depth, struct jpos kpos, struct jpos vpos)
 {
 	struct find *f = arg;
 
 	(void)val;
-	if (!f->parent) {
-		f->found = depth == 0;
-	} else if (parent != f->parent) {
-		return 0;
-	} else if (f->key) {
-		f->found = key && !strcmp(key, f->key);
-	} else {
-		f->found = !key && idx == f->idx;
+	for (size_t i = 0; i < f->n; i++) {
+		struct jpos_want *w = &f->w[i];
+
+		if (w->found || !want_is(w, parent, key, idx, depth))
+			continue;
+		w->kpos = kpos;
+		w->vpos = vpos;
+		w->found = 1;
+		f->left--;
 	}
-	if (f->found) {
-		f->kpos = kpos;
-		f->vpos = vpos;
-	}
-	return f->found;
+	return f->left ? JPOS_ENTER : JPOS_STOP;
 }
 
-int jpos_member(const struct jpos_src *src, const json_t *obj, const char *key,
-		struct jpos *kpos, struct jpos *vpos)
+size_t jpos_find(const struct jpos_src *src, struct jpos_want *w, size_t n)
 {
-	struct find f = { .parent = obj, .key = key };
+	struct find f = { .w = w, .n = n, .left = n };
 
-	if (obj && !key)
-		return -ENOENT;
-	if (jpos_walk(src, find_cb, &f) != 1)
-		return -ENOENT;
-	if (kpos)
-		*kpos = f.kpos;
-	if (vpos)
-		*vpos = f.vpos;
-	return 0;
-}
-
-int jpos_element(const struct jpos_src *src, const json_t *arr, size_t idx,
-		 struct jpos *vpos)
-{
-	struct find f = { .parent = arr, .idx = idx };
-
-	if (!arr)
-		return -ENOENT;
-	if (jpos_walk(src, find_cb, &f) != 1)
-		return -ENOENT;
-	if (vpos)
-		*vpos = f.vpos;
-	return 0;
+	for (size_t i = 0; i < n; i++)
+		w[i].found = 0;
+	if (n)
+		jpos_walk(src, find_cb, &f);
+	return n - f.left;
 }
 
 struct jpos jpos_at_offset(const char *text, size_t len, size_t off)
@@ -231,7 +300,11 @@ struct jpos jpos_at_offset(const char *text, size_t len, size_t off)
 
 	if (off > len)
 		off = len;
-	while (s.i < off)
-		adv(&s);
+	for (; s.i < off; s.i++) {
+		if (text[s.i] == '\n') {
+			s.line++;
+			s.bol = s.i + 1;
+		}
+	}
 	return here(&s);
 }

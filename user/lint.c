@@ -130,31 +130,56 @@ static int find_expired(const struct bh_policy *p, int64_t now, struct findings 
 	return err;
 }
 
-static void locate(const struct jpos_src *src, const struct bh_policy *p, struct finding *fd)
+/* What to look up for a finding: its value, or (the implicit cgroup
+ * partner_root/<name>) the partner's key. */
+static void want_of(const json_t *root, const struct bh_policy *p, const struct finding *fd,
+		    struct jpos_want *w)
 {
-	const json_t *partners = json_object_get(src->root, "partners");
+	const json_t *partners = json_object_get(root, "partners");
 	const char *name = fd->at == AT_ROOT ? NULL : p->partners[fd->partner].name;
 	const json_t *pv = name ? json_object_get(partners, name) : NULL;
 	const json_t *cg = json_object_get(pv, "cgroups");
-	struct jpos kp = { 0, 0 };
 
+	memset(w, 0, sizeof(*w));
 	switch (fd->at) {
 	case AT_ROOT:
-		jpos_member(src, src->root, "partner_root", NULL, &fd->pos);
+		w->parent = root;
+		w->key = "partner_root";
 		break;
 	case AT_CGROUP:
 		if (fd->idx < json_array_size(cg)) {
-			jpos_element(src, cg, fd->idx, &fd->pos);
+			w->parent = cg;
+			w->idx = fd->idx;
 		} else {	/* implicit partner_root/<name>: the partner */
-			jpos_member(src, partners, name, &kp, NULL);
-			fd->pos = kp;
+			w->parent = partners;
+			w->key = name;
 		}
 		break;
 	case AT_EXPIRES:
-		jpos_member(src, json_array_get(json_object_get(pv, "allow"), fd->idx), "expires",
-			    NULL, &fd->pos);
+		w->parent = json_array_get(json_object_get(pv, "allow"), fd->idx);
+		w->key = "expires";
 		break;
 	}
+}
+
+/* Positions of all findings, in one walk of the text. */
+static void locate(const struct jpos_src *src, const struct bh_policy *p, struct findings *f)
+{
+	struct jpos_want *w = calloc(f->n, sizeof(*w));
+	size_t i;
+
+	if (!w)
+		return;		/* the warnings go out without positions */
+	for (i = 0; i < f->n; i++)
+		want_of(src->root, p, &f->v[i], &w[i]);
+	jpos_find(src, w, f->n);
+	for (i = 0; i < f->n; i++) {
+		int implicit = f->v[i].at == AT_CGROUP && w[i].key;
+
+		if (w[i].found)
+			f->v[i].pos = implicit ? w[i].kpos : w[i].vpos;
+	}
+	free(w);
 }
 
 static int pos_cmp(const void *x, const void *y)
@@ -185,8 +210,7 @@ int bh_policy_lint(const struct bh_policy *p, const char *text, size_t len, cons
 		if (root) {
 			struct jpos_src src = { .text = text, .len = len, .root = root };
 
-			for (i = 0; i < f.n; i++)
-				locate(&src, p, &f.v[i]);
+			locate(&src, p, &f);
 			qsort(f.v, f.n, sizeof(*f.v), pos_cmp);
 		}
 	}

@@ -364,30 +364,59 @@ static int compute_points(struct bh_loader *l, struct binding *b, size_t n)
 
 /* ---- the policy trie ---- */
 
-static int build_trie(const struct bh_compiled *c)
-{
-	LIBBPF_OPTS(bpf_map_create_opts, mo, .map_flags = BPF_F_NO_PREALLOC);
-	uint32_t count;
-	size_t i;
-	int fd, err;
+struct trie_fill {
+	int fd;
+	int one_by_one;		/* batch updates unsupported for this map type here */
+	int err;		/* the kernel's refusal */
+};
 
-	fd = bpf_map_create(BPF_MAP_TYPE_LPM_TRIE, "bh_trie", sizeof(struct bh_lpm_key),
-			    sizeof(struct bh_lpm_val), c->n ? c->n : 1, &mo);
-	if (fd < 0)
-		return -errno;
-	count = c->n;
-	if (count && bpf_map_update_batch(fd, c->keys, c->vals, &count, NULL) == 0 &&
-	    count == c->n)
-		return fd;
-	/* Batch ops unsupported for this map type on this kernel: one by one. */
-	for (i = 0; i < c->n; i++) {
-		if (bpf_map_update_elem(fd, &c->keys[i], &c->vals[i], BPF_ANY)) {
-			err = -errno;
-			close(fd);
-			return err;
+static int trie_put(void *arg, const struct bh_lpm_key *keys, const struct bh_lpm_val *vals,
+		    size_t n)
+{
+	struct trie_fill *t = arg;
+	uint32_t count = (uint32_t)n;
+
+	if (!t->one_by_one && bpf_map_update_batch(t->fd, keys, vals, &count, NULL) == 0 &&
+	    count == n)
+		return 0;
+	t->one_by_one = 1;
+	for (size_t i = 0; i < n; i++) {
+		if (bpf_map_update_elem(t->fd, &keys[i], &vals[i], BPF_ANY)) {
+			t->err = -errno;
+			return t->err;
 		}
 	}
-	return fd;
+	return 0;
+}
+
+/*
+ * Compile p straight into a new trie, a batch at a time, so the entries
+ * never sit in memory all at once. Returns its fd (not installed anywhere
+ * yet) or -errno with the reasons in errs.
+ */
+static int build_trie(const struct bh_policy *p, const struct bh_clock *clk,
+		      struct bh_compiled *counts, struct bh_errors *errs)
+{
+	LIBBPF_OPTS(bpf_map_create_opts, mo, .map_flags = BPF_F_NO_PREALLOC);
+	size_t max = bh_compile_max_entries(p);
+	struct trie_fill t = { .fd = -1 };
+	int err;
+
+	memset(counts, 0, sizeof(*counts));
+	t.fd = bpf_map_create(BPF_MAP_TYPE_LPM_TRIE, "bh_trie", sizeof(struct bh_lpm_key),
+			      sizeof(struct bh_lpm_val), max ? (uint32_t)max : 1, &mo);
+	if (t.fd < 0)
+		t.err = err = -errno;
+	else
+		err = bh_compile_stream(p, clk, trie_put, &t, counts, errs);
+	if (!err)
+		return t.fd;
+	if (t.fd >= 0)
+		close(t.fd);
+	if (t.err)	/* otherwise the compiler's, already described in errs */
+		bh_errors_add(errs, "%s: cannot create the policy trie (%zu entries): %s",
+			      p->file, max, strerror(-err));
+	return err;
 }
 
 /* ---- links ---- */
@@ -581,7 +610,7 @@ static int bump_gen(struct bh_loader *l)
 
 int bh_apply(struct bh_loader *l, struct bh_policy *p, struct bh_errors *errs)
 {
-	struct bh_compiled c = {};
+	struct bh_compiled c = {};	/* counts only: the entries went to the trie */
 	struct binding *b = NULL;
 	struct bh_clock clk;
 	size_t nb = 0, i;
@@ -596,14 +625,9 @@ int bh_apply(struct bh_loader *l, struct bh_policy *p, struct bh_errors *errs)
 	if (err)
 		return err;
 	bh_clock_now(&clk);
-	err = bh_compile(p, &clk, &c, errs);
-	if (err)
-		goto out;
-	trie_fd = build_trie(&c);
+	trie_fd = build_trie(p, &clk, &c, errs);
 	if (trie_fd < 0) {
 		err = trie_fd;
-		bh_errors_add(errs, "%s: cannot create the policy trie (%zu entries): %s",
-			      p->file, c.n, strerror(-err));
 		goto out;
 	}
 	err = compute_points(l, b, nb);
@@ -674,7 +698,6 @@ int bh_apply(struct bh_loader *l, struct bh_policy *p, struct bh_errors *errs)
 out:
 	if (trie_fd >= 0)
 		close(trie_fd);
-	bh_compiled_free(&c);
 	for (i = 0; i < nb; i++)
 		free(b[i].path);
 	free(b);

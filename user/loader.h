@@ -53,8 +53,10 @@ void bh_loader_close(struct bh_loader *l);
 
 /* Resolve cgroups, compile, swap the policy trie, bind cgroups, attach (or
  * link-update) programs at every attach point and detach stale ones.
- * Nothing in the kernel changes before every path is resolved and the policy
- * compiled. 0, or -errno with the reasons in errs. */
+ * Nothing the programs see changes before every path is resolved and the
+ * policy compiled: it is compiled straight into a new trie, which is
+ * installed only once complete (and dropped on any error). 0, or -errno with
+ * the reasons in errs. */
 int bh_apply(struct bh_loader *l, struct bh_policy *p, struct bh_errors *errs);
 
 /* Bind bound-but-absent cgroups that have appeared since the last apply.

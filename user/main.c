@@ -241,7 +241,7 @@ static int cmd_check(int argc, char **argv)
 		/* provisional ids in file order: check never touches pinned state */
 		for (i = 0; i < p.npartners; i++)
 			p.partners[i].id = i + 1;
-		err = bh_compile(&p, &clk, &c, &errs);
+		err = bh_compile_stream(&p, &clk, NULL, NULL, &c, &errs);	/* counts only */
 	}
 	if (err) {
 		print_errors(&errs);

@@ -5,8 +5,13 @@
  *
  * Validation collects every problem (up to BH_MAX_ERRORS) as
  * "file:line:column: reason". jansson keeps no positions for values, so
- * positions are looked up in the text only when an error is reported
- * (jpos.c), plus one pass at the end to record where each grant starts.
+ * positions are looked up in the text (jpos.c): those of all errors together
+ * in one walk once validation is done, or, for a valid policy, where each
+ * grant starts, in one walk that steps over everything else.
+ *
+ * jansson's DOM of a large policy is millions of small blocks; while a
+ * policy is parsed they come from an arena that is dropped wholesale (see
+ * "parse arena" below).
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -16,8 +21,11 @@
 #include <jansson.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <time.h>
 #include "jpos.h"
 #include "policy.h"
@@ -96,6 +104,211 @@ static const char *quote(const char *s, char *buf)
 	buf[o++] = '"';
 	buf[o] = '\0';
 	return buf;
+}
+
+/* ------------------------------------------------------------ parse arena */
+
+/*
+ * jansson builds a DOM of the whole policy: for a million grants some 18
+ * million small blocks (objects, hash buckets, key/value pairs, strings,
+ * arrays), about 1 GB through malloc, and every one of them freed again by
+ * json_decref. The DOM never outlives bh_policy_parse, so while a policy is
+ * parsed jansson allocates from an arena instead: large mappings handed out
+ * front to back, with no per-block header, and unmapped wholesale when the
+ * parse is done. A block jansson frees meanwhile (a key copied into its hash
+ * table, a buffer that grew) stays until then.
+ *
+ * jansson's allocator is process-wide (json_set_alloc_funcs), so the arena
+ * serves only the thread that is parsing, through a thread-local pointer;
+ * any other allocation goes to the functions installed before (malloc), and
+ * a block that is not the arena's goes to their free. That also makes the
+ * late install safe: blocks allocated before it are freed where they came
+ * from.
+ */
+#define ARENA_CHUNK	(32ul << 20)
+#define ARENA_STEP	(2ul << 20)	/* populated ahead of use in steps of this */
+#define ARENA_ALIGN	8ul	/* jansson's blocks hold pointers, sizes, json_int_t, double */
+#define ARENA_MAX	(1ul << 40)
+
+_Static_assert(_Alignof(json_int_t) <= ARENA_ALIGN && _Alignof(double) <= ARENA_ALIGN &&
+	       _Alignof(void *) <= ARENA_ALIGN && _Alignof(size_t) <= ARENA_ALIGN,
+	       "arena alignment");
+
+struct arena_chunk {
+	struct arena_chunk *prev;
+	size_t size;		/* of the whole mapping, this header included */
+};
+
+struct arena {
+	struct arena_chunk *last;
+	char *cur, *end;
+	char *ready;		/* populated up to here */
+};
+
+static _Thread_local struct arena *parse_arena;
+static json_malloc_t next_malloc = malloc;
+static json_free_t next_free = free;
+static pthread_once_t arena_once = PTHREAD_ONCE_INIT;
+
+static int arena_grow(struct arena *a, size_t n)
+{
+	size_t size = sizeof(struct arena_chunk) + n;
+	struct arena_chunk *ch;
+
+	size = size <= ARENA_CHUNK ? ARENA_CHUNK : (size + ARENA_CHUNK - 1) & ~(ARENA_CHUNK - 1);
+	ch = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (ch == MAP_FAILED)
+		return -ENOMEM;
+	ch->prev = a->last;
+	ch->size = size;
+	a->last = ch;
+	a->cur = (char *)(ch + 1);
+	a->end = (char *)ch + size;
+	a->ready = (char *)ch;
+	return 0;
+}
+
+/*
+ * Fault in whole steps of pages, through a->cur, in one call each: cheaper
+ * than a page fault for every 4 KiB, and the DOM touches every page anyway.
+ * Where that fails, pages fault in one by one. (Steps stay page aligned: a
+ * chunk starts on a page and a step is a multiple of any page size.)
+ */
+static void arena_populate(struct arena *a)
+{
+	char *to = a->ready;
+
+	while (to < a->cur)
+		to += ARENA_STEP;
+	if (to > a->end)
+		to = a->end;
+	madvise(a->ready, (size_t)(to - a->ready), MADV_POPULATE_WRITE);
+	a->ready = to;
+}
+
+static void *arena_malloc(size_t n)
+{
+	struct arena *a = parse_arena;
+	char *p;
+
+	if (!a)
+		return next_malloc(n);
+	if (n > ARENA_MAX)
+		return NULL;
+	n = (n + ARENA_ALIGN - 1) & ~(ARENA_ALIGN - 1);
+	if ((size_t)(a->end - a->cur) < n && arena_grow(a, n))
+		return NULL;
+	p = a->cur;
+	a->cur += n;
+	if (a->cur > a->ready)
+		arena_populate(a);
+	return p;
+}
+
+static void arena_free(void *ptr)
+{
+	const struct arena *a = parse_arena;
+	const char *p = ptr;
+
+	if (!p)
+		return;
+	for (const struct arena_chunk *ch = a ? a->last : NULL; ch; ch = ch->prev)
+		if (p >= (const char *)ch && p < (const char *)ch + ch->size)
+			return;		/* the arena's: goes with it */
+	next_free(ptr);
+}
+
+static void arena_install(void)
+{
+	json_get_alloc_funcs(&next_malloc, &next_free);
+	json_set_alloc_funcs(arena_malloc, arena_free);
+}
+
+/*
+ * Serve this thread's jansson allocations from a. Returns 0 when jansson no
+ * longer calls the arena (someone installed other functions since): the DOM
+ * then comes from them and must be freed with json_decref.
+ */
+static int arena_begin(struct arena *a)
+{
+	json_malloc_t m;
+	json_free_t f;
+
+	memset(a, 0, sizeof(*a));
+	pthread_once(&arena_once, arena_install);
+	json_get_alloc_funcs(&m, &f);
+	if (m != arena_malloc || f != arena_free)
+		return 0;
+	parse_arena = a;
+	return 1;
+}
+
+/* Drop everything allocated from a; no block of it may be used after. */
+static void arena_end(struct arena *a)
+{
+	parse_arena = NULL;
+	while (a->last) {
+		struct arena_chunk *prev = a->last->prev;
+
+		munmap(a->last, a->last->size);
+		a->last = prev;
+	}
+	a->cur = a->end = NULL;
+}
+
+/* ------------------------------------------------------------ grant store */
+
+/*
+ * A parsed policy's grants own up to three small blocks each (port list,
+ * `to` as written, purpose): millions of mallocs and frees for a million
+ * grants. They are carved from large blocks the policy owns instead
+ * (p->store), all freed by bh_policy_free.
+ */
+#define STORE_BLOCK	(256u << 10)
+
+struct store_block {
+	struct store_block *prev;
+	size_t size, used;
+	_Alignas(8) char data[];
+};
+
+static void *store_alloc(struct bh_policy *p, size_t n)
+{
+	struct store_block *b = p->store;
+
+	n = (n + 7) & ~(size_t)7;
+	if (!b || b->size - b->used < n) {
+		size_t size = n > STORE_BLOCK / 4 ? n : STORE_BLOCK - sizeof(*b);
+
+		b = malloc(sizeof(*b) + size);
+		if (!b)
+			return NULL;
+		b->prev = p->store;
+		b->size = size;
+		b->used = 0;
+		p->store = b;
+	}
+	b->used += n;
+	return b->data + b->used - n;
+}
+
+static void store_free(struct bh_policy *p)
+{
+	while (p->store) {
+		struct store_block *b = p->store;
+
+		p->store = b->prev;
+		free(b);
+	}
+}
+
+/* A copy of s for a grant of p: in p's store, or (!in_store) a block of its own. */
+static char *grant_strdup(struct bh_policy *p, const char *s, int in_store)
+{
+	size_t n = strlen(s) + 1;
+	char *d = in_store ? store_alloc(p, n) : malloc(n);
+
+	return d ? memcpy(d, s, n) : NULL;
 }
 
 /* ---------------------------------------------------------- value parsers */
@@ -257,10 +470,13 @@ static int range_cmp(const void *x, const void *y)
 /* Sort and merge overlapping or adjacent ranges; returns the new count. */
 static size_t merge_ranges(struct bh_port_range *r, size_t n)
 {
-	size_t o = 0;
+	size_t o = 0, i;
 
-	qsort(r, n, sizeof(*r), range_cmp);
-	for (size_t i = 0; i < n; i++) {
+	for (i = 1; i < n && range_cmp(&r[i - 1], &r[i]) <= 0; i++)
+		;
+	if (i < n)	/* port lists are mostly written in order */
+		qsort(r, n, sizeof(*r), range_cmp);
+	for (i = 0; i < n; i++) {
 		if (o && (uint32_t)r[i].lo <= (uint32_t)r[o - 1].hi + 1) {
 			if (r[i].hi > r[o - 1].hi)
 				r[o - 1].hi = r[i].hi;
@@ -450,24 +666,47 @@ static int valid_partner_name(const char *s)
 
 /* ------------------------------------------------------------- validation */
 
+/*
+ * An error found while validating. Where it is gets looked up once
+ * validation is done, for all errors in one walk over the text (a walk per
+ * error would make a policy with many errors cost many passes).
+ */
+struct pending {
+	struct jpos_want at;
+	int at_key;		/* the member's key, not its value */
+	char *reason;		/* NULL: out of memory */
+};
+
 struct pctx {
 	const char *name;
 	struct jpos_src src;
 	struct bh_errors *errs;
+	struct pending pend[BH_MAX_ERRORS];
+	size_t npend;
 	int failed;
+	int in_store;		/* grants' blocks go to the policy's store */
 };
 
 enum { AT_VAL = 0, AT_KEY = 1 };
 
-static void add_at(struct pctx *c, struct jpos pos, const char *fmt, va_list ap)
+/* Room for one more message? Otherwise it is only counted. */
+static int err_room(struct pctx *c)
 {
-	char *m = NULL;
+	c->failed = 1;
+	if (c->errs->n + c->npend < BH_MAX_ERRORS)
+		return 1;
+	c->errs->more++;
+	return 0;
+}
 
-	if (vasprintf(&m, fmt, ap) < 0)
-		m = NULL;
-	bh_errors_add(c->errs, "%s:%d:%d: %s", c->name, pos.line, pos.col,
-		      m ? m : "(out of memory formatting the message)");
-	free(m);
+static void add_at(struct pctx *c, struct jpos_want at, int at_key, const char *fmt, va_list ap)
+{
+	struct pending *e = &c->pend[c->npend++];
+
+	e->at = at;
+	e->at_key = at_key;
+	if (vasprintf(&e->reason, fmt, ap) < 0)
+		e->reason = NULL;
 }
 
 /* Error at member key of obj (its value, or with at_key the key); obj NULL: the root. */
@@ -475,35 +714,45 @@ __attribute__((format(printf, 5, 6)))
 static void err_member(struct pctx *c, const json_t *obj, const char *key, int at_key,
 		       const char *fmt, ...)
 {
-	struct jpos kp = { 0, 0 }, vp = { 0, 0 };
 	va_list ap;
 
-	c->failed = 1;
-	if (c->errs->n >= BH_MAX_ERRORS) {
-		c->errs->more++;
+	if (!err_room(c))
 		return;
-	}
-	jpos_member(&c->src, obj, key, &kp, &vp);
 	va_start(ap, fmt);
-	add_at(c, at_key ? kp : vp, fmt, ap);
+	add_at(c, (struct jpos_want){ .parent = obj, .key = key }, at_key, fmt, ap);
 	va_end(ap);
 }
 
 __attribute__((format(printf, 4, 5)))
 static void err_elem(struct pctx *c, const json_t *arr, size_t idx, const char *fmt, ...)
 {
-	struct jpos vp = { 0, 0 };
 	va_list ap;
 
-	c->failed = 1;
-	if (c->errs->n >= BH_MAX_ERRORS) {
-		c->errs->more++;
+	if (!err_room(c))
 		return;
-	}
-	jpos_element(&c->src, arr, idx, &vp);
 	va_start(ap, fmt);
-	add_at(c, vp, fmt, ap);
+	add_at(c, (struct jpos_want){ .parent = arr, .idx = idx }, AT_VAL, fmt, ap);
 	va_end(ap);
+}
+
+/* Look up where the pending errors are (one walk) and add them to c->errs. */
+static void report_pending(struct pctx *c)
+{
+	struct jpos_want w[BH_MAX_ERRORS];
+	size_t i;
+
+	for (i = 0; i < c->npend; i++)
+		w[i] = c->pend[i].at;
+	jpos_find(&c->src, w, c->npend);
+	for (i = 0; i < c->npend; i++) {
+		struct pending *e = &c->pend[i];
+		struct jpos pos = !w[i].found ? (struct jpos){ 0, 0 } : e->at_key ? w[i].kpos : w[i].vpos;
+
+		bh_errors_add(c->errs, "%s:%d:%d: %s", c->name, pos.line, pos.col,
+			      e->reason ? e->reason : "(out of memory formatting the message)");
+		free(e->reason);
+	}
+	c->npend = 0;
 }
 
 static const char *type_name(const json_t *v)
@@ -593,7 +842,7 @@ static int parse_grant(struct pctx *c, const json_t *allow, size_t i, uint32_t p
 	struct bh_grant g = { .partner_idx = pidx, .proto = BH_PROTO_ANY };
 	const char *key, *time_key = NULL;
 	char why[REASON_LEN];
-	int bad = 0, err = 0;
+	int bad = 0, err = 0, has_to = 0;
 
 	if (!json_is_object(gv)) {
 		err_elem(c, allow, i, "a grant is an object, not %s", type_name(gv));
@@ -601,13 +850,14 @@ static int parse_grant(struct pctx *c, const json_t *allow, size_t i, uint32_t p
 	}
 	json_object_foreach((json_t *)gv, key, v) {
 		if (!strcmp(key, "to")) {
+			has_to = 1;
 			if (!json_is_string(v)) {
 				err_member(c, gv, key, AT_VAL, "\"to\" must be an address or CIDR string");
 				bad = 1;
 			} else if (parse_prefix(json_string_value(v), &g.to, why)) {
 				err_member(c, gv, key, AT_VAL, "%s", why);
 				bad = 1;
-			} else if (!(g.to_text = strdup(json_string_value(v)))) {
+			} else if (!(g.to_text = grant_strdup(p, json_string_value(v), c->in_store))) {
 				err = -ENOMEM;
 				goto out;
 			}
@@ -635,7 +885,7 @@ static int parse_grant(struct pctx *c, const json_t *allow, size_t i, uint32_t p
 			if (!json_is_string(v)) {
 				err_member(c, gv, key, AT_VAL, "\"purpose\" must be a string");
 				bad = 1;
-			} else if (!(g.purpose = strdup(json_string_value(v)))) {
+			} else if (!(g.purpose = grant_strdup(p, json_string_value(v), c->in_store))) {
 				err = -ENOMEM;
 				goto out;
 			}
@@ -663,7 +913,7 @@ static int parse_grant(struct pctx *c, const json_t *allow, size_t i, uint32_t p
 			bad = 1;
 		}
 	}
-	if (!json_object_get(gv, "to")) {
+	if (!has_to) {
 		err_elem(c, allow, i, "grant has no \"to\"");
 		bad = 1;
 	}
@@ -678,7 +928,8 @@ static int parse_grant(struct pctx *c, const json_t *allow, size_t i, uint32_t p
 		} else if (g.proto == BH_PROTO_ICMP) {
 			err_member(c, gv, "ports", AT_VAL, "\"ports\" given with proto \"icmp\", which has no ports");
 			bad = 1;
-		} else if (!(g.ports = calloc(n, sizeof(*g.ports)))) {
+		} else if (!(g.ports = c->in_store ? store_alloc(p, n * sizeof(*g.ports)) :
+				      calloc(n, sizeof(*g.ports)))) {
 			err = -ENOMEM;
 			goto out;
 		} else {
@@ -705,7 +956,8 @@ static int parse_grant(struct pctx *c, const json_t *allow, size_t i, uint32_t p
 		return 0;
 	}
 out:
-	bh_grant_free(&g);
+	if (!c->in_store)	/* otherwise it goes with the store */
+		bh_grant_free(&g);
 	return err;
 }
 
@@ -813,7 +1065,11 @@ static int binding_cmp(const void *x, const void *y)
 static int check_bindings(struct pctx *c, const json_t *partners, struct bh_policy *p,
 			  struct bindings *b)
 {
-	size_t i, j;
+	struct {
+		const struct binding *x, *first;	/* first: NULL for the partner_root */
+	} prob[BH_MAX_ERRORS];
+	struct jpos_want first[BH_MAX_ERRORS];
+	size_t i, run, nprob = 0;
 	int err;
 
 	for (i = 0; i < p->npartners; i++) {
@@ -851,39 +1107,45 @@ static int check_bindings(struct pctx *c, const json_t *partners, struct bh_poli
 
 	if (b->n > 1)
 		qsort(b->v, b->n, sizeof(*b->v), binding_cmp);
-	for (i = 0; i < b->n; i++) {
-		const struct binding *x = &b->v[i];
-		char what[REASON_LEN + 64];
+	/* The problems first (as many as there is room for), then where the
+	 * first binding of each duplicated path is, all in one walk. */
+	for (i = 0, run = 0; i < b->n; i++) {
+		const struct binding *x = &b->v[i], *f;
 
-		if (i && !strcmp(x->path, b->v[i - 1].path)) {
-			const struct binding *first = &b->v[i - 1];
-			struct jpos fp = { 0, 0 };
-
-			if (c->errs->n >= BH_MAX_ERRORS) {	/* no position lookups past the cap */
-				c->failed = 1;
-				c->errs->more++;
-				continue;
-			}
-
-			for (j = i - 1; j > 0 && !strcmp(b->v[j - 1].path, x->path); j--)
-				first = &b->v[j - 1];
-			if (first->arr)
-				jpos_element(&c->src, first->arr, first->idx, &fp);
-			else
-				jpos_member(&c->src, partners, p->partners[first->partner].name, &fp, NULL);
-			if (first->partner == x->partner)
-				snprintf(what, sizeof(what), "cgroup %s listed twice for partner %s (first at %d:%d)",
-					 Q(x->path), Q(p->partners[x->partner].name), fp.line, fp.col);
-			else
-				snprintf(what, sizeof(what), "cgroup %s bound to partners %s (at %d:%d) and %s",
-					 Q(x->path), Q(p->partners[first->partner].name), fp.line, fp.col,
-					 Q(p->partners[x->partner].name));
-		} else if (p->partner_root && !strcmp(x->path, p->partner_root)) {
-			snprintf(what, sizeof(what), "cgroup %s is the partner_root; bind a cgroup below it",
-				 Q(x->path));
-		} else {
+		if (i && strcmp(x->path, b->v[i - 1].path))
+			run = i;	/* the first binding of this path */
+		if (run == i && !(p->partner_root && !strcmp(x->path, p->partner_root)))
+			continue;
+		if (c->errs->n + c->npend + nprob >= BH_MAX_ERRORS) {
+			c->failed = 1;
+			c->errs->more++;
 			continue;
 		}
+		f = run < i ? &b->v[run] : NULL;
+		prob[nprob].x = x;
+		prob[nprob].first = f;
+		first[nprob] = !f ? (struct jpos_want){ .parent = NULL } :	/* unused */
+			       f->arr ? (struct jpos_want){ .parent = f->arr, .idx = f->idx } :
+			       (struct jpos_want){ .parent = partners, .key = p->partners[f->partner].name };
+		nprob++;
+	}
+	jpos_find(&c->src, first, nprob);
+	for (i = 0; i < nprob; i++) {
+		const struct binding *x = prob[i].x, *f = prob[i].first;
+		struct jpos fp = !first[i].found ? (struct jpos){ 0, 0 } :
+				 f && f->arr ? first[i].vpos : first[i].kpos;
+		char what[REASON_LEN + 64];
+
+		if (f && f->partner == x->partner)
+			snprintf(what, sizeof(what), "cgroup %s listed twice for partner %s (first at %d:%d)",
+				 Q(x->path), Q(p->partners[x->partner].name), fp.line, fp.col);
+		else if (f)
+			snprintf(what, sizeof(what), "cgroup %s bound to partners %s (at %d:%d) and %s",
+				 Q(x->path), Q(p->partners[f->partner].name), fp.line, fp.col,
+				 Q(p->partners[x->partner].name));
+		else
+			snprintf(what, sizeof(what), "cgroup %s is the partner_root; bind a cgroup below it",
+				 Q(x->path));
 		if (x->arr)
 			err_elem(c, x->arr, x->idx, "%s", what);
 		else
@@ -961,56 +1223,53 @@ static int parse_root(struct pctx *c, const json_t *root, struct bh_policy *p, s
 	return json_is_object(partners) ? check_bindings(c, partners, p, b) : 0;
 }
 
-/* Record where each grant object starts: one walk, grants are in file order. */
+/*
+ * Record where each grant object starts: one walk that enters only the root,
+ * "partners", each partner and each "allow", and steps over everything else
+ * (the grants included). For a valid policy only: every allow element is
+ * then a grant, and the grants are in file order.
+ */
 struct gpos {
-	const json_t **allow;	/* each partner's allow array, file order */
-	size_t nallow, k;
-	const json_t *cur;
+	const json_t *partners;
 	struct bh_grant *g;
 	size_t ng, i;
 };
 
-static int gpos_cb(void *arg, const json_t *parent, const char *key, size_t idx,
-		   const json_t *val, int depth, struct jpos kpos, struct jpos vpos)
+static enum jpos_next gpos_cb(void *arg, const json_t *parent, const char *key, size_t idx,
+			      const json_t *val, int depth, struct jpos kpos, struct jpos vpos)
 {
 	struct gpos *st = arg;
 
+	(void)parent;
 	(void)idx;
-	(void)depth;
 	(void)kpos;
-	if (st->k < st->nallow && val == st->allow[st->k]) {
-		st->cur = val;
-		st->k++;
-	} else if (st->cur && parent == st->cur && !key) {
+	switch (depth) {
+	case 0:					/* the root */
+	case 2:					/* a partner */
+		return JPOS_ENTER;
+	case 1:
+		return val == st->partners ? JPOS_ENTER : JPOS_SKIP;
+	case 3:
+		return key && !strcmp(key, "allow") ? JPOS_ENTER : JPOS_SKIP;
+	default:				/* a grant */
+		if (st->i == st->ng)
+			return JPOS_STOP;
 		st->g[st->i].line = vpos.line;
 		st->g[st->i].col = vpos.col;
-		return ++st->i == st->ng;
+		return ++st->i == st->ng ? JPOS_STOP : JPOS_SKIP;
 	}
-	return 0;
 }
 
 static int fill_grant_positions(struct pctx *c, const json_t *root, struct bh_policy *p)
 {
-	const json_t *partners = json_object_get(root, "partners"), *v;
-	struct gpos st = { .g = p->grants, .ng = p->ngrants };
-	const char *name;
-	int err = 0;
+	struct gpos st = { .partners = json_object_get(root, "partners"), .g = p->grants,
+			   .ng = p->ngrants };
 
 	if (!p->ngrants)
 		return 0;
-	st.allow = calloc(p->npartners, sizeof(*st.allow));
-	if (!st.allow)
-		return -ENOMEM;
-	json_object_foreach((json_t *)partners, name, v) {
-		const json_t *a = json_object_get(v, "allow");
-
-		if (json_array_size(a))
-			st.allow[st.nallow++] = a;
-	}
 	if (jpos_walk(&c->src, gpos_cb, &st) < 0 || st.i != st.ng)
-		err = -EINVAL;	/* cannot happen: text and tree come from one parse */
-	free(st.allow);
-	return err;
+		return -EINVAL;	/* cannot happen: text and tree come from one parse */
+	return 0;
 }
 
 /* jansson's own message; a duplicate key is pointed at its start, not its end. */
@@ -1083,13 +1342,15 @@ int bh_policy_parse(const char *name, const char *text, size_t len,
 		    struct bh_policy *p, struct bh_errors *errs)
 {
 	size_t first_err = errs->n;
-	struct pctx c = { .name = name, .errs = errs };
+	struct pctx c = { .name = name, .errs = errs, .in_store = 1 };
 	struct bindings b = { 0 };
+	struct arena a;
 	json_error_t je;
 	json_t *root;
-	int err = 0;
+	int err = 0, in_arena;
 
 	memset(p, 0, sizeof(*p));
+	in_arena = arena_begin(&a);
 	root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
 	if (!root) {
 		report_json_error(&c, text, len, &je);
@@ -1103,6 +1364,7 @@ int bh_policy_parse(const char *name, const char *text, size_t len,
 		goto out;
 	}
 	err = parse_root(&c, root, p, &b);
+	report_pending(&c);
 	if (!err && c.failed)
 		err = -EINVAL;
 	if (!err)
@@ -1114,7 +1376,10 @@ out:
 	if (err)
 		bh_policy_free(p);
 	free(b.v);
-	json_decref(root);
+	if (in_arena)
+		arena_end(&a);		/* the whole DOM at once */
+	else
+		json_decref(root);
 	return err;
 }
 
@@ -1145,6 +1410,7 @@ int bh_grant_parse(const struct bh_policy *p, uint32_t pidx, const char *name,
 		goto out;
 	}
 	err = parse_grant(&c, arr, 0, pidx, &one);
+	report_pending(&c);
 	if (!err && c.failed)
 		err = -EINVAL;
 	if (!err && one.ngrants == 1) {
@@ -1162,8 +1428,9 @@ out:
 
 int bh_policy_load(const char *path, struct bh_policy *p, struct bh_errors *errs)
 {
-	size_t len = 0, cap = 0;
+	size_t len = 0, cap = 0, first = 65536;
 	char *buf = NULL, *nb;
+	struct stat st;
 	FILE *f;
 	int err = 0;
 
@@ -1174,11 +1441,15 @@ int bh_policy_load(const char *path, struct bh_policy *p, struct bh_errors *errs
 		bh_errors_add(errs, "%s: cannot open: %s", path, strerror(-err));
 		return err;
 	}
+	/* A regular file is read in one go (the byte beyond shows the end). */
+	if (!fstat(fileno(f), &st) && S_ISREG(st.st_mode) && st.st_size > 0 &&
+	    (uint64_t)st.st_size < MAX_FILE)
+		first = (size_t)st.st_size + 1;
 	for (;;) {
 		size_t r;
 
 		if (len == cap) {
-			cap = cap ? 2 * cap : 65536;
+			cap = cap ? 2 * cap : first;
 			if (cap > MAX_FILE) {
 				err = -EFBIG;
 				bh_errors_add(errs, "%s: larger than %u bytes", path, MAX_FILE);
@@ -1220,8 +1491,9 @@ void bh_policy_free(struct bh_policy *p)
 		free(p->partners[i].cgroups);
 		free(p->partners[i].name);
 	}
-	for (i = 0; i < p->ngrants; i++)
+	for (i = 0; i < p->ngrants && !p->store; i++)
 		bh_grant_free(&p->grants[i]);
+	store_free(p);
 	free(p->partners);
 	free(p->grants);
 	free(p->never);
@@ -1275,17 +1547,60 @@ static struct citem citem_of(const struct bh_prefix *pf, uint32_t grant, uint8_t
 	return it;
 }
 
-static int citem_cmp(const void *x, const void *y)
+/* Order of a sweep: by address, then length (enclosing first), then grant. */
+static inline int citem_less(const struct citem *a, const struct citem *b)
 {
-	const struct citem *a = x, *b = y;
-
 	if (a->hi != b->hi)
-		return a->hi < b->hi ? -1 : 1;
+		return a->hi < b->hi;
 	if (a->lo != b->lo)
-		return a->lo < b->lo ? -1 : 1;
+		return a->lo < b->lo;
 	if (a->plen != b->plen)
-		return a->plen < b->plen ? -1 : 1;
-	return (a->grant > b->grant) - (a->grant < b->grant);
+		return a->plen < b->plen;
+	return a->grant < b->grant;
+}
+
+/*
+ * Sort v[n] by citem_less with tmp[n] as scratch: sorted runs of 16
+ * (insertion), then merged pairwise between v and tmp. qsort would do the
+ * same with an indirect call for every comparison, which for a million
+ * grants costs more than the rest of the compile.
+ */
+static void citem_sort(struct citem *v, size_t n, struct citem *tmp)
+{
+	enum { RUN = 16 };
+	struct citem *src = v, *dst = tmp, *t;
+	size_t w, i;
+
+	for (i = 0; i < n; i += RUN) {
+		size_t end = i + RUN < n ? i + RUN : n;
+
+		for (size_t j = i + 1; j < end; j++) {
+			struct citem x = v[j];
+			size_t k;
+
+			for (k = j; k > i && citem_less(&x, &v[k - 1]); k--)
+				v[k] = v[k - 1];
+			v[k] = x;
+		}
+	}
+	for (w = RUN; w < n; w *= 2) {
+		for (i = 0; i < n; i += 2 * w) {
+			size_t a = i, m = i + w < n ? i + w : n, b = m, e = i + 2 * w < n ? i + 2 * w : n;
+			size_t o = i;
+
+			while (a < m && b < e)
+				dst[o++] = citem_less(&src[b], &src[a]) ? src[b++] : src[a++];
+			while (a < m)
+				dst[o++] = src[a++];
+			while (b < e)
+				dst[o++] = src[b++];
+		}
+		t = src;
+		src = dst;
+		dst = t;
+	}
+	if (src != v)
+		memcpy(v, src, n * sizeof(*v));
 }
 
 static int same_prefix(const struct citem *a, const struct citem *b)
@@ -1370,10 +1685,33 @@ static int add_grant_rules(struct bh_lpm_val *v, const struct bh_grant *g, const
 struct cstate {
 	const struct bh_policy *p;
 	const struct bh_clock *clk;
-	struct bh_compiled *out;
 	struct bh_errors *errs;
-	struct citem *items;
+	struct citem *items, *scratch;	/* scratch: for citem_sort */
+	struct cframe {			/* an enclosing entry of the current one */
+		const struct citem *it;
+		struct bh_lpm_val val;
+		int overflow;
+	} *stack;			/* 129 prefix lengths, and the partner default */
+	/* Entries are written to keys/vals[nbuf]; a full buffer goes to sink
+	 * (never full without a sink: it holds every entry). */
+	struct bh_lpm_key *keys;
+	struct bh_lpm_val *vals;
+	size_t cap, nbuf;
+	bh_compile_sink sink;
+	void *arg;
+	int err;			/* the first error; no batch goes out after it */
+	size_t n, nprefixes;
 };
+
+#define CSTACK 130
+
+/* Hand the buffered entries over (or, after an error, drop them). */
+static void cflush(struct cstate *s)
+{
+	if (s->nbuf && s->sink && !s->err)
+		s->err = s->sink(s->arg, s->keys, s->vals, s->nbuf);
+	s->nbuf = 0;
+}
 
 /*
  * One partner: sort its prefixes (grants, never list, the default ::/0) by
@@ -1382,35 +1720,50 @@ struct cstate {
  * of its nearest enclosing entry (which already holds everything above it)
  * and adds its own grants' rules and never flag.
  */
-static int compile_partner(struct cstate *s, uint32_t pidx, const uint32_t *grants, size_t ngrants)
+static void compile_partner(struct cstate *s, uint32_t pidx, const uint32_t *grants, size_t ngrants)
 {
 	const struct bh_policy *p = s->p;
 	const struct bh_partner *pt = &p->partners[pidx];
-	struct bh_compiled *out = s->out;
-	struct {
-		const struct citem *it;
-		size_t entry;
-		int overflow;
-	} stack[130];
+	enum { AHEAD = 8 };
+	struct cframe *stack = s->stack;
 	size_t n = 0, i, j, depth = 0;
-	int err = 0;
+	uint32_t far, near;
 
 	s->items[n++] = (struct citem){ .grant = NO_GRANT };
 	for (i = 0; i < p->nnever; i++)
 		s->items[n++] = citem_of(&p->never[i], NO_GRANT, 1);
 	for (i = 0; i < ngrants; i++)
 		s->items[n++] = citem_of(&p->grants[grants[i]].to, grants[i], 0);
-	qsort(s->items, n, sizeof(*s->items), citem_cmp);
+	citem_sort(s->items, n, s->scratch);
 
 	for (i = 0; i < n; i = j) {
 		const struct citem *cur = &s->items[i];
-		size_t e = out->n++;
-		struct bh_lpm_key *k = &out->keys[e];
-		struct bh_lpm_val *v = &out->vals[e];
+		struct bh_lpm_key *k;
+		struct bh_lpm_val *v;
 		int has_grant = 0, overflow = 0;
+
+		/* Grants are read in address order, which is no order in
+		 * memory: a cache miss for the grant and one for its ports,
+		 * every time, unless fetched a few items ahead (the grant
+		 * first, its ports once the grant is in). In this function,
+		 * not a helper: GCC takes a function doing nothing but
+		 * prefetches for pure and drops its calls. */
+		far = s->items[i + 2 * AHEAD < n ? i + 2 * AHEAD : n - 1].grant;
+		near = s->items[i + AHEAD < n ? i + AHEAD : n - 1].grant;
+		if (far != NO_GRANT) {
+			__builtin_prefetch(&p->grants[far]);
+			__builtin_prefetch((const char *)&p->grants[far + 1] - 1);
+		}
+		if (near != NO_GRANT)
+			__builtin_prefetch(p->grants[near].ports);
 
 		while (depth && !covers(stack[depth - 1].it, cur))
 			depth--;
+		if (s->nbuf == s->cap)
+			cflush(s);
+		k = &s->keys[s->nbuf];
+		v = &s->vals[s->nbuf++];
+		s->n++;
 		k->prefixlen = 32 + cur->plen;
 		k->partner = htonl(pt->id);
 		for (int b = 0; b < 8; b++) {
@@ -1418,7 +1771,9 @@ static int compile_partner(struct cstate *s, uint32_t pidx, const uint32_t *gran
 			k->addr[8 + b] = (uint8_t)(cur->lo >> (56 - 8 * b));
 		}
 		if (depth)
-			*v = out->vals[stack[depth - 1].entry];
+			*v = stack[depth - 1].val;
+		else
+			memset(v, 0, sizeof(*v));
 		v->mode = pt->mode;
 		for (j = i; j < n && same_prefix(&s->items[j], cur); j++) {
 			const struct bh_grant *g;
@@ -1436,7 +1791,8 @@ static int compile_partner(struct cstate *s, uint32_t pidx, const uint32_t *gran
 			if (!add_grant_rules(v, g, s->clk) || overflow)
 				continue;
 			overflow = 1;
-			err = -E2BIG;
+			if (!s->err)
+				s->err = -E2BIG;
 			if (depth && stack[depth - 1].overflow)
 				continue;	/* already reported for the enclosing prefix */
 			memcpy(pf.addr, k->addr, sizeof(pf.addr));
@@ -1448,35 +1804,45 @@ static int compile_partner(struct cstate *s, uint32_t pidx, const uint32_t *gran
 				      p->file ? p->file : "policy", g->line, g->col,
 				      bh_prefix_str(&pf, buf, sizeof(buf)), Q(pt->name), BH_MAX_RULES);
 		}
-		out->nprefixes += has_grant;
+		s->nprefixes += has_grant;
 		stack[depth].it = cur;
-		stack[depth].entry = e;
+		stack[depth].val = *v;
 		stack[depth].overflow = overflow || (depth && stack[depth - 1].overflow);
 		depth++;
 	}
-	return err;
 }
 
-int bh_compile(const struct bh_policy *p, const struct bh_clock *clk,
-	       struct bh_compiled *out, struct bh_errors *errs)
+size_t bh_compile_max_entries(const struct bh_policy *p)
 {
-	struct cstate s = { .p = p, .clk = clk, .out = out, .errs = errs };
-	size_t *start = NULL, *fill = NULL, cap, maxg = 0, i;
-	uint32_t *order = NULL;
-	int err = 0, r;
+	return p->ngrants + p->npartners * (p->nnever + 1);
+}
 
-	memset(out, 0, sizeof(*out));
+/*
+ * Compile into buffers of s->cap entries allocated here (s->keys, s->vals),
+ * handing full ones to s->sink; s->n and s->nprefixes count. On error the
+ * buffers are freed.
+ */
+static int compile(struct cstate *s)
+{
+	const struct bh_policy *p = s->p;
+	size_t *start = NULL, *fill = NULL, maxg = 0, i;
+	uint32_t *order = NULL;
+	int err = 0;
+
 	start = calloc(p->npartners + 1, sizeof(*start));
 	fill = calloc(p->npartners + 1, sizeof(*fill));
 	order = calloc(p->ngrants + 1, sizeof(*order));
-	if (!start || !fill || !order) {
+	s->stack = calloc(CSTACK, sizeof(*s->stack));
+	s->keys = malloc(s->cap * sizeof(*s->keys));
+	s->vals = malloc(s->cap * sizeof(*s->vals));
+	if (!start || !fill || !order || !s->stack || !s->keys || !s->vals) {
 		err = -ENOMEM;
 		goto out;
 	}
 	/* Group grant indices by partner (counting sort keeps file order). */
 	for (i = 0; i < p->ngrants; i++) {
 		if (p->grants[i].partner_idx >= p->npartners) {
-			bh_errors_add(errs, "%s: grant %u has no partner", p->file ? p->file : "policy",
+			bh_errors_add(s->errs, "%s: grant %u has no partner", p->file ? p->file : "policy",
 				      p->grants[i].id);
 			err = -EINVAL;
 			goto out;
@@ -1492,28 +1858,67 @@ int bh_compile(const struct bh_policy *p, const struct bh_clock *clk,
 	for (i = 0; i < p->ngrants; i++)
 		order[fill[p->grants[i].partner_idx]++] = (uint32_t)i;
 
-	cap = p->ngrants + p->npartners * (p->nnever + 1);
-	out->keys = calloc(cap + 1, sizeof(*out->keys));
-	out->vals = calloc(cap + 1, sizeof(*out->vals));
-	s.items = calloc(maxg + p->nnever + 1, sizeof(*s.items));
-	if (!out->keys || !out->vals || !s.items) {
+	s->items = calloc(maxg + p->nnever + 1, sizeof(*s->items));
+	s->scratch = calloc(maxg + p->nnever + 1, sizeof(*s->scratch));
+	if (!s->items || !s->scratch) {
 		err = -ENOMEM;
 		goto out;
 	}
-	for (i = 0; i < p->npartners; i++) {
-		r = compile_partner(&s, (uint32_t)i, order + start[i], start[i + 1] - start[i]);
-		if (r)
-			err = r;
-	}
+	for (i = 0; i < p->npartners; i++)
+		compile_partner(s, (uint32_t)i, order + start[i], start[i + 1] - start[i]);
+	cflush(s);
+	err = s->err;
 out:
 	if (err == -ENOMEM)
-		bh_errors_add(errs, "%s: out of memory compiling the policy", p->file ? p->file : "policy");
-	if (err)
-		bh_compiled_free(out);
-	free(s.items);
+		bh_errors_add(s->errs, "%s: out of memory compiling the policy",
+			      p->file ? p->file : "policy");
+	if (err) {
+		free(s->keys);
+		free(s->vals);
+		s->keys = NULL;
+		s->vals = NULL;
+	}
+	free(s->items);
+	free(s->scratch);
+	free(s->stack);
 	free(order);
 	free(fill);
 	free(start);
+	return err;
+}
+
+int bh_compile(const struct bh_policy *p, const struct bh_clock *clk,
+	       struct bh_compiled *out, struct bh_errors *errs)
+{
+	struct cstate s = { .p = p, .clk = clk, .errs = errs,
+			    .cap = bh_compile_max_entries(p) + 1 };	/* never flushed */
+	int err;
+
+	memset(out, 0, sizeof(*out));
+	err = compile(&s);
+	if (err)
+		return err;
+	out->keys = s.keys;
+	out->vals = s.vals;
+	out->n = s.n;
+	out->nprefixes = s.nprefixes;
+	return 0;
+}
+
+int bh_compile_stream(const struct bh_policy *p, const struct bh_clock *clk,
+		      bh_compile_sink sink, void *arg, struct bh_compiled *counts,
+		      struct bh_errors *errs)
+{
+	struct cstate s = { .p = p, .clk = clk, .errs = errs, .sink = sink, .arg = arg,
+			    .cap = BH_COMPILE_BATCH };
+	int err;
+
+	memset(counts, 0, sizeof(*counts));
+	err = compile(&s);
+	free(s.keys);
+	free(s.vals);
+	counts->n = s.n;
+	counts->nprefixes = s.nprefixes;
 	return err;
 }
 

@@ -64,6 +64,9 @@ struct bh_partner {
 
 struct bh_policy {
 	char *file;			/* path as given, for messages */
+	void *store;			/* when set, holds every grant's ports, purpose and
+					   to_text (bh_policy_parse puts them there): free
+					   those only with bh_policy_free */
 	char *partner_root;		/* NULL when absent; relative, no leading '/' */
 	size_t nnever;
 	struct bh_prefix *never;
@@ -144,6 +147,26 @@ void bh_clock_now(struct bh_clock *c);
 int bh_compile(const struct bh_policy *p, const struct bh_clock *clk,
 	       struct bh_compiled *out, struct bh_errors *errs);
 void bh_compiled_free(struct bh_compiled *c);
+
+/* At most this many entries: bh_compile's and bh_compile_stream's n. */
+size_t bh_compile_max_entries(const struct bh_policy *p);
+
+/*
+ * The same entries in the same order without holding them all: they are
+ * handed to sink in batches of at most BH_COMPILE_BATCH from one small
+ * buffer, reused after sink returns (200 MB less for a million entries, and
+ * the batch is still in the cache when the kernel copies it). sink returns 0
+ * or -errno; after the first error, sink's or the compiler's, no batch is
+ * handed over, but compile errors are still collected. sink NULL: count
+ * only. counts gets n and nprefixes (no keys or vals; as far as it got on
+ * error). Returns 0, the compiler's -errno as bh_compile does, or sink's.
+ */
+#define BH_COMPILE_BATCH 2048
+typedef int (*bh_compile_sink)(void *arg, const struct bh_lpm_key *keys,
+			       const struct bh_lpm_val *vals, size_t n);
+int bh_compile_stream(const struct bh_policy *p, const struct bh_clock *clk,
+		      bh_compile_sink sink, void *arg, struct bh_compiled *counts,
+		      struct bh_errors *errs);
 
 /* "10.0.0.0/8" style text of a prefix (IPv4-mapped shown as IPv4). */
 #define BH_PREFIX_STRLEN 64	/* enough for any prefix */

@@ -841,6 +841,346 @@ static void test_too_many_rules(void)
 	free(text);
 }
 
+/* -------------------------------------------------------------- positions */
+
+/* Where needle first occurs in text (line, column in characters): the test's own count. */
+static void pos_of(const char *text, const char *needle, int *line, int *col)
+{
+	const char *at = strstr(text, needle);
+
+	*line = *col = 1;
+	if (!at) {
+		*line = *col = -1;
+		return;
+	}
+	for (const char *s = text; s < at; s++) {
+		if (*s == '\n') {
+			(*line)++;
+			*col = 1;
+		} else if (((unsigned char)*s & 0xc0) != 0x80) {
+			(*col)++;
+		}
+	}
+}
+
+/*
+ * Grant positions come from one walk that steps over everything but the
+ * path to the grants: strings full of brackets, quotes and backslashes,
+ * multi-byte characters, CRLF, one long line.
+ */
+static void test_grant_positions(void)
+{
+	static const char spread[] =
+		"{\"version\": 1, \"never\": [\"10.9.0.0/16\"], \"partner_root\": \"p.slice\",\r\n"
+		" \"partners\": {\"acme\": {\"cgroups\": [\"x.slice\"], \"mode\": \"audit\", \"allow\": [\r\n"
+		"  {\"to\": \"10.0.0.1\", \"purpose\": \"quote \\\" brace } bracket ] back\\\\\"},  {\"to\": \"10.0.0.2\"},\r\n"
+		"\t{\"purpose\": \"\xc3\xa9\xe2\x82\xac {[ \xe2\x9c\x93\", \"to\": \"10.0.0.3\"}, {\"to\": \"10.0.0.4\", \"ports\": [443, \"8000-8100\"]}\r\n"
+		"  ]},\r\n"
+		" \"beta\": {\"mode\": \"enforce\", \"cgroups\": [\"y.slice\"], \"allow\": []}, \"gamma\": {\"allow\": [\n"
+		"   {\"ttl\": \"1h\", \"to\": \"10.0.0.5\", \"purpose\": \"\\\\\\\"\\u00e9]}\"},\n"
+		"{\"to\": \"10.0.0.6\"}]}}}\n";
+	static const char *const spread_at[] = {
+		"{\"to\": \"10.0.0.1\"", "{\"to\": \"10.0.0.2\"", "{\"purpose\": \"\xc3\xa9", "{\"to\": \"10.0.0.4\"",
+		"{\"ttl\": \"1h\", \"to\": \"10.0.0.5\"", "{\"to\": \"10.0.0.6\"",
+	};
+	static const char flat[] =
+		"{\"partners\":{\"a\":{\"allow\":[{\"to\":\"10.0.0.1\"},{\"to\":\"10.0.0.2\",\"purpose\":\"\xe2\x82\xac\xe2\x82\xac\"},"
+		"{\"to\":\"10.0.0.3\"}],\"cgroups\":[\"a\"]},\"b\":{\"cgroups\":[\"b\"],\"allow\":[{\"to\":\"10.0.0.4\"}]}},"
+		"\"version\":1}";
+	static const char *const flat_at[] = {
+		"{\"to\":\"10.0.0.1\"", "{\"to\":\"10.0.0.2\"", "{\"to\":\"10.0.0.3\"", "{\"to\":\"10.0.0.4\"",
+	};
+	static const struct {
+		const char *label, *text;
+		const char *const *at;
+		size_t n;
+	} cases[] = {
+		{ "spread", spread, spread_at, sizeof(spread_at) / sizeof(spread_at[0]) },
+		{ "one line", flat, flat_at, sizeof(flat_at) / sizeof(flat_at[0]) },
+	};
+
+	for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+		struct bh_errors e = { 0 };
+		struct bh_policy p;
+		int rc = parse(cases[k].text, &p, &e), line, col;
+
+		CHECK(rc == 0 && p.ngrants == cases[k].n, "%s: rc %d grants %zu '%s'", cases[k].label, rc,
+		      p.ngrants, first_err(&e));
+		for (size_t i = 0; !rc && i < p.ngrants; i++) {
+			pos_of(cases[k].text, cases[k].at[i], &line, &col);
+			CHECK(p.grants[i].line == line && p.grants[i].col == col, "%s: grant %zu at %d:%d, want %d:%d",
+			      cases[k].label, i, p.grants[i].line, p.grants[i].col, line, col);
+		}
+		bh_policy_free(&p);
+		bh_errors_free(&e);
+	}
+}
+
+/*
+ * Errors anywhere, of every kind, found in one pass and reported in file
+ * order with their positions (the binding conflict names a second one).
+ */
+static void test_error_positions(void)
+{
+	static const char text[] =
+		"{\"version\": 1, \"bogus\": \"]}\\\"\",\n"
+		" \"never\": [\"10.0.0.1/8\", \"nope\"],\n"
+		" \"partners\": {\"acme\": {\"cgroups\": [\"x\"], \"mode\": \"block\", \"allow\": [\n"
+		"   {\"to\": \"10.0.0.1\", \"purpose\": \"}]\\\"{\xc3\xa9\", \"ports\": [0, \"70000\", \"9-1\"]},\n"
+		"   {\"to\": \"10.0.0.2\", \"zz\": 1}]},\n"
+		" \"beta\": {\"cgroups\": [\"/x/\"]}}}\n";
+	static const struct {
+		const char *needle;	/* where the error is */
+		const char *reason;
+	} want[] = {
+		{ "\"bogus\"", "unknown key \"bogus\"" },
+		{ "\"10.0.0.1/8\"", "host bits set" },
+		{ "\"nope\"", "bad address \"nope\"" },
+		{ "\"block\"", "unknown mode \"block\"" },
+		{ "0, \"70000\"", "port 0 out of range" },
+		{ "\"70000\"", "port 70000 out of range" },
+		{ "\"9-1\"", "reversed port range" },
+		{ "\"zz\"", "unknown key \"zz\" in grant" },
+		{ "\"/x/\"", "cgroup \"x\" bound to partners \"acme\" (at " },
+	};
+	struct bh_errors e = { 0 };
+	struct bh_policy p;
+	char prefix[64], first[32];
+	int rc, line, col;
+
+	rc = parse(text, &p, &e);
+	CHECK(rc == -EINVAL && e.n == sizeof(want) / sizeof(want[0]) && !e.more, "errors: rc %d n %zu more %zu",
+	      rc, e.n, e.more);
+	for (size_t i = 0; i < e.n && i < sizeof(want) / sizeof(want[0]); i++) {
+		pos_of(text, want[i].needle, &line, &col);
+		snprintf(prefix, sizeof(prefix), "t.json:%d:%d: ", line, col);
+		CHECK(starts_with(e.msg[i], prefix) && strstr(e.msg[i], want[i].reason), "error %zu: '%s', want '%s...%s'",
+		      i, e.msg[i], prefix, want[i].reason);
+	}
+	pos_of(text, "\"x\"]", &line, &col);
+	snprintf(first, sizeof(first), "(at %d:%d)", line, col);
+	CHECK(e.n && strstr(e.msg[e.n - 1], first), "first binding: '%s', want '%s'", e.n ? e.msg[e.n - 1] : "", first);
+	bh_errors_free(&e);
+	bh_policy_free(&p);
+}
+
+/* A large policy with errors at its far end: positions still exact. */
+static void test_errors_far(void)
+{
+	enum { N = 100000 };
+	struct bh_errors e = { 0 };
+	struct bh_policy p;
+	char *text = NULL, prefix[64];
+	size_t len = 0;
+	int rc;
+	FILE *f;
+
+	f = open_memstream(&text, &len);
+	fputs("{\"version\": 1, \"partners\": {\"acme\": {\"cgroups\": [\"a\"], \"allow\": [\n", f);
+	for (int i = 0; i < N; i++)
+		fprintf(f, "  {\"to\": \"10.%d.%d.0/24\", \"proto\": \"tcp\", \"ports\": [\"443\"]},\n",
+			i >> 8 & 255, i & 255);
+	fputs("  {\"to\": \"11.0.0.0/24\", \"ports\": [\"0\"]}, {\"to\": \"12.0.0.1/8\"}]},\n"
+	      " \"beta\": {\"cgroups\": [\"a\"]}}}\n", f);
+	fclose(f);
+	rc = parse(text, &p, &e);
+	CHECK(rc == -EINVAL && e.n == 3, "far errors: rc %d n %zu '%s'", rc, e.n, first_err(&e));
+	for (size_t i = 0; i < e.n && i < 3; i++) {
+		static const char *const at[] = { "\"0\"]}", "\"12.0.0.1/8\"", "\"a\"]}}}" };
+		int line, col;
+
+		pos_of(text, at[i], &line, &col);
+		snprintf(prefix, sizeof(prefix), "t.json:%d:%d: ", line, col);
+		CHECK(line > N && starts_with(e.msg[i], prefix), "far error %zu: '%s', want '%s'", i, e.msg[i], prefix);
+	}
+	CHECK(e.n == 3 && strstr(e.msg[2], "bound to partners \"acme\" (at 1:50)"), "far binding: '%s'",
+	      e.n == 3 ? e.msg[2] : "");
+	bh_errors_free(&e);
+	bh_policy_free(&p);
+	free(text);
+}
+
+/* ------------------------------------------------------- streamed compile */
+
+struct collect {
+	const struct bh_compiled *want;	/* what bh_compile made */
+	size_t n, batches, fail_at;	/* fail_at: return -EIO on that batch (1-based; 0 never) */
+	int same, big;
+};
+
+static int collect_sink(void *arg, const struct bh_lpm_key *keys, const struct bh_lpm_val *vals, size_t n)
+{
+	struct collect *c = arg;
+
+	if (++c->batches == c->fail_at)
+		return -EIO;
+	c->big |= n > BH_COMPILE_BATCH || !n;
+	if (c->n + n > c->want->n || memcmp(keys, c->want->keys + c->n, n * sizeof(*keys)) ||
+	    memcmp(vals, c->want->vals + c->n, n * sizeof(*vals)))
+		c->same = 0;
+	c->n += n;
+	return 0;
+}
+
+/* bh_compile_stream hands over exactly bh_compile's entries, a batch at a time. */
+static void check_stream(const char *label, const struct bh_policy *p, const struct bh_clock *clk,
+			 size_t min_entries)
+{
+	struct bh_errors e = { 0 };
+	struct bh_compiled c, counts;
+	struct collect col = { .want = &c, .same = 1 };
+	int rc;
+
+	rc = bh_compile(p, clk, &c, &e);
+	CHECK(rc == 0, "%s: compile '%s'", label, first_err(&e));
+	if (rc)
+		goto out;
+	rc = bh_compile_stream(p, clk, collect_sink, &col, &counts, &e);
+	CHECK(rc == 0 && col.same && !col.big && col.n == c.n && counts.n == c.n &&
+	      counts.nprefixes == c.nprefixes && !counts.keys && !counts.vals &&
+	      col.batches == (c.n + BH_COMPILE_BATCH - 1) / BH_COMPILE_BATCH,
+	      "%s: stream rc %d same %d entries %zu/%zu batches %zu", label, rc, col.same, col.n, c.n, col.batches);
+	rc = bh_compile_stream(p, clk, NULL, NULL, &counts, &e);
+	CHECK(rc == 0 && counts.n == c.n && counts.nprefixes == c.nprefixes, "%s: count only %zu/%zu", label,
+	      counts.n, c.n);
+	CHECK(c.n >= min_entries, "%s: only %zu entries", label, c.n);
+	if (c.n > BH_COMPILE_BATCH) {	/* a sink's error ends it: no batch after */
+		col = (struct collect){ .want = &c, .same = 1, .fail_at = 1 };
+		rc = bh_compile_stream(p, clk, collect_sink, &col, &counts, &e);
+		CHECK(rc == -EIO && col.batches == 1 && !e.n, "%s: sink error rc %d batches %zu", label, rc,
+		      col.batches);
+	}
+	bh_compiled_free(&c);
+out:
+	bh_errors_free(&e);
+}
+
+static void test_compile_stream(void)
+{
+	const struct bh_clock clk = { .wall_ns = 1700000000LL * 1000000000LL, .boot_ns = 1000000000LL };
+	static const char over[] =
+		"{\"version\": 1, \"partners\": {\"acme\": {\"cgroups\": [\"a\"], \"allow\": [\n"
+		"{\"to\": \"10.0.0.0/8\", \"proto\": \"tcp\", \"ports\": [\"1\", \"3\", \"5\", \"7\", \"9\"]},\n"
+		"  {\"to\": \"10.0.0.0/24\", \"proto\": \"udp\", \"ports\": [\"1\", \"3\", \"5\", \"7\"]}]}}}\n";
+	struct bh_errors e = { 0 };
+	struct bh_compiled counts;
+	struct bh_policy p;
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f;
+	int rc;
+
+	rc = parse(decide_policy, &p, &e);
+	CHECK(rc == 0, "decide policy: %s", first_err(&e));
+	if (!rc)
+		check_stream("decide", &p, &clk, 1);
+	bh_policy_free(&p);
+	bh_errors_free(&e);
+
+	/* Several batches: 3 partners, nested and overlapping prefixes. */
+	f = open_memstream(&text, &len);
+	fputs("{\"version\": 1, \"never\": [\"10.1.2.0/24\"], \"partners\": {", f);
+	for (int k = 0; k < 3; k++) {
+		fprintf(f, "%s\"p%d\": {\"cgroups\": [\"p%d\"], \"allow\": [{\"to\": \"10.0.0.0/8\", \"proto\": \"udp\"}",
+			k ? ", " : "", k, k);
+		for (int i = 0; i < 3000; i++)
+			fprintf(f, i % 3 ? ", {\"to\": \"10.%d.%d.0/24\", \"proto\": \"tcp\", \"ports\": [\"%d\"]}" :
+				", {\"to\": \"10.%d.%d.0/16\", \"proto\": \"tcp\", \"ports\": [\"%d\"]}",
+				i % 3 ? i / 256 : (i / 3 + k) % 256, i % 3 ? i % 256 : 0, 1 + (i + k) % 5);
+		fputs("]}", f);
+	}
+	fputs("}}\n", f);
+	fclose(f);
+	rc = parse(text, &p, &e);
+	CHECK(rc == 0, "batches policy: %s", first_err(&e));
+	for (size_t i = 0; !rc && i < p.npartners; i++)
+		p.partners[i].id = (uint32_t)(7 * i + 3);
+	if (!rc)
+		check_stream("batches", &p, &clk, 3 * BH_COMPILE_BATCH);
+	bh_policy_free(&p);
+	bh_errors_free(&e);
+	free(text);
+
+	/* A compile error: reported as bh_compile does, and nothing handed over. */
+	rc = parse(over, &p, &e);
+	CHECK(rc == 0, "over policy: %s", first_err(&e));
+	if (!rc) {
+		struct bh_compiled c = { 0 };
+		struct collect col = { .want = &c, .same = 1 };
+
+		rc = bh_compile_stream(&p, &clk, collect_sink, &col, &counts, &e);
+		CHECK(rc == -E2BIG && col.batches == 0 && e.n == 1 &&
+		      starts_with(first_err(&e), "t.json:3:3: 10.0.0.0/24 of partner \"acme\""),
+		      "stream E2BIG: rc %d batches %zu '%s'", rc, col.batches, first_err(&e));
+	}
+	bh_policy_free(&p);
+	bh_errors_free(&e);
+}
+
+/* A single grant (the control socket's `grant`): owned members, positions in its own text. */
+static void test_grant_parse(void)
+{
+	static const char bad[] = "{\"to\": \"10.1.0.0/16\",\n \"ports\": [\"443\", 0]}";
+	struct bh_errors e = { 0 };
+	struct bh_policy p;
+	struct bh_grant g;
+	char want[64];
+	int rc, line, col;
+
+	rc = parse(decide_policy, &p, &e);
+	CHECK(rc == 0, "policy: %s", first_err(&e));
+	if (rc)
+		goto out;
+	rc = bh_grant_parse(&p, 1, "grant", "{\"to\": \"10.1.0.0/16\", \"proto\": \"tcp\", \"ports\": [\"443\", 80], "
+			    "\"purpose\": \"jit\", \"ttl\": \"1h\"}", &g, &e);
+	CHECK(rc == 0 && g.id == 0 && g.partner_idx == 1 && g.nports == 2 && g.ports[0].lo == 80 &&
+	      g.purpose && !strcmp(g.purpose, "jit") && !strcmp(g.to_text, "10.1.0.0/16") &&
+	      g.ttl_ns == 3600LL * 1000000000LL, "grant: rc %d '%s'", rc, first_err(&e));
+	if (!rc)
+		bh_grant_free(&g);
+	rc = bh_grant_parse(&p, 1, "grant", bad, &g, &e);
+	pos_of(bad, "0]", &line, &col);
+	snprintf(want, sizeof(want), "grant:%d:%d: port 0 out of range", line, col);
+	CHECK(rc == -EINVAL && e.n == 1 && starts_with(first_err(&e), want), "bad grant: rc %d '%s', want '%s'",
+	      rc, first_err(&e), want);
+out:
+	bh_policy_free(&p);
+	bh_errors_free(&e);
+}
+
+/* ------------------------------------------------- jansson's allocator */
+
+/*
+ * The parse takes over jansson's allocator for its own thread while it
+ * runs: values made before, during (by nobody else) and after a parse are
+ * still made and freed by the allocator they came from (the sanitizer
+ * build checks the frees).
+ */
+static void test_json_alloc(void)
+{
+	json_t *before = json_pack("{s:s, s:[i,i]}", "a", "b", "c", 1, 2), *after;
+	struct bh_errors e = { 0 };
+	struct bh_policy p;
+	char *s;
+	int rc;
+
+	rc = parse(decide_policy, &p, &e);
+	CHECK(rc == 0, "policy: %s", first_err(&e));
+	after = json_pack("{s:O, s:s}", "before", before, "d", "e");
+	CHECK(json_object_set_new(before, "x", json_string("y")) == 0, "grow a pre-parse object");
+	s = json_dumps(after, JSON_COMPACT | JSON_SORT_KEYS);
+	CHECK(s && !strcmp(s, "{\"before\":{\"a\":\"b\",\"c\":[1,2],\"x\":\"y\"},\"d\":\"e\"}"), "json after: %s", s);
+	free(s);
+	json_decref(before);
+	json_decref(after);
+	bh_policy_free(&p);
+	bh_errors_free(&e);
+	rc = parse("{\"version\": 1, \"partners\": {\"a\": {\"cgroups\": [\"a\"], \"allow\": [{\"to\": 1}]}}}", &p, &e);
+	CHECK(rc == -EINVAL && e.n == 1, "second parse: rc %d '%s'", rc, first_err(&e));
+	bh_policy_free(&p);
+	bh_errors_free(&e);
+}
+
 /* --------------------------------------------------------------- summary */
 
 static void test_summary(void)
@@ -1105,6 +1445,16 @@ static void test_million(void)
 		goto out;
 	printf("1M grants (%.1f MB JSON): parse+validate %.3f s, compile %.3f s -> %zu entries, %zu prefixes\n",
 	       (double)len / 1e6, t1 - t0, t2 - t1, c.n, c.nprefixes);
+	{
+		struct collect col = { .want = &c, .same = 1 };
+		struct bh_compiled counts;
+
+		t0 = now_s();
+		rc = bh_compile_stream(&p, &clk, collect_sink, &col, &counts, &e);
+		printf("1M grants: streamed compile %.3f s in %zu batches\n", now_s() - t0, col.batches);
+		CHECK(rc == 0 && col.same && !col.big && col.n == c.n && counts.nprefixes == c.nprefixes,
+		      "1M stream: rc %d same %d entries %zu/%zu", rc, col.same, col.n, c.n);
+	}
 	CHECK(p.grants[PER].line == 5 + PER && p.grants[PER].col == 1, "grant %d at %d:%d", PER,
 	      p.grants[PER].line, p.grants[PER].col);
 
@@ -1148,6 +1498,12 @@ int main(int argc, char **argv)
 	test_decisions();
 	test_flatten_brute();
 	test_too_many_rules();
+	test_grant_positions();
+	test_error_positions();
+	test_errors_far();
+	test_compile_stream();
+	test_grant_parse();
+	test_json_alloc();
 	test_summary();
 	test_lint();
 	test_bad_files(bad_dir);
