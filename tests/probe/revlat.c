@@ -34,7 +34,10 @@
  *   refused      (send time of the first datagram the kernel refused) - t_ret,
  *                and the end of that send() - t_ret: the kernel drop happened
  *                in between (the sender's own CLOCK_BOOTTIME). The gap from the
- *                last accepted datagram to it brackets the policy switch.
+ *                last accepted datagram to it brackets the policy switch; where
+ *                it is at most 4 send intervals (the sender was on its CPU at
+ *                the switch), the first refusal - t_ret says when enforcement
+ *                began, to within those few us (switch_tight).
  *   drop_event   ts of the flow's first `packet` deny event (reason revoked)
  *                - t_ret. The event carries the kernel's bpf_ktime_get_boot_ns()
  *                written as wall-clock RFC 3339 with microseconds (the daemon
@@ -632,6 +635,7 @@ static int report(const struct opts *o, struct sample *sm, size_t found, json_t 
 		{ "first_refused_return_ns", "... its send() returned EPERM - return" },
 		{ "drop_event_ns", "kernel drop event ts (first, revoked) - return" },
 		{ "refusal_bracket_ns", "last accepted -> first refused send time" },
+		{ "switch_tight_ns", "first refused - return, bracket <= 4 intervals" },
 	};
 	int ret = 0;
 
@@ -656,6 +660,10 @@ static int report(const struct opts *o, struct sample *sm, size_t found, json_t 
 			case 4: if (s->drop_event_boot) v[n++] = s->drop_event_boot - s->t_ret; break;
 			case 5: if (s->s.nfail && s->s.last_ok_ts)
 					v[n++] = s->s.first_fail_ts - s->s.last_ok_ts;
+				break;
+			case 6: if (s->s.nfail && s->s.last_ok_ts && s->s.first_fail_ts -
+					s->s.last_ok_ts <= 4 * (int64_t)o->interval_us * NS_PER_US)
+					v[n++] = s->s.first_fail_ts - s->t_ret;
 				break;
 			}
 		}
