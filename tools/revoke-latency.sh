@@ -17,9 +17,11 @@
 # namespace, one every INTERVAL_US, each carrying its CLOCK_BOOTTIME send time
 # and a sequence number; while it streams, `bulkhead revoke --grant ID` runs,
 # timed on CLOCK_BOOTTIME from fork() to waitpid(); the stream goes on for
-# TAIL_US after the CLI returned. The datagrams that reached the receiver, the
-# first send() the kernel refused (EPERM) and the flow's first `packet` deny
-# event (reason revoked) are compared with the CLI's return instant.
+# TAIL_US after the CLI returned, and until the kernel refused a datagram (a
+# sender kept off its CPU may not have sent one yet). The datagrams that
+# reached the receiver, the first send() the kernel refused (EPERM) and the
+# flow's first `packet` deny event (reason revoked) are compared with the
+# CLI's return instant.
 # tests/probe/revlat.c (built here with cc) does the measuring and documents
 # every figure; docs/operations.md has the method and results.
 #
