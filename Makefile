@@ -112,3 +112,10 @@ clean:
 # The README's main-job command: a contained partner, end to end, then cleanup.
 demo: all
 	$(Q)tools/demo.sh
+
+# Overhead and scale against no enforcement and nftables, side by side (root;
+# about 15 minutes on 2 cores; docs/benchmarks.md). bench/run.sh installs what
+# it needs (iperf3, nftables, jq, bpftool) and writes build/bench/ (BENCH_OUT);
+# BENCH_ARGS passes its options, e.g. make bench BENCH_ARGS=--quick.
+bench: all
+	$(Q)bench/run.sh $(BENCH_ARGS)

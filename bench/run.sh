@@ -13,22 +13,24 @@
 #
 # Sections: connect throughput scale hooks events (default: all).
 # --quick: a short validation run (1 s samples, scale up to 100k).
-# --update-docs: after the run, put build/bench/results.md into
+# --update-docs: after the run, put results.md into
 #   docs/benchmarks.md between its "results" markers.
 #
 # Knobs (environment): BENCH_ROUNDS (5), BENCH_CONNECT_SECS (4),
 # BENCH_TPUT_SECS (3), BENCH_SCALE_SIZES ("1000 100000 1000000"),
 # BENCH_SCALE_SECS (3), BENCH_EVENT_SECS (4), BENCH_HOOK_SECS (2),
-# BENCH_PIN (1: client on CPU 0, servers and daemon on CPU 1).
+# BENCH_PIN (1: client on CPU 0, servers and daemon on CPU 1), BENCH_OUT
+# (build/bench: where the outputs and the compiled bench tools go).
 #
-# Output: build/bench/results.md, build/bench/results.json, build/bench/raw.tsv
-# (one line per sample: section case config round metric value).
+# Output: BENCH_OUT/results.md, results.json, raw.tsv (one line per sample:
+# section case config round metric value).
 
 set -uo pipefail
 
 SRC=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=$SRC/build
 OUT=${BENCH_OUT:-$BUILD/bench}
+case $OUT in /*) ;; *) OUT=$PWD/$OUT ;; esac
 BULKHEAD=${BULKHEAD:-$BUILD/bulkhead}
 ONLY="connect throughput scale hooks events"
 QUICK=0

@@ -9,50 +9,90 @@
 set -euo pipefail
 
 BULKHEAD=${BULKHEAD:-$(cd "$(dirname "$0")/.." && pwd)/build/bulkhead}
+# Everything the demo creates is named after TAG, so leftovers are easy to
+# attribute: netns $TAG-cli/-svc, veth ${TAG}c/s, cgroup $TAG.slice, pins
+# /sys/fs/bpf/$TAG, temp dir /tmp/bulkhead-$TAG.*
 TAG=bhdemo$$
 CLI_NS=$TAG-cli
 SVC_NS=$TAG-svc
 PIN=/sys/fs/bpf/$TAG
-WORK=$(mktemp -d /tmp/bulkhead-demo.XXXXXX)
-CTL=$WORK/control.sock
+WORK=""
 CG2=$(awk '$9 == "cgroup2" { print $5; exit }' /proc/self/mountinfo)
 ROOT_REL=$TAG.slice
 DAEMON_PID=
 
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
+# alive PID: the process runs (a zombie only waits to be reaped).
+alive() { [ -r "/proc/$1/stat" ] && ! sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | grep -q '^[ZX]'; }
+
+# stop_pids PID...: SIGTERM, then SIGKILL what still runs after 5 s; reap
+# those that are our children.
+stop_pids() {
+	local p
+	[ $# -gt 0 ] || return 0
+	kill -TERM "$@" 2>/dev/null
+	for p in "$@"; do
+		for _ in $(seq 100); do alive "$p" || break; sleep 0.05; done
+		kill -KILL "$p" 2>/dev/null
+		wait "$p" 2>/dev/null
+	done
+	return 0
+}
+
+# Remove everything the demo created. Runs with INT, TERM and HUP ignored (so
+# also by the commands it runs: a second Ctrl-C cannot cut it short), and is
+# idempotent: each step checks what is still there, so running it again, or
+# from the middle of a first run, finishes the job.
 cleanup() {
+	trap '' INT TERM HUP
 	set +e
-	[ -n "$DAEMON_PID" ] && kill "$DAEMON_PID" 2>/dev/null && wait "$DAEMON_PID" 2>/dev/null
-	"$BULKHEAD" down --pin-dir "$PIN" >/dev/null 2>&1
+	# our background jobs (the daemon, the servers), even one whose pid a
+	# signal kept from reaching DAEMON_PID
+	# shellcheck disable=SC2046
+	stop_pids $(jobs -p)
+	[ ! -d "$PIN" ] || "$BULKHEAD" down --pin-dir "$PIN" >/dev/null 2>&1 || rm -rf "$PIN"
 	for ns in "$SVC_NS" "$CLI_NS"; do
-		if [ -e "/run/netns/$ns" ]; then
-			ip netns pids "$ns" 2>/dev/null | xargs -r kill 2>/dev/null
-			ip netns del "$ns"
-		fi
+		[ -e "/run/netns/$ns" ] || continue
+		# shellcheck disable=SC2046
+		stop_pids $(ip netns pids "$ns" 2>/dev/null)
+		ip netns del "$ns"
 	done
 	if [ -n "$CG2" ] && [ -d "$CG2/$ROOT_REL" ]; then
-		find "$CG2/$ROOT_REL" -depth -type d | while read -r d; do
-			while read -r p; do echo "$p" > "$CG2/cgroup.procs"; done < "$d/cgroup.procs"
-			rmdir "$d"
-		done
+		# shellcheck disable=SC2046
+		stop_pids $(find "$CG2/$ROOT_REL" -name cgroup.procs -exec cat {} + 2>/dev/null)
+		find "$CG2/$ROOT_REL" -depth -type d -exec rmdir {} + 2>/dev/null
 	fi
-	rm -rf "$WORK"
+	[ -z "$WORK" ] || rm -rf "$WORK"
+}
+# A signal runs the whole cleanup itself (with the signals already ignored)
+# before exiting; the EXIT trap then finds nothing left to do.
+on_signal() {
+	trap '' INT TERM HUP
+	say "interrupted: cleaning up" || true
+	cleanup
+	exit "$1"
 }
 trap cleanup EXIT
-trap 'exit 130' INT TERM
+trap 'on_signal 130' INT
+trap 'on_signal 143' TERM
+trap 'on_signal 129' HUP
+# A reader that went away (`make demo | head`) must not kill us before the
+# cleanup: writes fail with EPIPE instead, and set -e ends the demo.
+trap : PIPE
 
 [ "$(id -u)" = 0 ] || { echo "demo: run as root (it creates cgroups and namespaces)" >&2; exit 1; }
 [ -n "$CG2" ] || { echo "demo: no cgroup v2 hierarchy mounted" >&2; exit 1; }
 [ -x "$BULKHEAD" ] || { echo "demo: $BULKHEAD not built (run make)" >&2; exit 1; }
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/bulkhead-$TAG.XXXXXX")
+CTL=$WORK/control.sock
 
 say "setting up: cgroup $CG2/$ROOT_REL/acme, namespaces $CLI_NS and $SVC_NS"
 mkdir -p "$CG2/$ROOT_REL/acme"
 ip netns add "$CLI_NS"
 ip netns add "$SVC_NS"
-ip link add "${TAG}c" type veth peer name "${TAG}s"
-ip link set "${TAG}c" netns "$CLI_NS"
-ip link set "${TAG}s" netns "$SVC_NS"
+# created inside the namespaces: nothing of the demo is ever in the host's
+ip link add "${TAG}c" netns "$CLI_NS" type veth peer name "${TAG}s" netns "$SVC_NS"
 nsexec() { local ns=$1; shift; nsenter --net="/run/netns/$ns" "$@"; }
 nsexec "$CLI_NS" ip addr add 10.250.0.1/24 dev "${TAG}c"
 nsexec "$SVC_NS" ip addr add 10.250.0.2/24 dev "${TAG}s"   # billing API (granted)
@@ -64,7 +104,8 @@ done
 
 http_server() { # ns addr port body
 	printf 'HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\n%s\n' "$4" > "$WORK/resp-$3"
-	nsexec "$1" socat "TCP-LISTEN:$3,bind=$2,fork,reuseaddr" "SYSTEM:cat $WORK/resp-$3" &
+	# a job of this shell itself (nsenter execs socat), so cleanup can stop it
+	nsenter --net="/run/netns/$1" socat "TCP-LISTEN:$3,bind=$2,fork,reuseaddr" "SYSTEM:cat $WORK/resp-$3" &
 }
 http_server "$SVC_NS" 10.250.0.2 8443 "billing api: ok"
 http_server "$SVC_NS" 10.250.0.3 5432 "database: you should not see this"
