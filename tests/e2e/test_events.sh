@@ -759,12 +759,17 @@ case_deny_events() {
 	assert_event "denied TCP connect (not bound yet: no src, no sport)" "$f" "${common[@]}" \
 		type=connect hook=connect proto=tcp dst=10.1.2.3 dport:=80 pid:="$RUN_PID" \
 		tid:="$RUN_PID" "ts@$(ts_window)" -sport -src
+	# the kernel gives an unconnected UDP socket its port before the sendmsg
+	# hook runs (docs/events.md): sport, but no src (bound to no address)
 	probe_pid EPERM "$acme" udp-sendto 10.1.2.3 5353
-	assert_event "denied unconnected UDP sendto" "$f" "${common[@]}" type=send hook=sendmsg \
-		proto=udp dst=10.1.2.3 dport:=5353 pid:="$RUN_PID" tid:="$RUN_PID" "ts@$(ts_window)"
+	assert_event "denied unconnected UDP sendto (autobound: sport, no src)" "$f" "${common[@]}" \
+		type=send hook=sendmsg proto=udp sport\>=1 dst=10.1.2.3 dport:=5353 pid:="$RUN_PID" \
+		tid:="$RUN_PID" "ts@$(ts_window)" -src
+	# connect(2) on a UDP socket runs the hook before the kernel binds a port
 	probe_pid EPERM "$acme" udp-connect-send 10.2.0.1 53
-	assert_event "denied connected UDP" "$f" "${common[@]}" type=connect hook=connect proto=udp \
-		dst=10.2.0.1 dport:=53 pid:="$RUN_PID" "ts@$(ts_window)"
+	assert_event "denied connected UDP (not bound yet: no src, no sport)" "$f" "${common[@]}" \
+		type=connect hook=connect proto=udp dst=10.2.0.1 dport:=53 pid:="$RUN_PID" \
+		"ts@$(ts_window)" -sport -src
 	probe_pid EPERM "$acme" tcp-connect fd00:21::7 8080
 	assert_event "denied IPv6 TCP connect" "$f" "${common[@]}" type=connect hook=connect proto=tcp \
 		dst=fd00:21::7 dport:=8080 pid:="$RUN_PID" "ts@$(ts_window)"
