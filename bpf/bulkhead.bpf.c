@@ -146,6 +146,24 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } bh_lost SEC(".maps");
 
+/* Userspace only: what has been reported, across daemon restarts. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct bh_reported);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} bh_reported SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, BH_MAX_FLOWS);
+	__type(key, struct bh_flow_key);
+	__type(value, struct bh_flow_rep);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} bh_flowrep SEC(".maps");
+
 static __always_inline void bh_map_v4(__u8 *addr, __u32 ip4_be)
 {
 	__builtin_memset(addr, 0, 10);

@@ -65,7 +65,8 @@ struct bh_daemon {
 	size_t ncg, cg_next;
 	struct flow_seen *flows;
 	size_t nflows;
-	struct bh_lost reported;
+	struct bh_lost reported;	/* as in bh_reported[0] */
+	int reported_loaded;
 	uint64_t records;
 };
 
@@ -259,9 +260,10 @@ static uint64_t boot_now(void)
 
 /* Aggregated denies of windows that have closed (the kernel writes only the
  * current window; one more window of slack covers a program still running,
- * so a closed window's count is final). The map is read in batches, a few
- * syscalls for all of it, and the closed windows deleted in one more. */
-static void flush_floods(struct bh_daemon *d)
+ * so a closed window's count is final), or of every window (all: the programs
+ * are detached, nothing writes any more). The map is read in batches, a few
+ * syscalls for all of it, and the flushed windows deleted in one more. */
+static void flush_floods(struct bh_daemon *d, int all)
 {
 	enum { CHUNK = 1024 };
 	int fd = bpf_map__fd(d->l.skel->maps.bh_flood);
@@ -288,7 +290,7 @@ static void flush_floods(struct bh_daemon *d)
 				.reason = keys[i].reason, .verdict = vals[i].verdict,
 			};
 
-			if (keys[i].window + 2 > cur)
+			if (!all && keys[i].window + 2 > cur)
 				continue;
 			if (ndone == cap) {
 				cap = cap ? cap * 2 : CHUNK;
@@ -314,12 +316,22 @@ out:
 	free(done);
 }
 
+/* Kernel losses not yet reported: against the totals the daemons of this pin
+ * directory have reported (pinned, so a restart does not repeat them, and
+ * what happened while no daemon ran is reported by the next one). */
 static void report_loss(struct bh_daemon *d)
 {
+	int rfd = bpf_map__fd(d->l.skel->maps.bh_reported);
+	struct bh_reported rep = {};
 	struct bh_lost sum;
+	uint32_t zero = 0;
 
 	if (bh_lost_read(bpf_map__fd(d->l.skel->maps.bh_lost), &sum))
 		return;
+	if (!d->reported_loaded && bpf_map_lookup_elem(rfd, &zero, &rep) == 0) {
+		d->reported = rep.lost;
+		d->reported_loaded = 1;
+	}
 	if (sum.ring_full > d->reported.ring_full)
 		bh_writer_emit(d->w, NULL, bh_event_loss("ring", sum.ring_full -
 							 d->reported.ring_full, NULL));
@@ -330,6 +342,10 @@ static void report_loss(struct bh_daemon *d)
 	if (sum.uncounted > d->reported.uncounted)
 		bh_writer_emit(d->w, NULL, bh_event_loss("uncounted_denies", sum.uncounted -
 							 d->reported.uncounted, NULL));
+	if (memcmp(&d->reported, &sum, sizeof(sum))) {
+		rep.lost = sum;
+		bpf_map_update_elem(rfd, &zero, &rep, BPF_ANY);
+	}
 	d->reported = sum;
 }
 
@@ -383,6 +399,30 @@ static void advance_fold_epoch(struct bh_daemon *d)
 	}
 }
 
+/* A flow's counters as of its last summary, by an earlier daemon of this pin
+ * directory (bh_flowrep): a restart neither repeats nor skips traffic. */
+static void flow_last_reported(struct bh_daemon *d, struct flow_seen *f)
+{
+	struct bh_flow_rep r;
+
+	if (bpf_map_lookup_elem(bpf_map__fd(d->l.skel->maps.bh_flowrep), &f->key, &r))
+		return;
+	f->last.tx_bytes = r.tx_bytes;
+	f->last.tx_packets = r.tx_packets;
+	f->last.rx_bytes = r.rx_bytes;
+	f->last.rx_packets = r.rx_packets;
+}
+
+static void flow_reported(struct bh_daemon *d, const struct flow_seen *f)
+{
+	struct bh_flow_rep r = {
+		.tx_bytes = f->now.tx_bytes, .tx_packets = f->now.tx_packets,
+		.rx_bytes = f->now.rx_bytes, .rx_packets = f->now.rx_packets,
+	};
+
+	bpf_map_update_elem(bpf_map__fd(d->l.skel->maps.bh_flowrep), &f->key, &r, BPF_ANY);
+}
+
 /* Summaries of the flows that moved since the last interval: the kernel's
  * flows are read and sorted, and joined with the previous (sorted) snapshot,
  * so each interval costs O(n log n). Flows idle for 6 intervals are forgotten
@@ -390,6 +430,7 @@ static void advance_fold_epoch(struct bh_daemon *d)
 static void flush_flows(struct bh_daemon *d, unsigned int interval_s)
 {
 	int fd = bpf_map__fd(d->l.skel->maps.bh_flows);
+	int rfd = bpf_map__fd(d->l.skel->maps.bh_flowrep);
 	struct flow_seen *cur = NULL, *nc;
 	size_t n = 0, cap = 0, i, kept = 0;
 	struct bh_flow_key k;
@@ -421,15 +462,19 @@ static void flush_flows(struct bh_daemon *d, unsigned int interval_s)
 		if (prev) {
 			f->last = prev->last;
 			f->idle_rounds = prev->idle_rounds;
+		} else {
+			flow_last_reported(d, f);
 		}
 		if (f->now.tx_packets == f->last.tx_packets &&
 		    f->now.rx_packets == f->last.rx_packets) {
 			if (++f->idle_rounds >= 6) {
 				bpf_map_delete_elem(fd, &f->key);
+				bpf_map_delete_elem(rfd, &f->key);
 				continue;
 			}
 		} else {
 			flow_summary(d, f, interval_s);
+			flow_reported(d, f);
 			f->last = f->now;
 			f->idle_rounds = 0;
 		}
@@ -1030,16 +1075,28 @@ static int64_t mono_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static void adopt_report(struct bh_daemon *d, uint64_t gen_before)
+struct restored {
+	size_t grants, revokes, ttls;
+};
+
+/* The records found pinned at start (before this daemon applied anything). */
+static void count_restored(const struct bh_daemon *d, struct restored *r)
 {
-	size_t i, grants = 0, revokes = 0, ttls = 0;
+	size_t i;
+
+	memset(r, 0, sizeof(*r));
+	for (i = 0; i < d->jit.n; i++) {
+		r->grants += d->jit.r[i].kind == BH_JIT_GRANT;
+		r->revokes += d->jit.r[i].kind == BH_JIT_REVOKE;
+		r->ttls += d->jit.r[i].kind == BH_JIT_TTL;
+	}
+}
+
+static void adopt_report(struct bh_daemon *d, uint64_t gen_before, const struct restored *r)
+{
+	size_t grants = r->grants, revokes = r->revokes, ttls = r->ttls;
 	json_t *o;
 
-	for (i = 0; i < d->jit.n; i++) {
-		grants += d->jit.r[i].kind == BH_JIT_GRANT;
-		revokes += d->jit.r[i].kind == BH_JIT_REVOKE;
-		ttls += d->jit.r[i].kind == BH_JIT_TTL;
-	}
 	o = bh_event_new("lifecycle", NULL);
 	json_object_set_new(o, "event", json_string(gen_before ? "adopt" : "fresh"));
 	json_object_set_new(o, "previous_generation", json_integer(gen_before));
@@ -1068,6 +1125,7 @@ int bh_daemon_run(const struct bh_daemon_opts *o)
 	struct bh_errors errs = {};
 	struct bh_policy np = {};
 	struct pollfd pfd[3];
+	struct restored restored = {};
 	int64_t next_sec, next_flow;
 	uint64_t gen_before;
 	sigset_t mask;
@@ -1120,6 +1178,7 @@ int bh_daemon_run(const struct bh_daemon_opts *o)
 	if (err > 0)
 		pr_info("migrated %d grant records from %s/bh_jit (layout 1)\n", err, d->l.pin_dir);
 	err = bh_jit_load(jit_fd(d), &d->jit);
+	count_restored(d, &restored);
 	if (!err)
 		err = apply_policy(d, &np, &errs);
 	if (err) {
@@ -1143,7 +1202,7 @@ int bh_daemon_run(const struct bh_daemon_opts *o)
 	}
 	report_loss(d);		/* baseline: losses before this start were reported */
 	lifecycle(d, "start", NULL);
-	adopt_report(d, gen_before);
+	adopt_report(d, gen_before, &restored);
 	d->expiry_checked_ns = boot_now();
 	d->cutoff_pending = gen_before ? "adopt" : NULL;	/* expiries while down */
 	run_cutoff(d);
@@ -1200,7 +1259,7 @@ int bh_daemon_run(const struct bh_daemon_opts *o)
 			bh_clock_now(&d->clk);	/* follow wall-clock steps */
 			if (d->l.npending)
 				bh_bind_pending(&d->l);
-			flush_floods(d);
+			flush_floods(d, 0);
 			report_loss(d);
 			sweep_expired(d);
 			check_expiries(d);
@@ -1216,16 +1275,22 @@ int bh_daemon_run(const struct bh_daemon_opts *o)
 		if (read(sfd, &si, sizeof(si)) != sizeof(si))
 			continue;
 		if (si.ssi_signo == SIGHUP) {
-			json_decref(do_apply(d, o->policy, NULL, NULL, "reload"));
+			json_t *r = do_apply(d, o->policy, NULL, NULL, "reload");
+			int ok = json_is_true(json_object_get(r, "ok"));
+
+			json_decref(r);
 			run_cutoff(d);
 			bh_writer_reopen(d->w);
-			lifecycle(d, "reload", "SIGHUP: policy reloaded, log files reopened");
+			lifecycle(d, "reload", ok ? "SIGHUP: policy reloaded, log files reopened" :
+				  "SIGHUP: the policy file has errors (see the policy line), the "
+				  "running policy stays; log files reopened");
 			continue;
 		}
 		break;
 	}
 	ring_buffer__consume(d->rb);
-	flush_floods(d);	/* open windows stay for the next daemon */
+	/* open windows stay for the next daemon, unless `down` removed it all */
+	flush_floods(d, d->down);
 	if (o->flow_interval_s)
 		flush_flows(d, o->flow_interval_s);
 	report_loss(d);

@@ -24,6 +24,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <linux/magic.h>
+#include <bulkhead/events.h>
 #include "bulkhead.skel.h"
 #include "cgroup.h"
 #include "loader.h"
@@ -763,8 +764,32 @@ static int unpin_all(const char *pin_dir, int rm_dir, int *nlinks)
 	return err;
 }
 
+/* Denied attempts still in the pinned aggregation windows: no daemon wrote
+ * them (a running one flushes them itself at `down`). */
+static uint64_t unwritten_denies(const char *pin_dir)
+{
+	struct bh_flood_key k;
+	struct bh_flood_val v;
+	char path[PATH_MAX];
+	uint64_t n = 0;
+	int fd, have = 0;
+
+	snprintf(path, sizeof(path), "%s/bh_flood", pin_dir);
+	fd = bpf_obj_get(path);
+	if (fd < 0)
+		return 0;
+	while (bpf_map_get_next_key(fd, have ? &k : NULL, &k) == 0) {
+		have = 1;
+		if (bpf_map_lookup_elem(fd, &k, &v) == 0)
+			n += v.suppressed;
+	}
+	close(fd);
+	return n;
+}
+
 int bh_down(const char *pin_dir)
 {
+	uint64_t unwritten;
 	int fd, err, n = 0;
 
 	fd = open(pin_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -781,10 +806,15 @@ int bh_down(const char *pin_dir)
 		return err;
 	}
 	/* holding the lock: no daemon can start on the directory meanwhile */
+	unwritten = unwritten_denies(pin_dir);
 	err = unpin_all(pin_dir, 1, &n);
 	close(fd);
 	if (!err)
 		pr_info("detached %d links and removed %s\n", n, pin_dir);
+	if (!err && unwritten)
+		pr_warn("%llu denied attempts counted after the daemon stopped were in no log "
+			"line yet (aggregated denies are written by a running daemon); they are "
+			"gone with the maps\n", (unsigned long long)unwritten);
 	return err;
 }
 

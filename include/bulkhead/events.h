@@ -98,4 +98,20 @@ struct bh_lost {
 				   event's count (still in bh_counters) */
 };
 
+/*
+ * What the daemons of a pin directory have reported so far, pinned so that a
+ * restarted daemon reports only what is new (userspace only).
+ * bh_reported[0]: the bh_lost totals already written as `loss` events.
+ * bh_flowrep: per flow, the counters as of its last `flow` summary.
+ */
+struct bh_reported {
+	struct bh_lost lost;
+	__u64 reserved[4];
+};
+
+struct bh_flow_rep {
+	__u64 tx_bytes, tx_packets;
+	__u64 rx_bytes, rx_packets;
+};
+
 #endif /* BULKHEAD_EVENTS_H */

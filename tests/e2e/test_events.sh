@@ -1121,6 +1121,11 @@ case_ring_loss() {
 		"${key[@]}" aggregated:=true count:=1
 	assert_event_n "$((m - lost))" "delivered events" "$f" "${key[@]}" -aggregated count:=1
 	finish
+	# a restarted daemon reports only what is new: not these losses again
+	start --ring-size 4
+	finish
+	assert_eq "$lost" "$(ev sum count "$h" type=loss what=ring | cut -d' ' -f1)" \
+		"after a restart, the sum of loss/ring counts is still lost_ring_full"
 }
 
 # More distinct (dst, dport) keys in one window than the aggregation map
@@ -1295,6 +1300,55 @@ case_flow_summary() {
 	bh_log "figures: $n summary lines"
 	assert_eq "$tx" "$(ev last total_tx_bytes "$f" "${key[@]}")" "last summary's total_tx_bytes = sum of tx_bytes"
 	assert_eq "$rx" "$(ev last total_rx_bytes "$f" "${key[@]}")" "last summary's total_rx_bytes = sum of rx_bytes"
+	# after a restart the summaries go on from what was reported: the second
+	# echo is counted once, the first not again
+	start --flow-interval 1
+	local tx0=$tx
+	probe_pid ok "$acme" tcp-connect 10.20.0.5 9000 "$payload"
+	grown() { tx=$(ev sum tx_bytes "$f" "${key[@]}" | cut -d' ' -f1); [ "$tx" -ge $((tx0 + 3000)) ]; }
+	wait_until 10 grown || fail "no summary after the restart covered the second echo: tx $tx bytes"
+	finish
+	read -r tx n < <(ev sum tx_bytes "$f" "${key[@]}")
+	read -r rx _ < <(ev sum rx_bytes "$f" "${key[@]}")
+	bh_log "figures: $n summary lines over two daemons"
+	assert_eq "$tx" "$(ev last total_tx_bytes "$f" "${key[@]}")" "across a restart: sum of tx_bytes = last total_tx_bytes"
+	assert_eq "$rx" "$(ev last total_rx_bytes "$f" "${key[@]}")" "across a restart: sum of rx_bytes = last total_rx_bytes"
+}
+
+# `bulkhead down` with the daemon running: the deny windows still open are
+# written before the maps go, so the counts still add up to the attempts.
+case_down_flushes_windows() {
+	local n=500
+	policy_acme '[{"to": "10.20.0.5", "proto": "tcp", "ports": ["80"]}]'
+	cg_new acme
+	start
+	local acme="$CASE_CG/acme" f="$LOGS/acme.jsonl" out st
+	local key=(type=connect partner=acme verdict=deny reason=no_grant proto=tcp dst=10.1.2.3 dport:=5432)
+
+	probe_pid EPERM "$acme" connect-loop 10.1.2.3 5432 "$n"
+	out=$("$BULKHEAD" down --pin-dir "$PINDIR" 2>&1)
+	st=$?
+	bh_log "$out"
+	assert_eq 0 "$st" "bulkhead down exit status with the daemon running"
+	bh_wait_exit 5 || fail_now "the daemon still runs 5 s after bulkhead down"
+	assert_eq 0 "$BH_DAEMON_STATUS" "daemon exit status after bulkhead down"
+	assert_eq "$n" "$(ev sum count "$f" "${key[@]}" | cut -d' ' -f1)" \
+		"sum of count over the deny lines written before down = $n attempts"
+	assert_logs_valid
+
+	# with no daemon running, `down` cannot write them: it says how many go
+	start
+	probe_pid EPERM "$acme" connect-loop 10.1.2.3 5433 "$n"
+	finish
+	local logged gone
+	key=(type=connect partner=acme verdict=deny reason=no_grant proto=tcp dst=10.1.2.3 dport:=5433)
+	logged=$(ev sum count "$f" "${key[@]}" | cut -d' ' -f1)
+	out=$("$BULKHEAD" down --pin-dir "$PINDIR" 2>&1)
+	assert_eq 0 "$?" "bulkhead down exit status with no daemon"
+	bh_log "$out"
+	gone=$(sed -nE 's/.* ([0-9]+) denied attempts counted after the daemon stopped.*/\1/p' <<<"$out")
+	assert_eq "$n" "$(( ${logged:-0} + ${gone:-0} ))" \
+		"attempts in log lines ($logged) + those down reports unwritten ($gone)"
 }
 
 # A socket that sent and then stays open and idle: its traffic still reaches
@@ -1395,6 +1449,7 @@ tcase events_log_rotate        case_log_rotate
 tcase events_log_dir_removed   case_log_dir_removed
 tcase events_flow_summary      case_flow_summary
 tcase events_flow_idle_socket  case_flow_idle_socket
+tcase events_down_flushes_windows case_down_flushes_windows
 tcase events_status_after_stop case_status_after_stop
 
 bh_finish
