@@ -515,6 +515,16 @@ JF=$BH_TMP/jitflow		# built on first use (jit_prereq), shared by the cases
 
 # jit_prereq: jq and the jitflow helper (tests/probe/jitflow.c, built on first
 # use into $JF); a case that lacks them cannot run.
+# jit_start [RUN ARGS...]: jq and jitflow, the cgroups acme ($ACME) and
+# outside ($OUT, bound to no partner), then the daemon on $POLICY.
+jit_start() {
+	jit_prereq
+	cg_new outside acme
+	OUT="$CASE_CG/outside"
+	ACME="$CASE_CG/acme"
+	bh_start "$POLICY" "$@"
+}
+
 jit_prereq() {
 	command -v jq >/dev/null || skip "no jq (needed to read the JSON events)"
 	[ -x "$JF" ] && return 0

@@ -34,15 +34,8 @@
 
 # Shared with the other files (jitflow flows, jq event queries, the CLI): lib.sh.
 
-# start [RUN ARGS...]: acme's cgroup and a control cgroup bound to no
-# partner, then the daemon.
-start() {
-	jit_prereq
-	cg_new outside acme
-	OUT="$CASE_CG/outside"
-	ACME="$CASE_CG/acme"
-	bh_start "$POLICY" "$@"
-}
+# start [RUN ARGS...]: jit_start (lib.sh): acme and a control cgroup, the daemon.
+start() { jit_start "$@"; }
 
 # ------------------------------------------------------------------- cases
 

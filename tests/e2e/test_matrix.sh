@@ -33,15 +33,8 @@
 
 # ------------------------------------------------------------------ helpers
 
-# start [RUN ARGS...]: jq and jitflow, acme's cgroup and a control cgroup bound
-# to no partner, then the daemon on $POLICY.
-start() {
-	jit_prereq
-	cg_new outside acme
-	OUT="$CASE_CG/outside"
-	ACME="$CASE_CG/acme"
-	bh_start "$POLICY" "$@"
-}
+# start [RUN ARGS...]: jit_start (lib.sh): acme and a control cgroup, the daemon.
+start() { jit_start "$@"; }
 
 # evf COND...: a jq filter that holds when every COND does:
 #   F=TEXT   .F is the string TEXT (F may be a path: grant.id)

@@ -236,12 +236,60 @@ static int udp_send(const struct target *t, const char *payload, int connected)
 	return err;
 }
 
+/*
+ * Wait, within the timeout, for an ICMP (v6: ICMPv6) echo reply on fd,
+ * skipping anything else; with id >= 0 only a reply with that echo id. iphdr:
+ * the socket receives the IPv4 header too (raw sockets). Returns 0,
+ * ETIMEDOUT or an errno.
+ */
+static int wait_echo_reply(int fd, int v6, int iphdr, int id)
+{
+	unsigned char reply[1500];
+	struct timespec start, now;
+	ssize_t n;
+
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	for (;;) {
+		struct pollfd pfd = { .fd = fd, .events = POLLIN };
+		const unsigned char *icmp = reply;
+		long left;
+		int r;
+
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		left = timeout_ms - ((now.tv_sec - start.tv_sec) * 1000 +
+				     (now.tv_nsec - start.tv_nsec) / 1000000);
+		if (left <= 0)
+			return ETIMEDOUT;
+		r = poll(&pfd, 1, (int)left);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return r ? errno : ETIMEDOUT;
+		n = recv(fd, reply, sizeof(reply), MSG_DONTWAIT);
+		if (n < 0) {
+			if (errno == EINTR || errno == EAGAIN)
+				continue;
+			return errno;
+		}
+		if (iphdr) {
+			size_t ihl = (size_t)(reply[0] & 0x0f) * 4;
+
+			if ((size_t)n < ihl + 8)
+				continue;
+			icmp = reply + ihl;
+			n -= (ssize_t)ihl;
+		}
+		if (n >= 8 && icmp[0] == (v6 ? ICMP6_ECHO_REPLY : ICMP_ECHOREPLY) &&
+		    (id < 0 || (icmp[4] == ((unsigned)id >> 8) && icmp[5] == (id & 0xff))))
+			return 0;
+	}
+}
+
 static int ping(const struct target *t)
 {
 	int v6 = t->family == AF_INET6;
-	unsigned char pkt[64], reply[1500];
+	unsigned char pkt[64];
 	const char *data = "bulkhead-ping";
-	struct timespec start, now;
 	int fd, err = 0;
 	ssize_t n;
 
@@ -260,42 +308,8 @@ static int ping(const struct target *t)
 		goto out;
 	}
 
-	/* Wait for the echo reply, skipping anything else, within the timeout. */
-	clock_gettime(CLOCK_MONOTONIC, &start);
-	for (;;) {
-		struct pollfd pfd = { .fd = fd, .events = POLLIN };
-		long left;
-		int r;
-
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		left = timeout_ms - ((now.tv_sec - start.tv_sec) * 1000 +
-				     (now.tv_nsec - start.tv_nsec) / 1000000);
-		if (left <= 0) {
-			err = ETIMEDOUT;
-			break;
-		}
-		r = poll(&pfd, 1, (int)left);
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			err = errno;
-			break;
-		}
-		if (r == 0) {
-			err = ETIMEDOUT;
-			break;
-		}
-		n = recv(fd, reply, sizeof(reply), MSG_DONTWAIT);
-		if (n < 0) {
-			if (errno == EINTR || errno == EAGAIN)
-				continue;
-			err = errno;
-			break;
-		}
-		if (n >= 8 && reply[0] == (v6 ? ICMP6_ECHO_REPLY : ICMP_ECHOREPLY))
-			break;
-	}
+	/* the echo reply, skipping anything else, within the timeout */
+	err = wait_echo_reply(fd, v6, 0, -1);
 out:
 	close(fd);
 	return err;
@@ -368,10 +382,8 @@ static int raw_icmp(const struct target *t)
 	int v6 = t->family == AF_INET6, fd, err = 0;
 	unsigned short id = (unsigned short)getpid();
 	const char *data = "bulkhead-raw";
-	unsigned char pkt[64], reply[1500];
-	struct timespec start, now;
+	unsigned char pkt[64];
 	size_t len = 8 + strlen(data);
-	ssize_t n;
 
 	fd = socket(t->family, SOCK_RAW | SOCK_CLOEXEC, v6 ? IPPROTO_ICMPV6 : IPPROTO_ICMP);
 	if (fd < 0)
@@ -390,46 +402,7 @@ static int raw_icmp(const struct target *t)
 		err = errno;
 		goto out;
 	}
-	clock_gettime(CLOCK_MONOTONIC, &start);
-	for (;;) {
-		struct pollfd pfd = { .fd = fd, .events = POLLIN };
-		const unsigned char *icmp = reply;
-		long left;
-		int r;
-
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		left = timeout_ms - ((now.tv_sec - start.tv_sec) * 1000 +
-				     (now.tv_nsec - start.tv_nsec) / 1000000);
-		if (left <= 0) {
-			err = ETIMEDOUT;
-			break;
-		}
-		r = poll(&pfd, 1, (int)left);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0) {
-			err = r ? errno : ETIMEDOUT;
-			break;
-		}
-		n = recv(fd, reply, sizeof(reply), MSG_DONTWAIT);
-		if (n < 0) {
-			if (errno == EINTR || errno == EAGAIN)
-				continue;
-			err = errno;
-			break;
-		}
-		if (!v6) {	/* IPv4 raw sockets receive the IP header too */
-			size_t ihl = (size_t)(reply[0] & 0x0f) * 4;
-
-			if ((size_t)n < ihl + 8)
-				continue;
-			icmp = reply + ihl;
-			n -= (ssize_t)ihl;
-		}
-		if (n >= 8 && icmp[0] == (v6 ? ICMP6_ECHO_REPLY : ICMP_ECHOREPLY) &&
-		    icmp[4] == (id >> 8) && icmp[5] == (id & 0xff))
-			break;
-	}
+	err = wait_echo_reply(fd, v6, !v6, id);
 out:
 	close(fd);
 	return err;
