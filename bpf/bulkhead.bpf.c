@@ -311,7 +311,7 @@ struct bh_src {
 };
 
 enum bh_evstat { BH_EVSTAT_EMITTED, BH_EVSTAT_RING_FULL, BH_EVSTAT_MAP_FULL,
-		 BH_EVSTAT_UNCOUNTED };
+		 BH_EVSTAT_UNCOUNTED, BH_EVSTAT_FLOW_FULL };
 
 static __always_inline void bh_evstat_inc(enum bh_evstat what)
 {
@@ -326,6 +326,8 @@ static __always_inline void bh_evstat_inc(enum bh_evstat what)
 		l->ring_full++;
 	else if (what == BH_EVSTAT_MAP_FULL)
 		l->flood_full++;
+	else if (what == BH_EVSTAT_FLOW_FULL)
+		l->flow_full++;
 	else
 		l->uncounted++;
 }
@@ -502,7 +504,7 @@ static __always_inline void bh_flow_add(struct bh_flow_val *v, __u64 txb, __u64 
 }
 
 /* Add to the flow of k, creating it (and its first-seen event) if it is new;
- * a full map is counted (lost_map_full). */
+ * a full table is counted (bh_lost.flow_full). */
 static __always_inline void bh_flow_put(const struct bh_src *src, const struct bh_sk *s,
 					const struct bh_flow_key *k, const struct bh_tuple *t,
 					__u32 grant, __u64 txb, __u64 txp, __u64 rxb, __u64 rxp)
@@ -528,7 +530,7 @@ static __always_inline void bh_flow_put(const struct bh_src *src, const struct b
 		if (v)		/* another CPU created it first */
 			bh_flow_add(v, txb, txp, rxb, rxp);
 		else
-			bh_evstat_inc(BH_EVSTAT_MAP_FULL);
+			bh_evstat_inc(BH_EVSTAT_FLOW_FULL);
 		return;
 	}
 	bh_emit(src, s, k->partner, t, BH_EV_FLOW_NEW, BH_VERDICT_ALLOW, BH_REASON_GRANTED, grant,

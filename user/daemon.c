@@ -338,6 +338,9 @@ static void report_loss(struct bh_daemon *d)
 	if (sum.flood_full > d->reported.flood_full)
 		bh_writer_emit(d->w, NULL, bh_event_loss("flood_map", sum.flood_full -
 							 d->reported.flood_full, NULL));
+	if (sum.flow_full > d->reported.flow_full)
+		bh_writer_emit(d->w, NULL, bh_event_loss("flow_map", sum.flow_full -
+							 d->reported.flow_full, NULL));
 	/* the only attempts no event's count includes (bh_counters still has them) */
 	if (sum.uncounted > d->reported.uncounted)
 		bh_writer_emit(d->w, NULL, bh_event_loss("uncounted_denies", sum.uncounted -

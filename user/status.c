@@ -176,6 +176,7 @@ int bh_lost_read(int lost_fd, struct bh_lost *sum)
 		sum->ring_full += pc[i].ring_full;
 		sum->flood_full += pc[i].flood_full;
 		sum->uncounted += pc[i].uncounted;
+		sum->flow_full += pc[i].flow_full;
 	}
 	free(pc);
 	return err;
@@ -192,6 +193,7 @@ static json_t *events_json(int lost_fd)
 	json_object_set_new(o, "lost_ring_full", json_integer(sum.ring_full));
 	json_object_set_new(o, "lost_map_full", json_integer(sum.flood_full));
 	json_object_set_new(o, "uncounted_denies", json_integer(sum.uncounted));
+	json_object_set_new(o, "lost_flow_map_full", json_integer(sum.flow_full));
 	return o;
 }
 
@@ -285,10 +287,11 @@ int bh_status(const char *pin_dir, int json)
 			       json_integer_value(json_object_get(v, "audit")));
 		}
 		printf("\nevents       %lld emitted, %lld lost (ring full), %lld unaggregated "
-		       "(map full)\n",
+		       "(map full), %lld uncounted by flows (flow table full)\n",
 		       json_integer_value(json_object_get(events, "emitted")),
 		       json_integer_value(json_object_get(events, "lost_ring_full")),
-		       json_integer_value(json_object_get(events, "lost_map_full")));
+		       json_integer_value(json_object_get(events, "lost_map_full")),
+		       json_integer_value(json_object_get(events, "lost_flow_map_full")));
 		printf("\nallow counts decisions (connects, unconnected sends, first packets of a "
 		       "flow);\ndeny and audit count every refused attempt and packet.\n");
 	}

@@ -96,6 +96,8 @@ struct bh_lost {
 	__u64 flood_full;	/* flood map full: event sent un-aggregated or lost */
 	__u64 uncounted;	/* denies with the flood map AND the ring full: in no
 				   event's count (still in bh_counters) */
+	__u64 flow_full;	/* flow table full: allowed traffic (a packet, or a
+				   socket's folded counts) in no flow summary */
 };
 
 /*
