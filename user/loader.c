@@ -52,6 +52,21 @@ static int mkdir_p(const char *path, mode_t mode)
 	return 0;
 }
 
+int bh_lock_pin_dir(int fd)
+{
+	int i;
+
+	for (i = 0; i < 100; i++) {
+		if (flock(fd, LOCK_EX | LOCK_NB) == 0)
+			return 0;
+		if (errno != EWOULDBLOCK)
+			return -1;
+		usleep(10000);	/* a `status` probe holds it for microseconds */
+	}
+	errno = EWOULDBLOCK;
+	return -1;
+}
+
 int bh_pin_prepare(const char *pin_dir)
 {
 	struct statfs sfs;
@@ -126,7 +141,7 @@ int bh_loader_open(struct bh_loader *l, const char *pin_dir, unsigned int ring_k
 	if (err)
 		return err;
 	l->lock_fd = open(l->pin_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (l->lock_fd < 0 || flock(l->lock_fd, LOCK_EX | LOCK_NB)) {
+	if (l->lock_fd < 0 || bh_lock_pin_dir(l->lock_fd)) {
 		err = -errno;
 		pr_warn("%s: %s\n", l->pin_dir, err == -EWOULDBLOCK ?
 			"another bulkhead daemon holds this pin directory" : strerror(-err));
@@ -797,7 +812,7 @@ int bh_down(const char *pin_dir)
 		pr_info("%s: nothing pinned\n", pin_dir);
 		return 0;
 	}
-	if (fd < 0 || flock(fd, LOCK_EX | LOCK_NB)) {
+	if (fd < 0 || bh_lock_pin_dir(fd)) {
 		err = -errno;
 		if (fd >= 0)
 			close(fd);

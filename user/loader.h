@@ -42,6 +42,11 @@ struct bh_loader {
 	int made_dir;
 };
 
+/* The pin directory's exclusive lock (the daemon's, or `down`'s), on its open
+ * fd: waits up to a second for a reader's brief shared probe (`status`) to
+ * pass; fails with errno EWOULDBLOCK when another daemon holds it. 0 or -1. */
+int bh_lock_pin_dir(int fd);
+
 /* Mount bpffs at /sys/fs/bpf if needed, create pin_dir. 0 or -errno. */
 int bh_pin_prepare(const char *pin_dir);
 

@@ -197,7 +197,9 @@ static json_t *events_json(int lost_fd)
 	return o;
 }
 
-/* Is a daemon holding the pin directory lock? */
+/* Is a daemon holding the pin directory lock? A shared probe: a daemon's is
+ * exclusive, and a shared one held for a moment here is what a starting
+ * daemon waits out (bh_lock_pin_dir). */
 static int daemon_running(const char *pin_dir)
 {
 	int fd = open(pin_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -205,7 +207,7 @@ static int daemon_running(const char *pin_dir)
 
 	if (fd < 0)
 		return 0;
-	if (flock(fd, LOCK_EX | LOCK_NB))
+	if (flock(fd, LOCK_SH | LOCK_NB))
 		busy = errno == EWOULDBLOCK;
 	close(fd);
 	return busy;
