@@ -1295,11 +1295,15 @@ case_flow_summary() {
 		tx_bytes\>0 tx_packets\>0 rx_bytes\>0 rx_packets\>0 total_tx_bytes\>0 \
 		total_rx_bytes\>0 count:=1 -pid -cookie "ts@$T0..$(( $(bh_now_us) + 100000 ))"
 	finish
-	read -r tx n < <(ev sum tx_bytes "$f" "${key[@]}")
-	read -r rx _ < <(ev sum rx_bytes "$f" "${key[@]}")
-	bh_log "figures: $n summary lines"
-	assert_eq "$tx" "$(ev last total_tx_bytes "$f" "${key[@]}")" "last summary's total_tx_bytes = sum of tx_bytes"
-	assert_eq "$rx" "$(ev last total_rx_bytes "$f" "${key[@]}")" "last summary's total_rx_bytes = sum of rx_bytes"
+	# sums_are_totals WHEN: the summaries' tx/rx bytes add up to the last totals
+	sums_are_totals() {
+		read -r tx n < <(ev sum tx_bytes "$f" "${key[@]}")
+		read -r rx _ < <(ev sum rx_bytes "$f" "${key[@]}")
+		bh_log "figures: $n summary lines $1"
+		assert_eq "$tx" "$(ev last total_tx_bytes "$f" "${key[@]}")" "$1: sum of tx_bytes = last total_tx_bytes"
+		assert_eq "$rx" "$(ev last total_rx_bytes "$f" "${key[@]}")" "$1: sum of rx_bytes = last total_rx_bytes"
+	}
+	sums_are_totals "one daemon"
 	# after a restart the summaries go on from what was reported: the second
 	# echo is counted once, the first not again
 	start --flow-interval 1
@@ -1308,11 +1312,7 @@ case_flow_summary() {
 	grown() { tx=$(ev sum tx_bytes "$f" "${key[@]}" | cut -d' ' -f1); [ "$tx" -ge $((tx0 + 3000)) ]; }
 	wait_until 10 grown || fail "no summary after the restart covered the second echo: tx $tx bytes"
 	finish
-	read -r tx n < <(ev sum tx_bytes "$f" "${key[@]}")
-	read -r rx _ < <(ev sum rx_bytes "$f" "${key[@]}")
-	bh_log "figures: $n summary lines over two daemons"
-	assert_eq "$tx" "$(ev last total_tx_bytes "$f" "${key[@]}")" "across a restart: sum of tx_bytes = last total_tx_bytes"
-	assert_eq "$rx" "$(ev last total_rx_bytes "$f" "${key[@]}")" "across a restart: sum of rx_bytes = last total_rx_bytes"
+	sums_are_totals "across a restart"
 }
 
 # `bulkhead down` with the daemon running: the deny windows still open are
