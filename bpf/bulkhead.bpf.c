@@ -986,24 +986,27 @@ int bh_sock_release(struct bpf_sock *ctx)
 	return 1;
 }
 
-
 /* Run by the daemon (bh_fold_flows) in each partner network namespace before
  * a flow summary, so sockets idle since their last packet are counted too. */
+static __always_inline void bh_fold_sock(struct sock *sk)
+{
+	struct bh_sk *s = bpf_sk_storage_get(&bh_sk, sk, 0, 0);
+
+	if (s)
+		bh_fold(s);
+}
+
 SEC("iter/tcp")
 int bh_fold_tcp(struct bpf_iter__tcp *ctx)
 {
 	struct sock_common *skc = ctx->sk_common;
 	struct tcp_sock *tp;
-	struct bh_sk *s;
 
 	if (!skc)
 		return 0;
 	tp = bpf_skc_to_tcp_sock(skc);
-	if (!tp)
-		return 0;	/* request and time-wait sockets have no storage */
-	s = bpf_sk_storage_get(&bh_sk, (struct sock *)tp, 0, 0);
-	if (s)
-		bh_fold(s);
+	if (tp)		/* request and time-wait sockets have no storage */
+		bh_fold_sock((struct sock *)tp);
 	return 0;
 }
 
@@ -1011,12 +1014,8 @@ SEC("iter/udp")
 int bh_fold_udp(struct bpf_iter__udp *ctx)
 {
 	struct udp_sock *up = ctx->udp_sk;
-	struct bh_sk *s;
 
-	if (!up)
-		return 0;
-	s = bpf_sk_storage_get(&bh_sk, (struct sock *)up, 0, 0);
-	if (s)
-		bh_fold(s);
+	if (up)
+		bh_fold_sock((struct sock *)up);
 	return 0;
 }

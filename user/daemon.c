@@ -388,20 +388,6 @@ static void flow_summary(struct bh_daemon *d, const struct flow_seen *f, unsigne
 	bh_writer_emit(d->w, name_partner(d, k->partner), o);
 }
 
-/* Sockets count their allowed traffic in their own storage and fold it into
- * bh_flows at their first packet after this (or when they close). */
-static void advance_fold_epoch(struct bh_daemon *d)
-{
-	int fd = bpf_map__fd(d->l.skel->maps.bh_state);
-	struct bh_state st = {};
-	uint32_t zero = 0;
-
-	if (bpf_map_lookup_elem(fd, &zero, &st) == 0) {
-		st.fold_epoch++;
-		bpf_map_update_elem(fd, &zero, &st, BPF_ANY);
-	}
-}
-
 /* A flow's counters as of its last summary, by an earlier daemon of this pin
  * directory (bh_flowrep): a restart neither repeats nor skips traffic. */
 static void flow_last_reported(struct bh_daemon *d, struct flow_seen *f)
@@ -439,8 +425,8 @@ static void flush_flows(struct bh_daemon *d, unsigned int interval_s)
 	struct bh_flow_key k;
 	int have = 0;
 
-	advance_fold_epoch(d);
-	bh_fold_flows(&d->l);
+	bh_advance_fold_epoch(&d->l);	/* sockets fold at their next packet */
+	bh_fold_flows(&d->l);		/* and those of partner namespaces now */
 	while (bpf_map_get_next_key(fd, have ? &k : NULL, &k) == 0) {
 		have = 1;
 		if (n == cap) {

@@ -610,18 +610,41 @@ static int prune_cgroups(struct bh_loader *l, const struct binding *b, size_t n)
 	return 0;
 }
 
-static int bump_gen(struct bh_loader *l)
+/* bh_state[0] read, changed by edit, written back (only this process writes
+ * it: it holds the pin directory lock). 0 or -errno. */
+static int state_edit(struct bh_loader *l, void (*edit)(struct bh_state *st))
 {
 	int fd = bpf_map__fd(l->skel->maps.bh_state);
 	struct bh_state st = {};
-	struct timespec ts;
 	uint32_t zero = 0;
 
 	bpf_map_lookup_elem(fd, &zero, &st);
-	st.gen++;
-	clock_gettime(CLOCK_BOOTTIME, &ts);
-	st.applied_boot_ns = (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
+	edit(&st);
 	return bpf_map_update_elem(fd, &zero, &st, BPF_ANY) ? -errno : 0;
+}
+
+static void next_gen(struct bh_state *st)
+{
+	struct timespec ts;
+
+	st->gen++;
+	clock_gettime(CLOCK_BOOTTIME, &ts);
+	st->applied_boot_ns = (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
+
+static int bump_gen(struct bh_loader *l)
+{
+	return state_edit(l, next_gen);
+}
+
+static void next_fold_epoch(struct bh_state *st)
+{
+	st->fold_epoch++;
+}
+
+int bh_advance_fold_epoch(struct bh_loader *l)
+{
+	return state_edit(l, next_fold_epoch);
 }
 
 int bh_apply(struct bh_loader *l, struct bh_policy *p, struct bh_errors *errs)

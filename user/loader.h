@@ -68,6 +68,10 @@ int bh_apply(struct bh_loader *l, struct bh_policy *p, struct bh_errors *errs);
  * Returns the number bound. */
 int bh_bind_pending(struct bh_loader *l);
 
+/* Sockets fold their traffic counters into bh_flows at their next packet
+ * (bh_state.fold_epoch). 0 or -errno. */
+int bh_advance_fold_epoch(struct bh_loader *l);
+
 /* Absolute cgroup2 paths of the attach points, NULL-terminated (free with
  * bh_free_strv), or NULL when out of memory. */
 char **bh_point_dirs(const struct bh_loader *l);

@@ -22,8 +22,9 @@
 #
 # Shared helpers for the test files (details above each one):
 #   policy                  the policy JSON on stdin becomes $POLICY
-#   policy_acme ALLOW [F]   a policy with one partner, acme ($CASE_CG_REL/acme),
-#                           allowed the JSON array ALLOW; in $POLICY, or in F
+#   policy_acme ALLOW [F [MODE]]  a policy with one partner, acme ($CASE_CG_REL/acme),
+#                           allowed the JSON array ALLOW, in MODE (enforce if
+#                           omitted); in $POLICY, or in F ("": $POLICY)
 #   in_cg / in_cg_bg        run a command in the client namespace and a cgroup,
 #                           in the foreground / in the background (its pid in
 #                           BH_BG_PID)
@@ -378,11 +379,14 @@ policy() {
 	cat >"$POLICY"
 }
 
-# policy_acme ALLOW [FILE]: a policy with one partner, acme, bound to
-# $CASE_CG_REL/acme, whose allow list is the JSON text ALLOW (an array),
-# written as `policy` does, or to FILE when given ($POLICY then unchanged).
+# policy_acme ALLOW [FILE [MODE]]: a policy with one partner, acme, bound to
+# $CASE_CG_REL/acme, whose allow list is the JSON text ALLOW (an array) and
+# whose mode is MODE (none given: the default, enforce), written as `policy`
+# does, or to FILE when given and not "" ($POLICY then unchanged).
 policy_acme() {
-	local file=${2:-}
+	local file=${2:-} mode=""
+	[ -z "${3:-}" ] || mode="
+      \"mode\": \"$3\","
 	if [ -z "$file" ]; then
 		POLICY="$CASE_DIR/policy.json"
 		file=$POLICY
@@ -392,7 +396,7 @@ policy_acme() {
   "version": 1,
   "partners": {
     "acme": {
-      "cgroups": ["$CASE_CG_REL/acme"],
+      "cgroups": ["$CASE_CG_REL/acme"],$mode
       "allow": $1
     }
   }

@@ -788,18 +788,7 @@ case_deny_events() {
 # Audit mode: the connection goes through, the event says audit/no_grant.
 case_audit_events() {
 	local tok; tok=$(bh_token)
-	policy <<EOF
-{
-  "version": 1,
-  "partners": {
-    "acme": {
-      "cgroups": ["$CASE_CG_REL/acme"],
-      "mode": "audit",
-      "allow": [{"to": "10.20.0.5", "proto": "tcp", "ports": ["80"]}]
-    }
-  }
-}
-EOF
+	policy_acme '[{"to": "10.20.0.5", "proto": "tcp", "ports": ["80"]}]' "" audit
 	srv_start sink 9000 "$CASE_DIR/tcp.rx"
 	srv_start udp 5353 "$CASE_DIR/udp.rx"
 	cg_new acme

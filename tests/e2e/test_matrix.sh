@@ -296,18 +296,7 @@ case_audit() {
 	local tok dst src rx="" n_audit sum
 	tok=$(bh_token)
 	dst=$(shown "$AU_ADDR")
-	policy <<EOF
-{
-  "version": 1,
-  "partners": {
-    "acme": {
-      "cgroups": ["$CASE_CG_REL/acme"],
-      "mode": "audit",
-      "allow": [{"to": "10.20.0.5", "proto": "tcp", "ports": ["80"]}]
-    }
-  }
-}
-EOF
+	policy_acme '[{"to": "10.20.0.5", "proto": "tcp", "ports": ["80"]}]' "" audit
 	case $AU_PROTO in
 	tcp) rx=$CASE_DIR/tcp.rx; srv_start sink "$AU_PORT" "$rx" ;;
 	udp) rx=$CASE_DIR/udp.rx; srv_start udp "$AU_PORT" "$rx" ;;
