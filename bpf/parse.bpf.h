@@ -39,18 +39,7 @@ static __always_inline int bh_tcp_peer(struct bpf_sock *sk, struct bh_tuple *t)
 	if (sk->type != SOCK_STREAM || sk->protocol != IPPROTO_TCP ||
 	    sk->state == BPF_TCP_LISTEN || !sk->dst_port)
 		return 0;
-	/* both read unconditionally: the verifier allows only constant offsets
-	 * into a socket, which a branch-dependent address would not be */
-	ip4 = sk->dst_ip4;
-	a[0] = sk->dst_ip6[0];
-	a[1] = sk->dst_ip6[1];
-	a[2] = sk->dst_ip6[2];
-	a[3] = sk->dst_ip6[3];
-	bh_barrier_var(ip4);
-	bh_barrier_var(a[0]);
-	bh_barrier_var(a[1]);
-	bh_barrier_var(a[2]);
-	bh_barrier_var(a[3]);
+	bh_sk_end_addrs(sk, dst, ip4, a);
 	if (sk->family == AF_INET)
 		bh_map_v4(t->addr, ip4);
 	else

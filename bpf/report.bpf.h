@@ -55,16 +55,7 @@ static __always_inline void bh_fill_src(struct bh_event *e, const struct bh_src 
 
 		if (!sk)
 			return;
-		ip4 = sk->src_ip4;
-		a[0] = sk->src_ip6[0];
-		a[1] = sk->src_ip6[1];
-		a[2] = sk->src_ip6[2];
-		a[3] = sk->src_ip6[3];
-		bh_barrier_var(ip4);
-		bh_barrier_var(a[0]);
-		bh_barrier_var(a[1]);
-		bh_barrier_var(a[2]);
-		bh_barrier_var(a[3]);
+		bh_sk_end_addrs(sk, src, ip4, a);
 		if (src->v6)
 			__builtin_memcpy(e->saddr, a, 16);
 		else if (ip4)

@@ -29,6 +29,24 @@
  * addressing the context through a register, which the verifier refuses). */
 #define bh_barrier_var(v) asm volatile("" : "+r"(v))
 
+/* Both addresses of one end of a socket (end: src or dst) into ip4 and a[4],
+ * read unconditionally: the verifier allows only constant offsets into a
+ * socket, which a branch-dependent address would not be. The barriers keep
+ * the loads ahead of the branch that picks one. */
+#define bh_sk_end_addrs(sk, end, ip4, a)		\
+	do {						\
+		ip4 = (sk)->end##_ip4;			\
+		a[0] = (sk)->end##_ip6[0];		\
+		a[1] = (sk)->end##_ip6[1];		\
+		a[2] = (sk)->end##_ip6[2];		\
+		a[3] = (sk)->end##_ip6[3];		\
+		bh_barrier_var(ip4);			\
+		bh_barrier_var(a[0]);			\
+		bh_barrier_var(a[1]);			\
+		bh_barrier_var(a[2]);			\
+		bh_barrier_var(a[3]);			\
+	} while (0)
+
 struct bh_tuple {
 	__u8  addr[16];		/* IPv6 or IPv4-mapped */
 	__u16 dport;		/* host order; 0 for icmp/other */
