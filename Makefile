@@ -28,7 +28,7 @@ endif
 # Debian packages the build, the tests and the demo need.
 DEPS_PKGS := clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev libjansson-dev \
 	     pkg-config make gcc iproute2 curl ncat socat iperf3 nftables \
-	     jq util-linux python3
+	     jq util-linux python3 procps
 DEPS_STAMP := $(BUILD)/.deps-ok
 
 all: $(DEPS_STAMP) $(BUILD)/bulkhead $(BUILD)/probe
@@ -93,7 +93,7 @@ test: all $(UNIT_TESTS) $(KERNEL_TESTS)
 	$(Q)tests/run-all.sh
 
 unit: $(UNIT_TESTS)
-	$(Q)set -e; for t in $(UNIT_TESTS); do $$t; done
+	$(Q)set -e; for t in $(UNIT_TESTS); do $$t; done; tests/unit/deps_check.sh
 
 e2e: all
 	$(Q)tests/e2e/run.sh
