@@ -93,7 +93,7 @@ test: all $(UNIT_TESTS) $(KERNEL_TESTS)
 	$(Q)tests/run-all.sh
 
 unit: $(UNIT_TESTS)
-	$(Q)set -e; for t in $(UNIT_TESTS); do $$t; done; tests/unit/deps_check.sh
+	$(Q)set -e; for t in $(UNIT_TESTS); do $$t; done; tests/unit/deps_check.sh $(DEPS_PKGS)
 
 e2e: all
 	$(Q)tests/e2e/run.sh

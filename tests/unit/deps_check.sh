@@ -23,7 +23,8 @@ stat sysctl tail taskset tc tee timeout touch tr umount uname wc"
 if [ $# -gt 0 ]; then
 	deps="$*"
 else
-	deps=$(make -s -p -n -f Makefile 2>/dev/null | sed -n 's/^DEPS_PKGS := //p')
+	deps=$(env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make -s -p -n -f Makefile 2>/dev/null |
+		sed -n 's/^DEPS_PKGS := //p')
 fi
 if [ -z "$deps" ]; then
 	echo "deps_check: no DEPS_PKGS found in the Makefile" >&2
