@@ -13,7 +13,7 @@
 # tools/revoke-latency.sh fall back to "unknown" without it) and apt-get,
 # dpkg-query (tools/deps.sh itself; in every Debian root).
 set -u
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/../.." || exit 1
 
 CMDS="awk bash bpftool cat cc chmod clang cp curl date dd df flock gcc getconf
 grep id install ip iperf3 jq ls make mkdir mktemp mount mv ncat nft nproc
@@ -33,6 +33,7 @@ if [ -z "$deps" ]; then
 fi
 
 # The installed packages DEPS_PKGS pull in (themselves included), one a line.
+# shellcheck disable=SC2086 # $deps: one word a package
 closure() {
 	dpkg-query -W -f='${Package}\t${Pre-Depends}, ${Depends}\n' | python3 -c '
 import re, sys
