@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 /* Cutting off the sockets a revocation or expiry left without a grant. */
 #include <errno.h>
-#include <ftw.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,24 +32,20 @@ struct walk {
 	int err;
 };
 
-static struct walk *g_walk;	/* nftw has no context argument */
-
-static int walk_cb(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+static int walk_cb(void *ctx, const struct bh_cgroup_entry *e)
 {
-	struct walk *w = g_walk;
+	struct walk *w = ctx;
 	struct bh_cgroup_val b;
 	uint32_t partner;
-	uint64_t id;
 
-	(void)st;
-	if (flag != FTW_D || bh_cgroup_id(path, &id))
+	if (!e->id)
 		return 0;
-	partner = ftw->level > 0 && ftw->level < 64 ? w->at_level[ftw->level - 1] :
+	partner = e->level > 0 && e->level < 64 ? w->at_level[e->level - 1] :
 		  BH_PARTNER_UNKNOWN;
-	if (bpf_map_lookup_elem(w->bindings_fd, &id, &b) == 0)
+	if (bpf_map_lookup_elem(w->bindings_fd, &e->id, &b) == 0)
 		partner = b.kind == BH_CG_BOUND ? b.partner : BH_PARTNER_UNKNOWN;
-	if (ftw->level < 64)
-		w->at_level[ftw->level] = partner;
+	if (e->level < 64)
+		w->at_level[e->level] = partner;
 	if (w->n == w->cap) {
 		struct cg_partner *nv;
 
@@ -58,11 +53,11 @@ static int walk_cb(const char *path, const struct stat *st, int flag, struct FTW
 		nv = realloc(w->v, w->cap * sizeof(*nv));
 		if (!nv) {
 			w->err = -ENOMEM;
-			return 1;
+			return w->err;
 		}
 		w->v = nv;
 	}
-	w->v[w->n++] = (struct cg_partner){ id, partner };
+	w->v[w->n++] = (struct cg_partner){ e->id, partner };
 	return 0;
 }
 
@@ -130,10 +125,9 @@ int bh_cutoff(struct bh_loader *l, unsigned int *destroyed)
 	*destroyed = 0;
 	if (!dirs)
 		return -ENOMEM;
-	g_walk = &w;
 	for (i = 0; i < l->npoints && !err; i++) {
 		memset(w.at_level, 0, sizeof(w.at_level));
-		nftw(dirs[i], walk_cb, 16, FTW_PHYS);
+		bh_cgroup_walk(dirs[i], -1, walk_cb, &w);
 		err = w.err;
 	}
 	if (!err && w.n)

@@ -8,7 +8,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -58,6 +57,7 @@ struct bh_daemon {
 	struct bh_event_builder *eb;	/* kernel records -> JSON, no allocation per record */
 	struct ring_buffer *rb;
 	struct bh_clock clk;
+	char grant_name[128];		/* name_grant's answer, until its next call */
 	struct {
 		uint64_t id;
 		char *path;
@@ -114,12 +114,11 @@ static int grant_text(const struct bh_daemon *d, uint32_t id, char *buf, size_t 
 
 static int name_grant(void *ctx, uint32_t id, const char **text, const char **purpose)
 {
-	static char buf[128];
 	struct bh_daemon *d = ctx;
 
-	if (grant_text(d, id, buf, sizeof(buf), purpose))
+	if (grant_text(d, id, d->grant_name, sizeof(d->grant_name), purpose))
 		return -ENOENT;
-	*text = buf;
+	*text = d->grant_name;
 	return 0;
 }
 
@@ -140,23 +139,23 @@ static int index_file_grants(struct bh_daemon *d)
 	return 0;
 }
 
-static uint64_t cg_want;
-static char *cg_found;
-static size_t cg_root_len;
-
-static int cg_walk(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
+struct cg_find {
 	uint64_t id;
+	const char *point;	/* the attach point walked, relative to the mount */
+	char *found;
+};
 
-	(void)st;
-	(void)ftw;
-	if (flag != FTW_D)
+static int cg_match(void *ctx, const struct bh_cgroup_entry *e)
+{
+	struct cg_find *f = ctx;
+
+	if (e->id != f->id)
 		return 0;
-	if (bh_cgroup_id(path, &id) == 0 && id == cg_want) {
-		cg_found = strdup(path + cg_root_len + (path[cg_root_len] == '/'));
-		return 1;
-	}
-	return 0;
+	if (!e->path[0])
+		f->found = strdup(f->point);
+	else if (asprintf(&f->found, "%s/%s", f->point, e->path) < 0)
+		f->found = NULL;
+	return 2;	/* found (or out of memory): stop */
 }
 
 /* cgroup id -> path relative to the cgroup2 mount, searched below the attach
@@ -164,27 +163,26 @@ static int cg_walk(const char *path, const struct stat *st, int flag, struct FTW
 static const char *name_cgroup(void *ctx, uint64_t id)
 {
 	struct bh_daemon *d = ctx;
+	struct cg_find f = { .id = id };
 	size_t i;
 
 	for (i = 0; i < d->ncg; i++)
 		if (d->cg[i].id == id)
 			return d->cg[i].path;
-	cg_want = id;
-	cg_found = NULL;
-	cg_root_len = strlen(d->l.cg2);
-	for (i = 0; i < d->l.npoints && !cg_found; i++) {
+	for (i = 0; i < d->l.npoints && !f.found; i++) {
 		char full[PATH_MAX * 2];
 
-		snprintf(full, sizeof(full), "%s/%s", d->l.cg2, d->l.points[i].path);
-		nftw(full, cg_walk, 16, FTW_PHYS);
+		f.point = d->l.points[i].path;
+		snprintf(full, sizeof(full), "%s/%s", d->l.cg2, f.point);
+		bh_cgroup_walk(full, -1, cg_match, &f);
 	}
-	if (!cg_found)
+	if (!f.found)
 		return NULL;
 	i = d->ncg < BH_CG_CACHE ? d->ncg++ : d->cg_next++ % BH_CG_CACHE;
 	free(d->cg[i].path);
 	d->cg[i].id = id;
-	d->cg[i].path = cg_found;
-	return cg_found;
+	d->cg[i].path = f.found;
+	return f.found;
 }
 
 static struct bh_namer namer_of(struct bh_daemon *d)
@@ -205,16 +203,11 @@ static struct bh_namer namer_of(struct bh_daemon *d)
 static void maybe_alert(struct bh_daemon *d, const struct bh_event *e, const char *partner,
 			const json_t *decision)
 {
-	static const char *const what[BH_REASON__MAX] = {
-		[BH_REASON_NEVER] = "never",
-		[BH_REASON_UNKNOWN_PARTNER] = "unknown_partner",
-		[BH_REASON_REVOKED] = "revoked",
-	};
 	json_t *a;
 
-	if (e->type != BH_EV_DECISION || e->reason >= BH_REASON__MAX || !what[e->reason])
+	if (e->type != BH_EV_DECISION || !bh_reason_alerts(e->reason))
 		return;
-	a = bh_alert_json(decision, what[e->reason]);
+	a = bh_alert_json(decision, bh_reason_str(e->reason));
 	if (a)
 		bh_writer_emit_both(d->w, partner, a);
 }

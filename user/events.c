@@ -167,59 +167,6 @@ const char *bh_addr_str(const uint8_t addr[16], char *buf, size_t len)
 	return buf;
 }
 
-const char *bh_verdict_str(unsigned int v)
-{
-	static const char *const names[BH_VERDICT__MAX] = {
-		[BH_VERDICT_ALLOW] = "allow",
-		[BH_VERDICT_DENY] = "deny",
-		[BH_VERDICT_AUDIT] = "audit",
-	};
-
-	return v < BH_VERDICT__MAX ? names[v] : "unknown";
-}
-
-const char *bh_reason_str(unsigned int r)
-{
-	static const char *const names[BH_REASON__MAX] = {
-		[BH_REASON_GRANTED] = "granted",
-		[BH_REASON_NO_GRANT] = "no_grant",
-		[BH_REASON_NEVER] = "never",
-		[BH_REASON_EXPIRED] = "expired",
-		[BH_REASON_REVOKED] = "revoked",
-		[BH_REASON_UNKNOWN_PARTNER] = "unknown_partner",
-	};
-
-	return r < BH_REASON__MAX ? names[r] : "unknown";
-}
-
-const char *bh_proto_str(unsigned int p)
-{
-	switch (p) {
-	case BH_PROTO_ANY:
-		return "any";
-	case BH_PROTO_ICMP:
-		return "icmp";
-	case BH_PROTO_TCP:
-		return "tcp";
-	case BH_PROTO_UDP:
-		return "udp";
-	default:
-		return "other";
-	}
-}
-
-const char *bh_hook_str(unsigned int h)
-{
-	static const char *const names[BH_HOOK__MAX] = {
-		[BH_HOOK_CONNECT] = "connect",
-		[BH_HOOK_SENDMSG] = "sendmsg",
-		[BH_HOOK_EGRESS] = "egress",
-		[BH_HOOK_INGRESS] = "ingress",
-	};
-
-	return h < BH_HOOK__MAX ? names[h] : "unknown";
-}
-
 static const char *event_type(const struct bh_event *e)
 {
 	if (e->type == BH_EV_FLOW_NEW)

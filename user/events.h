@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <jansson.h>
 #include <bulkhead/events.h>
+#include "names.h"
 #include "policy.h"
 
 /* Every line carries "v": BH_EVENTS_SCHEMA; it changes only when a field
@@ -86,12 +87,6 @@ json_t *bh_event_new(const char *type, const char *partner);
 /* {"type":"loss","what":what,"count":count[,"error":error]}: events or lines
  * that could not be delivered (what: "ring", "flood_map", "log_write"). */
 json_t *bh_event_loss(const char *what, uint64_t count, const char *error);
-
-/* Schema names of the kernel enums ("unknown" when out of range). */
-const char *bh_verdict_str(unsigned int verdict);
-const char *bh_reason_str(unsigned int reason);
-const char *bh_proto_str(unsigned int proto);	/* "tcp", "udp", "icmp", "any", "other" */
-const char *bh_hook_str(unsigned int hook);	/* "connect", "sendmsg", "egress", "ingress" */
 
 /* ---- writer: LOGDIR/<partner>.jsonl + LOGDIR/host.jsonl, or stdout ----
  * One thread at a time. */

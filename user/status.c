@@ -6,7 +6,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,12 +18,8 @@
 #include <bulkhead/events.h>
 #include "cgroup.h"
 #include "log.h"
+#include "names.h"
 #include "status.h"
-
-static const char *const verdict_names[BH_VERDICT__MAX] = { "allow", "deny", "audit" };
-static const char *const reason_names[BH_REASON__MAX] = {
-	"granted", "no_grant", "never", "expired", "revoked", "unknown_partner"
-};
 
 static int open_pinned(const char *pin_dir, const char *name)
 {
@@ -34,31 +29,30 @@ static int open_pinned(const char *pin_dir, const char *name)
 	return bpf_obj_get(path);
 }
 
-static uint64_t find_id;
-static char find_path[PATH_MAX];
-static size_t find_root_len;
-
-static int find_cg(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
+struct find_cg {
 	uint64_t id;
+	char path[PATH_MAX];
+};
 
-	(void)st;
-	if (flag != FTW_D)
-		return FTW_CONTINUE;
-	if (bh_cgroup_id(path, &id) == 0 && id == find_id) {
-		snprintf(find_path, sizeof(find_path), "%s", path + find_root_len);
-		return FTW_STOP;
-	}
-	return ftw->level >= 6 ? FTW_SKIP_SUBTREE : FTW_CONTINUE;
+/* Cgroups down to 6 levels below the mount: where a link can be attached. */
+static int find_cg(void *ctx, const struct bh_cgroup_entry *e)
+{
+	struct find_cg *f = ctx;
+
+	if (e->id != f->id)
+		return 0;
+	snprintf(f->path, sizeof(f->path), "%s%s", e->path[0] ? "/" : "", e->path);
+	return 2;	/* found: stop */
 }
 
-static const char *cgroup_path(const char *cg2, uint64_t id)
+/* cgroup id -> "/path" below the cgroup2 mount in buf, or NULL (the mount
+ * itself too: no cgroup to name). */
+static const char *cgroup_path(const char *cg2, uint64_t id, struct find_cg *f)
 {
-	find_id = id;
-	find_path[0] = '\0';
-	find_root_len = strlen(cg2);
-	nftw(cg2, find_cg, 32, FTW_PHYS | FTW_ACTIONRETVAL);
-	return find_path[0] ? find_path : NULL;
+	f->id = id;
+	f->path[0] = '\0';
+	bh_cgroup_walk(cg2, 6, find_cg, f);
+	return f->path[0] ? f->path : NULL;
 }
 
 static json_t *links_json(const char *pin_dir, const char *cg2)
@@ -73,6 +67,7 @@ static json_t *links_json(const char *pin_dir, const char *cg2)
 	if (!d)
 		return arr;
 	while ((de = readdir(d))) {
+		struct find_cg find;
 		struct bpf_link_info li = {};
 		struct bpf_prog_info pi = {};
 		uint32_t lilen = sizeof(li), pilen = sizeof(pi);
@@ -95,7 +90,7 @@ static json_t *links_json(const char *pin_dir, const char *cg2)
 					    json_string(libbpf_bpf_attach_type_str(li.cgroup.attach_type) ?:
 							"unknown"));
 			json_object_set_new(o, "cgroup_id", json_integer(li.cgroup.cgroup_id));
-			cgp = cgroup_path(cg2, li.cgroup.cgroup_id);
+			cgp = cgroup_path(cg2, li.cgroup.cgroup_id, &find);
 			json_object_set_new(o, "cgroup", cgp ? json_string(cgp) : json_null());
 			pfd = bpf_prog_get_fd_by_id(li.prog_id);
 			if (pfd >= 0 && bpf_obj_get_info_by_fd(pfd, &pi, &pilen) == 0)
@@ -144,10 +139,10 @@ static json_t *partners_json(int names_fd, int counters_fd)
 		json_object_set_new(o, "partner", id ? json_string(name.name) : json_null());
 		v = json_object();
 		for (i = 0; i < BH_VERDICT__MAX; i++)
-			json_object_set_new(v, verdict_names[i], json_integer(sum.verdicts[i]));
+			json_object_set_new(v, bh_verdict_str(i), json_integer(sum.verdicts[i]));
 		r = json_object();
 		for (i = 0; i < BH_REASON__MAX; i++)
-			json_object_set_new(r, reason_names[i], json_integer(sum.reasons[i]));
+			json_object_set_new(r, bh_reason_str(i), json_integer(sum.reasons[i]));
 		json_object_set_new(o, "verdicts", v);
 		json_object_set_new(o, "reasons", r);
 		json_array_append_new(arr, o);
