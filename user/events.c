@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 /*
- * Kernel event records -> JSON objects, schema v1 (docs/events.md).
+ * Event objects, schema v1 (docs/events.md): kernel records decoded and
+ * built (decision, flow, flood), and the daemon's own events (alert, loss,
+ * flow summary, policy, lifecycle).
  *
  * Every string that reaches jansson here is valid UTF-8 by construction
  * (fixed ASCII names, inet_ntop output, RFC 3339 timestamps, bh_sanitize
@@ -15,6 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
+#include "control.h"
 #include "events.h"
 
 /* Kernel ABI: no implicit padding anywhere in the record. */
@@ -628,5 +632,108 @@ json_t *bh_alert_json(const json_t *decision, const char *what)
 	set_str(o, "type", "alert");
 	set_ext(o, "what", what);
 	json_object_del(o, "phase");
+	return o;
+}
+
+int bh_event_decode(const void *data, size_t len, struct bh_event *e)
+{
+	if (len < sizeof(*e))
+		return -EPROTO;
+	memcpy(e, data, sizeof(*e));
+	return 0;
+}
+
+json_t *bh_event_log_loss(const char *partner, uint64_t count, const char *error)
+{
+	json_t *o = bh_event_loss("log_write", count, error);
+
+	if (o && partner)
+		json_object_set_new(o, "partner", json_string(partner));
+	return o;
+}
+
+json_t *bh_event_flow_summary(const struct bh_flow_key *k, const struct bh_flow_val *v,
+			      const struct bh_flow_val *last, unsigned int interval_s,
+			      uint64_t ts_boot_ns, const struct bh_namer *n,
+			      const struct bh_clock *clk)
+{
+	struct bh_event e = {
+		.type = BH_EV_FLOW_NEW, .ts_boot_ns = ts_boot_ns, .partner = k->partner,
+		.dport = k->dport, .proto = k->proto, .verdict = BH_VERDICT_ALLOW,
+		.reason = BH_REASON_GRANTED, .grant = v->grant, .count = 1,
+		.hook = BH_HOOK_EGRESS,
+	};
+	json_t *o;
+
+	memcpy(e.daddr, k->daddr, sizeof(e.daddr));
+	o = bh_event_json(&e, n, clk);
+	if (!o)
+		return NULL;
+	json_object_set_new(o, "phase", json_string("summary"));
+	json_object_set_new(o, "interval", json_integer(interval_s));
+	json_object_set_new(o, "tx_bytes", json_integer(v->tx_bytes - last->tx_bytes));
+	json_object_set_new(o, "tx_packets", json_integer(v->tx_packets - last->tx_packets));
+	json_object_set_new(o, "rx_bytes", json_integer(v->rx_bytes - last->rx_bytes));
+	json_object_set_new(o, "rx_packets", json_integer(v->rx_packets - last->rx_packets));
+	json_object_set_new(o, "total_tx_bytes", json_integer(v->tx_bytes));
+	json_object_set_new(o, "total_rx_bytes", json_integer(v->rx_bytes));
+	return o;
+}
+
+static json_t *peer_json(const struct bh_peer *peer)
+{
+	if (!peer)
+		return json_pack("{s:s}", "by", "daemon");
+	return json_pack("{s:i, s:i, s:s}", "uid", (int)peer->uid, "pid", (int)peer->pid,
+			 "comm", peer->comm);
+}
+
+json_t *bh_event_policy(const char *action, const struct bh_peer *peer, const char *partner,
+			json_t *fields)
+{
+	json_t *o = bh_event_new("policy", partner);
+
+	if (o) {
+		json_object_set_new(o, "action", json_string(action));
+		json_object_set_new(o, "caller", peer_json(peer));
+		if (fields)
+			json_object_update(o, fields);
+	}
+	json_decref(fields);
+	return o;
+}
+
+json_t *bh_event_lifecycle(const char *what, const char *pin_dir, const char *policy,
+			   const char *detail)
+{
+	json_t *o = bh_event_new("lifecycle", NULL);
+
+	if (!o)
+		return NULL;
+	json_object_set_new(o, "event", json_string(what));
+	json_object_set_new(o, "pid", json_integer(getpid()));
+	json_object_set_new(o, "pin_dir", json_string(pin_dir));
+	if (policy)
+		json_object_set_new(o, "policy", json_string(policy));
+	if (detail)
+		json_object_set_new(o, "detail", json_string(detail));
+	return o;
+}
+
+json_t *bh_event_adopt(uint64_t gen_before, size_t grants, size_t revokes, size_t ttls)
+{
+	json_t *o = bh_event_new("lifecycle", NULL);
+
+	if (!o)
+		return NULL;
+	json_object_set_new(o, "event", json_string(gen_before ? "adopt" : "fresh"));
+	json_object_set_new(o, "previous_generation", json_integer(gen_before));
+	json_object_set_new(o, "jit_grants_restored", json_integer(grants));
+	json_object_set_new(o, "revocations_restored", json_integer(revokes));
+	json_object_set_new(o, "ttl_grants_restored", json_integer(ttls));
+	if (gen_before)
+		json_object_set_new(o, "detail", json_string("pinned enforcement was in place; "
+			"decisions taken while no daemon ran are in the counters (`bulkhead "
+			"status`) and in the events that follow"));
 	return o;
 }

@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
 /*
- * Event stream, JSON Lines schema v1 (docs/events.md): kernel records and
- * daemon events turned into JSON objects (jansson) and written per partner.
+ * Event stream, JSON Lines schema v1 (docs/events.md): every event object is
+ * made here (kernel records decoded once, each event type built in one
+ * place: decision, flow new and flow summary, flood, alert, loss, policy,
+ * lifecycle); the writer (writer.c, declared below) only writes them.
  */
 #ifndef BULKHEAD_EVENTS_USER_H
 #define BULKHEAD_EVENTS_USER_H
@@ -87,6 +89,34 @@ json_t *bh_event_new(const char *type, const char *partner);
 /* {"type":"loss","what":what,"count":count[,"error":error]}: events or lines
  * that could not be delivered (what: "ring", "flood_map", "log_write"). */
 json_t *bh_event_loss(const char *what, uint64_t count, const char *error);
+
+/* A ring buffer record as a struct bh_event (copied out after its size is
+ * checked). 0, or -EPROTO for a record of another size (another ABI). */
+int bh_event_decode(const void *data, size_t len, struct bh_event *e);
+
+/* {"type":"loss","what":"log_write",...} for lines of partner's file (NULL:
+ * of every file) that the writer could not write. */
+json_t *bh_event_log_loss(const char *partner, uint64_t count, const char *error);
+
+/* A flow summary ("type":"flow","phase":"summary"): the traffic of flow k
+ * since its last summary (now - last) and its totals (now). */
+json_t *bh_event_flow_summary(const struct bh_flow_key *k, const struct bh_flow_val *now,
+			      const struct bh_flow_val *last, unsigned int interval_s,
+			      uint64_t ts_boot_ns, const struct bh_namer *n,
+			      const struct bh_clock *clk);
+
+struct bh_peer;
+/* A "policy" event: action, caller (peer; NULL: "by":"daemon") and the
+ * fields of fields (consumed; may be NULL), for partner (may be NULL). */
+json_t *bh_event_policy(const char *action, const struct bh_peer *peer, const char *partner,
+			json_t *fields);
+/* A "lifecycle" event of this process: what ("start", "reload", "stop"),
+ * pin_dir, policy and detail (both may be NULL). */
+json_t *bh_event_lifecycle(const char *what, const char *pin_dir, const char *policy,
+			   const char *detail);
+/* The lifecycle event after start: "adopt" (gen_before: the generation
+ * found pinned) or "fresh", with the records restored. */
+json_t *bh_event_adopt(uint64_t gen_before, size_t grants, size_t revokes, size_t ttls);
 
 /* ---- writer: LOGDIR/<partner>.jsonl + LOGDIR/host.jsonl, or stdout ----
  * One thread at a time. */
