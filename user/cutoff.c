@@ -8,13 +8,11 @@
 #include <time.h>
 #include <unistd.h>
 #include <arpa/inet.h>
-#include <bpf/bpf.h>
-#include <bpf/libbpf.h>
 #include <bulkhead/decide.h>
-#include "bulkhead.skel.h"
 #include "cgroup.h"
 #include "cutoff.h"
 #include "log.h"
+#include "maps.h"
 #include "sockkill.h"
 
 /* cgroup id -> partner (nearest bound ancestor) for every cgroup below the
@@ -25,7 +23,7 @@ struct cg_partner {
 };
 
 struct walk {
-	int bindings_fd;
+	const struct bh_maps *maps;
 	struct cg_partner *v;
 	size_t n, cap;
 	uint32_t at_level[64];	/* partner in force at each depth of the walk */
@@ -42,7 +40,7 @@ static int walk_cb(void *ctx, const struct bh_cgroup_entry *e)
 		return 0;
 	partner = e->level > 0 && e->level < 64 ? w->at_level[e->level - 1] :
 		  BH_PARTNER_UNKNOWN;
-	if (bpf_map_lookup_elem(w->bindings_fd, &e->id, &b) == 0)
+	if (bh_maps_cgroup_lookup(w->maps, e->id, &b) == 0)
 		partner = b.kind == BH_CG_BOUND ? b.partner : BH_PARTNER_UNKNOWN;
 	if (e->level < 64)
 		w->at_level[e->level] = partner;
@@ -96,7 +94,7 @@ static int uncovered(void *ctx, const struct bh_sock_info *si)
 		return 1;	/* denied everything */
 	key.partner = htonl(cp->partner);
 	memcpy(key.addr, si->dst, 16);
-	if (bpf_map_lookup_elem(j->trie_fd, &key, &v))
+	if (bh_maps_trie_lookup(j->trie_fd, &key, &v))
 		return 1;	/* partner gone from the policy */
 	if (v.mode == BH_MODE_AUDIT)
 		return 0;
@@ -104,18 +102,10 @@ static int uncovered(void *ctx, const struct bh_sock_info *si)
 	return res.reason != BH_REASON_GRANTED;
 }
 
-static int current_trie_fd(struct bh_loader *l)
-{
-	uint32_t zero = 0, id;
-
-	if (bpf_map_lookup_elem(bpf_map__fd(l->skel->maps.bh_policy), &zero, &id))
-		return -errno;
-	return bpf_map_get_fd_by_id(id);
-}
-
 int bh_cutoff(struct bh_loader *l, unsigned int *destroyed)
 {
-	struct walk w = { .bindings_fd = bpf_map__fd(l->skel->maps.bh_cgroups) };
+	struct walk w = { .maps = bh_loader_maps(l) };
+	size_t npoints = bh_loader_npoints(l);
 	struct judge j = { .w = &w };
 	char **dirs = bh_point_dirs(l);
 	struct timespec ts;
@@ -125,7 +115,7 @@ int bh_cutoff(struct bh_loader *l, unsigned int *destroyed)
 	*destroyed = 0;
 	if (!dirs)
 		return -ENOMEM;
-	for (i = 0; i < l->npoints && !err; i++) {
+	for (i = 0; i < npoints && !err; i++) {
 		memset(w.at_level, 0, sizeof(w.at_level));
 		bh_cgroup_walk(dirs[i], -1, walk_cb, &w);
 		err = w.err;
@@ -133,13 +123,13 @@ int bh_cutoff(struct bh_loader *l, unsigned int *destroyed)
 	if (!err && w.n)
 		qsort(w.v, w.n, sizeof(*w.v), cg_cmp);
 	if (!err) {
-		j.trie_fd = current_trie_fd(l);
+		j.trie_fd = bh_maps_trie_current(w.maps);
 		err = j.trie_fd < 0 ? j.trie_fd : 0;
 	}
 	if (!err) {
 		clock_gettime(CLOCK_BOOTTIME, &ts);
 		j.now = (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
-		err = bh_sock_kill((const char *const *)dirs, l->npoints, uncovered, &j, destroyed);
+		err = bh_sock_kill((const char *const *)dirs, npoints, uncovered, &j, destroyed);
 		close(j.trie_fd);
 	}
 	bh_free_strv(dirs);

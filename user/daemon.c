@@ -19,9 +19,7 @@
 #include <sys/signalfd.h>
 #include <time.h>
 #include <unistd.h>
-#include <bpf/bpf.h>
 #include <bpf/libbpf.h>
-#include "bulkhead.skel.h"
 #include "cgroup.h"
 #include "control.h"
 #include "cutoff.h"
@@ -31,15 +29,15 @@
 #include "grants.h"
 #include "loader.h"
 #include "log.h"
+#include "maps.h"
 #include "ops.h"
 #include "policy.h"
-#include "status.h"
 
 #define BH_CG_CACHE 256
 
 struct bh_daemon {
 	const struct bh_daemon_opts *o;
-	struct bh_loader l;
+	struct bh_loader *l;
 	struct bh_grants gs;
 	struct bh_ops ops;		/* the control operations' view of the above */
 	uint64_t expiry_checked_ns;	/* expiries up to here have been acted on */
@@ -86,9 +84,7 @@ static const char *name_partner(void *ctx, uint32_t id)
 {
 	struct bh_daemon *d = ctx;
 
-	if (id == 0 || id >= BH_MAX_PARTNERS || !d->l.names || !d->l.names[id].name[0])
-		return NULL;
-	return d->l.names[id].name;
+	return bh_loader_partner(d->l, id);
 }
 
 static int name_grant(void *ctx, uint32_t id, const char **text, const char **purpose)
@@ -131,11 +127,11 @@ static const char *name_cgroup(void *ctx, uint64_t id)
 	for (i = 0; i < d->ncg; i++)
 		if (d->cg[i].id == id)
 			return d->cg[i].path;
-	for (i = 0; i < d->l.npoints && !f.found; i++) {
+	for (i = 0; i < bh_loader_npoints(d->l) && !f.found; i++) {
 		char full[PATH_MAX * 2];
 
-		f.point = d->l.points[i].path;
-		snprintf(full, sizeof(full), "%s/%s", d->l.cg2, f.point);
+		f.point = bh_loader_point(d->l, i);
+		snprintf(full, sizeof(full), "%s/%s", bh_loader_cg2(d->l), f.point);
 		bh_cgroup_walk(full, -1, cg_match, &f);
 	}
 	if (!f.found)
@@ -187,63 +183,37 @@ static int on_record(void *ctx, void *data, size_t len)
 	return 0;
 }
 
+struct flood_flush {
+	struct bh_daemon *d;
+	uint64_t cur;		/* the current window */
+	int all;
+};
+
+static int flush_window(void *ctx, const struct bh_flood_key *k, const struct bh_flood_val *v)
+{
+	struct flood_flush *f = ctx;
+	struct bh_namer nm = namer_of(f->d);
+	struct bh_event e = {
+		.type = BH_EV_DECISION, .partner = k->partner, .reason = k->reason,
+		.verdict = v->verdict,
+	};
+
+	if (!f->all && k->window + 2 > f->cur)
+		return 0;
+	if (v->suppressed)
+		emit_decision(f->d, &e, bh_flood_build(f->d->eb, k, v, &nm, &f->d->clk));
+	return 1;
+}
+
 /* Aggregated denies of windows that have closed (the kernel writes only the
  * current window; one more window of slack covers a program still running,
  * so a closed window's count is final), or of every window (all: the programs
- * are detached, nothing writes any more). The map is read in batches, a few
- * syscalls for all of it, and the flushed windows deleted in one more. */
+ * are detached, nothing writes any more); flushed windows are deleted. */
 static void flush_floods(struct bh_daemon *d, int all)
 {
-	enum { CHUNK = 1024 };
-	int fd = bpf_map__fd(d->l.skel->maps.bh_flood);
-	uint64_t cur = boot_now() / BH_FLOOD_WINDOW_NS;
-	struct bh_flood_key *keys = malloc(CHUNK * sizeof(*keys)), *done = NULL, *nd;
-	struct bh_flood_val *vals = malloc(CHUNK * sizeof(*vals));
-	size_t ndone = 0, cap = 0;
-	uint32_t i, count, batch = 0;
-	int err = 0, first = 1;
+	struct flood_flush f = { d, boot_now() / BH_FLOOD_WINDOW_NS, all };
 
-	if (!keys || !vals)
-		goto out;
-	while (!err) {
-		count = CHUNK;
-		err = bpf_map_lookup_batch(fd, first ? NULL : &batch, &batch, keys, vals, &count,
-					   NULL) ? errno : 0;
-		first = 0;
-		if (err && err != ENOENT)	/* ENOENT: this was the last chunk */
-			break;
-		for (i = 0; i < count; i++) {
-			struct bh_namer nm = namer_of(d);
-			struct bh_event e = {
-				.type = BH_EV_DECISION, .partner = keys[i].partner,
-				.reason = keys[i].reason, .verdict = vals[i].verdict,
-			};
-
-			if (!all && keys[i].window + 2 > cur)
-				continue;
-			if (ndone == cap) {
-				cap = cap ? cap * 2 : CHUNK;
-				nd = realloc(done, cap * sizeof(*done));
-				if (!nd)
-					goto out;
-				done = nd;
-			}
-			done[ndone++] = keys[i];
-			if (vals[i].suppressed)
-				emit_decision(d, &e, bh_flood_build(d->eb, &keys[i], &vals[i], &nm,
-								    &d->clk));
-		}
-	}
-	if (ndone) {
-		count = (uint32_t)ndone;
-		if (bpf_map_delete_batch(fd, done, &count, NULL))
-			for (i = 0; i < ndone; i++)	/* one by one */
-				bpf_map_delete_elem(fd, &done[i]);
-	}
-out:
-	free(keys);
-	free(vals);
-	free(done);
+	bh_maps_flood_drain(bh_loader_maps(d->l), flush_window, &f);
 }
 
 static void loss_if(struct bh_daemon *d, const char *what, uint64_t now, uint64_t reported)
@@ -257,26 +227,20 @@ static void loss_if(struct bh_daemon *d, const char *what, uint64_t now, uint64_
  * what happened while no daemon ran is reported by the next one). */
 static void report_loss(struct bh_daemon *d)
 {
-	int rfd = bpf_map__fd(d->l.skel->maps.bh_reported);
-	struct bh_reported rep = {};
+	const struct bh_maps *m = bh_loader_maps(d->l);
 	struct bh_lost sum;
-	uint32_t zero = 0;
 
-	if (bh_lost_read(bpf_map__fd(d->l.skel->maps.bh_lost), &sum))
+	if (bh_maps_lost_read(m, &sum))
 		return;
-	if (!d->reported_loaded && bpf_map_lookup_elem(rfd, &zero, &rep) == 0) {
-		d->reported = rep.lost;
+	if (!d->reported_loaded && bh_maps_reported_read(m, &d->reported) == 0)
 		d->reported_loaded = 1;
-	}
 	loss_if(d, "ring", sum.ring_full, d->reported.ring_full);
 	loss_if(d, "flood_map", sum.flood_full, d->reported.flood_full);
 	loss_if(d, "flow_map", sum.flow_full, d->reported.flow_full);
 	/* the only attempts no event's count includes (bh_counters still has them) */
 	loss_if(d, "uncounted_denies", sum.uncounted, d->reported.uncounted);
-	if (memcmp(&d->reported, &sum, sizeof(sum))) {
-		rep.lost = sum;
-		bpf_map_update_elem(rfd, &zero, &rep, BPF_ANY);
-	}
+	if (memcmp(&d->reported, &sum, sizeof(sum)))
+		bh_maps_reported_write(m, &sum);
 	d->reported = sum;
 }
 
@@ -284,7 +248,7 @@ static void flush_flows(struct bh_daemon *d)
 {
 	struct bh_namer n = namer_of(d);
 
-	bh_flows_summarise(&d->flows, &d->l, d->o->flow_interval_s, &n, &d->clk, d->w);
+	bh_flows_summarise(&d->flows, d->l, d->o->flow_interval_s, &n, &d->clk, d->w);
 }
 
 /* ---- expiry and cut-off ---- */
@@ -299,7 +263,7 @@ static void sweep_expired(struct bh_daemon *d)
 	struct bh_errors errs = {};
 
 	if (bh_grants_sweep(&d->gs, boot_now(), BH_EXPIRED_LINGER_NS, removed)) {
-		if (bh_grants_reapply(&d->gs, &d->l, &errs))
+		if (bh_grants_reapply(&d->gs, d->l, &errs))
 			pr_warn("removing expired grants: %s\n", errs.n ? errs.msg[0] : "failed");
 		bh_ops_event(&d->ops, "expired-removed", NULL, NULL,
 			     json_pack("{s:o}", "grants", removed));
@@ -331,7 +295,7 @@ static void run_cutoff(struct bh_daemon *d)
 	d->ops.cutoff_pending = NULL;
 	if (!why || d->o->no_destroy)
 		return;
-	err = bh_cutoff(&d->l, &n);
+	err = bh_cutoff(d->l, &n);
 	if (err)
 		pr_warn("destroying sockets cut off by %s: %s\n", why, strerror(-err));
 	if (n || err)
@@ -342,17 +306,16 @@ static void run_cutoff(struct bh_daemon *d)
 
 static void lifecycle(struct bh_daemon *d, const char *what, const char *detail)
 {
-	bh_writer_emit(d->w, NULL, bh_event_lifecycle(what, d->l.pin_dir, d->o->policy, detail));
+	bh_writer_emit(d->w, NULL, bh_event_lifecycle(what, bh_loader_pin_dir(d->l), d->o->policy, detail));
 }
 
 /* ---- setup ---- */
 
 static uint64_t current_gen(struct bh_daemon *d)
 {
-	struct bh_state st = {};
-	uint32_t zero = 0;
+	struct bh_state st;
 
-	bpf_map_lookup_elem(bpf_map__fd(d->l.skel->maps.bh_state), &zero, &st);
+	bh_maps_state_read(bh_loader_maps(d->l), &st);
 	return st.gen;
 }
 
@@ -394,16 +357,17 @@ static int open_signals(void)
  * (logged). */
 static int migrate_records(struct bh_daemon *d)
 {
-	int err = bh_jit_migrate(d->l.pin_dir, d->gs.jit_fd);
+	int err = bh_jit_migrate(bh_loader_pin_dir(d->l), d->gs.jit_fd);
 
 	if (err < 0) {
 		/* starting without them would bring revoked grants back */
-		pr_warn("cannot migrate the grant records in %s/bh_jit: %s\n", d->l.pin_dir,
-			strerror(-err));
+		pr_warn("cannot migrate the grant records in %s/bh_jit: %s\n",
+			bh_loader_pin_dir(d->l), strerror(-err));
 		return err;
 	}
 	if (err > 0)
-		pr_info("migrated %d grant records from %s/bh_jit (layout 1)\n", err, d->l.pin_dir);
+		pr_info("migrated %d grant records from %s/bh_jit (layout 1)\n", err,
+			bh_loader_pin_dir(d->l));
 	return 0;
 }
 
@@ -417,7 +381,7 @@ static int enforce(struct bh_daemon *d, struct bh_policy *np)
 	err = bh_loader_open(&d->l, d->o->pin_dir, d->o->ring_size_kib);
 	if (err)
 		return err;
-	d->gs.jit_fd = bpf_map__fd(d->l.skel->maps.bh_jit_v2);
+	d->gs.jit_fd = bh_loader_maps(d->l)->jit;
 	d->gen_before = current_gen(d);
 	err = migrate_records(d);
 	if (err)
@@ -425,7 +389,7 @@ static int enforce(struct bh_daemon *d, struct bh_policy *np)
 	err = bh_jit_load(d->gs.jit_fd, &d->gs.jit);
 	count_restored(d);
 	if (!err)
-		err = bh_grants_apply(&d->gs, &d->l, np, &errs);
+		err = bh_grants_apply(&d->gs, d->l, np, &errs);
 	if (err) {
 		print_errors(&errs);
 		pr_warn("policy not applied: %s\n", strerror(-err));
@@ -465,8 +429,8 @@ static int setup(struct bh_daemon *d)
 	bh_policy_free(&np);
 	if (err)
 		return err;
-	d->ops = (struct bh_ops){ .gs = &d->gs, .l = &d->l, .w = d->w, .clk = &d->clk,
-				  .pin_dir = d->l.pin_dir };
+	d->ops = (struct bh_ops){ .gs = &d->gs, .l = d->l, .w = d->w, .clk = &d->clk,
+				  .pin_dir = bh_loader_pin_dir(d->l) };
 	d->ctl_fd = bh_ctl_listen(o->control);
 	if (d->ctl_fd < 0) {
 		pr_warn("cannot listen on %s: %s (enforcement is applied and pinned)\n",
@@ -474,7 +438,7 @@ static int setup(struct bh_daemon *d)
 		return d->ctl_fd;
 	}
 	bh_clock_now(&d->clk);
-	d->rb = ring_buffer__new(bpf_map__fd(d->l.skel->maps.bh_events), on_record, d, NULL);
+	d->rb = ring_buffer__new(bh_loader_maps(d->l)->events, on_record, d, NULL);
 	if (!d->rb) {
 		err = -errno;
 		pr_warn("cannot open the event ring buffer: %s\n", strerror(-err));
@@ -524,8 +488,8 @@ static void reload(struct bh_daemon *d)
 static void tick(struct bh_daemon *d)
 {
 	bh_clock_now(&d->clk);	/* follow wall-clock steps */
-	if (d->l.npending)
-		bh_bind_pending(&d->l);
+	if (bh_loader_has_pending(d->l))
+		bh_bind_pending(d->l);
 	flush_floods(d, 0);
 	report_loss(d);
 	sweep_expired(d);
@@ -620,9 +584,9 @@ static void stopping(struct bh_daemon *d)
 		 "enforcement stays pinned, `bulkhead down` removes it");
 	lifecycle(d, "stop", detail);
 	if (d->ops.down)
-		pr_info("exiting: `bulkhead down` removed the enforcement in %s\n", d->l.pin_dir);
+		pr_info("exiting: `bulkhead down` removed the enforcement in %s\n", bh_loader_pin_dir(d->l));
 	else
-		pr_info("exiting; enforcement stays pinned in %s\n", d->l.pin_dir);
+		pr_info("exiting; enforcement stays pinned in %s\n", bh_loader_pin_dir(d->l));
 }
 
 static void teardown(struct bh_daemon *d)
@@ -636,9 +600,9 @@ static void teardown(struct bh_daemon *d)
 		bh_writer_close(d->w);
 	}
 	bh_event_builder_free(d->eb);
-	if (!d->enforced)
-		bh_loader_discard(&d->l);	/* a fresh pin dir: nothing half-loaded stays */
-	bh_loader_close(&d->l);
+	if (d->l && !d->enforced)
+		bh_loader_discard(d->l);	/* a fresh pin dir: nothing half-loaded stays */
+	bh_loader_close(d->l);
 	for (i = 0; i < d->ncg; i++)
 		free(d->cg[i].path);
 	bh_flows_free(&d->flows);
@@ -656,7 +620,6 @@ int bh_daemon_run(const struct bh_daemon_opts *o)
 	if (!d)
 		return 1;
 	d->o = o;
-	d->l.lock_fd = -1;
 	d->ctl_fd = -1;
 	d->sfd = -1;
 	if (setup(d) == 0) {

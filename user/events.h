@@ -13,14 +13,12 @@
 #include <jansson.h>
 #include <bulkhead/events.h>
 #include "names.h"
+#include "text.h"
 #include "policy.h"
 
 /* Every line carries "v": BH_EVENTS_SCHEMA; it changes only when a field
  * changes meaning or type (new fields do not change it). */
 #define BH_EVENTS_SCHEMA 1
-
-/* "2026-11-23T11:20:31.123456Z" and its NUL (with room for years > 9999). */
-#define BH_TS_LEN 40
 
 /* Names the kernel does not know; supplied by the daemon. Any callback may be
  * NULL; a name that cannot be resolved is left out of the object. */
@@ -31,22 +29,6 @@ struct bh_namer {
 	int (*grant)(void *ctx, uint32_t grant_id, const char **id, const char **purpose);
 	const char *(*cgroup)(void *ctx, uint64_t cgroup_id);
 };
-
-/* Kernel CLOCK_BOOTTIME ns -> RFC 3339 UTC with microseconds
- * ("2026-11-23T11:20:31.123456Z"), using the clock pair in clk. */
-void bh_format_ts(int64_t boot_ns, const struct bh_clock *clk, char *buf, size_t len);
-/* Wall-clock now, same format. */
-void bh_format_now(char *buf, size_t len);
-
-/* Copy kernel-supplied bytes into valid UTF-8: valid UTF-8 sequences are kept
- * (quotes and backslashes too: jansson escapes them), every byte that starts
- * no valid sequence (overlong, surrogate, > U+10FFFF, truncated) becomes
- * U+FFFD, and so do control characters (C0, DEL, C1). Stops at NUL or len;
- * out is always terminated and never ends in a cut character. Returns out. */
-char *bh_sanitize(const uint8_t *in, size_t len, char *out, size_t outlen);
-
-/* Address text: IPv4-mapped shown as IPv4. */
-const char *bh_addr_str(const uint8_t addr[16], char *buf, size_t len);
 
 /* A kernel record as a JSON object (caller owns it; NULL only without
  * memory). type is "connect", "send", "packet" (decisions by hook) or "flow"
@@ -117,6 +99,20 @@ json_t *bh_event_lifecycle(const char *what, const char *pin_dir, const char *po
 /* The lifecycle event after start: "adopt" (gen_before: the generation
  * found pinned) or "fresh", with the records restored. */
 json_t *bh_event_adopt(uint64_t gen_before, size_t grants, size_t revokes, size_t ttls);
+
+/* A grant as the control plane and `list` show it: id, partner, to, proto,
+ * ports, purpose, source ("policy" or "jit"). id and purpose may be NULL. */
+json_t *bh_grant_json(const struct bh_grant *g, const char *partner, const char *id,
+		      const char *purpose);
+/* Adds expires, remaining_s and state (live/expired) for an expiry: the kernel's
+ * instant expires_boot_ns (CLOCK_BOOTTIME; 0 = none: state live) decides
+ * remaining_s and state; expires is expires_unix_ns when set (fixed when the
+ * grant was made or its ttl started, so it reads the same every time). */
+void bh_grant_json_lifetime(json_t *o, uint64_t expires_boot_ns, int64_t expires_unix_ns,
+			    const struct bh_clock *clk);
+
+/* Adds state "revoked", revoked_at and revoked_by of revocation record r. */
+void bh_grant_json_revoked(json_t *o, const struct bh_jit *r);
 
 /* ---- writer: LOGDIR/<partner>.jsonl + LOGDIR/host.jsonl, or stdout ----
  * One thread at a time. */

@@ -10,15 +10,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <bpf/bpf.h>
 #include "control.h"
 #include "events.h"
 #include "grants.h"
 #include "loader.h"
 #include "log.h"
+#include "maps.h"
 
 /* Layout 1 (pinned as bh_jit) is the first part of layout 2. */
-#define BH_JIT_V1_SIZE 288
 _Static_assert(offsetof(struct bh_jit, expires_unix_ns) == BH_JIT_V1_SIZE, "bh_jit layout 1 prefix");
 _Static_assert(sizeof(struct bh_jit) == BH_JIT_V1_SIZE + 56, "bh_jit layout 2");
 
@@ -34,13 +33,13 @@ static int load_fd(int fd, int v1, struct bh_jitset *s)
 
 	memset(s, 0, sizeof(*s));
 	bh_clock_now(&clk);
-	while (bpf_map_get_next_key(fd, have ? &key : NULL, &next) == 0) {
+	while (bh_maps_jit_next(fd, have ? &key : NULL, &next) == 0) {
 		struct bh_jit r, *nr;
 
 		key = next;
 		have = 1;
 		memset(&r, 0, sizeof(r));
-		if (bpf_map_lookup_elem(fd, &next, &r))
+		if (bh_maps_jit_get(fd, next, &r))
 			continue;
 		if (next == next_key && r.kind == BH_JIT_NEXT) {
 			s->next_seq = r.next_seq;
@@ -71,37 +70,10 @@ int bh_jit_load(int map_fd, struct bh_jitset *s)
 	return load_fd(map_fd, 0, s);
 }
 
-/* The pinned layout-1 map in pin_dir: fd, -ENOENT, or -EPROTO (another layout). */
-static int open_v1(const char *pin_dir, char *path, size_t len)
-{
-	struct bpf_map_info info = {};
-	uint32_t ilen = sizeof(info);
-	int fd;
-
-	snprintf(path, len, "%s/bh_jit", pin_dir);
-	fd = bpf_obj_get(path);
-	if (fd < 0)
-		return -errno;
-	if (bpf_obj_get_info_by_fd(fd, &info, &ilen) || info.value_size != BH_JIT_V1_SIZE) {
-		close(fd);
-		return -EPROTO;
-	}
-	return fd;
-}
-
 int bh_jit_load_pinned(const char *pin_dir, struct bh_jitset *s)
 {
-	char path[PATH_MAX + 16];
-	int fd, v1 = 0, err;
+	int v1, err, fd = bh_maps_jit_open_pinned(pin_dir, &v1);
 
-	snprintf(path, sizeof(path), "%s/bh_jit_v2", pin_dir);
-	fd = bpf_obj_get(path);
-	if (fd < 0 && errno == ENOENT) {
-		fd = open_v1(pin_dir, path, sizeof(path));
-		v1 = 1;
-	} else if (fd < 0) {
-		fd = -errno;
-	}
 	if (fd < 0)
 		return fd;
 	err = load_fd(fd, v1, s);
@@ -113,11 +85,10 @@ int bh_jit_migrate(const char *pin_dir, int map_fd)
 {
 	struct bh_jit next = { .kind = BH_JIT_NEXT };
 	struct bh_jitset old;
-	char path[PATH_MAX + 16];
 	size_t i;
 	int fd, err;
 
-	fd = open_v1(pin_dir, path, sizeof(path));
+	fd = bh_maps_jit_open_v1(pin_dir);
 	if (fd == -ENOENT)
 		return 0;
 	if (fd < 0)
@@ -127,13 +98,12 @@ int bh_jit_migrate(const char *pin_dir, int map_fd)
 	if (err)
 		return err;
 	for (i = 0; i < old.n && !err; i++)
-		if (bpf_map_update_elem(map_fd, &old.r[i].seq, &old.r[i], BPF_ANY))
-			err = -errno;
+		err = bh_maps_jit_put(map_fd, old.r[i].seq, &old.r[i]);
 	next.next_seq = old.next_seq;
-	if (!err && bpf_map_update_elem(map_fd, &next_key, &next, BPF_ANY))
-		err = -errno;
-	if (!err && unlink(path))
-		err = -errno;
+	if (!err)
+		err = bh_maps_jit_put(map_fd, next_key, &next);
+	if (!err)
+		err = bh_maps_jit_unpin_v1(pin_dir);
 	bh_jitset_free(&old);
 	return err ? err : (int)i;
 }
@@ -148,22 +118,27 @@ void bh_jitset_free(struct bh_jitset *s)
 int bh_jit_add(int map_fd, struct bh_jitset *s, const struct bh_jit *r)
 {
 	struct bh_jit *nr = realloc(s->r, (s->n + 1) * sizeof(*nr));
+	int err;
 
 	if (!nr)
 		return -ENOMEM;
 	s->r = nr;
-	if (bpf_map_update_elem(map_fd, &r->seq, r, BPF_ANY))
-		return -errno;
+	err = bh_maps_jit_put(map_fd, r->seq, r);
+	if (err)
+		return err;
 	s->r[s->n++] = *r;
 	return 0;
 }
 
 int bh_jit_remove(int map_fd, struct bh_jitset *s, size_t i)
 {
+	int err;
+
 	if (i >= s->n)
 		return -EINVAL;
-	if (bpf_map_delete_elem(map_fd, &s->r[i].seq) && errno != ENOENT)
-		return -errno;
+	err = bh_maps_jit_del(map_fd, s->r[i].seq);
+	if (err)
+		return err;
 	s->r[i] = s->r[--s->n];
 	return 0;
 }
@@ -171,12 +146,14 @@ int bh_jit_remove(int map_fd, struct bh_jitset *s, size_t i)
 int bh_jit_alloc_seq(int map_fd, struct bh_jitset *s, uint32_t *seq)
 {
 	struct bh_jit next = { .kind = BH_JIT_NEXT };
+	int err;
 
 	if (s->next_seq >= BH_JIT_AUX_KEY - 1)
 		return -EOVERFLOW;
 	next.next_seq = s->next_seq + 1;
-	if (bpf_map_update_elem(map_fd, &next_key, &next, BPF_ANY))
-		return -errno;
+	err = bh_maps_jit_put(map_fd, next_key, &next);
+	if (err)
+		return err;
 	*seq = s->next_seq++;
 	return 0;
 }
@@ -442,74 +419,6 @@ void bh_grant_format_id(char *buf, size_t len, const char *partner, uint32_t n, 
 	snprintf(buf, len, jit ? "%s/j%u" : "%s/%u", partner, n);
 }
 
-json_t *bh_grant_json(const struct bh_grant *g, const char *partner, const char *id,
-		      const char *purpose)
-{
-	json_t *o = json_object(), *ports = json_array();
-	char buf[64];
-	size_t i;
-
-	if (id)
-		json_object_set_new(o, "id", json_string(id));
-	json_object_set_new(o, "partner", json_string(partner));
-	json_object_set_new(o, "to", json_string(bh_prefix_str(&g->to, buf, sizeof(buf))));
-	json_object_set_new(o, "proto", json_string(bh_proto_str(g->proto)));
-	for (i = 0; i < g->nports; i++) {
-		if (g->ports[i].lo == g->ports[i].hi)
-			snprintf(buf, sizeof(buf), "%u", g->ports[i].lo);
-		else
-			snprintf(buf, sizeof(buf), "%u-%u", g->ports[i].lo, g->ports[i].hi);
-		json_array_append_new(ports, json_string(buf));
-	}
-	if (g->nports)
-		json_object_set_new(o, "ports", ports);
-	else
-		json_decref(ports);
-	if (purpose)
-		json_object_set_new(o, "purpose", json_string(purpose));
-	json_object_set_new(o, "source", json_string(g->id & BH_JIT_GRANT_BIT ? "jit" : "policy"));
-	return o;
-}
-
-void bh_format_unix_ts(int64_t unix_ns, char *buf, size_t len)
-{
-	/* a clock whose boot and wall time agree maps the instant onto itself */
-	const struct bh_clock same = { .wall_ns = 0, .boot_ns = 0 };
-
-	bh_format_ts(unix_ns, &same, buf, len);
-}
-
-void bh_grant_json_lifetime(json_t *o, uint64_t exp, int64_t exp_unix, const struct bh_clock *clk)
-{
-	char ts[BH_TS_LEN];
-
-	if (!exp) {
-		json_object_set_new(o, "state", json_string("live"));
-		return;
-	}
-	if (exp_unix)
-		bh_format_unix_ts(exp_unix, ts, sizeof(ts));
-	else
-		bh_format_ts((int64_t)exp, clk, ts, sizeof(ts));
-	json_object_set_new(o, "expires", json_string(ts));
-	json_object_set_new(o, "remaining_s", json_real((int64_t)exp > clk->boot_ns ?
-				(double)((int64_t)exp - clk->boot_ns) / 1e9 : 0.0));
-	json_object_set_new(o, "state", json_string((int64_t)exp > clk->boot_ns ? "live" :
-						    "expired"));
-}
-
-/* revoked_at and revoked_by of revocation record r. */
-static void revoked_fields(json_t *o, const struct bh_jit *r)
-{
-	char ts[BH_TS_LEN];
-
-	json_object_set_new(o, "state", json_string("revoked"));
-	bh_format_unix_ts((int64_t)r->created_unix_ns, ts, sizeof(ts));
-	json_object_set_new(o, "revoked_at", json_string(ts));
-	json_object_set_new(o, "revoked_by", json_pack("{s:i, s:i, s:s}", "uid", (int)r->by_uid,
-						       "pid", (int)r->by_pid, "comm", r->by_comm));
-}
-
 json_t *bh_jit_list_json(const struct bh_jitset *s, const char *partner,
 			 const struct bh_clock *clk)
 {
@@ -537,7 +446,7 @@ json_t *bh_jit_list_json(const struct bh_jitset *s, const char *partner,
 			g.id = 0;
 			o = bh_grant_json(&g, r->partner, NULL, NULL);
 			json_object_set_new(o, "source", json_string("revocation"));
-			revoked_fields(o, r);
+			bh_grant_json_revoked(o, r);
 		}
 		bh_grant_free(&g);
 		json_array_append_new(arr, o);
@@ -894,7 +803,7 @@ json_t *bh_grants_list(const struct bh_grants *gs, int all, uint32_t pidx,
 		if (!m)
 			continue;
 		o = grant_json(gs, g);
-		revoked_fields(o, m);
+		bh_grant_json_revoked(o, m);
 		json_array_append_new(arr, o);
 	}
 	return arr;

@@ -82,22 +82,6 @@ void bh_effective_free(struct bh_policy *eff, size_t nshared);
  * in the policy file, "<partner>/j<seq>" (jit) for a JIT grant. */
 void bh_grant_format_id(char *buf, size_t len, const char *partner, uint32_t n, int jit);
 
-/* A wall-clock instant (ns since the epoch) as the events write timestamps. */
-void bh_format_unix_ts(int64_t unix_ns, char *buf, size_t len);
-
-#include <jansson.h>
-
-/* A grant as the control plane and `list` show it: id, partner, to, proto,
- * ports, purpose, source ("policy" or "jit"). id and purpose may be NULL. */
-json_t *bh_grant_json(const struct bh_grant *g, const char *partner, const char *id,
-		      const char *purpose);
-/* Adds expires, remaining_s and state (live/expired) for an expiry: the kernel's
- * instant expires_boot_ns (CLOCK_BOOTTIME; 0 = none: state live) decides
- * remaining_s and state; expires is expires_unix_ns when set (fixed when the
- * grant was made or its ttl started, so it reads the same every time). */
-void bh_grant_json_lifetime(json_t *o, uint64_t expires_boot_ns, int64_t expires_unix_ns,
-			    const struct bh_clock *clk);
-
 /* What the pinned records alone say (the daemon is down): JIT grants with
  * their lifetime and revocations, as `list` shows them; partner NULL = all. */
 json_t *bh_jit_list_json(const struct bh_jitset *s, const char *partner,

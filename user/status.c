@@ -3,7 +3,6 @@
  * `bulkhead status`: read everything from the pinned maps and links, so it
  * works the same whether the daemon runs or not.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -17,17 +16,11 @@
 #include <bulkhead/bulkhead.h>
 #include <bulkhead/events.h>
 #include "cgroup.h"
+#include "loader.h"
 #include "log.h"
+#include "maps.h"
 #include "names.h"
 #include "status.h"
-
-static int open_pinned(const char *pin_dir, const char *name)
-{
-	char path[PATH_MAX + 32];
-
-	snprintf(path, sizeof(path), "%s/%s", pin_dir, name);
-	return bpf_obj_get(path);
-}
 
 struct find_cg {
 	uint64_t id;
@@ -55,81 +48,63 @@ static const char *cgroup_path(const char *cg2, uint64_t id, struct find_cg *f)
 	return f->path[0] ? f->path : NULL;
 }
 
-static json_t *links_json(const char *pin_dir, const char *cg2)
+struct links {
+	const char *cg2;
+	json_t *arr;
+};
+
+static void link_json(void *ctx, const char *name, int fd)
 {
-	char dir[PATH_MAX + 16], path[PATH_MAX * 2];
-	json_t *arr = json_array();
-	struct dirent *de;
-	DIR *d;
+	struct links *ls = ctx;
+	struct bpf_link_info li = {};
+	struct bpf_prog_info pi = {};
+	uint32_t lilen = sizeof(li), pilen = sizeof(pi);
+	struct find_cg find;
+	const char *cgp;
+	json_t *o = json_object();
+	int pfd;
 
-	snprintf(dir, sizeof(dir), "%s/links", pin_dir);
-	d = opendir(dir);
-	if (!d)
-		return arr;
-	while ((de = readdir(d))) {
-		struct find_cg find;
-		struct bpf_link_info li = {};
-		struct bpf_prog_info pi = {};
-		uint32_t lilen = sizeof(li), pilen = sizeof(pi);
-		const char *cgp;
-		json_t *o;
-		int fd, pfd;
-
-		if (de->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-		fd = bpf_obj_get(path);
-		if (fd < 0)
-			continue;
-		o = json_object();
-		json_object_set_new(o, "pin", json_string(de->d_name));
-		if (bpf_obj_get_info_by_fd(fd, &li, &lilen) == 0) {
-			json_object_set_new(o, "link_id", json_integer(li.id));
-			json_object_set_new(o, "prog_id", json_integer(li.prog_id));
-			json_object_set_new(o, "attach_type",
-					    json_string(libbpf_bpf_attach_type_str(li.cgroup.attach_type) ?:
-							"unknown"));
-			json_object_set_new(o, "cgroup_id", json_integer(li.cgroup.cgroup_id));
-			cgp = cgroup_path(cg2, li.cgroup.cgroup_id, &find);
-			json_object_set_new(o, "cgroup", cgp ? json_string(cgp) : json_null());
-			pfd = bpf_prog_get_fd_by_id(li.prog_id);
-			if (pfd >= 0 && bpf_obj_get_info_by_fd(pfd, &pi, &pilen) == 0)
-				json_object_set_new(o, "program", json_string(pi.name));
-			if (pfd >= 0)
-				close(pfd);
-		}
-		close(fd);
-		json_array_append_new(arr, o);
+	json_object_set_new(o, "pin", json_string(name));
+	if (bpf_obj_get_info_by_fd(fd, &li, &lilen) == 0) {
+		json_object_set_new(o, "link_id", json_integer(li.id));
+		json_object_set_new(o, "prog_id", json_integer(li.prog_id));
+		json_object_set_new(o, "attach_type",
+				    json_string(libbpf_bpf_attach_type_str(li.cgroup.attach_type) ?:
+						"unknown"));
+		json_object_set_new(o, "cgroup_id", json_integer(li.cgroup.cgroup_id));
+		cgp = cgroup_path(ls->cg2, li.cgroup.cgroup_id, &find);
+		json_object_set_new(o, "cgroup", cgp ? json_string(cgp) : json_null());
+		pfd = bpf_prog_get_fd_by_id(li.prog_id);
+		if (pfd >= 0 && bpf_obj_get_info_by_fd(pfd, &pi, &pilen) == 0)
+			json_object_set_new(o, "program", json_string(pi.name));
+		if (pfd >= 0)
+			close(pfd);
 	}
-	closedir(d);
-	return arr;
+	json_array_append_new(ls->arr, o);
 }
 
-static json_t *partners_json(int names_fd, int counters_fd)
+static json_t *links_json(const char *pin_dir, const char *cg2)
 {
-	int ncpu = libbpf_num_possible_cpus();
-	struct bh_counters *pc = calloc(ncpu > 0 ? ncpu : 1, sizeof(*pc));
+	struct links ls = { cg2, json_array() };
+
+	bh_links_each(pin_dir, link_json, &ls);
+	return ls.arr;
+}
+
+static json_t *partners_json(const struct bh_maps *m)
+{
 	json_t *arr = json_array();
 	uint32_t id;
 
-	for (id = 0; pc && id < BH_MAX_PARTNERS; id++) {
+	for (id = 0; id < BH_MAX_PARTNERS; id++) {
 		struct bh_pname name = {};
-		struct bh_counters sum = {};
+		struct bh_counters sum;
 		json_t *o, *v, *r;
 		int i, any = 0;
 
-		if (id && (bpf_map_lookup_elem(names_fd, &id, &name) || !name.name[0]))
+		if (id && (bh_maps_pname_read(m, id, &name) || !name.name[0]))
 			continue;
-		if (counters_fd >= 0 && bpf_map_lookup_elem(counters_fd, &id, pc) == 0) {
-			for (i = 0; i < ncpu; i++) {
-				int j;
-
-				for (j = 0; j < BH_VERDICT__MAX; j++)
-					sum.verdicts[j] += pc[i].verdicts[j];
-				for (j = 0; j < BH_REASON__MAX; j++)
-					sum.reasons[j] += pc[i].reasons[j];
-			}
-		}
+		bh_maps_counters_sum(m, id, &sum);	/* zeros when there are none */
 		for (i = 0; i < BH_VERDICT__MAX; i++)
 			any |= sum.verdicts[i] != 0;
 		if (id == 0 && !any)
@@ -147,43 +122,15 @@ static json_t *partners_json(int names_fd, int counters_fd)
 		json_object_set_new(o, "reasons", r);
 		json_array_append_new(arr, o);
 	}
-	free(pc);
 	return arr;
 }
 
-int bh_lost_read(int lost_fd, struct bh_lost *sum)
+static json_t *events_json(const struct bh_maps *m)
 {
-	int ncpu = libbpf_num_possible_cpus();
-	struct bh_lost *pc;
-	uint32_t zero = 0;
-	int i, err = 0;
-
-	memset(sum, 0, sizeof(*sum));
-	if (ncpu <= 0)
-		return ncpu ? ncpu : -EINVAL;
-	pc = calloc(ncpu, sizeof(*pc));
-	if (!pc)
-		return -ENOMEM;
-	if (bpf_map_lookup_elem(lost_fd, &zero, pc))
-		err = -errno;
-	for (i = 0; !err && i < ncpu; i++) {
-		sum->emitted += pc[i].emitted;
-		sum->ring_full += pc[i].ring_full;
-		sum->flood_full += pc[i].flood_full;
-		sum->uncounted += pc[i].uncounted;
-		sum->flow_full += pc[i].flow_full;
-	}
-	free(pc);
-	return err;
-}
-
-static json_t *events_json(int lost_fd)
-{
-	struct bh_lost sum = {};
+	struct bh_lost sum;
 	json_t *o = json_object();
 
-	if (lost_fd >= 0)
-		bh_lost_read(lost_fd, &sum);
+	bh_maps_lost_read(m, &sum);	/* zeros when absent */
 	json_object_set_new(o, "emitted", json_integer(sum.emitted));
 	json_object_set_new(o, "lost_ring_full", json_integer(sum.ring_full));
 	json_object_set_new(o, "lost_map_full", json_integer(sum.flood_full));
@@ -210,25 +157,19 @@ static int daemon_running(const char *pin_dir)
 
 int bh_status(const char *pin_dir, int json)
 {
-	int names_fd, counters_fd, lost_fd, state_fd;
-	struct bh_state st = {};
+	struct bh_maps m;
+	struct bh_state st;
 	char cg2[PATH_MAX] = "";
-	uint32_t zero = 0;
 	json_t *root, *links, *partners, *events;
 	size_t i;
 	int ret = 0;
 
-	names_fd = open_pinned(pin_dir, "bh_pnames");
-	if (names_fd < 0) {
+	if (bh_maps_open_pinned(&m, pin_dir)) {
 		fprintf(stderr, "bulkhead: nothing loaded: no pinned maps in %s (start "
 			"`bulkhead run`)\n", pin_dir);
 		return 3;
 	}
-	counters_fd = open_pinned(pin_dir, "bh_counters");
-	lost_fd = open_pinned(pin_dir, "bh_lost");
-	state_fd = open_pinned(pin_dir, "bh_state");
-	if (state_fd >= 0)
-		bpf_map_lookup_elem(state_fd, &zero, &st);
+	bh_maps_state_read(&m, &st);	/* zeros when absent */
 	bh_cgroup2_mount(cg2, sizeof(cg2));
 
 	root = json_object();
@@ -237,8 +178,8 @@ int bh_status(const char *pin_dir, int json)
 	json_object_set_new(root, "daemon_running", json_boolean(daemon_running(pin_dir)));
 	json_object_set_new(root, "policy_generation", json_integer(st.gen));
 	links = links_json(pin_dir, cg2);
-	partners = partners_json(names_fd, counters_fd);
-	events = events_json(lost_fd);
+	partners = partners_json(&m);
+	events = events_json(&m);
 	json_object_set(root, "programs", links);
 	/* enforcement is the attached programs; pinned maps alone enforce nothing */
 	json_object_set_new(root, "attached", json_boolean(json_array_size(links) > 0));
@@ -296,12 +237,6 @@ int bh_status(const char *pin_dir, int json)
 	json_decref(partners);
 	json_decref(events);
 	json_decref(root);
-	close(names_fd);
-	if (counters_fd >= 0)
-		close(counters_fd);
-	if (lost_fd >= 0)
-		close(lost_fd);
-	if (state_fd >= 0)
-		close(state_fd);
+	bh_maps_close(&m);
 	return ret;
 }
