@@ -755,7 +755,7 @@ int bh_grants_revoke(struct bh_grants *gs, struct bh_loader *l, const struct bh_
 		masked = 1;
 	}
 	if (!json_array_size(*removed)) {
-		err = -ENOENT;
+		err = -ESRCH;
 		goto out;
 	}
 	for (i = 0; i < gs->jit.n;) {

@@ -152,7 +152,7 @@ struct bh_revoke_sel {
 
 /* Revoke what sel selects, by peer: JIT grants leave the records, a
  * policy-file grant gets a pinned revocation record; re-applies. The revoked
- * grants (as listed) in *removed. 0, -ENOENT (nothing selected, nothing
+ * grants (as listed) in *removed. 0, -ESRCH (nothing selected, nothing
  * changed) or another -errno (errs may say why). */
 int bh_grants_revoke(struct bh_grants *gs, struct bh_loader *l, const struct bh_revoke_sel *sel,
 		     const struct bh_peer *peer, json_t **removed, struct bh_errors *errs);

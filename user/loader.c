@@ -225,9 +225,13 @@ struct bpf_link *bh_loader_fold_iter(struct bh_loader *l, int k)
 
 	if (!l->fold_links[k]) {
 		l->fold_links[k] = bpf_program__attach_iter(prog, NULL);
-		if (!l->fold_links[k])
+		if (!l->fold_links[k]) {
+			int err = errno;
+
 			pr_warn("cannot attach the %s iterator: %s\n", bpf_program__name(prog),
-				strerror(errno));
+				strerror(err));
+			errno = err;
+		}
 	}
 	return l->fold_links[k];
 }
@@ -461,13 +465,6 @@ void bh_free_strv(char **v)
 	free(v);
 }
 
-static void link_path(char *buf, size_t len, const char *pin_dir, uint64_t cgid,
-		      const struct bpf_program *prog)
-{
-	snprintf(buf, len, "%s/links/%llu-%s", pin_dir, (unsigned long long)cgid,
-		 bpf_program__name(prog));
-}
-
 static int attach_point(struct bh_loader *l, const struct bh_attach_point *pt)
 {
 	struct bpf_program *prog;
@@ -486,7 +483,7 @@ static int attach_point(struct bh_loader *l, const struct bh_attach_point *pt)
 
 		if (bpf_program__type(prog) == BPF_PROG_TYPE_TRACING)
 			continue;	/* the fold iterators: bh_fold_flows */
-		link_path(lpath, sizeof(lpath), l->pin_dir, pt->cgid, prog);
+		bh_pin_link_path(lpath, sizeof(lpath), l->pin_dir, pt->cgid, bpf_program__name(prog));
 		link = access(lpath, F_OK) == 0 ? bpf_link__open(lpath) : NULL;
 		if (link) {
 			/* adopt: swap the program in place, no detach/attach gap */

@@ -239,7 +239,7 @@ static json_t *op_revoke(struct bh_ops *o, const json_t *req, const struct bh_pe
 	if (bh_parse_revoke_req(&o->gs->pol, req, &r, &e))
 		return req_refused(&e);
 	err = bh_grants_revoke(o->gs, o->l, &r.sel, peer, &removed, &errs);
-	if (err == -ENOENT)
+	if (err == -ESRCH)
 		return bh_ctl_error("no live grant of %s %s %s", r.partner,
 				    r.sel.gid ? "with id" : "within", r.sel.gid ? r.sel.gid : r.to);
 	if (err)

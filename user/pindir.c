@@ -111,6 +111,12 @@ int bh_pin_dir_empty(const char *pin_dir)
 	return empty_dir(pin_dir, "links") && empty_dir(links, NULL);
 }
 
+void bh_pin_link_path(char *buf, size_t len, const char *pin_dir, uint64_t cgid,
+		      const char *prog)
+{
+	snprintf(buf, len, "%s/links/%llu-%s", pin_dir, (unsigned long long)cgid, prog);
+}
+
 void bh_links_each(const char *pin_dir, void (*visit)(void *ctx, const char *name, int fd),
 		   void *ctx)
 {

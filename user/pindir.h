@@ -5,6 +5,7 @@
 #ifndef BULKHEAD_PINDIR_H
 #define BULKHEAD_PINDIR_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 /* The pin directory's exclusive lock (the daemon's, or `down`'s), on its open
@@ -28,6 +29,9 @@ int bh_pin_detach_links(const char *pin_dir, int (*keep)(void *ctx, uint64_t cgi
 /* Detach every pinned link, unpin every map, remove links/ and, with rm_dir,
  * pin_dir itself. *nlinks counts the links. 0 or the first -errno (logged). */
 int bh_pin_remove_all(const char *pin_dir, int rm_dir, int *nlinks);
+/* The pin of program prog's link at cgroup cgid. */
+void bh_pin_link_path(char *buf, size_t len, const char *pin_dir, uint64_t cgid,
+		      const char *prog);
 /* Each pinned link of pin_dir: visit(ctx, its pin name, an fd of it). */
 void bh_links_each(const char *pin_dir, void (*visit)(void *ctx, const char *name, int fd),
 		   void *ctx);
