@@ -1,11 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/* Allowed flows, user side: folding and summaries (flows.c). */
 #ifndef BULKHEAD_FLOWS_H
 #define BULKHEAD_FLOWS_H
 
-/*
- * Allowed flows, user side: folding per-socket counters into bh_flows, and
- * the flow summaries made from them every --flow-interval.
- */
 #include "events.h"
 #include "loader.h"
 

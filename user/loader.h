@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
 /*
- * Load, pin, attach and apply: the BPF object, its programs, their links
- * (pinned under links/), the cgroup bindings and the policy trie, through
- * the map accessors of maps.h. struct bh_loader is opaque.
+ * Load, attach and apply: the BPF object, its programs and their links, the
+ * cgroup bindings and the policy trie, through the map accessors of maps.h
+ * (the pin directory itself is pindir.h's). struct bh_loader is opaque.
  */
 #ifndef BULKHEAD_LOADER_H
 #define BULKHEAD_LOADER_H
