@@ -62,11 +62,4 @@ int bh_parse_cgroup_path(const char *s, char **out, char *why);
 /* 1-64 characters of A-Z a-z 0-9 . _ -, not "." or "..": 1, else 0. */
 int bh_valid_partner_name(const char *s);
 
-/* Names the policy writes for enum bh_proto and enum bh_mode. */
-#define BH_POLICY_PROTOS "\"tcp\", \"udp\", \"icmp\" or \"any\""
-#define BH_POLICY_MODES "\"enforce\" or \"audit\""
-int bh_policy_proto_parse(const char *s, uint8_t *proto);	/* 0 or -EINVAL */
-int bh_policy_mode_parse(const char *s, uint8_t *mode);		/* 0 or -EINVAL */
-const char *bh_policy_mode_str(uint8_t mode);			/* unknown: "enforce" */
-
 #endif
