@@ -15,6 +15,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,6 +45,11 @@ static int is_hex(char c)
 	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
 }
 
+/* Bytes that end a run of plain string content: '"', '\\', controls. */
+static const uint8_t str_stop[256] = {
+	[0 ... 0x1f] = 1, ['"'] = 1, ['\\'] = 1,
+};
+
 /* A string at s->p (the opening quote): its content in *out. 0 or -1. */
 static int scan_string(struct scan *s, struct bh_tstr *out)
 {
@@ -54,7 +60,7 @@ static int scan_string(struct scan *s, struct bh_tstr *out)
 	for (;;) {
 		const char *r = q;
 
-		while (r < s->end && *r != '"' && *r != '\\' && (unsigned char)*r >= 0x20)
+		while (r < s->end && !str_stop[(unsigned char)*r])
 			r++;
 		if (r >= s->end || (unsigned char)*r < 0x20)
 			return -1;
@@ -241,17 +247,38 @@ static const struct member members[] = {
 };
 #undef M
 
-static const struct member *member_of(const struct bh_tstr *k)
+/* Keys are looked up by (length, first two bytes): a table of 256 slots,
+ * built once, collisions checked at build time (a slot holds one member). */
+static unsigned int key_slot(const char *k, size_t len)
+{
+	return (unsigned int)(len + (unsigned char)k[0] * 7 + (len > 1 ? (unsigned char)k[1] : 0)) & 255;
+}
+
+static const struct member *member_slot[256];
+static pthread_once_t member_once = PTHREAD_ONCE_INIT;
+
+static void member_build(void)
 {
 	size_t i;
 
-	if (k->esc)
-		return NULL;
 	for (i = 0; i < sizeof(members) / sizeof(members[0]); i++) {
-		if (members[i].klen == k->len && !memcmp(members[i].key, k->p, k->len))
-			return &members[i];
+		unsigned int h = key_slot(members[i].key, members[i].klen);
+
+		if (member_slot[h])
+			abort();	/* two members in one slot: change key_slot */
+		member_slot[h] = &members[i];
 	}
-	return NULL;
+}
+
+static const struct member *member_of(const struct bh_tstr *k)
+{
+	const struct member *m;
+
+	if (k->esc || !k->len)
+		return NULL;
+	pthread_once(&member_once, member_build);
+	m = member_slot[key_slot(k->p, k->len)];
+	return m && m->klen == k->len && !memcmp(m->key, k->p, k->len) ? m : NULL;
 }
 
 static void store(struct bh_tev *ev, const struct member *m, const struct val *v,
@@ -796,7 +823,8 @@ static int src_line(struct bh_tmerge *m, struct tsrc *s, const char **p, size_t 
 			s->eof = 1;
 			return 0;	/* wait for more */
 		}
-		if (s->end > s->start || s->skipping) {
+		if (n == 0 && (s->end > s->start || s->skipping)) {
+			/* (a cut gzip stream's partial line is in its gzip count) */
 			s->lineno++;
 			m->lines++;
 			bh_tbad_add(&m->bad, s->skipping ? BH_BAD_LONG : BH_BAD_TORN, src_name(s),

@@ -25,6 +25,7 @@
 
 struct hent {
 	uint64_t h;
+	size_t klen;
 	char *key;
 	void *val;
 };
@@ -76,7 +77,7 @@ static void *ht_get(struct htab *t, const char *key, size_t klen, size_t vsize, 
 	if ((t->n + 1) * 2 > t->cap && ht_grow(t))
 		return NULL;
 	for (j = h & (t->cap - 1); t->e[j].h; j = (j + 1) & (t->cap - 1)) {
-		if (t->e[j].h == h && !strncmp(t->e[j].key, key, klen) && !t->e[j].key[klen])
+		if (t->e[j].h == h && t->e[j].klen == klen && !memcmp(t->e[j].key, key, klen))
 			return t->e[j].val;
 	}
 	t->e[j].key = strndup(key, klen);
@@ -89,6 +90,7 @@ static void *ht_get(struct htab *t, const char *key, size_t klen, size_t vsize, 
 		return NULL;
 	}
 	t->e[j].h = h;
+	t->e[j].klen = klen;
 	t->n++;
 	*fresh = 1;
 	return t->e[j].val;
@@ -508,9 +510,35 @@ static int after_note(struct bh_tsum *s, struct tpart *p, const struct bh_tev *e
 	return found;
 }
 
+/* "dst|port|proto" without printf (this runs for every event). */
+static size_t port_key(char *key, size_t cap, const char *dst, int64_t port, const char *proto)
+{
+	size_t n = strlen(dst), pl = strlen(proto);
+	char num[24];
+	int i = 23;
+	uint64_t u = port < 0 ? 0 : (uint64_t)port;
+
+	num[i] = '\0';
+	do
+		num[--i] = (char)('0' + u % 10);
+	while ((u /= 10) && i > 0);
+	if (port < 0)
+		num[--i] = '-';
+	if (n + 2 + (size_t)(23 - i) + pl >= cap)
+		n = cap - 2 - (size_t)(23 - i) - pl - 1;
+	memcpy(key, dst, n);
+	key[n++] = '|';
+	memcpy(key + n, num + i, (size_t)(23 - i));
+	n += (size_t)(23 - i);
+	key[n++] = '|';
+	memcpy(key + n, proto, pl + 1);
+	return n + pl;
+}
+
 static void add_dest(struct bh_tsum *s, struct tpart *p, const struct bh_tev *ev, int v)
 {
 	char key[160], dst[64], proto[8];
+	size_t klen;
 	uint64_t n = ev->count > 0 ? (uint64_t)ev->count : 1;
 	struct dest *d;
 	struct dport *dp;
@@ -538,8 +566,8 @@ static void add_dest(struct bh_tsum *s, struct tpart *p, const struct bh_tev *ev
 	else if (v != V_DENY)
 		after_note(s, p, ev, v);
 	bh_tstr_get(&ev->proto, proto, sizeof(proto));
-	snprintf(key, sizeof(key), "%s|%lld|%s", dst, (long long)ev->dport, proto);
-	dp = ht_get(&p->ports, key, strlen(key), sizeof(*dp), &fresh);
+	klen = port_key(key, sizeof(key), dst, ev->dport, proto);
+	dp = ht_get(&p->ports, key, klen, sizeof(*dp), &fresh);
 	if (!dp) {
 		s->oom = 1;
 		return;
