@@ -30,7 +30,6 @@ struct node {
 	char key[72];
 	long long n[E__MAX], tx, rx;
 	char ports[160];
-	size_t nports, more;
 };
 
 struct graph {
@@ -69,35 +68,71 @@ static void node_key(const char *dst, int group, char *key, size_t len)
 	bh_prefix_str(&pf, key, len);
 }
 
-static void add_port(struct node *nd, const json_t *p)
-{
-	char one[24];
-	size_t l = strlen(nd->ports);
+/* A node's ports: gathered while building, then written as ranges. */
+struct pp {
+	long long port;		/* -1: no port (icmp, other) */
+	char proto[8];
+};
 
-	if (json_object_get(p, "port"))
-		snprintf(one, sizeof(one), "%lld/%s", gi(p, "port"), gs(p, "proto"));
-	else
-		snprintf(one, sizeof(one), "%s", gs(p, "proto"));
-	if (strstr(nd->ports, one))
-		return;
-	if (nd->nports >= MAX_PORT_LABEL) {
-		nd->more++;
-		return;
+static int pp_cmp(const void *a, const void *b)
+{
+	const struct pp *x = a, *y = b;
+	int c = strcmp(x->proto, y->proto);
+
+	return c ? c : (x->port > y->port) - (x->port < y->port);
+}
+
+/* "tcp 5000-5019 6000-6299, icmp" into nd->ports (cut with "..."). */
+static void ports_label(struct node *nd, struct pp *v, size_t n)
+{
+	size_t i = 0, o = 0, cap = sizeof(nd->ports) - 4;
+
+	qsort(v, n, sizeof(*v), pp_cmp);
+	nd->ports[0] = '\0';
+	while (i < n && o < cap) {
+		size_t j = i;
+
+		o += (size_t)snprintf(nd->ports + o, cap - o, "%s%s", o ? ", " : "", v[i].proto);
+		while (j < n && !strcmp(v[j].proto, v[i].proto) && o < cap) {
+			size_t k = j;
+
+			while (k + 1 < n && !strcmp(v[k + 1].proto, v[j].proto) &&
+			       v[k + 1].port <= v[k].port + 1)
+				k++;
+			if (v[j].port >= 0 && v[k].port > v[j].port)
+				o += (size_t)snprintf(nd->ports + o, cap - o, " %lld-%lld", v[j].port,
+						      v[k].port);
+			else if (v[j].port >= 0)
+				o += (size_t)snprintf(nd->ports + o, cap - o, " %lld", v[j].port);
+			j = k + 1;
+		}
+		i = j;
 	}
-	snprintf(nd->ports + l, sizeof(nd->ports) - l, "%s%s", l ? " " : "", one);
-	nd->nports++;
+	if (o >= cap)
+		strcpy(nd->ports + cap - 1, "...");
 }
 
 static int graph_build(const json_t *part, int group, struct graph *g)
 {
-	const json_t *d;
-	size_t i, j;
+	const json_t *dests = json_object_get(part, "destinations"), *d;
+	size_t nd_max = json_array_size(dests), i, j, k, np = 0;
+	struct pp *pv = NULL;
+	size_t *owner = NULL;
 
-	g->v = calloc(json_array_size(json_object_get(part, "destinations")) + 1, sizeof(*g->v));
+	g->v = calloc(nd_max + 1, sizeof(*g->v));
 	g->n = 0;
-	if (!g->v)
+	json_array_foreach(dests, i, d)
+		np += json_array_size(json_object_get(d, "ports"));
+	pv = calloc(np + 1, sizeof(*pv));
+	owner = calloc(np + 1, sizeof(*owner));
+	if (!g->v || !pv || !owner) {
+		free(g->v);
+		free(pv);
+		free(owner);
 		return -ENOMEM;
-	json_array_foreach(json_object_get(part, "destinations"), i, d) {
+	}
+	np = 0;
+	json_array_foreach(dests, i, d) {
 		const json_t *c = json_object_get(d, "counts"), *p;
 		char key[72];
 		struct node *nd = NULL;
@@ -116,9 +151,35 @@ static int graph_build(const json_t *part, int group, struct graph *g)
 		nd->n[E_AUDIT] += gi(c, "audit");
 		nd->tx += gi(d, "tx_bytes");
 		nd->rx += gi(d, "rx_bytes");
-		json_array_foreach(json_object_get(d, "ports"), j, p)
-			add_port(nd, p);
+		json_array_foreach(json_object_get(d, "ports"), j, p) {
+			pv[np].port = json_object_get(p, "port") ? gi(p, "port") : -1;
+			snprintf(pv[np].proto, sizeof(pv[np].proto), "%s", gs(p, "proto"));
+			owner[np++] = (size_t)(nd - g->v);
+		}
 	}
+	/* each node's ports: gather them in place, then label */
+	for (i = 0; i < g->n; i++) {
+		size_t m = 0;
+
+		for (k = 0; k < np; k++) {
+			if (owner[k] == i) {
+				struct pp t = pv[m];
+				size_t o = owner[m];
+
+				pv[m] = pv[k];
+				owner[m] = owner[k];
+				pv[k] = t;
+				owner[k] = o;
+				m++;
+			}
+		}
+		ports_label(&g->v[i], pv, m);
+		memmove(pv, pv + m, (np - m) * sizeof(*pv));
+		memmove(owner, owner + m, (np - m) * sizeof(*owner));
+		np -= m;
+	}
+	free(pv);
+	free(owner);
 	return 0;
 }
 
@@ -167,11 +228,9 @@ static void svg_edges(FILE *f, const struct node *nd, double cx, double cy, doub
 		fprintf(f, ": %s %lld</title></line>\n", ename[e], nd->n[e]);
 	}
 	if (nd->ports[0]) {
-		fprintf(f, "<text class=\"ports\" x=\"%.1f\" y=\"%.1f\">", cx + dx * 0.55,
-			cy + dy * 0.55 - 4);
+		fprintf(f, "<text class=\"ports\" x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">",
+			cx + dx * 0.62, cy + dy * 0.62 - 6);
 		esc(f, nd->ports);
-		if (nd->more)
-			fprintf(f, " +%zu", nd->more);
 		fputs("</text>\n", f);
 	}
 }
@@ -232,9 +291,9 @@ static void svg_strip(FILE *f, const json_t *sum, const json_t *part)
 	int hgt = 40 + 12 * (int)(nd > 60 ? 60 : nd);
 	double span = t1 > t0 ? (double)(t1 - t0) : 1;
 
-#define X(t) (60 + ((double)((t) - t0)) / span * (W - 120))
+#define X(t) (150 + ((double)((t) - t0)) / span * (W - 210))
 	fprintf(f, "<svg class=\"strip\" width=\"%d\" "
-		"height=\"%d\">\n<text x=\"60\" y=\"14\">%s</text><text x=\"%d\" y=\"14\" "
+		"height=\"%d\">\n<text x=\"150\" y=\"14\">%s</text><text x=\"%d\" y=\"14\" "
 		"text-anchor=\"end\">%s</text>\n", W, hgt, gs(w, "first"), W - 60, gs(w, "last"));
 	json_array_foreach(json_object_get(part, "destinations"), i, d) {
 		const json_t *c = json_object_get(d, "counts");
@@ -242,7 +301,9 @@ static void svg_strip(FILE *f, const json_t *sum, const json_t *part)
 
 		if (i >= 60)
 			break;
-		fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" "
+		fprintf(f, "<text x=\"140\" y=\"%.1f\" text-anchor=\"end\">", y + 4);
+		esc(f, gs(d, "dst"));
+		fprintf(f, "</text><line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" "
 			"stroke-width=\"6\"><title>", X(ts_of(d, "first")), y,
 			X(ts_of(d, "last")) + 2, y, gi(c, "allow") ? ecolor[E_ALLOW] : ecolor[E_DENY]);
 		esc(f, gs(d, "dst"));

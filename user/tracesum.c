@@ -991,10 +991,15 @@ static void text_grants(const json_t *p, FILE *out)
 
 	fprintf(out, "  Grants in force over the window:\n");
 	json_array_foreach(json_object_get(p, "grants"), i, g) {
-		fprintf(out, "    %-10s %s %s %s%s%s%s (%s)\n", js(g, "id"), js(g, "to"),
-			js(g, "proto"), js(g, "ports"), json_object_get(g, "purpose") ? " \"" : "",
-			json_object_get(g, "purpose") ? js(g, "purpose") : "",
-			json_object_get(g, "purpose") ? "\"" : "", js(g, "source"));
+		if (json_object_get(g, "to"))
+			fprintf(out, "    %-10s %s %s %s%s%s%s (%s)\n", js(g, "id"), js(g, "to"),
+				js(g, "proto"), js(g, "ports"),
+				json_object_get(g, "purpose") ? " \"" : "",
+				json_object_get(g, "purpose") ? js(g, "purpose") : "",
+				json_object_get(g, "purpose") ? "\"" : "", js(g, "source"));
+		else
+			fprintf(out, "    %-10s (%s; its rule is in the policy file, not in the logs)\n",
+				js(g, "id"), js(g, "source"));
 		if (!json_is_null(json_object_get(g, "granted")))
 			fprintf(out, "               granted %s by %s\n", js(g, "granted"),
 				caller_text(json_object_get(g, "granted_by"), b1, sizeof(b1)));
@@ -1009,29 +1014,64 @@ static void text_grants(const json_t *p, FILE *out)
 		fprintf(out, "    (none seen)\n");
 }
 
+/* One line per (destination, protocol): its ports as ranges, wrapped. */
+static void text_lateral(const json_t *lat, FILE *out)
+{
+	size_t i = 0, n = json_array_size(lat);
+
+	if (!n)
+		fprintf(out, "    (none)\n");
+	while (i < n) {
+		const json_t *l = json_array_get(lat, i);
+		const char *dst = js(l, "dst"), *proto = js(l, "proto");
+		long long total = 0;
+		int col = fprintf(out, "    %s %s:", dst, proto);
+
+		while (i < n) {
+			const json_t *a = json_array_get(lat, i);
+			long long lo = ji(a, "dport"), hi = lo;
+			char r[32];
+
+			if (strcmp(js(a, "dst"), dst) || strcmp(js(a, "proto"), proto))
+				break;
+			total += ji(a, "count");
+			while (i + 1 < n && json_object_get(a, "dport") &&
+			       !strcmp(js(json_array_get(lat, i + 1), "dst"), dst) &&
+			       !strcmp(js(json_array_get(lat, i + 1), "proto"), proto) &&
+			       ji(json_array_get(lat, i + 1), "dport") == hi + 1) {
+				total += ji(json_array_get(lat, ++i), "count");
+				hi++;
+			}
+			i++;
+			if (!json_object_get(a, "dport"))
+				r[0] = '\0';
+			else if (lo == hi)
+				snprintf(r, sizeof(r), " %lld", lo);
+			else
+				snprintf(r, sizeof(r), " %lld-%lld", lo, hi);
+			if (col + (int)strlen(r) > 76)
+				col = fprintf(out, "\n       ") - 1;
+			col += fprintf(out, "%s", r);
+		}
+		fprintf(out, "; %lld\n", total);
+	}
+}
+
 static void text_dests(const json_t *p, FILE *out)
 {
-	const json_t *d, *l;
+	const json_t *d;
 	size_t i;
 
 	fprintf(out, "  Destinations (first, last; allowed flows/denied/audited; bytes tx/rx):\n");
 	json_array_foreach(json_object_get(p, "destinations"), i, d) {
 		const json_t *c = json_object_get(d, "counts");
 
-		fprintf(out, "    %-18s %.19s .. %.19s  %lld/%lld/%lld  %lld/%lld\n", js(d, "dst"),
+		fprintf(out, "    %-16s %.23s .. %.12s  %lld/%lld/%lld  %lld/%lld\n", js(d, "dst"),
 			js(d, "first"), js(d, "last") + 11, ji(c, "allow"), ji(c, "deny"),
 			ji(c, "audit"), ji(d, "tx_bytes"), ji(d, "rx_bytes"));
 	}
-	fprintf(out, "  Denied lateral attempts (destination:port, count):\n");
-	json_array_foreach(json_object_get(p, "lateral"), i, l) {
-		if (ji(l, "dport") >= 0)
-			fprintf(out, "    %s:%lld/%s x%lld\n", js(l, "dst"), ji(l, "dport"),
-				js(l, "proto"), ji(l, "count"));
-		else
-			fprintf(out, "    %s/%s x%lld\n", js(l, "dst"), js(l, "proto"), ji(l, "count"));
-	}
-	if (!i)
-		fprintf(out, "    (none)\n");
+	fprintf(out, "  Denied lateral attempts (destination, protocol: ports; attempts):\n");
+	text_lateral(json_object_get(p, "lateral"), out);
 }
 
 static void text_after(const json_t *p, FILE *out)
@@ -1041,13 +1081,13 @@ static void text_after(const json_t *p, FILE *out)
 	char b[96];
 
 	json_array_foreach(json_object_get(p, "after_revocation"), i, a) {
-		fprintf(out, "  After %s of %s (%s) at %s by %s: %lld attempts\n", js(a, "kind"),
-			js(a, "grant"), js(a, "to"), js(a, "ts"),
+		fprintf(out, "  After the %s of %s (%s) at %s\n    by %s: %lld attempts\n",
+			js(a, "kind"), js(a, "grant"), js(a, "to"), js(a, "ts"),
 			caller_text(json_object_get(a, "by"), b, sizeof(b)), ji(a, "attempts_total"));
 		json_array_foreach(json_object_get(a, "attempts"), j, t) {
-			fprintf(out, "    %s %s:%lld/%s x%lld, %s .. %s\n", js(t, "verdict"),
+			fprintf(out, "    %s %s:%lld/%s x%lld, %.26s .. %.15s\n", js(t, "verdict"),
 				js(t, "dst"), ji(t, "dport"), js(t, "proto"), ji(t, "count"),
-				js(t, "first"), js(t, "last"));
+				js(t, "first"), js(t, "last") + 11);
 		}
 	}
 }
