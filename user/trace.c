@@ -603,7 +603,7 @@ static int parse_args(int argc, char **argv, struct topts *o)
 		}
 		if (c == '?')
 			goto usage_err;
-		snprintf(name, sizeof(name), "--%s", c < 256 && c != 'l' && c != 'i' ? "" : "");
+		name[0] = '\0';
 		for (i = 0; lopts[i].name; i++) {
 			if (lopts[i].val == c)
 				snprintf(name, sizeof(name), "--%s", lopts[i].name);
@@ -636,6 +636,109 @@ usage_err:
 	return 2;
 }
 
+/* ------------------------------------------------------------ reordering */
+
+/*
+ * The daemon writes some lines later than their ts (an aggregated line
+ * carries its window's last attempt and is written 2-3 s later; kernel
+ * events wait in the ring), so a file is ordered only roughly. The timeline
+ * and --json hold the matching lines for REORDER_LAG_US (at most
+ * REORDER_MAX of them) and print them in ts order; the summary needs no
+ * order. --follow prints as lines come.
+ */
+#define REORDER_LAG_US (10 * 1000000LL)
+#define REORDER_MAX 65536
+
+struct rent {
+	int64_t ts;
+	uint64_t seq;
+	char *line;
+	size_t len;
+};
+
+struct reorder {
+	struct rent *h;
+	size_t n, cap;
+	uint64_t seq;
+	int64_t newest;
+};
+
+static int rent_less(const struct rent *a, const struct rent *b)
+{
+	return a->ts != b->ts ? a->ts < b->ts : a->seq < b->seq;
+}
+
+static int reorder_push(struct reorder *r, const struct bh_tev *ev)
+{
+	struct rent e = { ev->ts_us, r->seq++, malloc(ev->len ? ev->len : 1), ev->len };
+	size_t i;
+
+	if (!e.line)
+		return -ENOMEM;
+	memcpy(e.line, ev->line, ev->len);
+	if (r->n == r->cap) {
+		size_t ncap = r->cap ? r->cap * 2 : 1024;
+		struct rent *nh = realloc(r->h, ncap * sizeof(*nh));
+
+		if (!nh) {
+			free(e.line);
+			return -ENOMEM;
+		}
+		r->h = nh;
+		r->cap = ncap;
+	}
+	for (i = r->n++; i > 0 && rent_less(&e, &r->h[(i - 1) / 2]); i = (i - 1) / 2)
+		r->h[i] = r->h[(i - 1) / 2];
+	r->h[i] = e;
+	if (ev->ts_us > r->newest)
+		r->newest = ev->ts_us;
+	return 0;
+}
+
+static struct rent reorder_pop(struct reorder *r)
+{
+	struct rent top = r->h[0], last = r->h[--r->n];
+	size_t i = 0;
+
+	for (;;) {
+		size_t c = 2 * i + 1;
+
+		if (c >= r->n)
+			break;
+		if (c + 1 < r->n && rent_less(&r->h[c + 1], &r->h[c]))
+			c++;
+		if (!rent_less(&r->h[c], &last))
+			break;
+		r->h[i] = r->h[c];
+		i = c;
+	}
+	if (r->n)
+		r->h[i] = last;
+	return top;
+}
+
+static void emit(const struct topts *o, const struct bh_tev *ev, char *day);
+
+/* Print what is old enough (all of it when flush). */
+static void reorder_drain(struct reorder *r, const struct topts *o, char *day, int flush)
+{
+	while (r->n && (flush || r->n > REORDER_MAX || r->h[0].ts < r->newest - REORDER_LAG_US)) {
+		struct rent e = reorder_pop(r);
+		struct bh_tev ev;
+
+		if (!bh_tev_parse(e.line, e.len, &ev, NULL))
+			emit(o, &ev, day);
+		free(e.line);
+	}
+}
+
+static void reorder_free(struct reorder *r)
+{
+	while (r->n)
+		free(reorder_pop(r).line);
+	free(r->h);
+}
+
 /* ------------------------------------------------------------ the run */
 
 static volatile int stop_flag;
@@ -644,6 +747,16 @@ static void on_signal(int sig)
 {
 	(void)sig;
 	stop_flag = 1;
+}
+
+static void emit(const struct topts *o, const struct bh_tev *ev, char *day)
+{
+	if (o->json) {
+		fwrite(ev->line, 1, ev->len, stdout);
+		putchar('\n');
+	} else {
+		print_line(stdout, ev, day);
+	}
 }
 
 static int in_window(const struct bh_tfilters *fs, int64_t ts)
@@ -706,6 +819,7 @@ static int run(struct topts *o, char **partners, int np)
 	struct bh_tsum_opts so = { o->fs.since_us, o->fs.until_us };
 	struct bh_tmerge *m = NULL;
 	struct bh_tsum *sum = NULL;
+	struct reorder ro = { 0 };
 	struct bh_tev ev;
 	char day[16] = "";
 
@@ -731,15 +845,17 @@ static int run(struct topts *o, char **partners, int np)
 			continue;
 		if (want_sum) {
 			bh_tsum_add(sum, &ev);
-		} else if (o->json) {
-			fwrite(ev.line, 1, ev.len, stdout);
-			putchar('\n');
-		} else {
-			print_line(stdout, &ev, day);
-		}
-		if (o->follow)
+		} else if (o->follow) {
+			emit(o, &ev, day);
 			fflush(stdout);
+		} else if (reorder_push(&ro, &ev)) {
+			fprintf(stderr, "bulkhead trace: out of memory\n");
+			goto out;
+		} else {
+			reorder_drain(&ro, o, day, 0);
+		}
 	}
+	reorder_drain(&ro, o, day, 1);
 	if (r < 0) {
 		fprintf(stderr, "bulkhead trace: reading the logs: %s\n", strerror(-r));
 		goto out;
@@ -749,6 +865,7 @@ static int run(struct topts *o, char **partners, int np)
 	if (fflush(stdout))
 		rc = 1;
 out:
+	reorder_free(&ro);
 	bh_tsum_free(sum);
 	bh_tmerge_free(m);
 	return rc;

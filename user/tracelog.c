@@ -713,8 +713,6 @@ static int src_open(struct tsrc *s)
 			return -ENOMEM;
 		}
 		gzbuffer(s->gz, 128u << 10);
-	} else if (!S_ISREG(st.st_mode) && strcmp(path, "-")) {
-		/* fifo etc: read as it comes */
 	}
 	return 0;
 }
@@ -1261,11 +1259,8 @@ const struct bh_tbad_stats *bh_tmerge_bad(const struct bh_tmerge *m)
  * before any output. Returns how many sources have a readable file. */
 size_t bh_tmerge_open_all(struct bh_tmerge *m)
 {
-	size_t i;
-
 	if (!m->started && start(m) < 0)
 		return 0;
-	(void)i;
 	return m->nopen;
 }
 

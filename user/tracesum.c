@@ -510,34 +510,36 @@ static int after_note(struct bh_tsum *s, struct tpart *p, const struct bh_tev *e
 	return found;
 }
 
-/* "dst|port|proto" without printf (this runs for every event). */
-static size_t port_key(char *key, size_t cap, const char *dst, int64_t port, const char *proto)
+/* "dst|port|proto" without printf (this runs for every event); key holds
+ * at least 64 + 24 + 8 bytes. */
+#define PORT_KEY_LEN (64 + 24 + 8)
+static size_t port_key(char *key, const char *dst, int64_t port, const char *proto)
 {
-	size_t n = strlen(dst), pl = strlen(proto);
+	size_t n = strnlen(dst, 63), pl = strnlen(proto, 7), d;
+	uint64_t u = port < 0 ? 0 : (uint64_t)port;
 	char num[24];
 	int i = 23;
-	uint64_t u = port < 0 ? 0 : (uint64_t)port;
 
 	num[i] = '\0';
 	do
 		num[--i] = (char)('0' + u % 10);
-	while ((u /= 10) && i > 0);
+	while ((u /= 10) && i > 1);
 	if (port < 0)
 		num[--i] = '-';
-	if (n + 2 + (size_t)(23 - i) + pl >= cap)
-		n = cap - 2 - (size_t)(23 - i) - pl - 1;
+	d = (size_t)(23 - i);
 	memcpy(key, dst, n);
 	key[n++] = '|';
-	memcpy(key + n, num + i, (size_t)(23 - i));
-	n += (size_t)(23 - i);
+	memcpy(key + n, num + i, d);
+	n += d;
 	key[n++] = '|';
-	memcpy(key + n, proto, pl + 1);
+	memcpy(key + n, proto, pl);
+	key[n + pl] = '\0';
 	return n + pl;
 }
 
 static void add_dest(struct bh_tsum *s, struct tpart *p, const struct bh_tev *ev, int v)
 {
-	char key[160], dst[64], proto[8];
+	char key[PORT_KEY_LEN], dst[64], proto[8];
 	size_t klen;
 	uint64_t n = ev->count > 0 ? (uint64_t)ev->count : 1;
 	struct dest *d;
@@ -566,7 +568,7 @@ static void add_dest(struct bh_tsum *s, struct tpart *p, const struct bh_tev *ev
 	else if (v != V_DENY)
 		after_note(s, p, ev, v);
 	bh_tstr_get(&ev->proto, proto, sizeof(proto));
-	klen = port_key(key, sizeof(key), dst, ev->dport, proto);
+	klen = port_key(key, dst, ev->dport, proto);
 	dp = ht_get(&p->ports, key, klen, sizeof(*dp), &fresh);
 	if (!dp) {
 		s->oom = 1;
