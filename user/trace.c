@@ -370,7 +370,7 @@ static void print_line(FILE *out, const struct bh_tev *ev, char *day)
 			 (long long)ev->pid);
 	else
 		rest[0] = '\0';
-	if (ev->count > 1)
+	if (ev->count > 1 || (ev->aggregated && ev->count >= 0))
 		snprintf(rest + strlen(rest), sizeof(rest) - strlen(rest), "%sx%lld",
 			 rest[0] ? " " : "", (long long)ev->count);
 	fprintf(out, "%-7.7s %-5.5s %-4.4s %-20.20s %-13.13s %s\n", partner, verdict, proto, dest,
