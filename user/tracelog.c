@@ -705,7 +705,8 @@ static int src_open(struct tsrc *s)
 	s->eof = 0;
 	s->start = s->end = 0;
 	n = S_ISREG(st.st_mode) ? pread(s->fd, magic, 2, 0) : 0;
-	if (n == 2 && magic[0] == 0x1f && magic[1] == 0x8b) {
+	/* a pipe cannot be peeked at: zlib reads it, gzip or plain */
+	if (!S_ISREG(st.st_mode) || (n == 2 && magic[0] == 0x1f && magic[1] == 0x8b)) {
 		s->gz = gzdopen(s->fd, "rb");
 		if (!s->gz) {
 			close(s->fd);
@@ -1179,7 +1180,8 @@ int bh_tmerge_add_dir(struct bh_tmerge *m, const char *dir, char **partners, int
 
 /* ---- the merge ---- */
 
-static int start(struct bh_tmerge *m)
+/* Every source without a head tries for its next line. 0 or -errno. */
+static int advance_all(struct bh_tmerge *m)
 {
 	size_t i;
 
@@ -1191,28 +1193,27 @@ static int start(struct bh_tmerge *m)
 		if (r == 1)
 			heap_push(m, i);
 	}
-	m->started = 1;
 	return 0;
+}
+
+static int start(struct bh_tmerge *m)
+{
+	m->started = 1;
+	return advance_all(m);
 }
 
 /* Following: wait a moment, then take what the files have gained. */
 static int refill_follow(struct bh_tmerge *m)
 {
 	struct timespec ts = { 0, 200 * 1000 * 1000 };
-	size_t i;
+	int r;
 
 	while (!m->nheap) {
 		if (m->o.stop && *m->o.stop)
 			return 0;
 		nanosleep(&ts, NULL);
-		for (i = 0; i < m->nsrc; i++) {
-			int r = src_advance(m, &m->src[i]);
-
-			if (r < 0)
-				return r;
-			if (r == 1)
-				heap_push(m, i);
-		}
+		if ((r = advance_all(m)))
+			return r;
 	}
 	return 1;
 }
