@@ -27,6 +27,7 @@ run_suite() {
 unit=${BH_UNIT_DIR:-build}
 run_suite "unit: policy parser and compiler" "$unit/test_policy"
 run_suite "unit: event JSON and writer" "$unit/test_events"
+run_suite "unit: trace log parser, merge and filters" "$unit/test_trace"
 run_suite "kernel: socket destroy (sock_diag)" "$unit/test_sockkill"
 run_suite "end-to-end: kernel datapath" tests/e2e/run.sh
 if [ "$total_skip" -gt 0 ]; then
