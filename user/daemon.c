@@ -30,6 +30,7 @@
 #include "events.h"
 #include "loader.h"
 #include "log.h"
+#include "notify.h"
 #include "policy.h"
 #include "status.h"
 
@@ -1099,6 +1100,20 @@ static void adopt_report(struct bh_daemon *d, uint64_t gen_before, const struct 
 	bh_writer_emit(d->w, NULL, o);
 }
 
+/* The service manager's one-line status (systemctl status): what is enforced. */
+static void notify_enforcing(struct bh_daemon *d, int ready, const char *note)
+{
+	char st[sizeof(d->l.pin_dir) + 256];
+
+	snprintf(st, sizeof(st), "enforcing %zu partners, %zu grants (%s)%s%s",
+		 d->pol.npartners, d->eff.ngrants, d->l.pin_dir, note ? "; " : "",
+		 note ? note : "");
+	if (ready)
+		bh_notify_ready(st);
+	else
+		bh_notify_status("%s", st);
+}
+
 static uint64_t current_gen(struct bh_daemon *d)
 {
 	struct bh_state st = {};
@@ -1202,6 +1217,7 @@ int bh_daemon_run(const struct bh_daemon_opts *o)
 		printf("ready\n");
 		fflush(stdout);
 	}
+	notify_enforcing(d, 1, NULL);	/* applied, attached and pinned */
 
 	pfd[0].fd = sfd;
 	pfd[0].events = POLLIN;
@@ -1239,6 +1255,7 @@ int bh_daemon_run(const struct bh_daemon_opts *o)
 			if (d->down)
 				break;
 			run_cutoff(d);	/* after the reply: enforcement already holds */
+			notify_enforcing(d, 0, NULL);
 		}
 		if (n > 0)
 			bh_writer_flush(d->w);	/* one write per batch, never stale */
@@ -1264,8 +1281,12 @@ int bh_daemon_run(const struct bh_daemon_opts *o)
 		if (read(sfd, &si, sizeof(si)) != sizeof(si))
 			continue;
 		if (si.ssi_signo == SIGHUP) {
-			json_t *r = do_apply(d, o->policy, NULL, NULL, "reload");
-			int ok = json_is_true(json_object_get(r, "ok"));
+			json_t *r;
+			int ok;
+
+			bh_notify_reloading();
+			r = do_apply(d, o->policy, NULL, NULL, "reload");
+			ok = json_is_true(json_object_get(r, "ok"));
 
 			json_decref(r);
 			run_cutoff(d);
@@ -1273,10 +1294,13 @@ int bh_daemon_run(const struct bh_daemon_opts *o)
 			lifecycle(d, "reload", ok ? "SIGHUP: policy reloaded, log files reopened" :
 				  "SIGHUP: the policy file has errors (see the policy line), the "
 				  "running policy stays; log files reopened");
+			notify_enforcing(d, 1, ok ? NULL : "last reload failed: policy file has "
+					 "errors, running policy kept");
 			continue;
 		}
 		break;
 	}
+	bh_notify_stopping();
 	ring_buffer__consume(d->rb);
 	/* open windows stay for the next daemon, unless `down` removed it all */
 	flush_floods(d, d->down);
