@@ -59,6 +59,14 @@ $(BUILD)/user/%.o: user/%.c | $(DEPS_STAMP)
 	$(if $(Q),@echo "  CC      $@")
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
 
+# The version string from one place (tools/version.sh: debian/changelog and
+# git); rewritten only when it changes, so nothing rebuilds needlessly.
+$(BUILD)/version.h: FORCE
+	@mkdir -p $(@D)
+	$(Q)tools/version.sh > $@.tmp && if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv $@.tmp $@; fi
+$(BUILD)/user/main.o: $(BUILD)/version.h
+FORCE:
+
 # Objects may include the skeleton: all wait for it (then -MMD tracks the rest).
 $(USER_OBJS): $(BUILD)/bulkhead.skel.h
 

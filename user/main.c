@@ -16,6 +16,7 @@
 #include "log.h"
 #include "policy.h"
 #include "status.h"
+#include "version.h"
 
 struct cmd {
 	const char *name;
@@ -859,7 +860,8 @@ static void usage(FILE *f)
 		"Commands:\n");
 	for (i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
 		fprintf(f, "  %-8s %s\n", cmds[i].name, cmds[i].summary);
-	fprintf(f, "\n`bulkhead COMMAND --help` for a command's options. See README.md and docs/.\n");
+	fprintf(f, "\n`bulkhead COMMAND --help` for a command's options; `bulkhead --version`.\n"
+		"Manuals: bulkhead(8), bulkhead-policy(5), bulkhead-events(7).\n");
 }
 
 static int cmd_help(int argc, char **argv)
@@ -880,6 +882,10 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))
 		return cmd_help(argc, argv);
+	if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "-V")) {
+		printf("bulkhead %s\n", BH_VERSION);
+		return 0;
+	}
 	for (i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
 		if (!strcmp(argv[1], cmds[i].name))
 			return cmds[i].fn(argc - 1, argv + 1);
