@@ -159,6 +159,8 @@ install: all $(MAN_PAGES) $(BUILD)/bulkhead.service
 	install -D -m 0644 $(BUILD)/man/bulkhead-events.7 $(DESTDIR)$(MANDIR)/man7/bulkhead-events.7
 	install -D -m 0644 examples/policy.json $(DESTDIR)$(DOCDIR)/examples/policy.json
 	install -D -m 0644 packaging/policy.json $(DESTDIR)$(DOCDIR)/examples/policy.starter.json
+	install -D -m 0644 contrib/logging/rsyslog-bulkhead.conf $(DESTDIR)$(DOCDIR)/examples/rsyslog-bulkhead.conf
+	install -D -m 0644 docs/shipping.md $(DESTDIR)$(DOCDIR)/shipping.md
 	install -d -m 0755 $(DESTDIR)$(SYSCONFDIR)/bulkhead
 	@if [ -e $(DESTDIR)$(SYSCONFDIR)/bulkhead/policy.json ]; then \
 		echo "bulkhead: keeping the existing $(DESTDIR)$(SYSCONFDIR)/bulkhead/policy.json"; \

@@ -195,6 +195,30 @@ case_completion() {
 	[ "$(sed -n 4p <<<"$out")" = "acme globex" ] || bad "partner completion from the policy"
 }
 
+case_contrib_configs() {
+	local st
+	python3 - contrib/kubernetes/bulkhead.yaml "$WORK/k8s-policy.json" <<'PY' || bad "kubernetes manifest"
+import sys, yaml
+docs = list(yaml.safe_load_all(open(sys.argv[1])))
+kinds = [d["kind"] for d in docs]
+assert kinds == ["Namespace", "ConfigMap", "DaemonSet"], kinds
+open(sys.argv[2], "w").write(docs[1]["data"]["policy.json"])
+ds = docs[2]["spec"]["template"]["spec"]
+assert ds["hostPID"] and ds["hostNetwork"]
+caps = ds["containers"][0]["securityContext"]["capabilities"]
+assert caps["drop"] == ["ALL"] and sorted(caps["add"]) == ["BPF", "NET_ADMIN", "PERFMON", "SYS_ADMIN", "SYS_PTRACE"]
+PY
+	check "the ConfigMap's policy passes bulkhead check" build/bulkhead check "$WORK/k8s-policy.json"
+	{ printf 'global(workDirectory="%s")\n' "$WORK"; cat contrib/logging/rsyslog-bulkhead.conf; } >"$WORK/rs.conf"
+	rsyslogd -N1 -f "$WORK/rs.conf" >"$WORK/rs.out" 2>&1
+	st=$?
+	[ "$st" -eq 0 ] && ok "rsyslogd -N1 accepts the shipped config" || bad "rsyslogd -N1: $(tail -n 2 "$WORK/rs.out")"
+	for y in contrib/ansible/site.yml contrib/ansible/roles/bulkhead/*/main.yml; do
+		python3 -c 'import sys, yaml; yaml.safe_load(open(sys.argv[1]))' "$y" || bad "$y: not YAML"
+	done
+	ok "contrib YAML parses"
+}
+
 # A fresh minbase root, from the cached tarball (made on first use).
 make_root() {
 	mkdir -p "$CACHE/archives/partial"
@@ -326,6 +350,7 @@ else
 	tcase man_pages case_man_pages
 	tcase make_install case_make_install
 	tcase bash_completion case_completion
+	tcase contrib_configs case_contrib_configs
 	tcase chroot_install case_chroot_install
 	tcase unit_verify_in_chroot case_unit_verify
 	tcase ansible_role case_ansible_role
