@@ -25,21 +25,24 @@ endif
 .DELETE_ON_ERROR:
 .PHONY: all deps test unit e2e clean vmlinux install demo bench sanitize man deb FORCE
 
-# Debian packages the build, the tests and the demo need (procps: sysctl;
-# the second line: the package, man pages and the unit, for `make deb` and
-# tests/pkg; the third: log rotation and shipping, the chroot, the Ansible role).
+# Debian packages the build, the tests and the demo need (procps: sysctl).
 DEPS_PKGS := clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev libjansson-dev \
 	     pkg-config make gcc iproute2 curl ncat socat iperf3 nftables \
-	     jq util-linux python3 procps \
-	     debhelper lintian pandoc groff man-db bash-completion systemd \
-	     logrotate rsyslog debootstrap ansible-core
+	     jq util-linux python3 procps
+# ... and the man pages, the package and its tests (tests/pkg): installed by
+# `make deps`, `make test`, `make install` and `make deb` (what each needs),
+# not by a plain `make`, so a build host does not get rsyslog or Ansible.
+MAN_PKGS  := pandoc groff man-db
+DEB_PKGS  := $(MAN_PKGS) debhelper
+PKGTEST_PKGS := $(DEB_PKGS) lintian bash-completion systemd logrotate rsyslog \
+	     debootstrap ansible-core
 DEPS_STAMP := $(BUILD)/.deps-ok
 
 all: $(DEPS_STAMP) $(BUILD)/bulkhead $(BUILD)/probe
 
 # Quick and silent when everything is present; installs what is missing.
 deps:
-	$(Q)tools/deps.sh $(DEPS_PKGS)
+	$(Q)tools/deps.sh $(DEPS_PKGS) $(PKGTEST_PKGS)
 
 $(DEPS_STAMP):
 	$(Q)tools/deps.sh $(DEPS_PKGS)
@@ -92,6 +95,7 @@ $(BUILD)/test_%: tests/unit/test_%.c $(LIB_OBJS)
 
 # The README's test command: unit tests, then end-to-end tests (root, real kernel).
 test: all $(UNIT_TESTS)
+	$(Q)tools/deps.sh $(PKGTEST_PKGS)
 	$(Q)tests/run-all.sh
 
 unit: $(UNIT_TESTS)
@@ -146,6 +150,11 @@ $(BUILD)/man/bulkhead-events.7: docs/events.md tools/md2man.sh
 	$(if $(Q),@echo "  MAN     $@")
 	$(Q)tools/md2man.sh $< bulkhead-events 7 "bulkhead event stream" > $@
 
+$(MAN_PAGES): | $(BUILD)/.man-deps-ok
+$(BUILD)/.man-deps-ok: | $(DEPS_STAMP)
+	$(Q)tools/deps.sh $(MAN_PKGS)
+	$(Q)touch $@
+
 man: $(MAN_PAGES)
 
 install: all $(MAN_PAGES) $(BUILD)/bulkhead.service
@@ -171,6 +180,7 @@ install: all $(MAN_PAGES) $(BUILD)/bulkhead.service
 # The Debian package (debian/, debhelper): build/deb/bulkhead_VERSION_ARCH.deb,
 # built from this tree in build/debian (the log in build/deb.log).
 deb: | $(DEPS_STAMP)
+	$(Q)tools/deps.sh $(DEB_PKGS)
 	@mkdir -p $(BUILD)/deb
 	$(Q)rm -f $(BUILD)/deb/bulkhead_*.deb
 	$(Q){ debian/rules clean && debian/rules binary; } >$(BUILD)/deb.log 2>&1 || \
