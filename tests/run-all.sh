@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `make test`: unit tests (no root), then kernel and end-to-end tests (root,
-# real kernel).
+# real kernel), then the packaging tests (tests/pkg/test_pkg.sh: root, the apt mirror).
 # Each suite prints "N passed, N failed"; this adds them up into one last line.
 set -u
 cd "$(dirname "$0")/.."
@@ -29,9 +29,11 @@ run_suite() {
 bin=${BH_TEST_BIN_DIR:-build}
 run_suite "unit: policy parser and compiler" "$bin/test_policy"
 run_suite "unit: event JSON and writer" "$bin/test_events"
+run_suite "unit: trace log parser, merge and filters" "$bin/test_trace"
 run_suite "unit: make deps installs every command the tests call" tests/unit/deps_check.sh
 run_suite "kernel: socket destroy (sock_diag)" "$bin/kernel/test_sockkill"
 run_suite "end-to-end: kernel datapath" tests/e2e/run.sh
+run_suite "packaging: deb, Debian 12 root, unit, man pages, Ansible role" tests/pkg/test_pkg.sh
 if [ "$total_skip" -gt 0 ]; then
 	echo "$total_pass passed, $total_fail failed, $total_skip skipped"
 else

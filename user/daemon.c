@@ -11,6 +11,7 @@
  * destroy the sockets it cut off.
  */
 #include <errno.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -30,6 +31,7 @@
 #include "loader.h"
 #include "log.h"
 #include "maps.h"
+#include "notify.h"
 #include "ops.h"
 #include "policy.h"
 
@@ -311,6 +313,21 @@ static void lifecycle(struct bh_daemon *d, const char *what, const char *detail)
 
 /* ---- setup ---- */
 
+/* The service manager's one-line status (systemctl status): what is
+ * enforced; with ready, also READY=1 (notify.c). */
+static void notify_enforcing(struct bh_daemon *d, int ready, const char *note)
+{
+	char st[PATH_MAX + 256];
+
+	snprintf(st, sizeof(st), "enforcing %zu partners, %zu grants (%s)%s%s",
+		 d->gs.pol.npartners, d->gs.eff.ngrants, bh_loader_pin_dir(d->l),
+		 note ? "; " : "", note ? note : "");
+	if (ready)
+		bh_notify_ready(st);
+	else
+		bh_notify_status("%s", st);
+}
+
 static uint64_t current_gen(struct bh_daemon *d)
 {
 	struct bh_state st;
@@ -466,6 +483,7 @@ static void started(struct bh_daemon *d)
 		printf("ready\n");
 		fflush(stdout);
 	}
+	notify_enforcing(d, 1, NULL);	/* applied, attached and pinned */
 }
 
 /* ---- the loop ---- */
@@ -473,15 +491,20 @@ static void started(struct bh_daemon *d)
 /* SIGHUP: reload the policy, reopen the log files. */
 static void reload(struct bh_daemon *d)
 {
-	json_t *r = bh_ops_apply(&d->ops, d->o->policy, NULL, NULL, "reload");
-	int ok = json_is_true(json_object_get(r, "ok"));
+	json_t *r;
+	int ok;
 
+	bh_notify_reloading();
+	r = bh_ops_apply(&d->ops, d->o->policy, NULL, NULL, "reload");
+	ok = json_is_true(json_object_get(r, "ok"));
 	json_decref(r);
 	run_cutoff(d);
 	bh_writer_reopen(d->w);
 	lifecycle(d, "reload", ok ? "SIGHUP: policy reloaded, log files reopened" :
 		  "SIGHUP: the policy file has errors (see the policy line), the "
 		  "running policy stays; log files reopened");
+	notify_enforcing(d, 1, ok ? NULL : "last reload failed: policy file has errors, "
+			 "running policy kept");
 }
 
 /* Every second. */
@@ -545,6 +568,7 @@ static void loop(struct bh_daemon *d)
 			if (d->ops.down)
 				return;
 			run_cutoff(d);	/* after the reply: enforcement already holds */
+			notify_enforcing(d, 0, NULL);
 		}
 		if (n > 0)
 			bh_writer_flush(d->w);	/* one write per batch, never stale */
@@ -572,6 +596,7 @@ static void stopping(struct bh_daemon *d)
 {
 	char detail[160];
 
+	bh_notify_stopping();
 	ring_buffer__consume(d->rb);
 	/* open windows stay for the next daemon, unless `down` removed it all */
 	flush_floods(d, d->ops.down);

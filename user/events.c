@@ -20,6 +20,7 @@
 #include <unistd.h>
 #include "control.h"
 #include "events.h"
+#include "version.h"
 
 /* Kernel ABI: no implicit padding anywhere in the record. */
 _Static_assert(sizeof(struct bh_event) % 8 == 0 &&
@@ -568,6 +569,7 @@ json_t *bh_event_lifecycle(const char *what, const char *pin_dir, const char *po
 	json_object_set_new(o, "event", json_string(what));
 	json_object_set_new(o, "pid", json_integer(getpid()));
 	json_object_set_new(o, "pin_dir", json_string(pin_dir));
+	json_object_set_new(o, "version", json_string(BH_VERSION));
 	if (policy)
 		json_object_set_new(o, "policy", json_string(policy));
 	if (detail)

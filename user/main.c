@@ -18,6 +18,8 @@
 #include "log.h"
 #include "policy.h"
 #include "status.h"
+#include "trace.h"
+#include "version.h"
 
 struct cmd {
 	const char *name;
@@ -233,8 +235,8 @@ static void down_usage(FILE *f)
 		"exits. If it cannot be asked (no daemon at PATH, or that daemon runs on\n"
 		"another pin directory) nothing is removed and `down` exits 1: stop the\n"
 		"daemon (systemctl stop bulkhead) or give its --control, then run it again.\n"
-		"Under systemd, stop the service first: with Restart=always it would start\n"
-		"again and re-apply the policy.\n"
+		"Under systemd, the shipped bulkhead.service (Restart=on-failure) stays down\n"
+		"after that clean exit; a unit with Restart=always would start it again.\n"
 		"\n"
 		"  -P, --pin-dir DIR    (default $BULKHEAD_PIN_DIR or " BH_DEFAULT_PIN_DIR ")\n"
 		"  -c, --control PATH   the running daemon's control socket\n"
@@ -325,6 +327,7 @@ static const struct cmd cmds[] = {
 	{ "list", cmd_list, "grants in force with remaining lifetime, revocations" },
 	{ "apply", cmd_apply, "replace the running policy atomically" },
 	{ "down", cmd_down, "detach and unpin everything" },
+	{ "trace", bh_cmd_trace, "incident view of the event logs: timeline, summary, graph" },
 	{ "help", cmd_help, "this help" },
 };
 
@@ -342,7 +345,8 @@ static void usage(FILE *f)
 		"Commands:\n");
 	for (i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
 		fprintf(f, "  %-8s %s\n", cmds[i].name, cmds[i].summary);
-	fprintf(f, "\n`bulkhead COMMAND --help` for a command's options. See README.md and docs/.\n");
+	fprintf(f, "\n`bulkhead COMMAND --help` for a command's options; `bulkhead --version`.\n"
+		"Manuals: bulkhead(8), bulkhead-policy(5), bulkhead-events(7).\n");
 }
 
 static int cmd_help(int argc, char **argv)
@@ -363,6 +367,10 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))
 		return cmd_help(argc, argv);
+	if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "-V")) {
+		printf("bulkhead %s\n", BH_VERSION);
+		return 0;
+	}
 	for (i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
 		if (!strcmp(argv[1], cmds[i].name))
 			return cmds[i].fn(argc - 1, argv + 1);

@@ -21,6 +21,7 @@
 #include "maps.h"
 #include "names.h"
 #include "status.h"
+#include "version.h"
 
 struct find_cg {
 	uint64_t id;
@@ -177,6 +178,7 @@ int bh_status(const char *pin_dir, int json)
 	json_object_set_new(root, "cgroup2", json_string(cg2));
 	json_object_set_new(root, "daemon_running", json_boolean(daemon_running(pin_dir)));
 	json_object_set_new(root, "policy_generation", json_integer(st.gen));
+	json_object_set_new(root, "version", json_string(BH_VERSION));
 	links = links_json(pin_dir, cg2);
 	partners = partners_json(&m);
 	events = events_json(&m);
@@ -195,8 +197,8 @@ int bh_status(const char *pin_dir, int json)
 			puts(s);
 		free(s);
 	} else {
-		printf("pin dir      %s\ncgroup2      %s\ndaemon       %s\ngeneration   %llu\n",
-		       pin_dir, cg2, daemon_running(pin_dir) ? "running" :
+		printf("bulkhead     %s\npin dir      %s\ncgroup2      %s\ndaemon       %s\n"
+		       "generation   %llu\n", BH_VERSION, pin_dir, cg2, daemon_running(pin_dir) ? "running" :
 		       ret ? "not running" : "not running (enforcement stays pinned)",
 		       (unsigned long long)st.gen);
 		printf("\nprograms (%zu links)\n", json_array_size(links));
