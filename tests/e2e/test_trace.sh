@@ -116,12 +116,12 @@ case_incident() {
 	assert_eq 0 "$CLI_ST" "bulkhead grant"
 	j1=$(jq -r .grant.id <<<"$CLI_OUT")
 	assert_probe ok "$ACME" tcp-connect 10.20.0.6 5000 "jit-use"
-	assert_event "$LOGS/acme.jsonl" ".type==\"flow\" and .grant.id==\"$j1\"" "the grant was used"
+	assert_event "the grant was used" "$LOGS/acme.jsonl" type=flow grant.id="$j1"
 	# 4. rotation: move the files, SIGHUP, gzip the old ones once the new ones exist
 	mv "$LOGS/acme.jsonl" "$LOGS/acme.jsonl.1"
 	mv "$LOGS/host.jsonl" "$LOGS/host.jsonl.1"
 	kill -HUP "$BH_DAEMON_PID"
-	assert_event "$LOGS/host.jsonl" '.type=="lifecycle" and .event=="reload"' "a new host.jsonl after SIGHUP"
+	assert_event "a new host.jsonl after SIGHUP" "$LOGS/host.jsonl" type=lifecycle event=reload
 	gzip "$LOGS/acme.jsonl.1" "$LOGS/host.jsonl.1" || fail_now "gzip of the rotated files"
 	# 5. revocation, then attempts after it: 3 on the revoked grant, 1 beside it
 	cli revoke acme --grant "$j1"
@@ -138,7 +138,7 @@ case_incident() {
 	st=$(status_json)
 	n=$(jq .events.lost_ring_full <<<"$st")
 	[ "$n" -gt 0 ] || fail_now "no ring loss (lost_ring_full $n)"
-	assert_event "$LOGS/host.jsonl" '.type=="loss" and .what=="ring"' "the loss line"
+	assert_event "the loss line" "$LOGS/host.jsonl" type=loss what=ring
 	# lost first events come back as aggregated lines once their windows close
 	wait_until 20 sum_matches || fail "trace deny count never reached the kernel's deny counter"
 
