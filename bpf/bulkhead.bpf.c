@@ -3,8 +3,10 @@
  * bulkhead kernel datapath.
  *
  * Attached (bpf_link, BPF_F_ALLOW_MULTI) only at the top of partner subtrees:
- * partner_root and bound cgroups outside it. Processes elsewhere run no
- * bulkhead code at all.
+ * partner_root, and the parent directory (an anchor) of each bound cgroup
+ * outside it, so the programs outlive the bound cgroup's recreation.
+ * Processes elsewhere run no bulkhead code at all; siblings of such a bound
+ * cgroup run sock_create's identity walk and pass (BH_SK_OUTSIDE).
  *
  *   cgroup/sock_create   tag the socket with its partner (socket storage)
  *   cgroup/connect4|6    decide at connect, EPERM on deny
@@ -64,13 +66,7 @@ struct {
 	__array(values, struct bh_trie);
 } bh_policy SEC(".maps");
 
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, BH_MAX_CGROUPS);
-	__type(key, __u64);
-	__type(value, struct bh_cgroup_val);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} bh_cgroups SEC(".maps");
+#include "cgroups.bpf.h"
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -184,9 +180,11 @@ static __always_inline __u64 bh_ancestor(enum bh_cg_src src, struct __sk_buff *s
 	return bpf_get_current_ancestor_cgroup_id(level);
 }
 
-/* Partner of the deepest bound ancestor; BH_SK_UNKNOWN when the deepest hit is
- * a partner root or nothing matched (the programs only run below attach points,
- * so "nothing" means the binding was removed: fail closed). */
+/* Partner of the deepest bound ancestor; BH_SK_OUTSIDE when the deepest hit is
+ * an anchor (a sibling of a bound cgroup outside partner_root: no partner's);
+ * BH_SK_UNKNOWN when it is a partner root or nothing matched (the programs
+ * only run below attach points, so "nothing" means the binding was removed:
+ * fail closed). */
 static __always_inline void bh_identify(enum bh_cg_src src, struct __sk_buff *skb,
 					__u32 *partner, __u8 *flags)
 {
@@ -208,6 +206,9 @@ static __always_inline void bh_identify(enum bh_cg_src src, struct __sk_buff *sk
 	if (hit_kind == BH_CG_BOUND) {
 		*partner = hit_partner;
 		*flags = BH_SK_TAGGED;
+	} else if (hit_kind == BH_CG_ANCHOR) {
+		*partner = BH_PARTNER_UNKNOWN;
+		*flags = BH_SK_TAGGED | BH_SK_OUTSIDE;
 	} else {
 		*partner = BH_PARTNER_UNKNOWN;
 		*flags = BH_SK_TAGGED | BH_SK_UNKNOWN;
@@ -618,6 +619,8 @@ static __always_inline int bh_judge(struct bh_sk *s, const struct bh_tuple *t,
 	int same = s->proto == t->proto && bh_same_addr(s->daddr, t->addr) &&
 		   (t->frag || s->dport == t->dport);
 
+	if (s->flags & BH_SK_OUTSIDE)
+		return 1;	/* no partner's: not judged */
 	bh_state_get(&gen, &fold_epoch);
 	if ((s->flags & BH_SK_CACHED) && same && s->gen == gen &&
 	    (!s->valid_until_ns || bpf_ktime_get_boot_ns() < s->valid_until_ns)) {
@@ -676,6 +679,8 @@ static __always_inline int bh_judge_uncached(__u32 partner, __u8 flags, const st
 {
 	struct bh_decision d;
 
+	if (flags & BH_SK_OUTSIDE)
+		return 1;
 	bh_decide(partner, flags, t, &d);
 	bh_count(partner, d.verdict, d.reason);
 	if (d.verdict == BH_VERDICT_ALLOW)
@@ -961,7 +966,7 @@ int bh_ingress(struct __sk_buff *skb)
 	if (!sk)
 		return 1;
 	s = bpf_sk_storage_get(&bh_sk, sk, 0, 0);
-	if (!s || (s->flags & BH_SK_UNKNOWN) || !(s->flags & BH_SK_CACHED))
+	if (!s || (s->flags & (BH_SK_UNKNOWN | BH_SK_OUTSIDE)) || !(s->flags & BH_SK_CACHED))
 		return 1;
 	if (!bh_tcp_peer(sk, &t) && bh_parse(skb, &t, 1))
 		return 1;
