@@ -75,7 +75,7 @@ static int pin_replace(struct bpf_link *link, const char *pin_dir, const char *n
 	int err;
 
 	link_pin_path(path, sizeof(path), pin_dir, name, "");
-	link_pin_path(tmp, sizeof(tmp), pin_dir, name, ".new");
+	link_pin_path(tmp, sizeof(tmp), pin_dir, name, "-new");	/* bpffs: no dots */
 	unlink(tmp);
 	err = bpf_link__pin(link, tmp);
 	if (err)

@@ -23,6 +23,7 @@
 #include "bulkhead.skel.h"
 #include "cgroup.h"
 #include "control.h"
+#include "bind.h"
 #include "cutoff.h"
 #include "flows.h"
 #include "daemon.h"
@@ -236,6 +237,28 @@ static void emit_record(struct bh_daemon *d, const struct bh_event *e)
 	struct bh_namer n = namer_of(d);
 
 	emit_json(d, e, bh_event_build(d->eb, e, &n, &d->clk));
+}
+
+/* A bind or unbind after apply (the kernel's at creation, or the rescan's):
+ * a `lifecycle` event in host.jsonl and in the partner's file. */
+static void emit_binding(void *ctx, const struct bh_bindev *e)
+{
+	struct bh_daemon *d = ctx;
+	const char *partner = name_partner(d, e->partner);
+
+	d->records++;
+	bh_writer_emit_both(d->w, partner, bh_event_binding(e, partner, &d->clk));
+}
+
+static int on_bindev(void *ctx, void *data, size_t len)
+{
+	struct bh_bindev e;
+
+	if (len < sizeof(e))
+		return 0;	/* a record from a different ABI */
+	memcpy(&e, data, sizeof(e));
+	emit_binding(ctx, &e);
+	return 0;
 }
 
 static int on_record(void *ctx, void *data, size_t len)
@@ -1056,6 +1079,20 @@ static void lifecycle(struct bh_daemon *d, const char *what, const char *detail)
 	bh_writer_emit(d->w, NULL, o);
 }
 
+/* Rescan mode binds recreated cgroups: well within a second. At creation
+ * the kernel binds; the rescan only repairs what a race with apply left. */
+static int rescan_ms(const struct bh_daemon *d)
+{
+	return bh_bind_mode(d->l.bind) == BH_BIND_MODE_CREATION ? 1000 : 200;
+}
+
+static const char *bind_mode_detail(const struct bh_daemon *d)
+{
+	return bh_bind_mode(d->l.bind) == BH_BIND_MODE_CREATION ?
+	       "binding: at-creation (recreated cgroups are bound by the kernel at mkdir)" :
+	       "binding: rescan (recreated cgroups are bound by the daemon within a second)";
+}
+
 static int64_t mono_ms(void)
 {
 	struct timespec ts;
@@ -1115,7 +1152,7 @@ int bh_daemon_run(const struct bh_daemon_opts *o)
 	struct bh_policy np = {};
 	struct pollfd pfd[3];
 	struct restored restored = {};
-	int64_t next_sec, next_flow;
+	int64_t next_sec, next_flow, next_rescan;
 	uint64_t gen_before;
 	sigset_t mask;
 	int sfd = -1, ret = 1, err, enforced = 0;
@@ -1153,7 +1190,7 @@ int bh_daemon_run(const struct bh_daemon_opts *o)
 		pr_warn("cannot allocate the event builder: %s\n", strerror(ENOMEM));
 		goto out;
 	}
-	err = bh_loader_open(&d->l, o->pin_dir, o->ring_size_kib);
+	err = bh_loader_open(&d->l, o->pin_dir, o->ring_size_kib, !o->no_bind_tp);
 	if (err)
 		goto out;
 	gen_before = current_gen(d);
@@ -1185,12 +1222,12 @@ int bh_daemon_run(const struct bh_daemon_opts *o)
 	}
 	bh_clock_now(&d->clk);
 	d->rb = ring_buffer__new(bpf_map__fd(d->l.skel->maps.bh_events), on_record, d, NULL);
-	if (!d->rb) {
-		pr_warn("cannot open the event ring buffer: %s\n", strerror(errno));
+	if (!d->rb || ring_buffer__add(d->rb, bh_bind_events_fd(d->l.bind), on_bindev, d)) {
+		pr_warn("cannot open the event ring buffers: %s\n", strerror(errno));
 		goto out;
 	}
 	report_loss(d);		/* baseline: losses before this start were reported */
-	lifecycle(d, "start", NULL);
+	lifecycle(d, "start", bind_mode_detail(d));
 	adopt_report(d, gen_before, &restored);
 	d->expiry_checked_ns = boot_now();
 	d->cutoff_pending = gen_before ? "adopt" : NULL;	/* expiries while down */
@@ -1210,11 +1247,13 @@ int bh_daemon_run(const struct bh_daemon_opts *o)
 	pfd[2].fd = d->ctl_fd;
 	pfd[2].events = POLLIN;
 	next_sec = mono_ms() + 1000;
+	next_rescan = mono_ms() + rescan_ms(d);
 	next_flow = o->flow_interval_s ? mono_ms() + o->flow_interval_s * 1000ll : INT64_MAX;
 	for (;;) {
 		struct signalfd_siginfo si;
 		int64_t now = mono_ms();
-		int timeout = next_sec > now ? (int)(next_sec - now) : 0;
+		int64_t wake = next_sec < next_rescan ? next_sec : next_rescan;
+		int timeout = wake > now ? (int)(wake - now) : 0;
 		uint64_t exp = next_expiry(d), bnow = boot_now();
 		int n;
 
@@ -1246,14 +1285,17 @@ int bh_daemon_run(const struct bh_daemon_opts *o)
 		if (now >= next_sec) {
 			next_sec = now + 1000;
 			bh_clock_now(&d->clk);	/* follow wall-clock steps */
-			if (d->l.npending)
-				bh_bind_pending(&d->l);
 			flush_floods(d, 0);
 			report_loss(d);
 			sweep_expired(d);
 			check_expiries(d);
 			run_cutoff(d);
 			bh_writer_flush(d->w);
+		}
+		if (now >= next_rescan) {
+			next_rescan = now + rescan_ms(d);
+			if (bh_rescan(&d->l, emit_binding, d))
+				bh_writer_flush(d->w);
 		}
 		if (now >= next_flow) {
 			next_flow = now + o->flow_interval_s * 1000ll;

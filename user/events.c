@@ -659,6 +659,29 @@ json_t *bh_event_new(const char *type, const char *partner)
 	return o;
 }
 
+json_t *bh_event_binding(const struct bh_bindev *e, const char *partner,
+			 const struct bh_clock *clk)
+{
+	json_t *o = bh_event_new("lifecycle", partner);
+	char ts[BH_TS_LEN], path[BH_CG_PATH_MAX * 3];
+	const char *how = e->how == BH_BOUND_CREATION ? "creation" : "rescan";
+
+	if (!o)
+		return NULL;
+	bh_format_ts((int64_t)e->ts_boot_ns, clk, ts, sizeof(ts));
+	set_str(o, "ts", ts);
+	set_str(o, "event", e->what == BH_BINDEV_BIND ? "bind" : "unbind");
+	/* the key has a leading '/'; event paths are relative to the mount */
+	bh_sanitize((const uint8_t *)e->path + (e->path[0] == '/'), sizeof(e->path) - 1,
+		    path, sizeof(path));
+	set_str(o, "cgroup", path);
+	set_int(o, "old_cgroup_id", (json_int_t)e->old_cgid);
+	set_int(o, "cgroup_id", (json_int_t)e->new_cgid);
+	set_int(o, "partner_id", e->partner);
+	set_str(o, "how", how);
+	return o;
+}
+
 json_t *bh_event_loss(const char *what, uint64_t count, const char *error)
 {
 	json_t *o = bh_event_new("loss", NULL);

@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <jansson.h>
+#include <bulkhead/bind.h>
 #include <bulkhead/events.h>
 #include "policy.h"
 
@@ -82,6 +83,12 @@ json_t *bh_alert_json(const json_t *decision, const char *what);
 
 /* A new object with v, ts (now), type, and, if partner is not NULL, partner. */
 json_t *bh_event_new(const char *type, const char *partner);
+
+/* A `lifecycle` event of a bind or unbind of a bound cgroup path (by the
+ * kernel at creation, or by the rescan): event "bind"/"unbind", cgroup,
+ * old_cgroup_id, cgroup_id (0 on unbind), partner, partner_id, how. */
+json_t *bh_event_binding(const struct bh_bindev *e, const char *partner,
+			 const struct bh_clock *clk);
 
 /* {"type":"loss","what":what,"count":count[,"error":error]}: events or lines
  * that could not be delivered (what: "ring", "flood_map", "log_write"). */

@@ -25,6 +25,7 @@
 #include <bpf/libbpf.h>
 #include <linux/magic.h>
 #include <bulkhead/events.h>
+#include "bind.h"
 #include "bulkhead.skel.h"
 #include "cgroup.h"
 #include "loader.h"
@@ -119,7 +120,8 @@ static int empty_dir(const char *path, const char *except)
 	return empty;
 }
 
-int bh_loader_open(struct bh_loader *l, const char *pin_dir, unsigned int ring_kib)
+int bh_loader_open(struct bh_loader *l, const char *pin_dir, unsigned int ring_kib,
+		   int bind_tp)
 {
 	LIBBPF_OPTS(bpf_object_open_opts, oo, .pin_root_path = l->pin_dir);
 	char links[PATH_MAX + 16];
@@ -177,6 +179,9 @@ int bh_loader_open(struct bh_loader *l, const char *pin_dir, unsigned int ring_k
 	}
 	for (uint32_t id = 1; id < BH_MAX_PARTNERS; id++)
 		bpf_map_lookup_elem(bpf_map__fd(l->skel->maps.bh_pnames), &id, &l->names[id]);
+	err = bh_bind_open(&l->bind, l->pin_dir, bind_tp);	/* after bh_cgroups is pinned */
+	if (err)
+		goto fail;
 	return 0;
 fail:
 	bh_loader_discard(l);
@@ -193,13 +198,6 @@ static void free_points(struct bh_loader *l)
 	free(l->points);
 	l->points = NULL;
 	l->npoints = 0;
-	for (i = 0; i < l->npending; i++)
-		free(l->pending[i]);
-	free(l->pending);
-	free(l->pending_partner);
-	l->pending = NULL;
-	l->pending_partner = NULL;
-	l->npending = 0;
 }
 
 void bh_loader_close(struct bh_loader *l)
@@ -210,6 +208,8 @@ void bh_loader_close(struct bh_loader *l)
 		bpf_link__destroy(l->fold_links[i]);
 		l->fold_links[i] = NULL;
 	}
+	bh_bind_close(l->bind);
+	l->bind = NULL;
 	bulkhead_bpf__destroy(l->skel);	/* closes fds; pinned state stays */
 	l->skel = NULL;
 	free_points(l);
@@ -293,6 +293,75 @@ static int add_binding(struct binding **b, size_t *n, const char *path, uint32_t
 	return 0;
 }
 
+/* Some binding other than b[i] at or above path. */
+static const struct binding *binding_above(const struct binding *b, size_t n, size_t i,
+					   const char *path)
+{
+	size_t j;
+
+	for (j = 0; j < n; j++)
+		if (j != i && bh_path_under(path, b[j].path))
+			return &b[j];
+	return NULL;
+}
+
+/* A bound cgroup in no other binding's subtree gets its programs at its
+ * parent directory (an anchor) when it has one below the cgroup2 root: its
+ * own links would die when it is recreated (fail-open), the anchor's stay,
+ * and the kernel binds the new cgroup at mkdir. */
+static int add_anchors(struct binding **b, size_t *n)
+{
+	size_t i, nb = *n;
+	int err = 0;
+
+	for (i = 0; !err && i < nb; i++) {
+		char *parent, *slash;
+
+		if ((*b)[i].kind != BH_CG_BOUND)
+			continue;
+		parent = strdup((*b)[i].path);
+		if (!parent)
+			return -ENOMEM;
+		slash = strrchr(parent, '/');
+		if (slash) {
+			*slash = '\0';
+			if (!binding_above(*b, *n, i, parent))
+				err = add_binding(b, n, parent, BH_PARTNER_UNKNOWN, BH_CG_ANCHOR);
+		}
+		free(parent);
+	}
+	return err;
+}
+
+/* An absent bound cgroup is fine below partner_root (fail-closed until it
+ * appears, then bound); elsewhere it is refused: a misspelt path would leave
+ * the workload it meant unconfined. */
+static int check_presence(const struct bh_policy *p, const char *cg2, struct binding *b,
+			  size_t n, struct bh_errors *errs)
+{
+	char full[PATH_MAX * 2];
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (b[i].present)
+			continue;
+		snprintf(full, sizeof(full), "%s/%s", cg2, b[i].path);
+		if (b[i].kind == BH_CG_BOUND && p->partner_root &&
+		    bh_path_under(b[i].path, p->partner_root) &&
+		    strcmp(b[i].path, p->partner_root)) {
+			pr_info("%s: cgroup %s does not exist yet; fail-closed under %s until it "
+				"appears\n", p->file, full, p->partner_root);
+			continue;
+		}
+		bh_errors_add(errs, "%s: cgroup %s: %s (create it%s)", p->file, full,
+			      strerror(ENOENT), b[i].kind == BH_CG_ANCHOR ?
+			      ": the parent of a bound cgroup is where its programs attach" :
+			      ", or bind it below partner_root so it may appear later");
+		return -ENOENT;
+	}
+	return 0;
+}
+
 static int collect_bindings(struct bh_loader *l, const struct bh_policy *p,
 			    struct binding **out, size_t *nout, struct bh_errors *errs)
 {
@@ -308,26 +377,16 @@ static int collect_bindings(struct bh_loader *l, const struct bh_policy *p,
 		for (j = 0; !err && j < pt->ncgroups; j++)
 			err = add_binding(&b, &n, pt->cgroups[j], pt->id, BH_CG_BOUND);
 	}
+	if (!err)
+		err = add_anchors(&b, &n);
 	for (i = 0; !err && i < n; i++) {
 		char full[PATH_MAX * 2];
-		int r;
 
 		snprintf(full, sizeof(full), "%s/%s", l->cg2, b[i].path);
-		r = bh_cgroup_id(full, &b[i].cgid);
-		b[i].present = r == 0;
-		if (r == 0)
-			continue;
-		if (b[i].kind == BH_CG_BOUND && p->partner_root &&
-		    bh_path_under(b[i].path, p->partner_root) &&
-		    strcmp(b[i].path, p->partner_root)) {
-			pr_info("%s: cgroup %s does not exist yet; fail-closed under %s until it "
-				"appears\n", p->file, full, p->partner_root);
-			continue;
-		}
-		bh_errors_add(errs, "%s: cgroup %s: %s (create it, or bind it below "
-			      "partner_root so it may appear later)", p->file, full, strerror(-r));
-		err = -ENOENT;
+		b[i].present = bh_cgroup_id(full, &b[i].cgid) == 0;
 	}
+	if (!err)
+		err = check_presence(p, l->cg2, b, n, errs);
 	if (err) {
 		for (i = 0; i < n; i++)
 			free(b[i].path);
@@ -362,18 +421,6 @@ static int compute_points(struct bh_loader *l, struct binding *b, size_t n)
 		l->points[l->npoints].path = strdup(b[i].path);
 		l->points[l->npoints].cgid = b[i].cgid;
 		l->npoints++;
-	}
-	for (i = 0; i < n; i++) {
-		if (b[i].present)
-			continue;
-		l->pending = realloc(l->pending, (l->npending + 1) * sizeof(*l->pending));
-		l->pending_partner = realloc(l->pending_partner,
-					     (l->npending + 1) * sizeof(*l->pending_partner));
-		if (!l->pending || !l->pending_partner)
-			return -ENOMEM;
-		l->pending[l->npending] = strdup(b[i].path);
-		l->pending_partner[l->npending] = b[i].partner;
-		l->npending++;
 	}
 	return 0;
 }
@@ -527,6 +574,8 @@ static int detach_pinned(const char *path)
 	if (link) {
 		err = bpf_link__detach(link);
 		bpf_link__destroy(link);
+		if (err == -EOPNOTSUPP)
+			err = 0;	/* a tracing link: it goes with its last pin */
 	}
 	if (unlink(path) && errno != ENOENT && !err)
 		err = -errno;
@@ -553,7 +602,11 @@ static int detach_links(const char *pin_dir, const struct bh_loader *l, int *n)
 		size_t i;
 		int keep = 0;
 
-		if (de->d_name[0] == '.' || sscanf(de->d_name, "%llu-", &cgid) != 1)
+		if (de->d_name[0] == '.')
+			continue;
+		/* cgroup links are "<cgroup id>-<program>"; the rest (the bind
+		 * tracepoints, user/bind.c) go only with everything */
+		if (sscanf(de->d_name, "%llu-", &cgid) != 1 && l)
 			continue;
 		for (i = 0; l && i < l->npoints && !keep; i++)
 			keep = l->points[i].cgid == cgid;
@@ -571,20 +624,50 @@ static int detach_links(const char *pin_dir, const struct bh_loader *l, int *n)
 	return err;
 }
 
+/* bh_cgpaths first: a bound cgroup created from here on is bound by the
+ * kernel (at creation), the rest by what follows. */
+static int record_paths(struct bh_loader *l, const struct binding *b, size_t n,
+			struct bh_errors *errs)
+{
+	struct bh_bound_path *v = calloc(n ? n : 1, sizeof(*v));
+	size_t i, nv = 0;
+	int err;
+
+	if (!v)
+		return -ENOMEM;
+	for (i = 0; i < n; i++)
+		if (b[i].kind == BH_CG_BOUND)
+			v[nv++] = (struct bh_bound_path){ b[i].path, b[i].partner,
+							  b[i].present ? b[i].cgid : 0 };
+	err = bh_bind_set_paths(l->bind, v, nv);
+	free(v);
+	if (err)
+		bh_errors_add(errs, "cannot record the bound cgroup paths: %s", strerror(-err));
+	return err;
+}
+
 static int bind_cgroups(struct bh_loader *l, const struct binding *b, size_t n,
 			struct bh_errors *errs)
 {
 	int fd = bpf_map__fd(l->skel->maps.bh_cgroups);
+	char full[PATH_MAX * 2];
+	uint64_t now_id;
 	size_t i;
 
 	for (i = 0; i < n; i++) {
 		struct bh_cgroup_val v = { .partner = b[i].partner, .kind = b[i].kind };
 
-		if (b[i].present && bpf_map_update_elem(fd, &b[i].cgid, &v, BPF_ANY)) {
+		if (!b[i].present)
+			continue;
+		if (bpf_map_update_elem(fd, &b[i].cgid, &v, BPF_ANY)) {
 			bh_errors_add(errs, "cannot bind cgroup %s: %s", b[i].path,
 				      strerror(errno));
 			return -errno;
 		}
+		/* removed since it was looked up: its rmdir may have passed */
+		snprintf(full, sizeof(full), "%s/%s", l->cg2, b[i].path);
+		if (bh_cgroup_id(full, &now_id) || now_id != b[i].cgid)
+			bpf_map_delete_elem(fd, &b[i].cgid);
 	}
 	return 0;
 }
@@ -602,6 +685,8 @@ static int prune_cgroups(struct bh_loader *l, const struct binding *b, size_t n)
 
 		for (i = 0; i < n && !keep; i++)
 			keep = b[i].present && b[i].cgid == next;
+		/* bound by the kernel since the bindings were collected */
+		keep = keep || bh_bind_is_current(l->bind, next);
 		if (!keep && bpf_map_delete_elem(fd, &next) == 0)
 			continue;	/* restart from the same key */
 		key = next;
@@ -677,7 +762,9 @@ int bh_apply(struct bh_loader *l, struct bh_policy *p, struct bh_errors *errs)
 	 * old trie lacks is denied: fail closed), then the atomic trie swap (the
 	 * kernel waits for an RCU grace period), then the generation bump that
 	 * makes every cached verdict re-decide. */
-	err = bind_cgroups(l, b, nb, errs);
+	err = record_paths(l, b, nb, errs);
+	if (!err)
+		err = bind_cgroups(l, b, nb, errs);
 	if (err)
 		goto out;
 	if (bpf_map_update_elem(bpf_map__fd(l->skel->maps.bh_policy), &zero, &trie_fd, BPF_ANY)) {
@@ -743,31 +830,10 @@ out:
 	return err;
 }
 
-int bh_bind_pending(struct bh_loader *l)
+int bh_rescan(struct bh_loader *l, void (*on_ev)(void *ctx, const struct bh_bindev *e),
+	      void *ctx)
 {
-	int fd = bpf_map__fd(l->skel->maps.bh_cgroups);
-	size_t i;
-	int bound = 0;
-
-	for (i = 0; i < l->npending; i++) {
-		struct bh_cgroup_val v = { .partner = l->pending_partner[i], .kind = BH_CG_BOUND };
-		char full[PATH_MAX * 2];
-		uint64_t cgid;
-
-		if (!l->pending[i][0])
-			continue;
-		snprintf(full, sizeof(full), "%s/%s", l->cg2, l->pending[i]);
-		if (bh_cgroup_id(full, &cgid))
-			continue;
-		if (bpf_map_update_elem(fd, &cgid, &v, BPF_ANY)) {
-			pr_warn("cannot bind cgroup %s: %s\n", full, strerror(errno));
-			continue;
-		}
-		pr_info("bound new cgroup %s to partner id %u\n", full, v.partner);
-		l->pending[i][0] = '\0';
-		bound++;
-	}
-	return bound;
+	return bh_bind_rescan(l->bind, l->cg2, bpf_map__fd(l->skel->maps.bh_cgroups), on_ev, ctx);
 }
 
 /* Detach every pinned link, unpin every map, remove links/ and, with rm_dir,

@@ -5,12 +5,14 @@
 
 #include <limits.h>
 #include <stdint.h>
+#include <bulkhead/bind.h>
 #include "policy.h"
 
 #define BH_DEFAULT_PIN_DIR "/sys/fs/bpf/bulkhead"
 #define BH_DEFAULT_LOG_DIR "/var/log/bulkhead"
 
 struct bulkhead_bpf;
+struct bh_bind;
 
 struct bh_attach_point {
 	char *path;		/* relative to the cgroup2 mount */
@@ -30,10 +32,8 @@ struct bh_loader {
 	/* attach points whose links this loader already attached or updated */
 	size_t nattached;
 	uint64_t *attached;
-	/* bound cgroup paths not present yet (under partner_root): retried */
-	size_t npending;
-	char **pending;
-	uint32_t *pending_partner;
+	/* binding at creation, or the rescan fallback (user/bind.c) */
+	struct bh_bind *bind;
 	/* bh_fold_tcp, bh_fold_udp iterators (flows.c), made on first use */
 	struct bpf_link *fold_links[2];
 	/* the pin directory held no pins when this loader locked it (nothing
@@ -51,9 +51,12 @@ int bh_lock_pin_dir(int fd);
 int bh_pin_prepare(const char *pin_dir);
 
 /* Open + load the skeleton, reusing maps pinned in pin_dir (adoption), and
- * take the pin directory lock. ring_kib: event ring size (0 = built-in
- * default; must match a pinned ring). 0 or -errno (logged). */
-int bh_loader_open(struct bh_loader *l, const char *pin_dir, unsigned int ring_kib);
+ * take the pin directory lock; then the bind object (bind_tp: binding at
+ * creation if the kernel can, else the rescan; 0: the rescan). ring_kib:
+ * event ring size (0 = built-in default; must match a pinned ring). 0 or
+ * -errno (logged). */
+int bh_loader_open(struct bh_loader *l, const char *pin_dir, unsigned int ring_kib,
+		   int bind_tp);
 void bh_loader_close(struct bh_loader *l);
 
 /* Resolve cgroups, compile, swap the policy trie, bind cgroups, attach (or
@@ -64,9 +67,12 @@ void bh_loader_close(struct bh_loader *l);
  * the reasons in errs. */
 int bh_apply(struct bh_loader *l, struct bh_policy *p, struct bh_errors *errs);
 
-/* Bind bound-but-absent cgroups that have appeared since the last apply.
- * Returns the number bound. */
-int bh_bind_pending(struct bh_loader *l);
+/* The rescan: bound paths whose cgroup was created, recreated or removed
+ * since they were last bound are bound anew (in rescan mode: every change;
+ * at creation: what a race with apply left). on_ev gets a record for each
+ * bind and unbind. Returns the number of changes. */
+int bh_rescan(struct bh_loader *l, void (*on_ev)(void *ctx, const struct bh_bindev *e),
+	      void *ctx);
 
 /* Sockets fold their traffic counters into bh_flows at their next packet
  * (bh_state.fold_epoch). 0 or -errno. */

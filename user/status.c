@@ -17,6 +17,7 @@
 #include <jansson.h>
 #include <bulkhead/bulkhead.h>
 #include <bulkhead/events.h>
+#include "bind.h"
 #include "cgroup.h"
 #include "log.h"
 #include "status.h"
@@ -88,7 +89,19 @@ static json_t *links_json(const char *pin_dir, const char *cg2)
 			continue;
 		o = json_object();
 		json_object_set_new(o, "pin", json_string(de->d_name));
-		if (bpf_obj_get_info_by_fd(fd, &li, &lilen) == 0) {
+		if (bpf_obj_get_info_by_fd(fd, &li, &lilen) == 0 &&
+		    li.type != BPF_LINK_TYPE_CGROUP) {
+			/* the bind tracepoints (user/bind.c) */
+			json_object_set_new(o, "link_id", json_integer(li.id));
+			json_object_set_new(o, "prog_id", json_integer(li.prog_id));
+			json_object_set_new(o, "attach_type", json_string("tp_btf"));
+			json_object_set_new(o, "cgroup", json_null());
+			pfd = bpf_prog_get_fd_by_id(li.prog_id);
+			if (pfd >= 0 && bpf_obj_get_info_by_fd(pfd, &pi, &pilen) == 0)
+				json_object_set_new(o, "program", json_string(pi.name));
+			if (pfd >= 0)
+				close(pfd);
+		} else if (lilen) {
 			json_object_set_new(o, "link_id", json_integer(li.id));
 			json_object_set_new(o, "prog_id", json_integer(li.prog_id));
 			json_object_set_new(o, "attach_type",
@@ -108,6 +121,89 @@ static json_t *links_json(const char *pin_dir, const char *cg2)
 	}
 	closedir(d);
 	return arr;
+}
+
+/* Processes in the cgroup at cg2/rel (its own, not its children's). */
+static json_int_t cg_procs(const char *cg2, const char *rel)
+{
+	char path[PATH_MAX * 2], *line = NULL;
+	size_t cap = 0;
+	json_int_t n = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s%s/cgroup.procs", cg2, rel);
+	f = fopen(path, "re");
+	if (!f)
+		return 0;
+	while (getline(&line, &cap, f) > 0)
+		n++;
+	free(line);
+	fclose(f);
+	return n;
+}
+
+/* Every bound path: its cgroup now, its partner, how it was bound. */
+static json_t *bindings_json(const char *pin_dir, const char *cg2, int names_fd)
+{
+	json_t *o = json_object(), *arr = json_array();
+	struct bh_cgpath_key key, next;
+	int fd = open_pinned(pin_dir, "bh_cgpaths"), have = 0;
+
+	json_object_set_new(o, "mode", json_string(bh_bind_mode_str(bh_bind_mode_pinned(pin_dir))));
+	while (fd >= 0 && bpf_map_get_next_key(fd, have ? &key : NULL, &next) == 0) {
+		struct bh_cgpath_val v;
+		struct bh_pname name = {};
+		const char *how;
+		json_t *b;
+
+		key = next;
+		have = 1;
+		if (bpf_map_lookup_elem(fd, &key, &v))
+			continue;
+		bpf_map_lookup_elem(names_fd, &v.partner, &name);
+		how = bh_bound_by_str(v.how);
+		b = json_object();
+		json_object_set_new(b, "cgroup", json_string(key.path + 1));
+		json_object_set_new(b, "cgroup_id", v.cgid ? json_integer(v.cgid) : json_null());
+		json_object_set_new(b, "partner", name.name[0] ? json_string(name.name) : json_null());
+		json_object_set_new(b, "partner_id", json_integer(v.partner));
+		json_object_set_new(b, "processes", json_integer(v.cgid ? cg_procs(cg2, key.path) : 0));
+		json_object_set_new(b, "bound_by", how ? json_string(how) : json_null());
+		json_object_set_new(b, "binds_at_creation", json_integer(v.binds));
+		json_object_set_new(b, "unbinds_at_removal", json_integer(v.unbinds));
+		json_object_set_new(b, "lifecycle_lost", json_integer(v.ev_lost));
+		json_array_append_new(arr, b);
+	}
+	if (fd >= 0)
+		close(fd);
+	json_object_set_new(o, "paths", arr);
+	return o;
+}
+
+static void bindings_print(const json_t *bind)
+{
+	const json_t *paths = json_object_get(bind, "paths");
+	const char *mode = json_string_value(json_object_get(bind, "mode"));
+	size_t i;
+
+	printf("\nbinding      %s (%s)\n", mode, !strcmp(mode, "rescan") ?
+	       "recreated cgroups are bound by the daemon's rescan, within a second" :
+	       "recreated cgroups are bound by the kernel at mkdir");
+	if (json_array_size(paths))
+		printf("  %-44s %10s %-16s %6s %s\n", "cgroup", "id", "partner", "procs", "bound by");
+	for (i = 0; i < json_array_size(paths); i++) {
+		const json_t *b = json_array_get(paths, i);
+		const json_t *id = json_object_get(b, "cgroup_id"), *nm = json_object_get(b, "partner");
+		const json_t *how = json_object_get(b, "bound_by");
+		char idtext[24] = "(absent)";
+
+		if (json_is_integer(id))
+			snprintf(idtext, sizeof(idtext), "%lld", json_integer_value(id));
+		printf("  %-44s %10s %-16s %6lld %s\n", json_string_value(json_object_get(b, "cgroup")),
+		       idtext, json_is_string(nm) ? json_string_value(nm) : "?",
+		       json_integer_value(json_object_get(b, "processes")),
+		       json_is_string(how) ? json_string_value(how) : "-");
+	}
 }
 
 static json_t *partners_json(int names_fd, int counters_fd)
@@ -219,7 +315,7 @@ int bh_status(const char *pin_dir, int json)
 	struct bh_state st = {};
 	char cg2[PATH_MAX] = "";
 	uint32_t zero = 0;
-	json_t *root, *links, *partners, *events;
+	json_t *root, *links, *partners, *events, *bind;
 	size_t i;
 	int ret = 0;
 
@@ -244,6 +340,7 @@ int bh_status(const char *pin_dir, int json)
 	links = links_json(pin_dir, cg2);
 	partners = partners_json(names_fd, counters_fd);
 	events = events_json(lost_fd);
+	bind = bindings_json(pin_dir, cg2, names_fd);
 	json_object_set(root, "programs", links);
 	/* enforcement is the attached programs; pinned maps alone enforce nothing */
 	json_object_set_new(root, "attached", json_boolean(json_array_size(links) > 0));
@@ -251,6 +348,7 @@ int bh_status(const char *pin_dir, int json)
 		ret = 3;
 	json_object_set(root, "partners", partners);
 	json_object_set(root, "events", events);
+	json_object_set(root, "binding", bind);
 
 	if (json) {
 		char *s = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
@@ -274,8 +372,11 @@ int bh_status(const char *pin_dir, int json)
 			printf("  %-16s %-22s %s\n",
 			       json_string_value(json_object_get(l, "program")) ?: "?",
 			       json_string_value(json_object_get(l, "attach_type")) ?: "?",
-			       json_is_string(cg) ? json_string_value(cg) : "(cgroup gone)");
+			       json_is_string(cg) ? json_string_value(cg) :
+			       !strcmp(json_string_value(json_object_get(l, "attach_type")) ?: "",
+				       "tp_btf") ? "(every cgroup mkdir/rmdir)" : "(cgroup gone)");
 		}
+		bindings_print(bind);
 		printf("\n%-20s %10s %10s %10s\n", "partner", "allow", "deny", "audit");
 		for (i = 0; i < json_array_size(partners); i++) {
 			json_t *p = json_array_get(partners, i);
@@ -300,6 +401,7 @@ int bh_status(const char *pin_dir, int json)
 	json_decref(links);
 	json_decref(partners);
 	json_decref(events);
+	json_decref(bind);
 	json_decref(root);
 	close(names_fd);
 	if (counters_fd >= 0)
