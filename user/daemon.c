@@ -66,6 +66,7 @@ struct bh_daemon {
 	size_t ncg, cg_next;
 	struct flow_seen *flows;
 	size_t nflows;
+	const char *org_of[BH_MAX_PARTNERS];	/* by partner id, into pol */
 	struct bh_lost reported;	/* as in bh_reported[0] */
 	int reported_loaded;
 	uint64_t records;
@@ -80,6 +81,13 @@ static const char *name_partner(void *ctx, uint32_t id)
 	if (id == 0 || id >= BH_MAX_PARTNERS || !d->l.names || !d->l.names[id].name[0])
 		return NULL;
 	return d->l.names[id].name;
+}
+
+static const char *name_org(void *ctx, uint32_t id)
+{
+	struct bh_daemon *d = ctx;
+
+	return id < BH_MAX_PARTNERS ? d->org_of[id] : NULL;
 }
 
 static const struct bh_jit *jit_of_seq(const struct bh_daemon *d, uint32_t seq)
@@ -195,6 +203,7 @@ static struct bh_namer namer_of(struct bh_daemon *d)
 		.partner = name_partner,
 		.grant = name_grant,
 		.cgroup = name_cgroup,
+		.org = name_org,
 	};
 	return n;
 }
@@ -247,7 +256,8 @@ static void emit_binding(void *ctx, const struct bh_bindev *e)
 	const char *partner = name_partner(d, e->partner);
 
 	d->records++;
-	bh_writer_emit_both(d->w, partner, bh_event_binding(e, partner, &d->clk));
+	bh_writer_emit_both(d->w, partner, bh_event_binding(e, partner, name_org(d, e->partner),
+							    &d->clk));
 }
 
 static int on_bindev(void *ctx, void *data, size_t len)
@@ -526,8 +536,14 @@ static json_t *peer_json(const struct bh_peer *peer)
 static void policy_event(struct bh_daemon *d, const char *action, const struct bh_peer *peer,
 			 const char *partner, json_t *fields)
 {
-	json_t *o = bh_event_new("policy", partner);
+	uint32_t id = 0;
+	size_t i;
+	json_t *o;
 
+	for (i = 0; partner && i < d->pol.npartners && !id; i++)
+		if (!strcmp(d->pol.partners[i].name, partner))
+			id = d->pol.partners[i].id;
+	o = bh_event_new_org("policy", partner, id ? name_org(d, id) : NULL);
 	json_object_set_new(o, "action", json_string(action));
 	json_object_set_new(o, "caller", peer_json(peer));
 	if (fields)
@@ -588,6 +604,10 @@ static int apply_policy(struct bh_daemon *d, struct bh_policy *p, struct bh_erro
 	if (err)
 		pr_warn("forgetting the ttl starts of removed grants: %s\n", strerror(-err));
 	index_file_grants(d);
+	memset(d->org_of, 0, sizeof(d->org_of));
+	for (size_t i = 0; i < d->pol.npartners; i++)
+		if (d->pol.partners[i].id < BH_MAX_PARTNERS)
+			d->org_of[d->pol.partners[i].id] = d->pol.partners[i].org;
 	return 0;
 }
 
@@ -613,10 +633,15 @@ static json_t *grant_json(const struct bh_daemon *d, const struct bh_grant *g)
 	const char *purpose = g->purpose;
 	char id[128];
 
+	const struct bh_partner *pt = &d->pol.partners[g->partner_idx];
+	json_t *o;
+
 	if (grant_text(d, g->id, id, sizeof(id), &purpose))
 		id[0] = '\0';
-	return bh_grant_json(g, d->pol.partners[g->partner_idx].name, id[0] ? id : NULL,
-			     purpose);
+	o = bh_grant_json(g, pt->name, id[0] ? id : NULL, purpose);
+	if (o && pt->org)
+		json_object_set_new(o, "org", json_string(pt->org));
+	return o;
 }
 
 /* Adds expires / remaining_s / state to a grant object; a file ttl counts

@@ -332,7 +332,7 @@ static int all_zero(const uint8_t *p, size_t n)
  */
 
 enum field {
-	F_V, F_TS, F_TYPE, F_PHASE, F_RECORD_TYPE, F_PARTNER, F_PARTNER_NULL, F_PARTNER_ID,
+	F_V, F_TS, F_TYPE, F_PHASE, F_RECORD_TYPE, F_PARTNER, F_PARTNER_NULL, F_ORG, F_PARTNER_ID,
 	F_VERDICT, F_REASON, F_GRANT, F_HOOK, F_PROTO, F_SRC, F_SPORT, F_DST, F_DPORT,
 	F_PID, F_TID, F_UID, F_COMM, F_CGROUP, F_CGROUP_ID, F_COOKIE, F_COUNT,
 	F_AGGREGATED, F_WINDOW_START, F__N
@@ -344,7 +344,7 @@ _Static_assert(F__N <= 32, "a shape is a 32-bit mask of fields");
 static const char *const field_key[F__N] = {
 	[F_V] = "v", [F_TS] = "ts", [F_TYPE] = "type", [F_PHASE] = "phase",
 	[F_RECORD_TYPE] = "record_type", [F_PARTNER] = "partner",
-	[F_PARTNER_NULL] = "partner", [F_PARTNER_ID] = "partner_id", [F_VERDICT] = "verdict",
+	[F_PARTNER_NULL] = "partner", [F_ORG] = "org", [F_PARTNER_ID] = "partner_id", [F_VERDICT] = "verdict",
 	[F_REASON] = "reason", [F_GRANT] = "grant", [F_HOOK] = "hook", [F_PROTO] = "proto",
 	[F_SRC] = "src", [F_SPORT] = "sport", [F_DST] = "dst", [F_DPORT] = "dport",
 	[F_PID] = "pid", [F_TID] = "tid", [F_UID] = "uid", [F_COMM] = "comm",
@@ -525,6 +525,9 @@ static const json_t *build(struct bh_event_builder *b, const struct bh_event *e,
 		field_ext(b, &m, F_PARTNER, name);
 	else if (e->partner == BH_PARTNER_UNKNOWN)
 		m |= 1u << F_PARTNER_NULL;
+	name = name && n->org ? n->org(n->ctx, e->partner) : NULL;
+	if (name)
+		field_ext(b, &m, F_ORG, name);
 	field_int(b, &m, F_PARTNER_ID, e->partner);
 
 	field_str(b, &m, F_VERDICT, bh_verdict_str(e->verdict));
@@ -643,6 +646,15 @@ json_t *bh_flood_json(const struct bh_flood_key *k, const struct bh_flood_val *v
 
 /* ---- daemon events ---- */
 
+json_t *bh_event_new_org(const char *type, const char *partner, const char *org)
+{
+	json_t *o = bh_event_new(type, partner);
+
+	if (o && partner && org)
+		set_ext(o, "org", org);
+	return o;
+}
+
 json_t *bh_event_new(const char *type, const char *partner)
 {
 	char ts[BH_TS_LEN];
@@ -659,10 +671,10 @@ json_t *bh_event_new(const char *type, const char *partner)
 	return o;
 }
 
-json_t *bh_event_binding(const struct bh_bindev *e, const char *partner,
+json_t *bh_event_binding(const struct bh_bindev *e, const char *partner, const char *org,
 			 const struct bh_clock *clk)
 {
-	json_t *o = bh_event_new("lifecycle", partner);
+	json_t *o = bh_event_new_org("lifecycle", partner, org);
 	char ts[BH_TS_LEN], path[BH_CG_PATH_MAX * 3];
 	const char *how = e->how == BH_BOUND_CREATION ? "creation" : "rescan";
 

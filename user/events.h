@@ -28,6 +28,8 @@ struct bh_namer {
 	/* grant id -> its text id (e.g. "acme/2") and purpose (may be NULL) */
 	int (*grant)(void *ctx, uint32_t grant_id, const char **id, const char **purpose);
 	const char *(*cgroup)(void *ctx, uint64_t cgroup_id);
+	/* partner id -> its organisation ("org" of every event of the partner) */
+	const char *(*org)(void *ctx, uint32_t partner_id);
 };
 
 /* Kernel CLOCK_BOOTTIME ns -> RFC 3339 UTC with microseconds
@@ -83,11 +85,14 @@ json_t *bh_alert_json(const json_t *decision, const char *what);
 
 /* A new object with v, ts (now), type, and, if partner is not NULL, partner. */
 json_t *bh_event_new(const char *type, const char *partner);
+/* The same with the partner's org (when not NULL) after partner. */
+json_t *bh_event_new_org(const char *type, const char *partner, const char *org);
 
 /* A `lifecycle` event of a bind or unbind of a bound cgroup path (by the
  * kernel at creation, or by the rescan): event "bind"/"unbind", cgroup,
- * old_cgroup_id, cgroup_id (0 on unbind), partner, partner_id, how. */
-json_t *bh_event_binding(const struct bh_bindev *e, const char *partner,
+ * old_cgroup_id, cgroup_id (0 on unbind), partner, org (when not NULL),
+ * partner_id, how. */
+json_t *bh_event_binding(const struct bh_bindev *e, const char *partner, const char *org,
 			 const struct bh_clock *clk);
 
 /* {"type":"loss","what":what,"count":count[,"error":error]}: events or lines

@@ -265,6 +265,27 @@ static int assign_partner_ids(struct bh_loader *l, struct bh_policy *p, struct b
 	return 0;
 }
 
+/* Organisations and contacts by partner id, for readers of the pins. */
+static int record_orgs(struct bh_loader *l, const struct bh_policy *p, struct bh_errors *errs)
+{
+	int fd = bpf_map__fd(l->skel->maps.bh_porgs);
+	size_t i;
+
+	for (i = 0; i < p->npartners; i++) {
+		const struct bh_partner *pt = &p->partners[i];
+		struct bh_porg o = {};
+
+		snprintf(o.org, sizeof(o.org), "%s", pt->org ? pt->org : "");
+		snprintf(o.contact, sizeof(o.contact), "%s", pt->contact ? pt->contact : "");
+		if (bpf_map_update_elem(fd, &pt->id, &o, BPF_ANY)) {
+			bh_errors_add(errs, "cannot record the org of partner %s: %s", pt->name,
+				      strerror(errno));
+			return -errno;
+		}
+	}
+	return 0;
+}
+
 /* ---- cgroup bindings and attach points ---- */
 
 struct binding {
@@ -762,7 +783,9 @@ int bh_apply(struct bh_loader *l, struct bh_policy *p, struct bh_errors *errs)
 	 * old trie lacks is denied: fail closed), then the atomic trie swap (the
 	 * kernel waits for an RCU grace period), then the generation bump that
 	 * makes every cached verdict re-decide. */
-	err = record_paths(l, b, nb, errs);
+	err = record_orgs(l, p, errs);
+	if (!err)
+		err = record_paths(l, b, nb, errs);
 	if (!err)
 		err = bind_cgroups(l, b, nb, errs);
 	if (err)

@@ -560,6 +560,8 @@ static void print_grant_line(const json_t *g)
 		printf("  expires %s (%.1fs left)", exp, json_real_value(rem));
 	if (purpose)
 		printf("  \"%s\"", purpose);
+	if (json_is_string(json_object_get(g, "org")))
+		printf("  org %s", json_string_value(json_object_get(g, "org")));
 	printf("\n");
 }
 
@@ -764,6 +766,7 @@ static int list_pinned(const struct cli_args *a)
 	resp = json_pack("{s:b, s:s, s:o}", "ok", 1, "daemon", "down", "grants",
 			 bh_jit_list_json(&js, a->nargs ? a->args[0] : NULL, &clk));
 	bh_jitset_free(&js);
+	bh_pinned_orgs(a->pin_dir, json_object_get(resp, "grants"));
 	if (a->json) {
 		char *s = json_dumps(resp, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 

@@ -961,6 +961,27 @@ out:
 	return err;
 }
 
+/* An org or contact value: a short printable string (it goes into every
+ * event of the partner). 0, a reason in why, or -ENOMEM. */
+static int parse_label(const json_t *v, const char *key, char **out, char *why)
+{
+	const char *s = json_is_string(v) ? json_string_value(v) : NULL;
+	size_t i, n = s ? strlen(s) : 0;
+
+	if (!s || !n || n >= BH_ORG_MAX) {
+		snprintf(why, REASON_LEN, "\"%s\" must be a string of 1 to %d bytes", key,
+			 BH_ORG_MAX - 1);
+		return -EINVAL;
+	}
+	for (i = 0; i < n; i++)
+		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f) {
+			snprintf(why, REASON_LEN, "\"%s\" has a control character", key);
+			return -EINVAL;
+		}
+	*out = strdup(s);
+	return *out ? 0 : -ENOMEM;
+}
+
 static int parse_partner(struct pctx *c, const json_t *partners, const char *name,
 			 const json_t *pv, struct bh_policy *p, struct bindings *b)
 {
@@ -1042,9 +1063,20 @@ static int parse_partner(struct pctx *c, const json_t *partners, const char *nam
 				if (err)
 					return err;
 			}
+		} else if (!strcmp(key, "org") || !strcmp(key, "contact")) {
+			char **dst = key[0] == 'o' ? &pt->org : &pt->contact;
+
+			free(*dst);
+			*dst = NULL;
+			err = parse_label(v, key, dst, why);
+			if (err == -ENOMEM)
+				return err;
+			if (err)
+				err_member(c, pv, key, AT_VAL, "%s", why);
+			err = 0;
 		} else {
-			err_member(c, pv, key, AT_KEY,
-				   "unknown key %s in partner (expected cgroups, mode, allow)", Q(key));
+			err_member(c, pv, key, AT_KEY, "unknown key %s in partner (expected cgroups, "
+				   "mode, allow, org, contact)", Q(key));
 		}
 	}
 	return 0;
@@ -1490,6 +1522,8 @@ void bh_policy_free(struct bh_policy *p)
 			free(p->partners[i].cgroups[j]);
 		free(p->partners[i].cgroups);
 		free(p->partners[i].name);
+		free(p->partners[i].org);
+		free(p->partners[i].contact);
 	}
 	for (i = 0; i < p->ngrants && !p->store; i++)
 		bh_grant_free(&p->grants[i]);
@@ -1950,9 +1984,10 @@ static json_t *summary_json(const struct bh_policy *p, const struct bh_compiled 
 		const struct bh_partner *pt = &p->partners[i];
 		json_t *cg = json_array();
 
-		if (!cg || json_array_append_new(parts, json_pack("{s:s, s:I, s:s, s:o, s:I}",
+		if (!cg || json_array_append_new(parts, json_pack("{s:s, s:I, s:s, s:o, s:I, s:s?, s:s?}",
 				"name", pt->name, "id", (json_int_t)pt->id, "mode", mode_str(pt->mode),
-				"cgroups", cg, "grants", (json_int_t)per[i])))
+				"cgroups", cg, "grants", (json_int_t)per[i], "org", pt->org,
+				"contact", pt->contact)))
 			goto out;
 		for (j = 0; j < pt->ncgroups; j++)
 			if (json_array_append_new(cg, json_string(pt->cgroups[j])))
@@ -2000,6 +2035,9 @@ static int summary_text(const struct bh_policy *p, const struct bh_compiled *c,
 			mode_str(pt->mode), per[i], per[i] == 1 ? "" : "s");
 		for (j = 0; j < pt->ncgroups; j++)
 			fprintf(out, " %s", pt->cgroups[j]);
+		if (pt->org || pt->contact)
+			fprintf(out, "; org %s, contact %s", pt->org ? pt->org : "(none)",
+				pt->contact ? pt->contact : "(none)");
 		fputc('\n', out);
 	}
 	if (p->nnever) {

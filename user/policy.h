@@ -60,7 +60,12 @@ struct bh_partner {
 	uint8_t mode;			/* enum bh_mode */
 	size_t ncgroups;
 	char **cgroups;			/* paths relative to the cgroup2 mount, no leading '/' */
+	char *org;			/* the organisation the identity belongs to; NULL: none */
+	char *contact;			/* who to call about it; NULL: none */
 };
+
+/* org and contact: 1..BH_ORG_MAX - 1 bytes of UTF-8 without control characters. */
+#define BH_ORG_MAX BH_ORG_LEN
 
 struct bh_policy {
 	char *file;			/* path as given, for messages */

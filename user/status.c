@@ -206,7 +206,7 @@ static void bindings_print(const json_t *bind)
 	}
 }
 
-static json_t *partners_json(int names_fd, int counters_fd)
+static json_t *partners_json(int names_fd, int counters_fd, int orgs_fd)
 {
 	int ncpu = libbpf_num_possible_cpus();
 	struct bh_counters *pc = calloc(ncpu > 0 ? ncpu : 1, sizeof(*pc));
@@ -238,6 +238,15 @@ static json_t *partners_json(int names_fd, int counters_fd)
 		o = json_object();
 		json_object_set_new(o, "id", json_integer(id));
 		json_object_set_new(o, "partner", id ? json_string(name.name) : json_null());
+		if (id) {
+			struct bh_porg org = {};
+
+			if (orgs_fd >= 0)
+				bpf_map_lookup_elem(orgs_fd, &id, &org);
+			json_object_set_new(o, "org", org.org[0] ? json_string(org.org) : json_null());
+			json_object_set_new(o, "contact", org.contact[0] ? json_string(org.contact) :
+					    json_null());
+		}
 		v = json_object();
 		for (i = 0; i < BH_VERDICT__MAX; i++)
 			json_object_set_new(v, verdict_names[i], json_integer(sum.verdicts[i]));
@@ -293,6 +302,32 @@ static json_t *events_json(int lost_fd)
 	return o;
 }
 
+void bh_pinned_orgs(const char *pin_dir, json_t *arr)
+{
+	int names_fd = open_pinned(pin_dir, "bh_pnames"), orgs_fd = open_pinned(pin_dir, "bh_porgs");
+	size_t i;
+
+	for (i = 0; names_fd >= 0 && orgs_fd >= 0 && i < json_array_size(arr); i++) {
+		json_t *g = json_array_get(arr, i);
+		const char *partner = json_string_value(json_object_get(g, "partner"));
+		struct bh_pname name;
+		struct bh_porg org;
+		uint32_t id;
+
+		for (id = 1; partner && id < BH_MAX_PARTNERS; id++) {
+			if (bpf_map_lookup_elem(names_fd, &id, &name) || strcmp(name.name, partner))
+				continue;
+			if (bpf_map_lookup_elem(orgs_fd, &id, &org) == 0 && org.org[0])
+				json_object_set_new(g, "org", json_string(org.org));
+			break;
+		}
+	}
+	if (names_fd >= 0)
+		close(names_fd);
+	if (orgs_fd >= 0)
+		close(orgs_fd);
+}
+
 /* Is a daemon holding the pin directory lock? A shared probe: a daemon's is
  * exclusive, and a shared one held for a moment here is what a starting
  * daemon waits out (bh_lock_pin_dir). */
@@ -311,7 +346,7 @@ static int daemon_running(const char *pin_dir)
 
 int bh_status(const char *pin_dir, int json)
 {
-	int names_fd, counters_fd, lost_fd, state_fd;
+	int names_fd, counters_fd, lost_fd, state_fd, orgs_fd;
 	struct bh_state st = {};
 	char cg2[PATH_MAX] = "";
 	uint32_t zero = 0;
@@ -328,6 +363,7 @@ int bh_status(const char *pin_dir, int json)
 	counters_fd = open_pinned(pin_dir, "bh_counters");
 	lost_fd = open_pinned(pin_dir, "bh_lost");
 	state_fd = open_pinned(pin_dir, "bh_state");
+	orgs_fd = open_pinned(pin_dir, "bh_porgs");
 	if (state_fd >= 0)
 		bpf_map_lookup_elem(state_fd, &zero, &st);
 	bh_cgroup2_mount(cg2, sizeof(cg2));
@@ -338,7 +374,7 @@ int bh_status(const char *pin_dir, int json)
 	json_object_set_new(root, "daemon_running", json_boolean(daemon_running(pin_dir)));
 	json_object_set_new(root, "policy_generation", json_integer(st.gen));
 	links = links_json(pin_dir, cg2);
-	partners = partners_json(names_fd, counters_fd);
+	partners = partners_json(names_fd, counters_fd, orgs_fd);
 	events = events_json(lost_fd);
 	bind = bindings_json(pin_dir, cg2, names_fd);
 	json_object_set(root, "programs", links);
@@ -377,17 +413,21 @@ int bh_status(const char *pin_dir, int json)
 				       "tp_btf") ? "(every cgroup mkdir/rmdir)" : "(cgroup gone)");
 		}
 		bindings_print(bind);
-		printf("\n%-20s %10s %10s %10s\n", "partner", "allow", "deny", "audit");
+		printf("\n%-20s %10s %10s %10s  %s\n", "partner", "allow", "deny", "audit", "org");
 		for (i = 0; i < json_array_size(partners); i++) {
 			json_t *p = json_array_get(partners, i);
 			json_t *v = json_object_get(p, "verdicts");
 			json_t *nm = json_object_get(p, "partner");
 
-			printf("%-20s %10lld %10lld %10lld\n",
+			json_t *org = json_object_get(p, "org");
+
+			printf("%-20s %10lld %10lld %10lld  %s\n",
 			       json_is_string(nm) ? json_string_value(nm) : "(unknown partner)",
 			       json_integer_value(json_object_get(v, "allow")),
 			       json_integer_value(json_object_get(v, "deny")),
-			       json_integer_value(json_object_get(v, "audit")));
+			       json_integer_value(json_object_get(v, "audit")),
+			       json_is_string(org) ? json_string_value(org) : nm && json_is_string(nm) ?
+			       "(none)" : "");
 		}
 		printf("\nevents       %lld emitted, %lld lost (ring full), %lld unaggregated "
 		       "(map full), %lld uncounted by flows (flow table full)\n",
@@ -410,5 +450,7 @@ int bh_status(const char *pin_dir, int json)
 		close(lost_fd);
 	if (state_fd >= 0)
 		close(state_fd);
+	if (orgs_fd >= 0)
+		close(orgs_fd);
 	return ret;
 }

@@ -2,6 +2,8 @@
 #ifndef BULKHEAD_STATUS_H
 #define BULKHEAD_STATUS_H
 
+#include <jansson.h>
+
 /* Print what is loaded, per-partner counters and event loss from the pins in
  * pin_dir. Returns the exit code: 0, or 3 when no program is attached (nothing
  * pinned, or maps pinned without links). */
@@ -10,5 +12,9 @@ int bh_status(const char *pin_dir, int json);
 struct bh_lost;
 /* Sum the per-CPU event accounting of the bh_lost map fd into *sum. 0 or -errno. */
 int bh_lost_read(int lost_fd, struct bh_lost *sum);
+
+/* Each object of arr (grants with a "partner") gets the "org" its partner
+ * has in the pins of pin_dir (bh_pnames, bh_porgs), if any. */
+void bh_pinned_orgs(const char *pin_dir, json_t *arr);
 
 #endif

@@ -139,6 +139,14 @@ struct bh_pname {
 	char name[64];
 };
 
+/* bh_porgs[id]: the partner's organisation and contact from the policy
+ * (empty: none), for status and list while the daemon is down. Userspace only. */
+#define BH_ORG_LEN 128
+struct bh_porg {
+	char org[BH_ORG_LEN];
+	char contact[BH_ORG_LEN];
+};
+
 /*
  * bh_jit_v2: records of the control plane, pinned so that a daemon restarted
  * after a crash finds them all again. Userspace only; a hash keyed by seq.

@@ -60,6 +60,7 @@ policy_root() {
   "partners": {
     "acme": {
       "cgroups": [${cgs#, }],
+      "org": "Acme Corp", "contact": "sec@acme.example",
       "allow": [{"to": "10.20.0.5", "proto": "tcp", "ports": ["9000"]}]
     },
     "gamma": {
@@ -102,8 +103,15 @@ case_restart_300() {
 	assert_eq 300 "$(lifecycle_binds unbind host)" "unbind events in host.jsonl"
 	ev "$LOGS/acme.jsonl" '.type=="lifecycle" and .event=="bind"' | tail -n 1 | jq -e \
 		".cgroup==\"$CASE_CG_REL/partners/acme.service\" and .old_cgroup_id > 0 and
-		 .cgroup_id > .old_cgroup_id and .partner_id > 0" >/dev/null
-	assert_eq 0 "$?" "a bind event names the path, the old and the new id"
+		 .cgroup_id > .old_cgroup_id and .partner_id > 0 and .org==\"Acme Corp\"" >/dev/null
+	assert_eq 0 "$?" "a bind event names the path, the old and the new id, the org"
+	# org: in status, list and every event of the partner
+	assert_eq "Acme Corp sec@acme.example" "$(status_json | jq -r '.partners[] | select(.partner=="acme") | "\(.org) \(.contact)"')" \
+		"status: org and contact"
+	assert_eq '"Acme Corp"' "$(list_json | jq -c '[.[] | select(.partner=="acme") | .org] | unique | .[]')" "list: org"
+	assert_eq 0 "$(ev_count "$LOGS/acme.jsonl" '.org != "Acme Corp"')" "every line of acme.jsonl has the org"
+	assert_le 1 "$(ev_count "$LOGS/acme.jsonl" '.type=="connect" and .verdict=="deny" and .org=="Acme Corp"')" \
+		"deny events of acme carry the org (at least 1)"
 
 	bh_kill9
 	rb_cycles 300 "$CASE_CG/partners/acme.service"
