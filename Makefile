@@ -28,7 +28,7 @@ endif
 # Debian packages the build, the tests and the demo need.
 DEPS_PKGS := clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev libjansson-dev \
 	     pkg-config make gcc iproute2 curl ncat socat iperf3 nftables \
-	     jq util-linux python3
+	     jq util-linux python3 procps
 DEPS_STAMP := $(BUILD)/.deps-ok
 
 all: $(DEPS_STAMP) $(BUILD)/bulkhead $(BUILD)/probe
@@ -76,19 +76,29 @@ $(BUILD)/probe: tests/probe/probe.c | $(DEPS_STAMP)
 	$(if $(Q),@echo "  CC      $@")
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $< -o $@
 
-# Unit tests link the objects they test (everything but main.o).
-UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/%,$(wildcard tests/unit/test_*.c))
+# C tests link the objects they test (everything but main.o). Unit tests
+# (tests/unit) need no root; kernel tests (tests/kernel) need root and the
+# real kernel. All share tests/harness.h. Binaries: $(BUILD)/test_* and
+# $(BUILD)/kernel/test_*.
+UNIT_TESTS   := $(patsubst tests/unit/%.c,$(BUILD)/%,$(wildcard tests/unit/test_*.c))
+KERNEL_TESTS := $(patsubst tests/kernel/%.c,$(BUILD)/kernel/%,$(wildcard tests/kernel/test_*.c))
 
 $(BUILD)/test_%: tests/unit/test_%.c $(LIB_OBJS)
 	$(if $(Q),@echo "  CC      $@")
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $^ $(LDLIBS) -lpthread -o $@
 
-# The README's test command: unit tests, then end-to-end tests (root, real kernel).
-test: all $(UNIT_TESTS)
+$(BUILD)/kernel/test_%: tests/kernel/test_%.c $(LIB_OBJS)
+	@mkdir -p $(@D)
+	$(if $(Q),@echo "  CC      $@")
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $^ $(LDLIBS) -lpthread -o $@
+
+# The README's test command: unit tests, then kernel and end-to-end tests
+# (root, real kernel).
+test: all $(UNIT_TESTS) $(KERNEL_TESTS)
 	$(Q)tests/run-all.sh
 
 unit: $(UNIT_TESTS)
-	$(Q)set -e; for t in $(UNIT_TESTS); do $$t; done
+	$(Q)set -e; for t in $(UNIT_TESTS); do $$t; done; tests/unit/deps_check.sh $(DEPS_PKGS)
 
 e2e: all
 	$(Q)tests/e2e/run.sh
@@ -98,9 +108,10 @@ e2e: all
 SAN_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
 sanitize:
 	$(Q)$(MAKE) --no-print-directory BUILD=$(BUILD)/san CFLAGS="$(SAN_FLAGS)" \
-		$(BUILD)/san/bulkhead $(BUILD)/san/probe $(patsubst $(BUILD)/%,$(BUILD)/san/%,$(UNIT_TESTS))
+		$(BUILD)/san/bulkhead $(BUILD)/san/probe \
+		$(patsubst $(BUILD)/%,$(BUILD)/san/%,$(UNIT_TESTS) $(KERNEL_TESTS))
 	$(Q)CI=true BULKHEAD=$(CURDIR)/$(BUILD)/san/bulkhead BH_PROBE=$(CURDIR)/$(BUILD)/san/probe \
-		BH_UNIT_DIR=$(CURDIR)/$(BUILD)/san \
+		BH_TEST_BIN_DIR=$(CURDIR)/$(BUILD)/san \
 		ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 tests/run-all.sh
 
 vmlinux:
@@ -112,7 +123,7 @@ install: all
 clean:
 	rm -rf $(BUILD)
 
--include $(wildcard $(BUILD)/*.d $(BUILD)/user/*.d $(BUILD)/tests/*.d)
+-include $(wildcard $(BUILD)/*.d $(BUILD)/user/*.d $(BUILD)/kernel/*.d)
 
 # The README's main-job command: a contained partner, end to end, then cleanup.
 demo: all

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# `make test`: unit tests (no root), then end-to-end tests (root, real kernel).
+# `make test`: unit tests (no root), then kernel and end-to-end tests (root,
+# real kernel).
 # Each suite prints "N passed, N failed"; this adds them up into one last line.
 set -u
 cd "$(dirname "$0")/.."
@@ -24,10 +25,12 @@ run_suite() {
 	total_pass=$((total_pass + p)); total_fail=$((total_fail + f)); total_skip=$((total_skip + ${s:-0}))
 	[ "$f" -eq 0 ] && [ "$status" -eq 0 ] || rc=1
 }
-unit=${BH_UNIT_DIR:-build}
-run_suite "unit: policy parser and compiler" "$unit/test_policy"
-run_suite "unit: event JSON and writer" "$unit/test_events"
-run_suite "kernel: socket destroy (sock_diag)" "$unit/test_sockkill"
+# The C test binaries: tests/unit/X.c is BIN/X, tests/kernel/X.c is BIN/kernel/X.
+bin=${BH_TEST_BIN_DIR:-build}
+run_suite "unit: policy parser and compiler" "$bin/test_policy"
+run_suite "unit: event JSON and writer" "$bin/test_events"
+run_suite "unit: make deps installs every command the tests call" tests/unit/deps_check.sh
+run_suite "kernel: socket destroy (sock_diag)" "$bin/kernel/test_sockkill"
 run_suite "end-to-end: kernel datapath" tests/e2e/run.sh
 if [ "$total_skip" -gt 0 ]; then
 	echo "$total_pass passed, $total_fail failed, $total_skip skipped"

@@ -30,8 +30,8 @@
 #                           BH_BG_PID)
 #   stop_ok                 the daemon survived the case and exits 0 on SIGTERM
 #   cli                     a bulkhead CLI command, output in CLI_OUT/CLI_ERR/CLI_ST
-#   ev, ev_has, ev_count, assert_event, ev_decision
-#                           event log lines matching a jq filter
+#   ev, ev_count, assert_event, assert_event_n, assert_no_event, assert_decision
+#                           event log lines matching filters (tests/e2e/ev.py)
 #   jit_prereq, stream_start, talk_start, jf*, mark, rx_*
 #                           long-lived flows (tests/probe/jitflow.c) and the
 #                           mark of what they had sent when a command returned
@@ -508,12 +508,10 @@ bh_down() {
 	"$BULKHEAD" down --pin-dir "$PINDIR" </dev/null >>"$CASE_DIR/down.log" 2>&1
 }
 
-# ------------------------------------- flows, events and the CLI (jq)
+# ------------------------------------- flows and the CLI (jq)
 #
-# Long-lived flows and timed revocations (tests/probe/jitflow.c), JSON read
-# with jq: test_jit.sh and test_matrix.sh. test_events.sh reads events with
-# its own python reader and defines its own ev, ev_count, assert_event and
-# status_json (other arguments), which replace these there.
+# Long-lived flows and timed revocations (tests/probe/jitflow.c), JSON of the
+# CLI read with jq: test_jit.sh and test_matrix.sh.
 
 JF=$BH_TMP/jitflow		# built on first use (jit_prereq), shared by the cases
 
@@ -547,23 +545,68 @@ cli() {
 	printf '$ bulkhead %s  => %s\n%s\n%s\n' "$*" "$CLI_ST" "$CLI_OUT" "$CLI_ERR" >>"$CASE_DIR/cli.log"
 }
 
-# ev FILE FILTER: the lines of JSON Lines FILE matching jq FILTER (compact).
-ev() { [ -f "$1" ] && jq -c -R "fromjson? | select($2)" "$1" 2>/dev/null; }
-ev_has() { [ -n "$(ev "$1" "$2")" ]; }
-ev_count() { ev "$1" "$2" | wc -l; }
+# ------------------------------------------------------------- event logs
+#
+# Every suite reads events with tests/e2e/ev.py (python3 json, strict UTF-8;
+# its docstring lists the commands and the FILTER syntax: FIELD=VALUE,
+# FIELD:=JSON, FIELD!=VALUE, FIELD~REGEX, FIELD^=PREFIX, FIELD>=N, +F, -F, ...;
+# FIELD is a dotted path, a number indexes a list, # is a list's length).
+EV_PY=$BH_SRC_ROOT/tests/e2e/ev.py
 
-# assert_event FILE FILTER LABEL [SECONDS]: wait for a line matching FILTER.
+# ev CMD ARGS...: tests/e2e/ev.py (ev lines FILE FILTER...: the matching lines).
+ev() { python3 "$EV_PY" "$@"; }
+
+# ev_count FILE FILTER...: how many lines match.
+ev_count() { ev count "$@"; }
+
+ev__has() { [ "$(ev count "$@")" -ge 1 ]; }
+ev__has_n() { local n=$1; shift; [ "$(ev count "$@")" -ge "$n" ]; }
+
+# assert_event LABEL FILE FILTER...: a line matching every filter appears in
+# FILE within EV_WAIT seconds (default 5; events are on disk within about a
+# second of the decision). The log shows the first matching line.
 assert_event() {
-	if wait_until "${4:-5}" ev_has "$1" "$2"; then
-		bh_log "ok: $3: $(ev "$1" "$2" | head -n 1 | head -c 400)"
+	local label=$1 file=$2
+	shift 2
+	if wait_until "${EV_WAIT:-5}" ev__has "$file" "$@"; then
+		bh_log "ok: $label: $(ev lines "$file" "$@" | head -n 1 | head -c 400)"
 		return 0
 	fi
-	fail "$3: no line of $(basename "$1") matches $2; its last lines: $(tail -n 3 "$1" 2>/dev/null | head -c 900)"
+	fail "$label: no such line in $(basename "$file") [$*]: $(ev explain "$file" "$@")"
 }
 
-# A packet/connect decision filter: ev_decision TYPE REASON HOOK DST DPORT PROTO.
-ev_decision() {
-	printf '.type=="%s" and .verdict=="deny" and .reason=="%s" and .hook=="%s" and .dst=="%s" and .dport==%s and .proto=="%s" and .partner=="acme"' "$@"
+# assert_event_n N LABEL FILE FILTER...: exactly N lines match (waiting for
+# them to arrive, then checking no more than N did).
+assert_event_n() {
+	local n=$1 label=$2 file=$3 got
+	shift 3
+	[ "$n" -eq 0 ] || wait_until "${EV_WAIT:-5}" ev__has_n "$n" "$file" "$@"
+	got=$(ev count "$file" "$@")
+	if [ "$got" -eq "$n" ]; then
+		bh_log "ok: $label ($n lines)"
+		return 0
+	fi
+	if [ "$got" -eq 0 ]; then
+		fail "$label: expected $n lines, got 0 [$*]: $(ev explain "$file" "$@")"
+	else
+		fail "$label: expected $n lines, got $got [$*]: $(ev lines "$file" "$@" | head -n 4)"
+	fi
+}
+
+# assert_no_event LABEL FILE FILTER...: no line matches (now).
+assert_no_event() {
+	local label=$1 file=$2
+	shift 2
+	assert_event_n 0 "$label" "$file" "$@"
+}
+
+# assert_decision LABEL FILE TYPE REASON HOOK DST DPORT PROTO [FILTER...]: a
+# deny decision of acme with these fields (and FILTERs) appears (assert_event).
+assert_decision() {
+	local label=$1 file=$2
+	shift 2
+	assert_event "$label" "$file" type="$1" verdict=deny reason="$2" hook="$3" dst="$4" \
+		dport:="$5" proto="$6" partner=acme "${@:7}"
 }
 
 # stream_start NAME CGROUP ARGS...: `jitflow stream ARGS... STATE` in CGROUP

@@ -56,8 +56,8 @@ case_revoke_tcp() {
 	stream_start c "$ACME" tcp 10.20.0.5 9000
 	wait_until 5 rx_at_least "$CASE_DIR/tcp.rx" 10 ||
 		fail_now "the granted stream delivered $(rx_lines "$CASE_DIR/tcp.rx") lines in 5 s"
-	assert_event "$LOGS/acme.jsonl" '.type=="flow" and .phase=="new" and .grant.id=="acme/j1" and .dport==9000' \
-		"the stream was allowed by the just-in-time grant"
+	assert_event "the stream was allowed by the just-in-time grant" "$LOGS/acme.jsonl" \
+		type=flow phase=new grant.id=acme/j1 dport:=9000
 
 	mark c -- "$BULKHEAD" revoke acme --grant "$id"
 	assert_eq 0 "$MARK_STATUS" "bulkhead revoke exit status"
@@ -65,8 +65,8 @@ case_revoke_tcp() {
 	# the client goes on writing; half a second of lines after the return
 	wait_until 5 jf_ge c issued $((S + 25)) ||
 		fail "the client stopped writing after the revoke: $(jf c phase) $(jf c end_err)"
-	assert_event "$LOGS/acme.jsonl" "$(ev_decision packet revoked egress 10.20.0.5 9000 tcp)" \
-		"packet event: deny, reason revoked, hook egress" 10
+	EV_WAIT=10 assert_decision "packet event: deny, reason revoked, hook egress" "$LOGS/acme.jsonl" \
+		packet revoked egress 10.20.0.5 9000 tcp
 	jf_stop c
 	issued=$(jf c issued)
 	max=$(rx_max "$CASE_DIR/tcp.rx")
@@ -80,15 +80,15 @@ case_revoke_tcp() {
 	assert_eq "$max" "$n" "lines at the server are 1..max without gaps"
 	[ "$issued" -gt "$S" ] || fail "the client sent nothing after revoke returned ($issued <= $S)"
 	assert_eq "connected none" "$(jf c phase) $(jf c end_err)" "client socket with --no-destroy (alive, no error)"
-	assert_eq 0 "$(ev_count "$LOGS/host.jsonl" '.action=="sockets-destroyed"')" "sockets-destroyed events with --no-destroy"
-	assert_event "$LOGS/acme.jsonl" '.type=="alert" and .what=="revoked" and .dst=="10.20.0.5" and .dport==9000' \
-		"alert what revoked in acme.jsonl"
-	assert_event "$LOGS/host.jsonl" '.type=="alert" and .what=="revoked" and .partner=="acme"' \
-		"alert what revoked in host.jsonl"
-	assert_event "$LOGS/host.jsonl" '.type=="policy" and .action=="revoke" and .partner=="acme" and .caller.uid==0 and .caller.comm=="bulkhead" and (.revoked|length)==1 and .revoked[0].id=="acme/j1"' \
-		"policy event revoke naming the caller and acme/j1"
-	assert_event "$LOGS/acme.jsonl" '.type=="policy" and .action=="revoke" and .revoked[0].id=="acme/j1"' \
-		"policy event revoke in acme.jsonl"
+	assert_eq 0 "$(ev_count "$LOGS/host.jsonl" action=sockets-destroyed)" "sockets-destroyed events with --no-destroy"
+	assert_event "alert what revoked in acme.jsonl" "$LOGS/acme.jsonl" \
+		type=alert what=revoked dst=10.20.0.5 dport:=9000
+	assert_event "alert what revoked in host.jsonl" "$LOGS/host.jsonl" \
+		type=alert what=revoked partner=acme
+	assert_event "policy event revoke naming the caller and acme/j1" "$LOGS/host.jsonl" \
+		type=policy action=revoke partner=acme caller.uid:=0 caller.comm=bulkhead revoked.#:=1 revoked.0.id=acme/j1
+	assert_event "policy event revoke in acme.jsonl" "$LOGS/acme.jsonl" \
+		type=policy action=revoke revoked.0.id=acme/j1
 	assert_probe EPERM "$ACME" tcp-connect 10.20.0.5 9000
 	assert_eq "" "$(grant_field acme/j1 id)" "acme/j1 no longer listed"
 	[ "$(acme_count reasons revoked)" -ge 1 ] ||
@@ -114,8 +114,8 @@ case_revoke_udp() {
 	assert_eq 0 "$MARK_STATUS" "bulkhead revoke exit status"
 	S=$MARK_ISSUED
 	wait_until 5 jf_ge c issued $((S + 25)) || fail "the client stopped sending after the revoke"
-	assert_event "$LOGS/acme.jsonl" "$(ev_decision packet revoked egress 10.20.0.5 5353 udp)" \
-		"packet event: deny, reason revoked, hook egress" 10
+	EV_WAIT=10 assert_decision "packet event: deny, reason revoked, hook egress" "$LOGS/acme.jsonl" \
+		packet revoked egress 10.20.0.5 5353 udp
 	jf_stop c
 	issued=$(jf c issued) sent=$(jf c sent) nerr=$(jf c nerr)
 	max=$(rx_max "$CASE_DIR/udp.rx")
@@ -128,7 +128,7 @@ case_revoke_udp() {
 	[ "$sent" -le "$S" ] || fail "send() accepted datagram $sent after revoke returned (mark $S)"
 	[ "$nerr" -ge $((issued - S)) ] || fail "only $nerr sends failed, $((issued - S)) were made after the revoke"
 	assert_eq "EPERM EPERM" "$(jf c first_err) $(jf c last_err)" "errno of the first and last sends the kernel dropped"
-	assert_event "$LOGS/acme.jsonl" '.type=="alert" and .what=="revoked" and .dport==5353' "alert what revoked"
+	assert_event "alert what revoked" "$LOGS/acme.jsonl" type=alert what=revoked dport:=5353
 	assert_eq revoked "$(grant_field acme/1 state)" "acme/1 state after revoke"
 	assert_eq live "$(grant_field acme/2 state)" "acme/2 (not revoked) state"
 	assert_probe EPERM "$ACME" udp-connect-send 10.20.0.5 5353
@@ -153,8 +153,8 @@ case_revoke_replies() {
 	assert_eq 0 "$MARK_STATUS" "bulkhead revoke exit status"
 	S_srv=${MARK_ISSUED%%,*}
 	wait_until 5 jf_ge srv issued $((S_srv + 25)) || fail "the server stopped sending after the revoke"
-	assert_event "$LOGS/acme.jsonl" "$(ev_decision packet revoked ingress 10.20.0.5 9100 tcp)" \
-		"packet event: deny, reason revoked, hook ingress" 15
+	EV_WAIT=15 assert_decision "packet event: deny, reason revoked, hook ingress" "$LOGS/acme.jsonl" \
+		packet revoked ingress 10.20.0.5 9100 tcp
 	jf_stop c
 	jf_stop srv
 	max=$(jf c recv_max) srv_issued=$(jf srv issued)
@@ -165,8 +165,8 @@ case_revoke_replies() {
 		fail "the client application received server line $max, sent after revoke returned (mark $S_srv)"
 	fi
 	[ "$srv_issued" -gt "$S_srv" ] || fail "the server sent nothing after the revoke"
-	assert_event "$LOGS/acme.jsonl" '.type=="alert" and .what=="revoked" and .hook=="ingress"' \
-		"alert what revoked for the ingress drop"
+	assert_event "alert what revoked for the ingress drop" "$LOGS/acme.jsonl" \
+		type=alert what=revoked hook=ingress
 	stop_ok
 }
 
@@ -193,8 +193,8 @@ case_revoke_destroys() {
 	mark t,u,srv -- "$BULKHEAD" revoke acme --grant acme/j1
 	assert_eq 0 "$MARK_STATUS" "bulkhead revoke exit status"
 	IFS=, read -r S_tcp S_udp S_srv <<<"$MARK_ISSUED"
-	assert_event "$LOGS/host.jsonl" '.type=="policy" and .action=="sockets-destroyed" and .cause=="revoke" and .count==3 and .result=="ok"' \
-		"policy event sockets-destroyed, cause revoke, count 3"
+	assert_event "policy event sockets-destroyed, cause revoke, count 3" "$LOGS/host.jsonl" \
+		type=policy action=sockets-destroyed cause=revoke count:=3 result=ok
 	wait_until 5 jf_is t phase ended
 	assert_eq "ended ECONNABORTED" "$(jf t phase) $(jf t end_err)" "TCP writer: its socket was destroyed"
 	wait_until 5 jf_is r phase ended
@@ -248,8 +248,8 @@ ttl_case() {
 	fi
 	# poll (not sleep) until the expiry instant has passed, plus half a second
 	wait_until 5 now_past $((exp_us + 500000))
-	assert_event "$LOGS/acme.jsonl" "$(ev_decision packet expired egress 10.20.0.5 9000 tcp) and .grant.id==\"acme/j1\"" \
-		"packet event: deny, reason expired, hook egress, grant acme/j1" 10
+	EV_WAIT=10 assert_decision "packet event: deny, reason expired, hook egress, grant acme/j1" "$LOGS/acme.jsonl" \
+		packet expired egress 10.20.0.5 9000 tcp grant.id=acme/j1
 	if [ "$mode" = kernel-only ]; then
 		assert_eq "connected none" "$(jf c phase) $(jf c end_err)" "client socket with --no-destroy (alive, no error)"
 	else
@@ -257,8 +257,8 @@ ttl_case() {
 		wait_until 5 jf_is c phase ended
 		assert_eq "ended ECONNABORTED" "$(jf c phase) $(jf c end_err)" \
 			"client socket after the expiry (destroyed: the application sees ECONNABORTED)"
-		assert_event "$LOGS/host.jsonl" '.type=="policy" and .action=="sockets-destroyed" and .cause=="expiry" and .count==1 and .result=="ok"' \
-			"policy event sockets-destroyed, cause expiry, count 1"
+		assert_event "policy event sockets-destroyed, cause expiry, count 1" "$LOGS/host.jsonl" \
+			type=policy action=sockets-destroyed cause=expiry count:=1 result=ok
 	fi
 	jf_stop c
 	cut_at_expiry c "$CASE_DIR/tcp.rx" "$exp_us"
@@ -267,8 +267,8 @@ ttl_case() {
 	fi
 
 	assert_probe EPERM "$ACME" tcp-connect 10.20.0.5 9001
-	assert_event "$LOGS/acme.jsonl" "$(ev_decision connect expired connect 10.20.0.5 9001 tcp) and .grant.id==\"acme/j1\"" \
-		"connect event: deny, reason expired, grant acme/j1"
+	assert_decision "connect event: deny, reason expired, grant acme/j1" "$LOGS/acme.jsonl" \
+		connect expired connect 10.20.0.5 9001 tcp grant.id=acme/j1
 	assert_eq expired "$(grant_field acme/j1 state)" "acme/j1 state in bulkhead list --json"
 	assert_eq "$exp" "$(grant_field acme/j1 expires)" "acme/j1 expires unchanged"
 	stop_ok
@@ -302,11 +302,11 @@ case_reload_broken() {
   }
 }
 EOF
-	n0=$(ev_count "$LOGS/host.jsonl" '.type=="policy" and .action=="reload"')
+	n0=$(ev_count "$LOGS/host.jsonl" type=policy action=reload)
 	kill -HUP "$BH_DAEMON_PID"
-	assert_event "$LOGS/host.jsonl" ".type==\"policy\" and .action==\"reload\" and .result==\"error\" and .file==\"$POLICY\" and (.errors[0] | startswith(\"$POLICY:8:7: \"))" \
-		"reload error event naming $POLICY:8:7"
-	assert_eq $((n0 + 1)) "$(ev_count "$LOGS/host.jsonl" '.type=="policy" and .action=="reload"')" "reload policy events"
+	assert_event "reload error event naming $POLICY:8:7" "$LOGS/host.jsonl" \
+		type=policy action=reload result=error file="$POLICY" errors.0^="$POLICY:8:7: "
+	assert_eq $((n0 + 1)) "$(ev_count "$LOGS/host.jsonl" type=policy action=reload)" "reload policy events"
 	assert_probe ok "$ACME" tcp-connect 10.20.0.5 9000
 	assert_probe EPERM "$ACME" tcp-connect 10.1.2.3 80
 
@@ -325,9 +325,9 @@ EOF
 }
 EOF
 	kill -HUP "$BH_DAEMON_PID"
-	assert_event "$LOGS/host.jsonl" ".type==\"policy\" and .action==\"reload\" and .result==\"error\" and (.errors[0] | startswith(\"$POLICY:7:16: \")) and (.errors[0] | contains(\"10.1.2.300/32\"))" \
-		"reload error event naming $POLICY:7:16 and the bad CIDR"
-	assert_event "$LOGS/host.jsonl" '.type=="lifecycle" and .event=="reload"' "lifecycle reload event"
+	assert_event "reload error event naming $POLICY:7:16 and the bad CIDR" "$LOGS/host.jsonl" \
+		type=policy action=reload result=error errors.0^="$POLICY:7:16: " 'errors.0~.*10\.1\.2\.300/32.*'
+	assert_event "lifecycle reload event" "$LOGS/host.jsonl" type=lifecycle event=reload
 	assert_probe ok "$ACME" tcp-connect 10.20.0.5 9000
 	assert_probe EPERM "$ACME" tcp-connect 10.1.2.3 80
 	bh_alive || fail_now "bulkhead run died on a broken reload"
@@ -337,8 +337,8 @@ EOF
 	cli apply "$bad"
 	assert_eq 1 "$CLI_ST" "bulkhead apply (bad CIDR) exit status"
 	assert_contains "$bad:7:16: " "$CLI_ERR" "bulkhead apply stderr"
-	assert_event "$LOGS/host.jsonl" ".type==\"policy\" and .action==\"apply\" and .result==\"error\" and .caller.uid==0 and (.errors[0] | startswith(\"$bad:7:16: \"))" \
-		"apply error event"
+	assert_event "apply error event" "$LOGS/host.jsonl" \
+		type=policy action=apply result=error caller.uid:=0 errors.0^="$bad:7:16: "
 	assert_probe ok "$ACME" tcp-connect 10.20.0.5 9000
 	assert_probe EPERM "$ACME" tcp-connect 10.1.2.3 80
 
@@ -349,8 +349,8 @@ EOF
 	assert_contains "applied: 1 partners, 1 grants in force" "$CLI_OUT" "bulkhead apply output"
 	assert_probe ok "$ACME" tcp-connect 10.1.2.3 80
 	assert_probe EPERM "$ACME" tcp-connect 10.20.0.5 9000
-	assert_event "$LOGS/host.jsonl" ".type==\"policy\" and .action==\"apply\" and .result==\"applied\" and .file==\"$good\" and .grants==1" \
-		"apply applied event"
+	assert_event "apply applied event" "$LOGS/host.jsonl" \
+		type=policy action=apply result=applied file="$good" grants:=1
 	stop_ok
 }
 
@@ -371,8 +371,8 @@ case_kill9_adopt() {
 	assert_probe EPERM "$ACME" tcp-connect 10.1.2.3 80
 	assert_probe EPERM "$ACME" tcp-connect 10.2.0.1 80
 	# both denials on disk before the kill (nothing in the daemon's buffers)
-	assert_event "$LOGS/acme.jsonl" "$(ev_decision connect no_grant connect 10.1.2.3 80 tcp)" "deny event before the kill"
-	assert_event "$LOGS/acme.jsonl" "$(ev_decision connect no_grant connect 10.2.0.1 80 tcp)" "second deny event before the kill"
+	assert_decision "deny event before the kill" "$LOGS/acme.jsonl" connect no_grant connect 10.1.2.3 80 tcp
+	assert_decision "second deny event before the kill" "$LOGS/acme.jsonl" connect no_grant connect 10.2.0.1 80 tcp
 	deny0=$(acme_count verdicts deny)
 	assert_eq 2 "$deny0" "acme deny counter before the kill"
 	links0=$(status_json | jq -c '[.programs[] | {pin, link_id}] | sort_by(.pin)')
@@ -392,8 +392,8 @@ case_kill9_adopt() {
 	assert_eq false "$(status_json | jq -r .daemon_running)" "status: daemon_running during the downtime"
 
 	bh_start "$POLICY"
-	assert_event "$LOGS/host.jsonl" '.type=="lifecycle" and .event=="adopt" and .jit_grants_restored==1 and .revocations_restored==0 and .previous_generation > 0' \
-		"lifecycle adopt with jit_grants_restored 1"
+	assert_event "lifecycle adopt with jit_grants_restored 1" "$LOGS/host.jsonl" \
+		type=lifecycle event=adopt jit_grants_restored:=1 revocations_restored:=0 previous_generation\>0
 	assert_eq live "$(grant_field acme/j1 state)" "acme/j1 state after the restart"
 	assert_eq "10.20.0.6/32 tcp 9000 case kill9" \
 		"$(list_json | jq -r '.[] | select(.id=="acme/j1") | "\(.to) \(.proto) \(.ports|join(",")) \(.purpose)"')" \
@@ -414,7 +414,10 @@ case_kill9_adopt() {
 		"programs whose prog_id did not change (all were replaced)"
 	assert_eq "$(jq length <<<"$progs0")" "$(jq length <<<"$progs1")" "number of programs"
 	# the downtime's denials reach the log: counts add up to all 6 attempts
-	total_denied() { ev "$LOGS/acme.jsonl" "$(ev_decision connect no_grant connect 10.1.2.3 80 tcp)" | jq -s 'map(.count) | add // 0'; }
+	total_denied() {
+		ev sum count "$LOGS/acme.jsonl" type=connect verdict=deny reason=no_grant hook=connect \
+			dst=10.1.2.3 dport:=80 proto=tcp partner=acme | cut -d" " -f1
+	}
 	denied_at_least() { [ "$(total_denied)" -ge "$1" ]; }
 	wait_until 8 denied_at_least 6
 	total=$(total_denied)
@@ -495,7 +498,7 @@ case_revoke_cidr_persists() {
 	cli revoke acme --to 10.20.0.0/24 --json
 	assert_eq 0 "$CLI_ST" "bulkhead revoke --to 10.20.0.0/24 exit status"
 	assert_eq '["acme/1"]' "$(jq -c '[.revoked[].id]' <<<"$CLI_OUT")" "grants revoked"
-	pid=$(ev "$LOGS/host.jsonl" '.type=="policy" and .action=="revoke"' | jq -r '.caller.pid' | tail -n 1)
+	pid=$(ev lines "$LOGS/host.jsonl" type=policy action=revoke | jq -r '.caller.pid' | tail -n 1)
 	assert_probe EPERM "$ACME" tcp-connect 10.20.0.5 9000
 	assert_probe ok "$ACME" tcp-connect 10.1.2.3 80
 	check_revoked() {
@@ -511,14 +514,14 @@ case_revoke_cidr_persists() {
 	assert_probe EPERM "$ACME" tcp-connect 10.20.0.5 9000
 	assert_probe ok "$ACME" tcp-connect 10.1.2.3 80
 	bh_start "$POLICY"
-	assert_event "$LOGS/host.jsonl" '.type=="lifecycle" and .event=="adopt" and .revocations_restored==1' \
-		"lifecycle adopt with revocations_restored 1"
+	assert_event "lifecycle adopt with revocations_restored 1" "$LOGS/host.jsonl" \
+		type=lifecycle event=adopt revocations_restored:=1
 	assert_probe EPERM "$ACME" tcp-connect 10.20.0.5 9000
 	assert_probe ok "$ACME" tcp-connect 10.1.2.3 80
 	check_revoked "after kill -9 and run"
 
 	kill -HUP "$BH_DAEMON_PID"
-	assert_event "$LOGS/host.jsonl" '.type=="policy" and .action=="reload" and .result=="applied"' "reload applied"
+	assert_event "reload applied" "$LOGS/host.jsonl" type=policy action=reload result=applied
 	assert_probe EPERM "$ACME" tcp-connect 10.20.0.5 9000
 	assert_probe ok "$ACME" tcp-connect 10.1.2.3 80
 	check_revoked "after SIGHUP"
@@ -542,8 +545,8 @@ case_apply_removes_grant() {
 	assert_eq 0 "$MARK_STATUS" "bulkhead apply exit status"
 	S=$MARK_ISSUED
 	wait_until 5 jf_went_on c $((S + 25)) || fail "the client stopped writing after the apply"
-	assert_event "$LOGS/acme.jsonl" "$(ev_decision packet revoked egress 10.20.0.5 9000 tcp)" \
-		"packet event: deny, reason revoked, hook egress" 10
+	EV_WAIT=10 assert_decision "packet event: deny, reason revoked, hook egress" "$LOGS/acme.jsonl" \
+		packet revoked egress 10.20.0.5 9000 tcp
 	jf_stop c
 	max=$(rx_max "$CASE_DIR/tcp.rx")
 	bh_log "client issued $(jf c issued), $S when apply returned; server max $max"
@@ -553,8 +556,8 @@ case_apply_removes_grant() {
 		fail "the server received line $max, sent after the narrowing apply returned (mark $S)"
 	fi
 	assert_eq "ended ECONNABORTED" "$(jf c phase) $(jf c end_err)" "client socket after the narrowing (destroyed)"
-	assert_event "$LOGS/host.jsonl" '.type=="policy" and .action=="sockets-destroyed" and .cause=="apply" and .count==1' \
-		"policy event sockets-destroyed, cause apply, count 1"
+	assert_event "policy event sockets-destroyed, cause apply, count 1" "$LOGS/host.jsonl" \
+		type=policy action=sockets-destroyed cause=apply count:=1
 	assert_probe ok "$ACME" tcp-connect 10.20.0.5 9001
 	assert_probe EPERM "$ACME" tcp-connect 10.20.0.5 9000
 	stop_ok
@@ -590,7 +593,7 @@ case_policy_ttl_kept() {
 	cli revoke acme --grant acme/j1
 	assert_eq 0 "$CLI_ST" "revoke of the unrelated grant"
 	assert_eq "$exp0" "$(grant_field acme/1 expires)" "acme/1 expires after an unrelated revoke"
-	reloads() { ev_count "$LOGS/host.jsonl" '.type=="policy" and .action=="reload" and .result=="applied"'; }
+	reloads() { ev_count "$LOGS/host.jsonl" type=policy action=reload result=applied; }
 	reloaded() { [ "$(reloads)" -gt "$1" ]; }
 	n0=$(reloads)
 	kill -HUP "$BH_DAEMON_PID"
@@ -602,24 +605,24 @@ case_policy_ttl_kept() {
 
 	bh_kill9
 	bh_start "$POLICY" --no-destroy
-	assert_event "$LOGS/host.jsonl" '.type=="lifecycle" and .event=="adopt" and .ttl_grants_restored==1' \
-		"lifecycle adopt with ttl_grants_restored 1"
+	assert_event "lifecycle adopt with ttl_grants_restored 1" "$LOGS/host.jsonl" \
+		type=lifecycle event=adopt ttl_grants_restored:=1
 	assert_eq "$exp0" "$(grant_field acme/1 expires)" "acme/1 expires after kill -9 and a new run"
 	left=$(( exp_us - $(bh_now_us) ))
 	[ "$left" -gt 300000 ] || fail_now "the steps took too long: $left us left before the expiry to watch"
 	bh_log "the flow runs; the grant expires in $(( left / 1000 )) ms"
 
 	wait_until 20 now_past $((exp_us + 500000))
-	assert_event "$LOGS/acme.jsonl" "$(ev_decision packet expired egress 10.20.0.5 9000 tcp) and .grant.id==\"acme/1\"" \
-		"packet event: deny, reason expired, hook egress, grant acme/1" 10
+	EV_WAIT=10 assert_decision "packet event: deny, reason expired, hook egress, grant acme/1" "$LOGS/acme.jsonl" \
+		packet expired egress 10.20.0.5 9000 tcp grant.id=acme/1
 	jf_stop c
 	cut_at_expiry c "$CASE_DIR/tcp.rx" "$exp_us"
 	[ "$CUT_LATE" -gt 10 ] || fail "the client sent only $CUT_LATE lines after the expiry"
 	assert_eq expired "$(grant_field acme/1 state)" "acme/1 state after its expiry"
 	assert_eq "$exp0" "$(grant_field acme/1 expires)" "acme/1 expires after its expiry"
 	assert_probe EPERM "$ACME" tcp-connect 10.20.0.5 9001
-	assert_event "$LOGS/acme.jsonl" "$(ev_decision connect expired connect 10.20.0.5 9001 tcp) and .grant.id==\"acme/1\"" \
-		"connect event: deny, reason expired, grant acme/1"
+	assert_decision "connect event: deny, reason expired, grant acme/1" "$LOGS/acme.jsonl" \
+		connect expired connect 10.20.0.5 9001 tcp grant.id=acme/1
 	# still expired after one more reload: nothing brings it back
 	cli apply "$POLICY"
 	assert_eq expired "$(grant_field acme/1 state)" "acme/1 state after a reload past its expiry"
@@ -685,9 +688,9 @@ case_jit_ids_monotonic() {
 	assert_eq 0 "$CLI_ST" "revoke acme/j1"
 	assert_eq acme/j2 "$(grant_id 10.20.0.6)" "the grant after revoking acme/j1"
 	assert_probe ok "$ACME" tcp-connect 10.20.0.6 9000
-	assert_event "$LOGS/acme.jsonl" '.type=="flow" and .dst=="10.20.0.6" and .grant.id=="acme/j2"' \
-		"the flow allowed by the second grant names acme/j2"
-	assert_eq 0 "$(ev_count "$LOGS/acme.jsonl" '.dst=="10.20.0.6" and .grant.id=="acme/j1"')" \
+	assert_event "the flow allowed by the second grant names acme/j2" "$LOGS/acme.jsonl" \
+		type=flow dst=10.20.0.6 grant.id=acme/j2
+	assert_eq 0 "$(ev_count "$LOGS/acme.jsonl" dst=10.20.0.6 grant.id=acme/j1)" \
 		"events naming acme/j1 for the second grant's destination"
 	cli revoke acme --grant acme/1
 	assert_eq 0 "$CLI_ST" "revoke the policy-file grant acme/1"

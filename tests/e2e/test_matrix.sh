@@ -20,7 +20,7 @@
 # Each row of a table below is a case of its own (fresh cgroup, namespaces,
 # pin dir and daemon; lib.sh). Errnos come from tests/probe/probe.c, long
 # flows from tests/probe/jitflow.c (lib.sh: stream_start, talk_start, mark),
-# events and `--json` outputs are read with jq (evf below).
+# events with tests/e2e/ev.py (lib.sh: assert_event), `--json` outputs with jq.
 #
 # Addresses (server namespace, routed from the client namespace):
 #   10.1.2.3 10.2.0.1 10.20.0.5 10.20.0.6 fd00:20::5 fd00:20::6 fd00:21::7
@@ -36,47 +36,6 @@
 # start [RUN ARGS...]: jit_start (lib.sh): acme and a control cgroup, the daemon.
 start() { jit_start "$@"; }
 
-# evf COND...: a jq filter that holds when every COND does:
-#   F=TEXT   .F is the string TEXT (F may be a path: grant.id)
-#   F:=JSON  .F equals the JSON literal (a number, true, null)
-#   F>=N     .F is a number >= N
-#   F!=TEXT  .F is not the string TEXT
-#   -F       .F is absent (or null)
-evf() {
-	local c f out=""
-	for c in "$@"; do
-		case $c in
-		-*) out="$out and .${c#-} == null" ;;
-		*:=*) out="$out and .${c%%:=*} == ${c#*:=}" ;;
-		*'>='*) f=${c%%>=*}; out="$out and (.$f | type) == \"number\" and .$f >= ${c#*>=}" ;;
-		*'!='*) out="$out and .${c%%!=*} != $(jq -n --arg v "${c#*!=}" '$v')" ;;
-		*=*) out="$out and .${c%%=*} == $(jq -n --arg v "${c#*=}" '$v')" ;;
-		*) fail_now "evf: bad condition '$c'" ;;
-		esac
-	done
-	printf '%s\n' "${out# and }"
-}
-
-# expect_ev FILE LABEL COND...: a line of FILE matching every COND (evf)
-# appears within EV_WAIT seconds (default 5).
-expect_ev() {
-	local file=$1 label=$2
-	shift 2
-	assert_event "$file" "$(evf "$@")" "$label" "${EV_WAIT:-5}"
-}
-
-# no_ev FILE LABEL COND...: no line of FILE matches (now).
-no_ev() {
-	local file=$1 label=$2 n
-	shift 2
-	n=$(ev_count "$file" "$(evf "$@")")
-	if [ "$n" -eq 0 ]; then
-		bh_log "ok: $label"
-	else
-		fail "$label: $n lines of $(basename "$file") match: $(ev "$file" "$(evf "$@")" | head -n 2)"
-	fi
-}
-
 # pcount PARTNER KIND NAME: a counter of `bulkhead status --json` (KIND
 # verdicts or reasons), 0 when absent.
 pcount() {
@@ -84,12 +43,8 @@ pcount() {
 		".partners[] | select(.partner==\$p) | .$2.$3 // 0" 2>/dev/null | head -n 1
 }
 
-# count_sum FILE COND...: the sum of .count over the matching lines.
-count_sum() {
-	local file=$1
-	shift
-	ev "$file" "$(evf "$@")" | jq -s 'map(.count) | add // 0'
-}
+# count_sum FILE FILTER...: the sum of .count over the matching lines.
+count_sum() { ev sum count "$@" | cut -d' ' -f1; }
 
 # probe_srv ARGS...: the probe in the server namespace (no cgroup of ours).
 probe_srv() {
@@ -174,21 +129,23 @@ case_cut() {
 		# poll (not sleep) until the expiry instant has passed, then half a second of lines
 		wait_until 6 now_past $((exp_us + 500000))
 	fi
-	expect_ev "$LOGS/acme.jsonl" "flow/new of the stream, allowed by acme/j1" \
+	assert_event "flow/new of the stream, allowed by acme/j1" "$LOGS/acme.jsonl" \
 		type=flow phase=new verdict=allow reason=granted grant.id=acme/j1 proto="$proto" \
 		dst="$dst" dport:="$port" partner=acme
-	EV_WAIT=10 expect_ev "$LOGS/acme.jsonl" "$type event: deny, $reason, $hook, $dst:$port from $src" \
+	EV_WAIT=10 assert_event "$type event: deny, $reason, $hook, $dst:$port from $src" "$LOGS/acme.jsonl" \
 		type="$type" verdict=deny reason="$reason" hook="$hook" proto="$proto" dst="$dst" \
 		dport:="$port" src="$src" sport\>=1 partner=acme
-	[ "$how" = revoke ] || expect_ev "$LOGS/acme.jsonl" "the expired $type event names acme/j1" \
+	[ "$how" = revoke ] || assert_event "the expired $type event names acme/j1" "$LOGS/acme.jsonl" \
 		type="$type" reason=expired hook="$hook" grant.id=acme/j1 dst="$dst"
 	if [ "$how" = expire ] && [ "$hook" = sendmsg ]; then
 		# a datagram that passed sendmsg4 just before the expiry instant
 		# can reach egress just after it: dropped there, rightly
-		no_ev "$LOGS/acme.jsonl" "no $reason decision at connect" reason="$reason" hook=connect
+		assert_no_event "no $reason decision at connect" "$LOGS/acme.jsonl" reason="$reason" hook=connect
 	else
-		no_ev "$LOGS/acme.jsonl" "no $reason decision at another hook (but ingress)" \
+		assert_no_event "no $reason decision at another hook (but ingress)" "$LOGS/acme.jsonl" \
 			reason="$reason" hook!="$hook" hook!=ingress
+		assert_no_event "no $reason decision without a hook" "$LOGS/acme.jsonl" \
+			reason="$reason" -hook
 	fi
 	jf_stop c
 	issued=$(jf c issued) max=$(rx_max "$rx") n=$(rx_lines "$rx") nerr=$(jf c nerr)
@@ -196,8 +153,8 @@ case_cut() {
 		bh_log "client issued $issued lines, $S when revoke returned; the server got $n, the last $max"
 		assert_le "$max" "$S" "last line at the server (<= what the client had issued when revoke returned)"
 		[ "$issued" -gt $((S + 20)) ] || fail "the client sent only $((issued - S)) lines after the revoke"
-		assert_event "$LOGS/acme.jsonl" '.type=="alert" and .what=="revoked"'" and .dst==\"$dst\" and .dport==$port" \
-			"alert what revoked"
+		assert_event "alert what revoked" "$LOGS/acme.jsonl" \
+			type=alert what=revoked dst="$dst" dport:="$port"
 		assert_eq "$max" "$n" "lines at the server are 1..max without gaps"
 	else
 		cut_at_expiry c "$rx" "$exp_us"
@@ -223,11 +180,11 @@ case_cut() {
 	fi
 	assert_probe EPERM "$ACME" "$connect_cmd" "$addr" $((port + 1))
 	if [ "$how" = expire ]; then
-		expect_ev "$LOGS/acme.jsonl" "a new connect after the expiry: deny, reason expired" \
+		assert_event "a new connect after the expiry: deny, reason expired" "$LOGS/acme.jsonl" \
 			type=connect verdict=deny reason=expired hook=connect proto="$proto" dst="$dst" \
 			dport:=$((port + 1)) grant.id=acme/j1
 	else
-		expect_ev "$LOGS/acme.jsonl" "a new connect after the revoke: deny, reason no_grant" \
+		assert_event "a new connect after the revoke: deny, reason no_grant" "$LOGS/acme.jsonl" \
 			type=connect verdict=deny reason=no_grant hook=connect proto="$proto" dst="$dst" \
 			dport:=$((port + 1))
 	fi
@@ -253,11 +210,11 @@ case_ingress() {
 	assert_eq 0 "$MARK_STATUS" "bulkhead revoke exit status"
 	S_srv=${MARK_ISSUED%%,*}
 	wait_until 5 jf_ge srv issued $((S_srv + 25)) || fail "the server stopped sending after the revoke"
-	EV_WAIT=15 expect_ev "$LOGS/acme.jsonl" "packet event: deny, revoked, ingress, from $dst:$port to $src" \
+	EV_WAIT=15 assert_event "packet event: deny, revoked, ingress, from $dst:$port to $src" "$LOGS/acme.jsonl" \
 		type=packet verdict=deny reason=revoked hook=ingress proto="$proto" dst="$dst" \
 		dport:="$port" src="$src" sport\>=1 partner=acme
-	assert_event "$LOGS/acme.jsonl" '.type=="alert" and .what=="revoked" and .hook=="ingress"' \
-		"alert what revoked for the ingress drop"
+	assert_event "alert what revoked for the ingress drop" "$LOGS/acme.jsonl" \
+		type=alert what=revoked hook=ingress
 	jf_stop srv
 	max=$(jf c recv_max) srv_sent=$(jf srv sent)
 	bh_log "server sent $srv_sent lines, $S_srv issued when revoke returned; the client application got up to $max"
@@ -271,7 +228,7 @@ case_ingress() {
 		wait_until 5 revoked_is $((srv_sent - max))
 		assert_eq $((srv_sent - max)) "$(pcount acme reasons revoked)" \
 			"status: acme revoked counter = datagrams sent after the last one delivered"
-		no_ev "$LOGS/acme.jsonl" "no egress drop (the client sent nothing after its first datagram)" \
+		assert_no_event "no egress drop (the client sent nothing after its first datagram)" "$LOGS/acme.jsonl" \
 			type=packet hook=egress
 	else
 		[ "$(pcount acme reasons revoked)" -ge 1 ] || fail "status: acme revoked counter is 0"
@@ -316,8 +273,8 @@ case_audit() {
 		src=$(client_src "$AU_ADDR")
 		set -- "$@" -dport src="$src"
 	fi
-	expect_ev "$LOGS/acme.jsonl" "$AU_TYPE event: verdict audit, reason no_grant, hook $AU_HOOK" "$@"
-	no_ev "$LOGS/acme.jsonl" "no deny" verdict=deny
+	assert_event "$AU_TYPE event: verdict audit, reason no_grant, hook $AU_HOOK" "$LOGS/acme.jsonl" "$@"
+	assert_no_event "no deny" "$LOGS/acme.jsonl" verdict=deny
 	assert_eq 0 "$(pcount acme verdicts deny)" "status: acme deny counter"
 	n_audit=$(pcount acme verdicts audit)
 	[ "$n_audit" -ge 1 ] || fail "status: acme audit counter is $n_audit"
@@ -361,7 +318,7 @@ case_raw() {
 		assert_probe "$RAW_DENY" "$ACME" raw-send icmp "$addr"
 		assert_probe ok "$OUT" raw-send icmp "$addr"
 	fi
-	expect_ev "$LOGS/acme.jsonl" "packet event: deny, no_grant, egress (a tcp grant for $dst does not cover it)" \
+	assert_event "packet event: deny, no_grant, egress (a tcp grant for $dst does not cover it)" "$LOGS/acme.jsonl" \
 		"$@" type=packet verdict=deny reason=no_grant
 	assert_eq 1 "$(pcount acme verdicts deny)" "status: acme deny counter"
 
@@ -372,7 +329,7 @@ case_raw() {
 	else
 		assert_probe ok "$ACME" raw-send icmp "$addr"
 	fi
-	expect_ev "$LOGS/acme.jsonl" "flow/new at egress, granted by $GRANT_ID (proto any)" \
+	assert_event "flow/new at egress, granted by $GRANT_ID (proto any)" "$LOGS/acme.jsonl" \
 		"$@" type=flow phase=new verdict=allow reason=granted grant.id="$GRANT_ID"
 	assert_eq 1 "$(pcount acme verdicts deny)" "status: acme deny counter after the granted send"
 	stop_ok
@@ -395,7 +352,7 @@ case_tfo() {
 	start
 	af=$(tfo_active)
 	assert_probe EPERM "$ACME" tcp-fastopen "$addr" 9000 "d-$tok"
-	expect_ev "$LOGS/acme.jsonl" "connect event for sendto(MSG_FASTOPEN): deny, no_grant" \
+	assert_event "connect event for sendto(MSG_FASTOPEN): deny, no_grant" "$LOGS/acme.jsonl" \
 		type=connect verdict=deny reason=no_grant hook=connect proto=tcp dst="$dst" dport:=9000 \
 		partner=acme comm=probe
 	assert_eq "$af" "$(tfo_active)" "no SYN with data left (TCPFastOpenActive* unchanged)"
@@ -410,7 +367,7 @@ case_tfo() {
 	assert_probe ok "$ACME" tcp-fastopen "$addr" 9000 "g-$tok"
 	assert_file_has "$CASE_DIR/tcp.rx" "g-$tok" "the granted fast open payload arrived"
 	[ "$(tfo_active)" -gt "$af" ] || fail "the granted SYN carried no data: TCPFastOpenActive* $af -> $(tfo_active)"
-	expect_ev "$LOGS/acme.jsonl" "flow/new at connect, granted by $GRANT_ID" \
+	assert_event "flow/new at connect, granted by $GRANT_ID" "$LOGS/acme.jsonl" \
 		type=flow phase=new verdict=allow reason=granted hook=connect proto=tcp dst="$dst" \
 		dport:=9000 grant.id="$GRANT_ID" partner=acme
 	assert_eq 1 "$(pcount acme verdicts deny)" "status: acme deny counter"
@@ -461,15 +418,15 @@ case_preexist() {
 	if [ "$PRE_GRANTED" = 1 ]; then
 		wait_until 5 rx_at_least "$CASE_DIR/rx" $((S + 20)) ||
 			fail "the granted old flow stopped: the server has $(rx_lines "$CASE_DIR/rx") lines, $S were issued before ready"
-		expect_ev "$LOGS/acme.jsonl" "flow/new of the old socket, decided on its first packet (egress)" \
+		assert_event "flow/new of the old socket, decided on its first packet (egress)" "$LOGS/acme.jsonl" \
 			type=flow phase=new verdict=allow reason=granted hook=egress grant.id=acme/1 \
 			proto="$proto" dst="$dst" dport:="$port" src="$src" partner=acme
-		no_ev "$LOGS/acme.jsonl" "no deny" verdict=deny
+		assert_no_event "no deny" "$LOGS/acme.jsonl" verdict=deny
 		jf_stop c
 		assert_eq "$(rx_max "$CASE_DIR/rx")" "$(rx_lines "$CASE_DIR/rx")" "lines at the server are 1..max without gaps"
 		assert_eq 0 "$(pcount acme verdicts deny)" "status: acme deny counter"
 	else
-		EV_WAIT=10 expect_ev "$LOGS/acme.jsonl" "packet event of the old socket: deny, no_grant, egress" \
+		EV_WAIT=10 assert_event "packet event of the old socket: deny, no_grant, egress" "$LOGS/acme.jsonl" \
 			type=packet verdict=deny reason=no_grant hook=egress proto="$proto" dst="$dst" \
 			dport:="$port" src="$src" sport\>=1 partner=acme
 		jf_stop c
@@ -531,14 +488,14 @@ case_accept() {
 
 	assert_eq ETIMEDOUT "$(probe_srv -t 2000 tcp-connect "$laddr" "$lport" "d-$tok")" \
 		"connect from the server namespace to acme's listener (its SYN-ACK dropped)"
-	expect_ev "$LOGS/acme.jsonl" "packet event: deny, no_grant, egress, from the listener's address and port" \
+	assert_event "packet event: deny, no_grant, egress, from the listener's address and port" "$LOGS/acme.jsonl" \
 		type=packet verdict=deny reason=no_grant hook=egress proto=tcp src="$laddr" sport:="$lport" \
 		partner=acme
-	bh_log "the SYN-ACK's event: $(ev "$LOGS/acme.jsonl" "$(evf type=packet hook=egress)" | head -n 1)"
+	bh_log "the SYN-ACK's event: $(ev lines "$LOGS/acme.jsonl" type=packet hook=egress | head -n 1)"
 	assert_file_lacks "$CASE_DIR/listener.rx" "d-$tok" "the refused connection delivered nothing"
-	assert_eq 0 "$(ev_count "$LOGS/acme.jsonl" "$(evf type=packet dst="$wild" dport:=0)")" \
+	assert_eq 0 "$(ev_count "$LOGS/acme.jsonl" type=packet dst="$wild" dport:=0)" \
 		"BUG (bh_tcp_peer on a listener): deny events naming the listener's unset peer (dst $wild, dport 0)"
-	expect_ev "$LOGS/acme.jsonl" "BUG (bh_tcp_peer on a listener): the SYN-ACK is judged on its destination, the peer $peer" \
+	assert_event "BUG (bh_tcp_peer on a listener): the SYN-ACK is judged on its destination, the peer $peer" "$LOGS/acme.jsonl" \
 		type=packet verdict=deny reason=no_grant hook=egress proto=tcp dst="$peer" dport\>=1024 \
 		src="$laddr" sport:="$lport"
 
@@ -546,7 +503,7 @@ case_accept() {
 	assert_eq ok "$(probe_srv -t 2000 tcp-connect "$laddr" "$lport" "g-$tok")" \
 		"BUG (bh_tcp_peer on a listener): connect from the server namespace once acme may reach $peer (tcp, all ports)"
 	assert_file_has "$CASE_DIR/listener.rx" "g-$tok" "the listener got the payload of the granted connection"
-	expect_ev "$LOGS/acme.jsonl" "flow/new of the accepted socket: acme's, to the peer, granted by $GRANT_ID" \
+	assert_event "flow/new of the accepted socket: acme's, to the peer, granted by $GRANT_ID" "$LOGS/acme.jsonl" \
 		type=flow phase=new verdict=allow reason=granted hook=egress proto=tcp dst="$peer" \
 		dport\>=1024 src="$laddr" sport:="$lport" grant.id="$GRANT_ID" partner=acme
 	stop_ok
@@ -603,20 +560,20 @@ EOF
 		assert_probe EPERM "$CASE_CG/$cg" udp-connect-send "$other4" $((6100 + i)) "x4-$i-$tok"
 		assert_file_has "$CASE_DIR/udp.rx" "u6-$i-$tok" "$cg: the IPv6 datagram to $own6 arrived"
 		assert_file_has "$CASE_DIR/udp.rx" "u4-$i-$tok" "$cg: the connected IPv4 datagram to $own4 arrived"
-		expect_ev "$file" "$cg: connect6 deny as $own" type=connect verdict=deny reason=no_grant \
+		assert_event "$cg: connect6 deny as $own" "$file" type=connect verdict=deny reason=no_grant \
 			hook=connect proto=tcp dst="$other6" dport:=$((7000 + i)) partner="$own" \
 			cgroup="$CASE_CG_REL/$cg"
-		expect_ev "$file" "$cg: sendmsg6 deny as $own" type=send verdict=deny reason=no_grant \
+		assert_event "$cg: sendmsg6 deny as $own" "$file" type=send verdict=deny reason=no_grant \
 			hook=sendmsg proto=udp dst="$other6" dport:=$((6000 + i)) partner="$own" \
 			cgroup="$CASE_CG_REL/$cg"
-		expect_ev "$file" "$cg: connect4 (UDP) deny as $own" type=connect verdict=deny \
+		assert_event "$cg: connect4 (UDP) deny as $own" "$file" type=connect verdict=deny \
 			reason=no_grant hook=connect proto=udp dst="$other4" dport:=$((6100 + i)) \
 			partner="$own" cgroup="$CASE_CG_REL/$cg"
 	done
 	assert_file_lacks "$CASE_DIR/udp.rx" "x6-" "no denied IPv6 datagram arrived"
 	assert_file_lacks "$CASE_DIR/udp.rx" "x4-" "no denied IPv4 datagram arrived"
-	no_ev "$LOGS/acme.jsonl" "acme.jsonl has no event of beta" partner=beta
-	no_ev "$LOGS/beta.jsonl" "beta.jsonl has no event of acme" partner=acme
+	assert_no_event "acme.jsonl has no event of beta" "$LOGS/acme.jsonl" partner=beta
+	assert_no_event "beta.jsonl has no event of acme" "$LOGS/beta.jsonl" partner=acme
 	assert_eq "9 9" "$(pcount acme verdicts deny) $(pcount beta verdicts deny)" \
 		"status: deny counters of acme and beta (3 cgroups x 3 each)"
 	stop_ok

@@ -4,7 +4,8 @@
  * schema v1 objects built from kernel records (fresh, and by a builder reused
  * across records), and the writer (per-partner files, logrotate, a removed
  * directory, a full disk, torn writes, stdout).
- * Ends with "N passed, N failed"; exits non-zero on any failure.
+ * Ends with "N passed, N failed" (tests/harness.h, one count per named
+ * test); exits non-zero on any failure.
  * A micro benchmark prints lines per CPU-second (informational, never
  * asserted; BH_BENCH_LINES, BH_BENCH_ROUNDS; --no-bench skips it).
  */
@@ -22,46 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "events.h"
-
-static int npass, nfail, cur_failed;
-static const char *cur_name;
-
-#define CHECK(cond, ...)                                                    \
-	do {                                                                \
-		if (!(cond)) {                                              \
-			fprintf(stderr, "FAIL %s (%s:%d): ", cur_name,      \
-				__FILE__, __LINE__);                        \
-			fprintf(stderr, __VA_ARGS__);                       \
-			fputc('\n', stderr);                                \
-			cur_failed = 1;                                     \
-		}                                                           \
-	} while (0)
-
-static int str_is(const char *got, const char *want)
-{
-	return got && !strcmp(got, want);
-}
-
-#define CHECK_STR(got, want)                                                \
-	do {                                                                \
-		const char *got_ = (got);                                   \
-		CHECK(str_is(got_, (want)), "got \"%s\", want \"%s\"",    \
-		      got_ ? got_ : "(null)", (want));                      \
-	} while (0)
-
-static void run(const char *name, void (*fn)(void))
-{
-	cur_name = name;
-	cur_failed = 0;
-	fn();
-	if (cur_failed) {
-		nfail++;
-		fprintf(stderr, "not ok  %s\n", name);
-	} else {
-		npass++;
-		printf("ok      %s\n", name);
-	}
-}
+#include "../harness.h"
 
 /* ---- fixtures ---- */
 
@@ -854,7 +816,7 @@ static void test_builder_random(void)
 			v4(e.daddr, 10, 0, e.daddr[14], e.daddr[15]);
 		if (rnd(&seed) % 8) {
 			check_same(b, &e, &n, __LINE__);
-			bad += cur_failed;
+			bad += T_FAILED();
 			continue;
 		}
 		k = (struct bh_flood_key){ .window = rnd(&seed) % 100, .partner = e.partner,
@@ -869,7 +831,7 @@ static void test_builder_random(void)
 		fresh = bh_flood_json(&k, &v, &n, &clk);
 		want = fresh ? json_dumps(fresh, JSON_COMPACT) : NULL;
 		check_line(bh_flood_build(b, &k, &v, &n, &clk), want ? want : "(none)", __LINE__);
-		bad += cur_failed;
+		bad += T_FAILED();
 		free(want);
 		json_decref(fresh);
 	}
@@ -1359,7 +1321,7 @@ static void test_writer_stdout_pipe(void)
 			bad++;
 			continue;
 		}
-		if (str_is(json_string_value(json_object_get(o, "type")), "loss"))
+		if (bh_str_is(json_string_value(json_object_get(o, "type")), "loss"))
 			lost = json_integer_value(json_object_get(o, "count"));
 		else if (lost >= 0)
 			seq_after = json_integer_value(json_object_get(o, "seq"));
@@ -1563,39 +1525,38 @@ int main(int argc, char **argv)
 		perror("mkdtemp");
 		return 1;
 	}
-	run("ts: boot ns to RFC 3339 UTC with microseconds", test_ts);
-	run("ts: now", test_ts_now);
-	run("sanitize: UTF-8 kept, invalid and control bytes replaced", test_sanitize);
-	run("sanitize: hostile comm survives dump and parse", test_comm_roundtrip);
-	run("addr: IPv4-mapped shown as IPv4", test_addr);
-	run("json: deny at connect, every field", test_json_deny_connect);
-	run("json: audit at sendmsg", test_json_audit_send);
-	run("json: never, packet at egress", test_json_never_packet);
-	run("json: unknown partner", test_json_unknown_partner);
-	run("json: flow new with grant", test_json_flow);
-	run("json: unresolved names, aggregated record, unknown enums", test_json_unresolved);
-	run("json: aggregated flood window, alert", test_json_flood);
-	run("json: names from outside are sanitised", test_json_bad_names);
-	run("json: daemon events", test_event_new);
-	run("builder: one builder, every shape, exact lines, nothing carried over",
+	T_RUN("ts: boot ns to RFC 3339 UTC with microseconds", test_ts);
+	T_RUN("ts: now", test_ts_now);
+	T_RUN("sanitize: UTF-8 kept, invalid and control bytes replaced", test_sanitize);
+	T_RUN("sanitize: hostile comm survives dump and parse", test_comm_roundtrip);
+	T_RUN("addr: IPv4-mapped shown as IPv4", test_addr);
+	T_RUN("json: deny at connect, every field", test_json_deny_connect);
+	T_RUN("json: audit at sendmsg", test_json_audit_send);
+	T_RUN("json: never, packet at egress", test_json_never_packet);
+	T_RUN("json: unknown partner", test_json_unknown_partner);
+	T_RUN("json: flow new with grant", test_json_flow);
+	T_RUN("json: unresolved names, aggregated record, unknown enums", test_json_unresolved);
+	T_RUN("json: aggregated flood window, alert", test_json_flood);
+	T_RUN("json: names from outside are sanitised", test_json_bad_names);
+	T_RUN("json: daemon events", test_event_new);
+	T_RUN("builder: one builder, every shape, exact lines, nothing carried over",
 	    test_builder_lines);
-	run("builder: names and comms sanitised on reuse", test_builder_strings);
-	run("builder: more shapes than kept", test_builder_shapes);
-	run("builder: random records and floods, same as fresh objects", test_builder_random);
-	run("writer: per-partner files and host.jsonl", test_writer_files);
-	run("writer: volume and big lines", test_writer_volume);
-	run("writer: logrotate (rename + reopen, unlink)", test_writer_rotate);
-	run("writer: LOGDIR removed, recreated on reopen, loss reported", test_writer_dir_removed);
-	run("writer: ENOSPC counted, loss reported", test_writer_enospc);
-	run("writer: torn write cut back to whole lines", test_writer_torn);
-	run("writer: more partners than descriptors", test_writer_many_files);
-	run("writer: --stdout", test_writer_stdout);
-	run("writer: --stdout into a full pipe never blocks", test_writer_stdout_pipe);
-	run("writer: a borrowed object is written, not consumed nor changed", test_writer_borrowed);
+	T_RUN("builder: names and comms sanitised on reuse", test_builder_strings);
+	T_RUN("builder: more shapes than kept", test_builder_shapes);
+	T_RUN("builder: random records and floods, same as fresh objects", test_builder_random);
+	T_RUN("writer: per-partner files and host.jsonl", test_writer_files);
+	T_RUN("writer: volume and big lines", test_writer_volume);
+	T_RUN("writer: logrotate (rename + reopen, unlink)", test_writer_rotate);
+	T_RUN("writer: LOGDIR removed, recreated on reopen, loss reported", test_writer_dir_removed);
+	T_RUN("writer: ENOSPC counted, loss reported", test_writer_enospc);
+	T_RUN("writer: torn write cut back to whole lines", test_writer_torn);
+	T_RUN("writer: more partners than descriptors", test_writer_many_files);
+	T_RUN("writer: --stdout", test_writer_stdout);
+	T_RUN("writer: --stdout into a full pipe never blocks", test_writer_stdout_pipe);
+	T_RUN("writer: a borrowed object is written, not consumed nor changed", test_writer_borrowed);
 	if (!(argc > 1 && !strcmp(argv[1], "--no-bench")))
 		bench();
 	if (!keep)
 		rm_rf(tmpdir);
-	printf("%d passed, %d failed\n", npass, nfail);
-	return nfail ? 1 : 0;
+	return T_SUMMARY();
 }

@@ -10,7 +10,8 @@
  * BAD_DIR (default tests/unit/bad) holds one policy per bad-input class and
  * expect.txt, one line per file: "FILE LINE:COL substring-of-reason"; the
  * first error of FILE must be "BAD_DIR/FILE:LINE:COL: ..." containing the
- * substring. The last line printed is "N passed, N failed".
+ * substring. The last line printed is "N passed, N failed" (tests/harness.h,
+ * one count per check).
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -28,28 +29,7 @@
 #include <bulkhead/decide.h>
 #include "lint.h"
 #include "policy.h"
-
-/* ---------------------------------------------------------------- harness */
-
-static int npass, nfail;
-
-static void check_(int ok, int line, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (ok) {
-		npass++;
-		return;
-	}
-	nfail++;
-	fprintf(stderr, "FAIL test_policy.c:%d: ", line);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-}
-
-#define CHECK(cond, ...) check_(!!(cond), __LINE__, __VA_ARGS__)
+#include "../harness.h"
 
 static double now_s(void)
 {
@@ -1566,6 +1546,5 @@ int main(int argc, char **argv)
 	test_bad_files(bad_dir);
 	if (!getenv("BH_TEST_SKIP_1M"))
 		test_million();
-	printf("%d passed, %d failed\n", npass, nfail);
-	return nfail ? 1 : 0;
+	return T_SUMMARY();
 }

@@ -49,24 +49,11 @@
 #include <sys/wait.h>
 
 #include "sockkill.h"
+#include "../harness.h"
 
 #ifndef SO_COOKIE
 #define SO_COOKIE 57
 #endif
-
-static int n_pass, n_fail;
-
-#define CHECK(cond, ...)                                                    \
-	do {                                                                \
-		if (cond) {                                                 \
-			n_pass++;                                           \
-		} else {                                                    \
-			n_fail++;                                           \
-			printf("FAIL %s:%d: ", __FILE__, __LINE__);         \
-			printf(__VA_ARGS__);                                \
-			printf("\n");                                       \
-		}                                                           \
-	} while (0)
 
 /* ---- cleanup, also from signals (only async-signal-safe calls) -------- */
 
@@ -561,9 +548,8 @@ int main(void)
 	for (i = 0; i < FD_MAX; i++)
 		fds[i] = -1;
 	if (geteuid() != 0) {
-		printf("test_sockkill: needs root (netns, cgroup, SOCK_DESTROY): skipped\n");
-		printf("0 passed, 0 failed, 1 skipped\n");
-		return 0;
+		T_SKIP("test_sockkill: needs root (netns, cgroup, SOCK_DESTROY): skipped");
+		return T_SUMMARY();
 	}
 	env = getenv("BH_SOCKKILL_BULK");
 	if (env)
@@ -827,6 +813,5 @@ out:
 	}
 	cleanup();
 	CHECK(!g_cg_top[0] && !g_cg_inner[0], "cgroup directories left behind");
-	printf("%d passed, %d failed\n", n_pass, n_fail);
-	return n_fail ? 1 : 0;
+	return T_SUMMARY();
 }
