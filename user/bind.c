@@ -87,13 +87,53 @@ static int pin_replace(struct bpf_link *link, const char *pin_dir, const char *n
 	return err;
 }
 
+static int prog_tag(int prog_fd, uint8_t tag[BPF_TAG_SIZE])
+{
+	struct bpf_prog_info pi = {};
+	uint32_t len = sizeof(pi);
+
+	if (bpf_obj_get_info_by_fd(prog_fd, &pi, &len))
+		return -errno;
+	memcpy(tag, pi.tag, BPF_TAG_SIZE);
+	return 0;
+}
+
+/* The link pinned as name runs prog already (same instructions: an adopted
+ * pin directory of this bulkhead version). Tracing links cannot swap their
+ * program in place, so a link kept is a link that never lapses. */
+static int pinned_runs(const char *pin_dir, const char *name, const struct bpf_program *prog)
+{
+	uint8_t want[BPF_TAG_SIZE], have[BPF_TAG_SIZE];
+	struct bpf_link_info li = {};
+	uint32_t len = sizeof(li);
+	char path[PATH_MAX + 32];
+	int fd, pfd, same = 0;
+
+	link_pin_path(path, sizeof(path), pin_dir, name, "");
+	fd = bpf_obj_get(path);
+	if (fd < 0)
+		return 0;
+	if (bpf_obj_get_info_by_fd(fd, &li, &len) == 0 &&
+	    (pfd = bpf_prog_get_fd_by_id(li.prog_id)) >= 0) {
+		same = !prog_tag(pfd, have) && !prog_tag(bpf_program__fd(prog), want) &&
+		       !memcmp(have, want, sizeof(have));
+		close(pfd);
+	}
+	close(fd);
+	return same;
+}
+
 static int attach_tp(struct bh_bind *b)
 {
 	struct bpf_program *progs[2] = { b->skel->progs.bh_cg_mkdir, b->skel->progs.bh_cg_rmdir };
 	int i, err = 0;
 
 	for (i = 0; i < 2 && !err; i++) {
-		struct bpf_link *link = bpf_program__attach(progs[i]);
+		struct bpf_link *link;
+
+		if (pinned_runs(b->pin_dir, link_names[i], progs[i]))
+			continue;
+		link = bpf_program__attach(progs[i]);
 
 		if (!link)
 			return -errno;
