@@ -240,6 +240,22 @@ int bh_bind_paths_fd(const struct bh_bind *b)
 	return bpf_map__fd(b->skel->maps.bh_cgpaths);
 }
 
+uint64_t bh_bind_lost(const struct bh_bind *b)
+{
+	int fd = bh_bind_paths_fd(b), have = 0;
+	struct bh_cgpath_key key, next;
+	struct bh_cgpath_val val;
+	uint64_t n = 0;
+
+	while (bpf_map_get_next_key(fd, have ? &key : NULL, &next) == 0) {
+		if (bpf_map_lookup_elem(fd, &next, &val) == 0)
+			n += val.ev_lost;
+		key = next;
+		have = 1;
+	}
+	return n;
+}
+
 int bh_bind_events_fd(const struct bh_bind *b)
 {
 	return bpf_map__fd(b->skel->maps.bh_bindev);

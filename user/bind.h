@@ -42,6 +42,8 @@ enum bh_bind_mode bh_bind_mode_pinned(const char *pin_dir);
 const char *bh_bound_by_str(unsigned int how);
 
 int bh_bind_paths_fd(const struct bh_bind *b);
+/* Lifecycle records the bh_bindev ring had no room for, over the bound paths. */
+uint64_t bh_bind_lost(const struct bh_bind *b);
 int bh_bind_events_fd(const struct bh_bind *b);
 
 /* "/" + rel as a key. 0 or -ENAMETOOLONG (rel needs BH_CG_PATH_MAX - 2 bytes

@@ -68,6 +68,7 @@ struct bh_daemon {
 	size_t nflows;
 	const char *org_of[BH_MAX_PARTNERS];	/* by partner id, into pol */
 	struct bh_lost reported;	/* as in bh_reported[0] */
+	uint64_t reported_lifecycle;	/* bh_reported[0].lifecycle_lost */
 	int reported_loaded;
 	uint64_t records;
 };
@@ -356,6 +357,7 @@ static void report_loss(struct bh_daemon *d)
 {
 	int rfd = bpf_map__fd(d->l.skel->maps.bh_reported);
 	struct bh_reported rep = {};
+	uint64_t lifecycle = bh_bind_lost(d->l.bind);
 	struct bh_lost sum;
 	uint32_t zero = 0;
 
@@ -363,8 +365,12 @@ static void report_loss(struct bh_daemon *d)
 		return;
 	if (!d->reported_loaded && bpf_map_lookup_elem(rfd, &zero, &rep) == 0) {
 		d->reported = rep.lost;
+		d->reported_lifecycle = rep.lifecycle_lost;
 		d->reported_loaded = 1;
 	}
+	if (lifecycle > d->reported_lifecycle)
+		bh_writer_emit(d->w, NULL, bh_event_loss("lifecycle_ring", lifecycle -
+							 d->reported_lifecycle, NULL));
 	if (sum.ring_full > d->reported.ring_full)
 		bh_writer_emit(d->w, NULL, bh_event_loss("ring", sum.ring_full -
 							 d->reported.ring_full, NULL));
@@ -378,11 +384,13 @@ static void report_loss(struct bh_daemon *d)
 	if (sum.uncounted > d->reported.uncounted)
 		bh_writer_emit(d->w, NULL, bh_event_loss("uncounted_denies", sum.uncounted -
 							 d->reported.uncounted, NULL));
-	if (memcmp(&d->reported, &sum, sizeof(sum))) {
+	if (memcmp(&d->reported, &sum, sizeof(sum)) || lifecycle != d->reported_lifecycle) {
 		rep.lost = sum;
+		rep.lifecycle_lost = lifecycle;	/* fewer: bound paths removed */
 		bpf_map_update_elem(rfd, &zero, &rep, BPF_ANY);
 	}
 	d->reported = sum;
+	d->reported_lifecycle = lifecycle;
 }
 
 /* ---- flows ---- */

@@ -230,6 +230,28 @@ case_fallback_window() {
 	stop_ok
 }
 
+# Restarts while no daemon runs outnumber what the lifecycle ring holds
+# (about 900 records): every record is an event or counted in a loss line.
+case_lifecycle_ring_full() {
+	local binds unbinds lost
+	rb_prereq
+	policy_root partners/acme.service
+	cg_new partners/acme.service
+	bh_start "$POLICY"
+	bh_kill9
+	rb churn 600 "$CASE_CG/partners/acme.service"
+	assert_eq cycles=600 "$RB_OUT" "600 restarts while the daemon is down"
+	bh_start "$POLICY"
+	assert_event "loss lifecycle_ring" "$LOGS/host.jsonl" type=loss what=lifecycle_ring count\>0
+	binds=$(ev_count "$LOGS/acme.jsonl" type=lifecycle event=bind)
+	unbinds=$(ev_count "$LOGS/host.jsonl" type=lifecycle event=unbind partner=acme)
+	lost=$(ev get count "$LOGS/host.jsonl" type=loss what=lifecycle_ring)
+	bh_log "lifecycle after 600 restarts while down: $binds binds, $unbinds unbinds, $lost lost"
+	assert_eq 1200 "$((binds + unbinds + lost))" "bind and unbind events plus the lost count"
+	assert_eq "$lost" "$(status_binding partners/acme.service | jq -r .lifecycle_lost)" "status: lifecycle_lost"
+	stop_ok
+}
+
 bh_cgroup_id_of() { stat -c %i "$1"; }
 
 tcase restart_300 case_restart_300
@@ -238,4 +260,5 @@ tcase absent_and_root_name case_absent_and_root_name
 tcase map_bounded case_map_bounded
 tcase outside_root case_outside_root
 tcase fallback_window case_fallback_window
+tcase lifecycle_ring_full case_lifecycle_ring_full
 bh_finish
