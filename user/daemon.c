@@ -69,6 +69,7 @@ struct bh_daemon {
 	const char *org_of[BH_MAX_PARTNERS];	/* by partner id, into pol */
 	struct bh_lost reported;	/* as in bh_reported[0] */
 	uint64_t reported_lifecycle;	/* bh_reported[0].lifecycle_lost */
+	int reattach;			/* an attach point was recreated: apply again */
 	int reported_loaded;
 	uint64_t records;
 };
@@ -259,6 +260,10 @@ static void emit_binding(void *ctx, const struct bh_bindev *e)
 	d->records++;
 	bh_writer_emit_both(d->w, partner, bh_event_binding(e, partner, name_org(d, e->partner),
 							    &d->clk));
+	/* a bound cgroup that is its own attach point (directly below the
+	 * cgroup2 root) lost its links with its old directory */
+	for (size_t i = 0; e->what == BH_BINDEV_BIND && i < d->l.npoints; i++)
+		d->reattach |= !strcmp(d->l.points[i].path, e->path + (e->path[0] == '/'));
 }
 
 static int on_bindev(void *ctx, void *data, size_t len)
@@ -623,6 +628,18 @@ static int apply_policy(struct bh_daemon *d, struct bh_policy *p, struct bh_erro
 static int reapply(struct bh_daemon *d, struct bh_errors *errs)
 {
 	return apply_policy(d, &d->pol, errs);
+}
+
+/* Attach again at recreated attach points (a policy apply, links only new
+ * where a cgroup id changed). */
+static void reattach_points(struct bh_daemon *d)
+{
+	struct bh_errors errs = {};
+
+	d->reattach = 0;
+	if (reapply(d, &errs))
+		pr_warn("attaching at a recreated cgroup: %s\n", errs.n ? errs.msg[0] : "failed");
+	bh_errors_free(&errs);
 }
 
 /* Expiry instant of a grant in force (CLOCK_BOOTTIME), 0 = none. JIT grants
@@ -1306,6 +1323,8 @@ int bh_daemon_run(const struct bh_daemon_opts *o)
 		}
 		if (n > 0 && (pfd[1].revents & POLLIN))
 			ring_buffer__consume(d->rb);
+		if (d->reattach)
+			reattach_points(d);
 		if (n > 0 && (pfd[2].revents & POLLIN)) {
 			bh_ctl_serve_one(d->ctl_fd, on_request, d);
 			if (d->down)

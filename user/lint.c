@@ -104,8 +104,9 @@ static int outside_root(const struct bh_policy *p, size_t i, size_t j, struct fi
 		return add(f, AT_CGROUP, i, j, "cgroup \"%s\" of partner %s is directly below the "
 			   "cgroup2 root: bulkhead attaches on the cgroup itself, so once it is "
 			   "removed and created again (a service restart) it runs no bulkhead code "
-			   "until the next `bulkhead apply`; bind a cgroup inside a slice, or below "
-			   "partner_root", cg, p->partners[i].name);
+			   "until the daemon attaches again (at once while it runs, when it starts "
+			   "otherwise); bind a cgroup inside a slice, or below partner_root", cg,
+			   p->partners[i].name);
 	return add(f, AT_CGROUP, i, j, "cgroup \"%s\" of partner %s is outside partner_root: "
 		   "bulkhead attaches at its parent \"%.*s\", so the other cgroups there run the "
 		   "identity walk at socket creation (and pass), and where binding at creation is "
