@@ -18,6 +18,8 @@
 #include "bind.skel.h"
 #include "cgroup.h"
 #include "log.h"
+#include "maps.h"
+#include "pindir.h"
 
 _Static_assert(sizeof(struct bh_cgpath_key) == BH_CG_PATH_MAX, "bh_cgpath_key layout");
 _Static_assert(sizeof(struct bh_cgpath_val) == 56, "bh_cgpath_val layout");
@@ -25,6 +27,7 @@ _Static_assert(sizeof(struct bh_bindev) == 32 + BH_CG_PATH_MAX, "bh_bindev layou
 
 struct bh_bind {
 	struct bind_bpf *skel;
+	struct bh_maps *maps;	/* the loader's, with the bind object's maps added */
 	char pin_dir[PATH_MAX];
 	enum bh_bind_mode mode;
 };
@@ -37,12 +40,6 @@ static uint64_t boot_ns(void)
 
 	clock_gettime(CLOCK_BOOTTIME, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
-}
-
-static void link_pin_path(char *buf, size_t len, const char *pin_dir, const char *name,
-			  const char *suffix)
-{
-	snprintf(buf, len, "%s/links/%s%s", pin_dir, name, suffix);
 }
 
 /* The object with its programs (with_progs) or its maps only. NULL with errno. */
@@ -74,8 +71,8 @@ static int pin_replace(struct bpf_link *link, const char *pin_dir, const char *n
 	char path[PATH_MAX + 32], tmp[PATH_MAX + 40];
 	int err;
 
-	link_pin_path(path, sizeof(path), pin_dir, name, "");
-	link_pin_path(tmp, sizeof(tmp), pin_dir, name, "-new");	/* bpffs: no dots */
+	bh_pin_named_link_path(path, sizeof(path), pin_dir, name, "");
+	bh_pin_named_link_path(tmp, sizeof(tmp), pin_dir, name, "-new");	/* bpffs: no dots */
 	unlink(tmp);
 	err = bpf_link__pin(link, tmp);
 	if (err)
@@ -109,7 +106,7 @@ static int pinned_runs(const char *pin_dir, const char *name, const struct bpf_p
 	char path[PATH_MAX + 32];
 	int fd, pfd, same = 0;
 
-	link_pin_path(path, sizeof(path), pin_dir, name, "");
+	bh_pin_named_link_path(path, sizeof(path), pin_dir, name, "");
 	fd = bpf_obj_get(path);
 	if (fd < 0)
 		return 0;
@@ -151,13 +148,13 @@ static void unpin_links(const char *pin_dir)
 	int i;
 
 	for (i = 0; i < 2; i++) {
-		link_pin_path(path, sizeof(path), pin_dir, link_names[i], "");
+		bh_pin_named_link_path(path, sizeof(path), pin_dir, link_names[i], "");
 		if (unlink(path) == 0)
 			pr_info("detached %s (binding at creation off)\n", path);
 	}
 }
 
-int bh_bind_open(struct bh_bind **out, const char *pin_dir, int use_tp)
+int bh_bind_open(struct bh_bind **out, const char *pin_dir, int use_tp, struct bh_maps *maps)
 {
 	struct bh_bind *b = calloc(1, sizeof(*b));
 	int err = 0;
@@ -166,6 +163,7 @@ int bh_bind_open(struct bh_bind **out, const char *pin_dir, int use_tp)
 	if (!b)
 		return -ENOMEM;
 	snprintf(b->pin_dir, sizeof(b->pin_dir), "%s", pin_dir);
+	b->maps = maps;
 	if (use_tp) {
 		b->skel = load_skel(pin_dir, 1);
 		err = b->skel ? attach_tp(b) : -errno;
@@ -189,6 +187,7 @@ int bh_bind_open(struct bh_bind **out, const char *pin_dir, int use_tp)
 			return err;
 		}
 	}
+	bh_maps_of_bind_skel(maps, b->skel);
 	*out = b;
 	return 0;
 }
@@ -197,6 +196,7 @@ void bh_bind_close(struct bh_bind *b)
 {
 	if (!b)
 		return;
+	b->maps->cgpaths = b->maps->bindev = -1;
 	bind_bpf__destroy(b->skel);
 	free(b);
 }
@@ -217,7 +217,7 @@ enum bh_bind_mode bh_bind_mode_pinned(const char *pin_dir)
 	int i;
 
 	for (i = 0; i < 2; i++) {
-		link_pin_path(path, sizeof(path), pin_dir, link_names[i], "");
+		bh_pin_named_link_path(path, sizeof(path), pin_dir, link_names[i], "");
 		if (access(path, F_OK))
 			return BH_BIND_MODE_RESCAN;
 	}
@@ -235,30 +235,20 @@ const char *bh_bound_by_str(unsigned int how)
 	return how < sizeof(names) / sizeof(names[0]) ? names[how] : NULL;
 }
 
-int bh_bind_paths_fd(const struct bh_bind *b)
+uint64_t bh_bind_lost(const struct bh_maps *m)
 {
-	return bpf_map__fd(b->skel->maps.bh_cgpaths);
-}
-
-uint64_t bh_bind_lost(const struct bh_bind *b)
-{
-	int fd = bh_bind_paths_fd(b), have = 0;
 	struct bh_cgpath_key key, next;
 	struct bh_cgpath_val val;
 	uint64_t n = 0;
+	int have = 0;
 
-	while (bpf_map_get_next_key(fd, have ? &key : NULL, &next) == 0) {
-		if (bpf_map_lookup_elem(fd, &next, &val) == 0)
+	while (bh_maps_cgpath_next(m, have ? &key : NULL, &next) == 0) {
+		if (bh_maps_cgpath_get(m, &next, &val) == 0)
 			n += val.ev_lost;
 		key = next;
 		have = 1;
 	}
 	return n;
-}
-
-int bh_bind_events_fd(const struct bh_bind *b)
-{
-	return bpf_map__fd(b->skel->maps.bh_bindev);
 }
 
 int bh_cgpath_key_of(const char *rel, struct bh_cgpath_key *k)
@@ -281,13 +271,13 @@ static int wanted(const struct bh_bound_path *v, size_t n, const struct bh_cgpat
 }
 
 /* Entries of paths no longer bound go. */
-static void prune_paths(int fd, const struct bh_bound_path *v, size_t n)
+static void prune_paths(const struct bh_maps *m, const struct bh_bound_path *v, size_t n)
 {
 	struct bh_cgpath_key key, next;
 	int have = 0;
 
-	while (bpf_map_get_next_key(fd, have ? &key : NULL, &next) == 0) {
-		if (!wanted(v, n, &next) && bpf_map_delete_elem(fd, &next) == 0)
+	while (bh_maps_cgpath_next(m, have ? &key : NULL, &next) == 0) {
+		if (!wanted(v, n, &next) && bh_maps_cgpath_del(m, &next) == 0)
 			continue;	/* restart from the same key */
 		key = next;
 		have = 1;
@@ -296,7 +286,6 @@ static void prune_paths(int fd, const struct bh_bound_path *v, size_t n)
 
 int bh_bind_set_paths(struct bh_bind *b, const struct bh_bound_path *v, size_t n)
 {
-	int fd = bh_bind_paths_fd(b);
 	uint64_t now = boot_ns();
 	size_t i;
 
@@ -310,7 +299,7 @@ int bh_bind_set_paths(struct bh_bind *b, const struct bh_bound_path *v, size_t n
 				BH_CG_PATH_MAX - 2);
 			return err;
 		}
-		bpf_map_lookup_elem(fd, &k, &val);
+		bh_maps_cgpath_get(b->maps, &k, &val);	/* absent: zeros */
 		val.partner = v[i].partner;
 		if (v[i].cgid && v[i].cgid != val.cgid) {
 			if (val.cgid)
@@ -319,25 +308,24 @@ int bh_bind_set_paths(struct bh_bind *b, const struct bh_bound_path *v, size_t n
 			val.how = BH_BOUND_APPLY;
 			val.bound_ns = now;
 		}
-		if (bpf_map_update_elem(fd, &k, &val, BPF_ANY)) {
-			err = -errno;
+		err = bh_maps_cgpath_put(b->maps, &k, &val, BPF_ANY);
+		if (err) {
 			pr_warn("cannot record bound cgroup %s: %s\n", v[i].rel, strerror(-err));
 			return err;
 		}
 	}
-	prune_paths(fd, v, n);
+	prune_paths(b->maps, v, n);
 	return 0;
 }
 
 int bh_bind_is_current(const struct bh_bind *b, uint64_t id)
 {
-	int fd = bh_bind_paths_fd(b);
 	struct bh_cgpath_key key, next;
 	struct bh_cgpath_val val;
 	int have = 0;
 
-	while (bpf_map_get_next_key(fd, have ? &key : NULL, &next) == 0) {
-		if (bpf_map_lookup_elem(fd, &next, &val) == 0 && val.cgid == id)
+	while (bh_maps_cgpath_next(b->maps, have ? &key : NULL, &next) == 0) {
+		if (bh_maps_cgpath_get(b->maps, &next, &val) == 0 && val.cgid == id)
 			return 1;
 		key = next;
 		have = 1;
@@ -371,31 +359,30 @@ static void send_ev(const struct bh_cgpath_key *k, uint32_t partner, uint8_t wha
 /* One bound path: 1 when something changed. val was read before the path's
  * id, so an id other than the path's current one belongs to a removed cgroup
  * and may go; an id bound here that the path lost meanwhile goes at once. */
-static int rescan_one(int paths_fd, int cgroups_fd, const char *cg2,
-		      const struct bh_cgpath_key *k,
+static int rescan_one(const struct bh_maps *m, const char *cg2, const struct bh_cgpath_key *k,
 		      void (*on_ev)(void *ctx, const struct bh_bindev *e), void *ctx)
 {
 	struct bh_cgroup_val cv = { .kind = BH_CG_BOUND }, have;
 	struct bh_cgpath_val val;
 	uint64_t cur;
 
-	if (bpf_map_lookup_elem(paths_fd, k, &val) || val.partner == BH_PARTNER_UNKNOWN)
+	if (bh_maps_cgpath_get(m, k, &val) || val.partner == BH_PARTNER_UNKNOWN)
 		return 0;
 	cur = path_id(cg2, k);
-	if (cur == val.cgid && (!cur || (bpf_map_lookup_elem(cgroups_fd, &cur, &have) == 0 &&
+	if (cur == val.cgid && (!cur || (bh_maps_cgroup_lookup(m, cur, &have) == 0 &&
 					 have.kind == BH_CG_BOUND && have.partner == val.partner)))
 		return 0;
 	if (val.cgid && val.cgid != cur) {
-		bpf_map_delete_elem(cgroups_fd, &val.cgid);
+		bh_maps_cgroup_unbind(m, val.cgid);
 		send_ev(k, val.partner, BH_BINDEV_UNBIND, val.cgid, 0, on_ev, ctx);
 		val.last_cgid = val.cgid;
 		val.cgid = 0;
 		val.how = BH_BOUND_NONE;
 	}
 	cv.partner = val.partner;
-	if (cur && bpf_map_update_elem(cgroups_fd, &cur, &cv, BPF_ANY) == 0) {
+	if (cur && bh_maps_cgroup_bind(m, cur, &cv) == 0) {
 		if (path_id(cg2, k) != cur) {
-			bpf_map_delete_elem(cgroups_fd, &cur);	/* removed meanwhile */
+			bh_maps_cgroup_unbind(m, cur);	/* removed meanwhile */
 			cur = 0;
 		} else {
 			/* val.cgid is 0 here, or cur (a repair: apply dropped it) */
@@ -405,18 +392,18 @@ static int rescan_one(int paths_fd, int cgroups_fd, const char *cg2,
 			val.bound_ns = boot_ns();
 		}
 	}
-	bpf_map_update_elem(paths_fd, k, &val, BPF_EXIST);
+	bh_maps_cgpath_put(m, k, &val, BPF_EXIST);
 	return 1;
 }
 
-int bh_bind_rescan(struct bh_bind *b, const char *cg2, int cgroups_fd,
+int bh_bind_rescan(struct bh_bind *b, const char *cg2,
 		   void (*on_ev)(void *ctx, const struct bh_bindev *e), void *ctx)
 {
-	int fd = bh_bind_paths_fd(b), have = 0, n = 0;
 	struct bh_cgpath_key key, next;
+	int have = 0, n = 0;
 
-	while (bpf_map_get_next_key(fd, have ? &key : NULL, &next) == 0) {
-		n += rescan_one(fd, cgroups_fd, cg2, &next, on_ev, ctx);
+	while (bh_maps_cgpath_next(b->maps, have ? &key : NULL, &next) == 0) {
+		n += rescan_one(b->maps, cg2, &next, on_ev, ctx);
 		key = next;
 		have = 1;
 	}

@@ -22,14 +22,16 @@ enum bh_bind_mode {
 #define BH_BIND_LINK_RMDIR "bind-rmdir"
 
 struct bh_bind;
+struct bh_maps;
 
 /* Open the bind object over the maps pinned in pin_dir (the datapath's
  * bh_cgroups must be pinned already; bh_cgpaths and bh_bindev are created
- * and pinned if absent). With use_tp, load, attach and pin the tracepoint
- * programs (replacing pinned links of an earlier run: the new one attaches
+ * and pinned if absent) and add its maps to maps (which must outlive b).
+ * With use_tp, load, attach and pin the tracepoint programs (kept when the
+ * pinned links run the same programs, else replaced: the new one attaches
  * before the old one goes); if that fails, or without use_tp, load the maps
  * only and detach pinned bind links: rescan mode. 0 or -errno (logged). */
-int bh_bind_open(struct bh_bind **b, const char *pin_dir, int use_tp);
+int bh_bind_open(struct bh_bind **b, const char *pin_dir, int use_tp, struct bh_maps *maps);
 /* NULL is ignored. Pinned state (maps, links) stays. */
 void bh_bind_close(struct bh_bind *b);
 
@@ -41,10 +43,8 @@ enum bh_bind_mode bh_bind_mode_pinned(const char *pin_dir);
 /* "apply", "rescan", "creation" or NULL (enum bh_bound_by). */
 const char *bh_bound_by_str(unsigned int how);
 
-int bh_bind_paths_fd(const struct bh_bind *b);
 /* Lifecycle records the bh_bindev ring had no room for, over the bound paths. */
-uint64_t bh_bind_lost(const struct bh_bind *b);
-int bh_bind_events_fd(const struct bh_bind *b);
+uint64_t bh_bind_lost(const struct bh_maps *m);
 
 /* "/" + rel as a key. 0 or -ENAMETOOLONG (rel needs BH_CG_PATH_MAX - 2 bytes
  * or fewer). */
@@ -68,10 +68,10 @@ int bh_bind_set_paths(struct bh_bind *b, const struct bh_bound_path *v, size_t n
 int bh_bind_is_current(const struct bh_bind *b, uint64_t id);
 
 /* Rescan mode: every bound path whose cgroup id changed since it was last
- * bound (recreated, created, removed) is bound anew in bh_cgroups (cgroups_fd),
+ * bound (recreated, created, removed) is bound anew in bh_cgroups,
  * the stale id removed, and on_ev called for each bind and unbind (how
  * BH_BOUND_RESCAN). cg2: the cgroup2 mount. Returns the number of changes. */
-int bh_bind_rescan(struct bh_bind *b, const char *cg2, int cgroups_fd,
+int bh_bind_rescan(struct bh_bind *b, const char *cg2,
 		   void (*on_ev)(void *ctx, const struct bh_bindev *e), void *ctx);
 
 #endif

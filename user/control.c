@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
-/* Control socket: framing, credentials, timeouts. Request handling lives in
- * the daemon. */
+/* Control socket: framing, credentials, timeouts. Requests are answered by
+ * ops.c (the {op, handler} table). */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>

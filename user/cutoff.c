@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 /* Cutting off the sockets a revocation or expiry left without a grant. */
 #include <errno.h>
-#include <ftw.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,13 +8,11 @@
 #include <time.h>
 #include <unistd.h>
 #include <arpa/inet.h>
-#include <bpf/bpf.h>
-#include <bpf/libbpf.h>
 #include <bulkhead/decide.h>
-#include "bulkhead.skel.h"
 #include "cgroup.h"
 #include "cutoff.h"
 #include "log.h"
+#include "maps.h"
 #include "sockkill.h"
 
 /* cgroup id -> partner (nearest bound ancestor) for every cgroup below the
@@ -29,32 +26,28 @@ struct cg_partner {
 #define CG_OUTSIDE UINT32_MAX
 
 struct walk {
-	int bindings_fd;
+	const struct bh_maps *maps;
 	struct cg_partner *v;
 	size_t n, cap;
 	uint32_t at_level[64];	/* partner in force at each depth of the walk */
 	int err;
 };
 
-static struct walk *g_walk;	/* nftw has no context argument */
-
-static int walk_cb(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+static int walk_cb(void *ctx, const struct bh_cgroup_entry *e)
 {
-	struct walk *w = g_walk;
+	struct walk *w = ctx;
 	struct bh_cgroup_val b;
 	uint32_t partner;
-	uint64_t id;
 
-	(void)st;
-	if (flag != FTW_D || bh_cgroup_id(path, &id))
+	if (!e->id)
 		return 0;
-	partner = ftw->level > 0 && ftw->level < 64 ? w->at_level[ftw->level - 1] :
+	partner = e->level > 0 && e->level < 64 ? w->at_level[e->level - 1] :
 		  BH_PARTNER_UNKNOWN;
-	if (bpf_map_lookup_elem(w->bindings_fd, &id, &b) == 0)
+	if (bh_maps_cgroup_lookup(w->maps, e->id, &b) == 0)
 		partner = b.kind == BH_CG_BOUND ? b.partner :
 			  b.kind == BH_CG_ANCHOR ? CG_OUTSIDE : BH_PARTNER_UNKNOWN;
-	if (ftw->level < 64)
-		w->at_level[ftw->level] = partner;
+	if (e->level < 64)
+		w->at_level[e->level] = partner;
 	if (w->n == w->cap) {
 		struct cg_partner *nv;
 
@@ -62,11 +55,11 @@ static int walk_cb(const char *path, const struct stat *st, int flag, struct FTW
 		nv = realloc(w->v, w->cap * sizeof(*nv));
 		if (!nv) {
 			w->err = -ENOMEM;
-			return 1;
+			return w->err;
 		}
 		w->v = nv;
 	}
-	w->v[w->n++] = (struct cg_partner){ id, partner };
+	w->v[w->n++] = (struct cg_partner){ e->id, partner };
 	return 0;
 }
 
@@ -105,7 +98,7 @@ static int uncovered(void *ctx, const struct bh_sock_info *si)
 		return 1;	/* denied everything */
 	key.partner = htonl(cp->partner);
 	memcpy(key.addr, si->dst, 16);
-	if (bpf_map_lookup_elem(j->trie_fd, &key, &v))
+	if (bh_maps_trie_lookup(j->trie_fd, &key, &v))
 		return 1;	/* partner gone from the policy */
 	if (v.mode == BH_MODE_AUDIT)
 		return 0;
@@ -113,18 +106,10 @@ static int uncovered(void *ctx, const struct bh_sock_info *si)
 	return res.reason != BH_REASON_GRANTED;
 }
 
-static int current_trie_fd(struct bh_loader *l)
-{
-	uint32_t zero = 0, id;
-
-	if (bpf_map_lookup_elem(bpf_map__fd(l->skel->maps.bh_policy), &zero, &id))
-		return -errno;
-	return bpf_map_get_fd_by_id(id);
-}
-
 int bh_cutoff(struct bh_loader *l, unsigned int *destroyed)
 {
-	struct walk w = { .bindings_fd = bpf_map__fd(l->skel->maps.bh_cgroups) };
+	struct walk w = { .maps = bh_loader_maps(l) };
+	size_t npoints = bh_loader_npoints(l);
 	struct judge j = { .w = &w };
 	char **dirs = bh_point_dirs(l);
 	struct timespec ts;
@@ -134,22 +119,21 @@ int bh_cutoff(struct bh_loader *l, unsigned int *destroyed)
 	*destroyed = 0;
 	if (!dirs)
 		return -ENOMEM;
-	g_walk = &w;
-	for (i = 0; i < l->npoints && !err; i++) {
+	for (i = 0; i < npoints && !err; i++) {
 		memset(w.at_level, 0, sizeof(w.at_level));
-		nftw(dirs[i], walk_cb, 16, FTW_PHYS);
+		bh_cgroup_walk(dirs[i], -1, walk_cb, &w);
 		err = w.err;
 	}
 	if (!err && w.n)
 		qsort(w.v, w.n, sizeof(*w.v), cg_cmp);
 	if (!err) {
-		j.trie_fd = current_trie_fd(l);
+		j.trie_fd = bh_maps_trie_current(w.maps);
 		err = j.trie_fd < 0 ? j.trie_fd : 0;
 	}
 	if (!err) {
 		clock_gettime(CLOCK_BOOTTIME, &ts);
 		j.now = (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
-		err = bh_sock_kill((const char *const *)dirs, l->npoints, uncovered, &j, destroyed);
+		err = bh_sock_kill((const char *const *)dirs, npoints, uncovered, &j, destroyed);
 		close(j.trie_fd);
 	}
 	bh_free_strv(dirs);

@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/* Socket cut-off: destroying sockets a policy change left without a grant. */
 #ifndef BULKHEAD_CUTOFF_H
 #define BULKHEAD_CUTOFF_H
 

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
-/* The foreground daemon: apply, then stream events until SIGINT/SIGTERM. */
+/* The foreground daemon (daemon.c): setup, the loop, teardown. */
 #ifndef BULKHEAD_DAEMON_H
 #define BULKHEAD_DAEMON_H
 

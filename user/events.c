@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 /*
- * Kernel event records -> JSON objects, schema v1 (docs/events.md).
+ * Event objects, schema v1 (docs/events.md): kernel records decoded and
+ * built (decision, flow, flood), and the daemon's own events (alert, loss,
+ * flow summary, policy, lifecycle).
  *
  * Every string that reaches jansson here is valid UTF-8 by construction
  * (fixed ASCII names, inet_ntop output, RFC 3339 timestamps, bh_sanitize
@@ -15,210 +17,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
+#include "control.h"
 #include "events.h"
 
 /* Kernel ABI: no implicit padding anywhere in the record. */
 _Static_assert(sizeof(struct bh_event) % 8 == 0 &&
 	       offsetof(struct bh_event, comm) + BH_TASK_COMM_LEN == sizeof(struct bh_event),
 	       "struct bh_event has implicit padding");
-
-#define NS_PER_SEC 1000000000ll
-
-/* "YYYY-MM-DDTHH:MM:SS" of the last second formatted, per thread: events come
- * in bursts within one second, and gmtime_r + snprintf cost more than the
- * rest of a timestamp. */
-static __thread struct {
-	int64_t sec;
-	int valid;
-	char text[32];
-} ts_cache;
-
-static void format_wall(int64_t wall_ns, char *buf, size_t len)
-{
-	int64_t sec = wall_ns / NS_PER_SEC, rem = wall_ns % NS_PER_SEC;
-	uint32_t usec;
-	size_t n;
-	char frac[9];
-	int i;
-
-	if (rem < 0) {		/* floor, so times before 1970 stay correct */
-		rem += NS_PER_SEC;
-		sec--;
-	}
-	if (!ts_cache.valid || ts_cache.sec != sec) {
-		struct tm tm;
-		time_t t = (time_t)sec;
-
-		if (!gmtime_r(&t, &tm) ||
-		    snprintf(ts_cache.text, sizeof(ts_cache.text), "%04d-%02d-%02dT%02d:%02d:%02d",
-			     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-			     tm.tm_sec) >= (int)sizeof(ts_cache.text)) {
-			snprintf(buf, len, "1970-01-01T00:00:00.000000Z");
-			return;
-		}
-		ts_cache.sec = sec;
-		ts_cache.valid = 1;
-	}
-	usec = (uint32_t)(rem / 1000);
-	frac[0] = '.';
-	for (i = 6; i >= 1; i--, usec /= 10)
-		frac[i] = (char)('0' + usec % 10);
-	frac[7] = 'Z';
-	frac[8] = '\0';
-	n = strlen(ts_cache.text);
-	if (len < n + sizeof(frac)) {
-		if (len)
-			buf[0] = '\0';
-		return;
-	}
-	memcpy(buf, ts_cache.text, n);
-	memcpy(buf + n, frac, sizeof(frac));
-}
-
-void bh_format_ts(int64_t boot_ns, const struct bh_clock *clk, char *buf, size_t len)
-{
-	format_wall(boot_ns - clk->boot_ns + clk->wall_ns, buf, len);
-}
-
-void bh_format_now(char *buf, size_t len)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	format_wall((int64_t)ts.tv_sec * NS_PER_SEC + ts.tv_nsec, buf, len);
-}
-
-/* Length of the valid UTF-8 sequence at p (n bytes available), 0 if invalid.
- * Rejects overlong forms, surrogates and code points above U+10FFFF. */
-static size_t utf8_len(const uint8_t *p, size_t n)
-{
-	uint8_t c = p[0];
-
-	if (c < 0x80)
-		return 1;
-	if (c >= 0xc2 && c <= 0xdf)
-		return n >= 2 && (p[1] & 0xc0) == 0x80 ? 2 : 0;
-	if (c >= 0xe0 && c <= 0xef) {
-		if (n < 3 || (p[1] & 0xc0) != 0x80 || (p[2] & 0xc0) != 0x80)
-			return 0;
-		if (c == 0xe0 && p[1] < 0xa0)
-			return 0;	/* overlong */
-		if (c == 0xed && p[1] >= 0xa0)
-			return 0;	/* UTF-16 surrogate */
-		return 3;
-	}
-	if (c >= 0xf0 && c <= 0xf4) {
-		if (n < 4 || (p[1] & 0xc0) != 0x80 || (p[2] & 0xc0) != 0x80 ||
-		    (p[3] & 0xc0) != 0x80)
-			return 0;
-		if (c == 0xf0 && p[1] < 0x90)
-			return 0;	/* overlong */
-		if (c == 0xf4 && p[1] >= 0x90)
-			return 0;	/* above U+10FFFF */
-		return 4;
-	}
-	return 0;		/* continuation byte, 0xc0, 0xc1, 0xf5..0xff */
-}
-
-static const char replacement[] = "\xef\xbf\xbd";	/* U+FFFD */
-
-char *bh_sanitize(const uint8_t *in, size_t len, char *out, size_t outlen)
-{
-	size_t i = 0, o = 0;
-
-	if (!outlen)
-		return out;
-	while (i < len && in[i]) {
-		const void *src = in + i;
-		size_t n = utf8_len(in + i, len - i), k;
-
-		/* a sequence cut by NUL is invalid too: utf8_len saw a non-0x80 byte */
-		if (!n) {
-			src = replacement;
-			k = 3;
-			n = 1;
-		} else if ((n == 1 && (in[i] < 0x20 || in[i] == 0x7f)) ||
-			   (n == 2 && in[i] == 0xc2 && in[i + 1] < 0xa0)) {
-			src = replacement;	/* C0, DEL and C1 control characters */
-			k = 3;
-		} else {
-			k = n;
-		}
-		if (o + k >= outlen)
-			break;		/* never cut a character: stop before it */
-		memcpy(out + o, src, k);
-		o += k;
-		i += n;
-	}
-	out[o] = '\0';
-	return out;
-}
-
-const char *bh_addr_str(const uint8_t addr[16], char *buf, size_t len)
-{
-	static const uint8_t v4mapped[12] = { [10] = 0xff, [11] = 0xff };
-
-	if (!memcmp(addr, v4mapped, sizeof(v4mapped))) {
-		if (!inet_ntop(AF_INET, addr + 12, buf, len))
-			snprintf(buf, len, "?");
-	} else if (!inet_ntop(AF_INET6, addr, buf, len)) {
-		snprintf(buf, len, "?");
-	}
-	return buf;
-}
-
-const char *bh_verdict_str(unsigned int v)
-{
-	static const char *const names[BH_VERDICT__MAX] = {
-		[BH_VERDICT_ALLOW] = "allow",
-		[BH_VERDICT_DENY] = "deny",
-		[BH_VERDICT_AUDIT] = "audit",
-	};
-
-	return v < BH_VERDICT__MAX ? names[v] : "unknown";
-}
-
-const char *bh_reason_str(unsigned int r)
-{
-	static const char *const names[BH_REASON__MAX] = {
-		[BH_REASON_GRANTED] = "granted",
-		[BH_REASON_NO_GRANT] = "no_grant",
-		[BH_REASON_NEVER] = "never",
-		[BH_REASON_EXPIRED] = "expired",
-		[BH_REASON_REVOKED] = "revoked",
-		[BH_REASON_UNKNOWN_PARTNER] = "unknown_partner",
-	};
-
-	return r < BH_REASON__MAX ? names[r] : "unknown";
-}
-
-const char *bh_proto_str(unsigned int p)
-{
-	switch (p) {
-	case BH_PROTO_ANY:
-		return "any";
-	case BH_PROTO_ICMP:
-		return "icmp";
-	case BH_PROTO_TCP:
-		return "tcp";
-	case BH_PROTO_UDP:
-		return "udp";
-	default:
-		return "other";
-	}
-}
-
-const char *bh_hook_str(unsigned int h)
-{
-	static const char *const names[BH_HOOK__MAX] = {
-		[BH_HOOK_CONNECT] = "connect",
-		[BH_HOOK_SENDMSG] = "sendmsg",
-		[BH_HOOK_EGRESS] = "egress",
-		[BH_HOOK_INGRESS] = "ingress",
-	};
-
-	return h < BH_HOOK__MAX ? names[h] : "unknown";
-}
 
 static const char *event_type(const struct bh_event *e)
 {
@@ -718,3 +524,169 @@ json_t *bh_alert_json(const json_t *decision, const char *what)
 	json_object_del(o, "phase");
 	return o;
 }
+
+int bh_event_decode(const void *data, size_t len, struct bh_event *e)
+{
+	if (len < sizeof(*e))
+		return -EPROTO;
+	memcpy(e, data, sizeof(*e));
+	return 0;
+}
+
+json_t *bh_event_log_loss(const char *partner, uint64_t count, const char *error)
+{
+	json_t *o = bh_event_loss("log_write", count, error);
+
+	if (o && partner)
+		json_object_set_new(o, "partner", json_string(partner));
+	return o;
+}
+
+json_t *bh_event_flow_summary(const struct bh_flow_key *k, const struct bh_flow_val *v,
+			      const struct bh_flow_val *last, unsigned int interval_s,
+			      uint64_t ts_boot_ns, const struct bh_namer *n,
+			      const struct bh_clock *clk)
+{
+	struct bh_event e = {
+		.type = BH_EV_FLOW_NEW, .ts_boot_ns = ts_boot_ns, .partner = k->partner,
+		.dport = k->dport, .proto = k->proto, .verdict = BH_VERDICT_ALLOW,
+		.reason = BH_REASON_GRANTED, .grant = v->grant, .count = 1,
+		.hook = BH_HOOK_EGRESS,
+	};
+	json_t *o;
+
+	memcpy(e.daddr, k->daddr, sizeof(e.daddr));
+	o = bh_event_json(&e, n, clk);
+	if (!o)
+		return NULL;
+	json_object_set_new(o, "phase", json_string("summary"));
+	json_object_set_new(o, "interval", json_integer(interval_s));
+	json_object_set_new(o, "tx_bytes", json_integer(v->tx_bytes - last->tx_bytes));
+	json_object_set_new(o, "tx_packets", json_integer(v->tx_packets - last->tx_packets));
+	json_object_set_new(o, "rx_bytes", json_integer(v->rx_bytes - last->rx_bytes));
+	json_object_set_new(o, "rx_packets", json_integer(v->rx_packets - last->rx_packets));
+	json_object_set_new(o, "total_tx_bytes", json_integer(v->tx_bytes));
+	json_object_set_new(o, "total_rx_bytes", json_integer(v->rx_bytes));
+	return o;
+}
+
+static json_t *peer_json(const struct bh_peer *peer)
+{
+	if (!peer)
+		return json_pack("{s:s}", "by", "daemon");
+	return json_pack("{s:i, s:i, s:s}", "uid", (int)peer->uid, "pid", (int)peer->pid,
+			 "comm", peer->comm);
+}
+
+json_t *bh_event_policy(const char *action, const struct bh_peer *peer, const char *partner,
+			const char *org, json_t *fields)
+{
+	json_t *o = bh_event_new_org("policy", partner, org);
+
+	if (o) {
+		json_object_set_new(o, "action", json_string(action));
+		json_object_set_new(o, "caller", peer_json(peer));
+		if (fields)
+			json_object_update(o, fields);
+	}
+	json_decref(fields);
+	return o;
+}
+
+json_t *bh_event_lifecycle(const char *what, const char *pin_dir, const char *policy,
+			   const char *detail)
+{
+	json_t *o = bh_event_new("lifecycle", NULL);
+
+	if (!o)
+		return NULL;
+	json_object_set_new(o, "event", json_string(what));
+	json_object_set_new(o, "pid", json_integer(getpid()));
+	json_object_set_new(o, "pin_dir", json_string(pin_dir));
+	if (policy)
+		json_object_set_new(o, "policy", json_string(policy));
+	if (detail)
+		json_object_set_new(o, "detail", json_string(detail));
+	return o;
+}
+
+json_t *bh_event_adopt(uint64_t gen_before, size_t grants, size_t revokes, size_t ttls)
+{
+	json_t *o = bh_event_new("lifecycle", NULL);
+
+	if (!o)
+		return NULL;
+	json_object_set_new(o, "event", json_string(gen_before ? "adopt" : "fresh"));
+	json_object_set_new(o, "previous_generation", json_integer(gen_before));
+	json_object_set_new(o, "jit_grants_restored", json_integer(grants));
+	json_object_set_new(o, "revocations_restored", json_integer(revokes));
+	json_object_set_new(o, "ttl_grants_restored", json_integer(ttls));
+	if (gen_before)
+		json_object_set_new(o, "detail", json_string("pinned enforcement was in place; "
+			"decisions taken while no daemon ran are in the counters (`bulkhead "
+			"status`) and in the events that follow"));
+	return o;
+}
+
+/* ---- grants as the control plane and the policy events show them ---- */
+
+json_t *bh_grant_json(const struct bh_grant *g, const char *partner, const char *id,
+		      const char *purpose)
+{
+	json_t *o = json_object(), *ports = json_array();
+	char buf[64];
+	size_t i;
+
+	if (id)
+		json_object_set_new(o, "id", json_string(id));
+	json_object_set_new(o, "partner", json_string(partner));
+	json_object_set_new(o, "to", json_string(bh_prefix_str(&g->to, buf, sizeof(buf))));
+	json_object_set_new(o, "proto", json_string(bh_proto_str(g->proto)));
+	for (i = 0; i < g->nports; i++) {
+		if (g->ports[i].lo == g->ports[i].hi)
+			snprintf(buf, sizeof(buf), "%u", g->ports[i].lo);
+		else
+			snprintf(buf, sizeof(buf), "%u-%u", g->ports[i].lo, g->ports[i].hi);
+		json_array_append_new(ports, json_string(buf));
+	}
+	if (g->nports)
+		json_object_set_new(o, "ports", ports);
+	else
+		json_decref(ports);
+	if (purpose)
+		json_object_set_new(o, "purpose", json_string(purpose));
+	json_object_set_new(o, "source", json_string(g->id & BH_JIT_GRANT_BIT ? "jit" : "policy"));
+	return o;
+}
+
+void bh_grant_json_lifetime(json_t *o, uint64_t exp, int64_t exp_unix, const struct bh_clock *clk)
+{
+	char ts[BH_TS_LEN];
+
+	if (!exp) {
+		json_object_set_new(o, "state", json_string("live"));
+		return;
+	}
+	if (exp_unix)
+		bh_format_unix_ts(exp_unix, ts, sizeof(ts));
+	else
+		bh_format_ts((int64_t)exp, clk, ts, sizeof(ts));
+	json_object_set_new(o, "expires", json_string(ts));
+	json_object_set_new(o, "remaining_s", json_real((int64_t)exp > clk->boot_ns ?
+				(double)((int64_t)exp - clk->boot_ns) / 1e9 : 0.0));
+	json_object_set_new(o, "state", json_string((int64_t)exp > clk->boot_ns ? "live" :
+						    "expired"));
+}
+
+/* revoked_at and revoked_by of revocation record r. */
+void bh_grant_json_revoked(json_t *o, const struct bh_jit *r)
+{
+	char ts[BH_TS_LEN];
+
+	json_object_set_new(o, "state", json_string("revoked"));
+	bh_format_unix_ts((int64_t)r->created_unix_ns, ts, sizeof(ts));
+	json_object_set_new(o, "revoked_at", json_string(ts));
+	json_object_set_new(o, "revoked_by", json_pack("{s:i, s:i, s:s}", "uid", (int)r->by_uid,
+						       "pid", (int)r->by_pid, "comm", r->by_comm));
+}
+

@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
 /*
- * Event stream, JSON Lines schema v1 (docs/events.md): kernel records and
- * daemon events turned into JSON objects (jansson) and written per partner.
+ * Event stream, JSON Lines schema v1 (docs/events.md): every event object is
+ * made here (kernel records decoded once, each event type built in one
+ * place: decision, flow new and flow summary, flood, alert, loss, policy,
+ * lifecycle); the writer (writer.c, declared below) only writes them.
  */
 #ifndef BULKHEAD_EVENTS_USER_H
 #define BULKHEAD_EVENTS_USER_H
@@ -11,14 +13,13 @@
 #include <jansson.h>
 #include <bulkhead/bind.h>
 #include <bulkhead/events.h>
+#include "names.h"
+#include "text.h"
 #include "policy.h"
 
 /* Every line carries "v": BH_EVENTS_SCHEMA; it changes only when a field
  * changes meaning or type (new fields do not change it). */
 #define BH_EVENTS_SCHEMA 1
-
-/* "2026-11-23T11:20:31.123456Z" and its NUL (with room for years > 9999). */
-#define BH_TS_LEN 40
 
 /* Names the kernel does not know; supplied by the daemon. Any callback may be
  * NULL; a name that cannot be resolved is left out of the object. */
@@ -31,22 +32,6 @@ struct bh_namer {
 	/* partner id -> its organisation ("org" of every event of the partner) */
 	const char *(*org)(void *ctx, uint32_t partner_id);
 };
-
-/* Kernel CLOCK_BOOTTIME ns -> RFC 3339 UTC with microseconds
- * ("2026-11-23T11:20:31.123456Z"), using the clock pair in clk. */
-void bh_format_ts(int64_t boot_ns, const struct bh_clock *clk, char *buf, size_t len);
-/* Wall-clock now, same format. */
-void bh_format_now(char *buf, size_t len);
-
-/* Copy kernel-supplied bytes into valid UTF-8: valid UTF-8 sequences are kept
- * (quotes and backslashes too: jansson escapes them), every byte that starts
- * no valid sequence (overlong, surrogate, > U+10FFFF, truncated) becomes
- * U+FFFD, and so do control characters (C0, DEL, C1). Stops at NUL or len;
- * out is always terminated and never ends in a cut character. Returns out. */
-char *bh_sanitize(const uint8_t *in, size_t len, char *out, size_t outlen);
-
-/* Address text: IPv4-mapped shown as IPv4. */
-const char *bh_addr_str(const uint8_t addr[16], char *buf, size_t len);
 
 /* A kernel record as a JSON object (caller owns it; NULL only without
  * memory). type is "connect", "send", "packet" (decisions by hook) or "flow"
@@ -99,11 +84,48 @@ json_t *bh_event_binding(const struct bh_bindev *e, const char *partner, const c
  * that could not be delivered (what: "ring", "flood_map", "log_write"). */
 json_t *bh_event_loss(const char *what, uint64_t count, const char *error);
 
-/* Schema names of the kernel enums ("unknown" when out of range). */
-const char *bh_verdict_str(unsigned int verdict);
-const char *bh_reason_str(unsigned int reason);
-const char *bh_proto_str(unsigned int proto);	/* "tcp", "udp", "icmp", "any", "other" */
-const char *bh_hook_str(unsigned int hook);	/* "connect", "sendmsg", "egress", "ingress" */
+/* A ring buffer record as a struct bh_event (copied out after its size is
+ * checked). 0, or -EPROTO for a record of another size (another ABI). */
+int bh_event_decode(const void *data, size_t len, struct bh_event *e);
+
+/* {"type":"loss","what":"log_write",...} for lines of partner's file (NULL:
+ * of every file) that the writer could not write. */
+json_t *bh_event_log_loss(const char *partner, uint64_t count, const char *error);
+
+/* A flow summary ("type":"flow","phase":"summary"): the traffic of flow k
+ * since its last summary (now - last) and its totals (now). */
+json_t *bh_event_flow_summary(const struct bh_flow_key *k, const struct bh_flow_val *now,
+			      const struct bh_flow_val *last, unsigned int interval_s,
+			      uint64_t ts_boot_ns, const struct bh_namer *n,
+			      const struct bh_clock *clk);
+
+struct bh_peer;
+/* A "policy" event: action, caller (peer; NULL: "by":"daemon") and the
+ * fields of fields (consumed; may be NULL), for partner (may be NULL) and
+ * its org (may be NULL). */
+json_t *bh_event_policy(const char *action, const struct bh_peer *peer, const char *partner,
+			const char *org, json_t *fields);
+/* A "lifecycle" event of this process: what ("start", "reload", "stop"),
+ * pin_dir, policy and detail (both may be NULL). */
+json_t *bh_event_lifecycle(const char *what, const char *pin_dir, const char *policy,
+			   const char *detail);
+/* The lifecycle event after start: "adopt" (gen_before: the generation
+ * found pinned) or "fresh", with the records restored. */
+json_t *bh_event_adopt(uint64_t gen_before, size_t grants, size_t revokes, size_t ttls);
+
+/* A grant as the control plane and `list` show it: id, partner, to, proto,
+ * ports, purpose, source ("policy" or "jit"). id and purpose may be NULL. */
+json_t *bh_grant_json(const struct bh_grant *g, const char *partner, const char *id,
+		      const char *purpose);
+/* Adds expires, remaining_s and state (live/expired) for an expiry: the kernel's
+ * instant expires_boot_ns (CLOCK_BOOTTIME; 0 = none: state live) decides
+ * remaining_s and state; expires is expires_unix_ns when set (fixed when the
+ * grant was made or its ttl started, so it reads the same every time). */
+void bh_grant_json_lifetime(json_t *o, uint64_t expires_boot_ns, int64_t expires_unix_ns,
+			    const struct bh_clock *clk);
+
+/* Adds state "revoked", revoked_at and revoked_by of revocation record r. */
+void bh_grant_json_revoked(json_t *o, const struct bh_jit *r);
 
 /* ---- writer: LOGDIR/<partner>.jsonl + LOGDIR/host.jsonl, or stdout ----
  * One thread at a time. */

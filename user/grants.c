@@ -1,5 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
-/* Just-in-time grants, revocations, ttl starts, and the effective policy. */
+/*
+ * Grants (see grants.h): JIT records, ttl starts, the effective policy and
+ * applying it, grant ids, and the grant/revoke/list selections.
+ */
 #include <errno.h>
 #include <limits.h>
 #include <stddef.h>
@@ -7,12 +10,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <bpf/bpf.h>
+#include "control.h"
 #include "events.h"
 #include "grants.h"
+#include "loader.h"
+#include "log.h"
+#include "maps.h"
 
 /* Layout 1 (pinned as bh_jit) is the first part of layout 2. */
-#define BH_JIT_V1_SIZE 288
 _Static_assert(offsetof(struct bh_jit, expires_unix_ns) == BH_JIT_V1_SIZE, "bh_jit layout 1 prefix");
 _Static_assert(sizeof(struct bh_jit) == BH_JIT_V1_SIZE + 56, "bh_jit layout 2");
 
@@ -28,13 +33,13 @@ static int load_fd(int fd, int v1, struct bh_jitset *s)
 
 	memset(s, 0, sizeof(*s));
 	bh_clock_now(&clk);
-	while (bpf_map_get_next_key(fd, have ? &key : NULL, &next) == 0) {
+	while (bh_maps_jit_next(fd, have ? &key : NULL, &next) == 0) {
 		struct bh_jit r, *nr;
 
 		key = next;
 		have = 1;
 		memset(&r, 0, sizeof(r));
-		if (bpf_map_lookup_elem(fd, &next, &r))
+		if (bh_maps_jit_get(fd, next, &r))
 			continue;
 		if (next == next_key && r.kind == BH_JIT_NEXT) {
 			s->next_seq = r.next_seq;
@@ -65,37 +70,10 @@ int bh_jit_load(int map_fd, struct bh_jitset *s)
 	return load_fd(map_fd, 0, s);
 }
 
-/* The pinned layout-1 map in pin_dir: fd, -ENOENT, or -EPROTO (another layout). */
-static int open_v1(const char *pin_dir, char *path, size_t len)
-{
-	struct bpf_map_info info = {};
-	uint32_t ilen = sizeof(info);
-	int fd;
-
-	snprintf(path, len, "%s/bh_jit", pin_dir);
-	fd = bpf_obj_get(path);
-	if (fd < 0)
-		return -errno;
-	if (bpf_obj_get_info_by_fd(fd, &info, &ilen) || info.value_size != BH_JIT_V1_SIZE) {
-		close(fd);
-		return -EPROTO;
-	}
-	return fd;
-}
-
 int bh_jit_load_pinned(const char *pin_dir, struct bh_jitset *s)
 {
-	char path[PATH_MAX + 16];
-	int fd, v1 = 0, err;
+	int v1, err, fd = bh_maps_jit_open_pinned(pin_dir, &v1);
 
-	snprintf(path, sizeof(path), "%s/bh_jit_v2", pin_dir);
-	fd = bpf_obj_get(path);
-	if (fd < 0 && errno == ENOENT) {
-		fd = open_v1(pin_dir, path, sizeof(path));
-		v1 = 1;
-	} else if (fd < 0) {
-		fd = -errno;
-	}
 	if (fd < 0)
 		return fd;
 	err = load_fd(fd, v1, s);
@@ -107,11 +85,10 @@ int bh_jit_migrate(const char *pin_dir, int map_fd)
 {
 	struct bh_jit next = { .kind = BH_JIT_NEXT };
 	struct bh_jitset old;
-	char path[PATH_MAX + 16];
 	size_t i;
 	int fd, err;
 
-	fd = open_v1(pin_dir, path, sizeof(path));
+	fd = bh_maps_jit_open_v1(pin_dir);
 	if (fd == -ENOENT)
 		return 0;
 	if (fd < 0)
@@ -121,13 +98,12 @@ int bh_jit_migrate(const char *pin_dir, int map_fd)
 	if (err)
 		return err;
 	for (i = 0; i < old.n && !err; i++)
-		if (bpf_map_update_elem(map_fd, &old.r[i].seq, &old.r[i], BPF_ANY))
-			err = -errno;
+		err = bh_maps_jit_put(map_fd, old.r[i].seq, &old.r[i]);
 	next.next_seq = old.next_seq;
-	if (!err && bpf_map_update_elem(map_fd, &next_key, &next, BPF_ANY))
-		err = -errno;
-	if (!err && unlink(path))
-		err = -errno;
+	if (!err)
+		err = bh_maps_jit_put(map_fd, next_key, &next);
+	if (!err)
+		err = bh_maps_jit_unpin_v1(pin_dir);
 	bh_jitset_free(&old);
 	return err ? err : (int)i;
 }
@@ -142,22 +118,27 @@ void bh_jitset_free(struct bh_jitset *s)
 int bh_jit_add(int map_fd, struct bh_jitset *s, const struct bh_jit *r)
 {
 	struct bh_jit *nr = realloc(s->r, (s->n + 1) * sizeof(*nr));
+	int err;
 
 	if (!nr)
 		return -ENOMEM;
 	s->r = nr;
-	if (bpf_map_update_elem(map_fd, &r->seq, r, BPF_ANY))
-		return -errno;
+	err = bh_maps_jit_put(map_fd, r->seq, r);
+	if (err)
+		return err;
 	s->r[s->n++] = *r;
 	return 0;
 }
 
 int bh_jit_remove(int map_fd, struct bh_jitset *s, size_t i)
 {
+	int err;
+
 	if (i >= s->n)
 		return -EINVAL;
-	if (bpf_map_delete_elem(map_fd, &s->r[i].seq) && errno != ENOENT)
-		return -errno;
+	err = bh_maps_jit_del(map_fd, s->r[i].seq);
+	if (err)
+		return err;
 	s->r[i] = s->r[--s->n];
 	return 0;
 }
@@ -165,12 +146,14 @@ int bh_jit_remove(int map_fd, struct bh_jitset *s, size_t i)
 int bh_jit_alloc_seq(int map_fd, struct bh_jitset *s, uint32_t *seq)
 {
 	struct bh_jit next = { .kind = BH_JIT_NEXT };
+	int err;
 
 	if (s->next_seq >= BH_JIT_AUX_KEY - 1)
 		return -EOVERFLOW;
 	next.next_seq = s->next_seq + 1;
-	if (bpf_map_update_elem(map_fd, &next_key, &next, BPF_ANY))
-		return -errno;
+	err = bh_maps_jit_put(map_fd, next_key, &next);
+	if (err)
+		return err;
 	*seq = s->next_seq++;
 	return 0;
 }
@@ -431,75 +414,9 @@ void bh_effective_free(struct bh_policy *eff, size_t nshared)
 	eff->ngrants = 0;
 }
 
-void bh_grant_text_id(const struct bh_policy *file, const struct bh_grant *g, char *buf,
-		      size_t len)
+void bh_grant_format_id(char *buf, size_t len, const char *partner, uint32_t n, int jit)
 {
-	const char *partner = file->partners[g->partner_idx].name;
-	size_t i, n = 0;
-
-	if (g->id & BH_JIT_GRANT_BIT) {
-		snprintf(buf, len, "%s/j%u", partner, g->id & ~BH_JIT_GRANT_BIT);
-		return;
-	}
-	for (i = 0; i < file->ngrants && file->grants[i].id <= g->id; i++)
-		n += file->grants[i].partner_idx == g->partner_idx;
-	snprintf(buf, len, "%s/%zu", partner, n);
-}
-
-json_t *bh_grant_json(const struct bh_grant *g, const char *partner, const char *id,
-		      const char *purpose)
-{
-	json_t *o = json_object(), *ports = json_array();
-	char buf[64];
-	size_t i;
-
-	if (id)
-		json_object_set_new(o, "id", json_string(id));
-	json_object_set_new(o, "partner", json_string(partner));
-	json_object_set_new(o, "to", json_string(bh_prefix_str(&g->to, buf, sizeof(buf))));
-	json_object_set_new(o, "proto", json_string(bh_proto_str(g->proto)));
-	for (i = 0; i < g->nports; i++) {
-		if (g->ports[i].lo == g->ports[i].hi)
-			snprintf(buf, sizeof(buf), "%u", g->ports[i].lo);
-		else
-			snprintf(buf, sizeof(buf), "%u-%u", g->ports[i].lo, g->ports[i].hi);
-		json_array_append_new(ports, json_string(buf));
-	}
-	if (g->nports)
-		json_object_set_new(o, "ports", ports);
-	else
-		json_decref(ports);
-	if (purpose)
-		json_object_set_new(o, "purpose", json_string(purpose));
-	json_object_set_new(o, "source", json_string(g->id & BH_JIT_GRANT_BIT ? "jit" : "policy"));
-	return o;
-}
-
-void bh_format_unix_ts(int64_t unix_ns, char *buf, size_t len)
-{
-	/* a clock whose boot and wall time agree maps the instant onto itself */
-	const struct bh_clock same = { .wall_ns = 0, .boot_ns = 0 };
-
-	bh_format_ts(unix_ns, &same, buf, len);
-}
-
-void bh_grant_json_lifetime(json_t *o, uint64_t exp, int64_t exp_unix, const struct bh_clock *clk)
-{
-	char ts[BH_TS_LEN];
-
-	if (!exp) {
-		json_object_set_new(o, "state", json_string("live"));
-		return;
-	}
-	if (exp_unix)
-		bh_format_unix_ts(exp_unix, ts, sizeof(ts));
-	else
-		bh_format_ts((int64_t)exp, clk, ts, sizeof(ts));
-	json_object_set_new(o, "expires", json_string(ts));
-	json_object_set_new(o, "remaining_s", json_real((int64_t)exp > clk->boot_ns ?
-				(double)((int64_t)exp - clk->boot_ns) / 1e9 : 0.0));
-	json_object_set_new(o, "state", json_string((int64_t)exp > clk->boot_ns ? "live" :
-						    "expired"));
+	snprintf(buf, len, jit ? "%s/j%u" : "%s/%u", partner, n);
 }
 
 json_t *bh_jit_list_json(const struct bh_jitset *s, const char *partner,
@@ -511,7 +428,7 @@ json_t *bh_jit_list_json(const struct bh_jitset *s, const char *partner,
 	for (i = 0; i < s->n; i++) {
 		const struct bh_jit *r = &s->r[i];
 		struct bh_grant g;
-		char id[96], ts[BH_TS_LEN];
+		char id[96];
 		json_t *o;
 
 		if ((partner && strcmp(partner, r->partner)) ||
@@ -520,7 +437,7 @@ json_t *bh_jit_list_json(const struct bh_jitset *s, const char *partner,
 		if (bh_jit_to_grant(r, 0, &g))
 			continue;
 		if (r->kind == BH_JIT_GRANT) {
-			snprintf(id, sizeof(id), "%s/j%u", r->partner, r->seq);
+			bh_grant_format_id(id, sizeof(id), r->partner, r->seq, 1);
 			o = bh_grant_json(&g, r->partner, id, g.purpose);
 			bh_grant_json_lifetime(o, r->expires_boot_ns, (int64_t)r->expires_unix_ns, clk);
 		} else {
@@ -529,14 +446,385 @@ json_t *bh_jit_list_json(const struct bh_jitset *s, const char *partner,
 			g.id = 0;
 			o = bh_grant_json(&g, r->partner, NULL, NULL);
 			json_object_set_new(o, "source", json_string("revocation"));
-			json_object_set_new(o, "state", json_string("revoked"));
-			bh_format_unix_ts((int64_t)r->created_unix_ns, ts, sizeof(ts));
-			json_object_set_new(o, "revoked_at", json_string(ts));
-			json_object_set_new(o, "revoked_by", json_pack("{s:i, s:i, s:s}", "uid",
-						(int)r->by_uid, "pid", (int)r->by_pid, "comm",
-						r->by_comm));
+			bh_grant_json_revoked(o, r);
 		}
 		bh_grant_free(&g);
+		json_array_append_new(arr, o);
+	}
+	return arr;
+}
+
+/* ---- the daemon's grant state ---- */
+
+void bh_grants_free(struct bh_grants *gs)
+{
+	free(gs->file_nth);
+	gs->file_nth = NULL;
+	bh_effective_free(&gs->eff, gs->eff_shared);
+	bh_jitset_free(&gs->jit);
+	bh_policy_free(&gs->pol);
+}
+
+/* file_nth: each policy-file grant's number among its partner's grants. */
+static int index_file_grants(struct bh_grants *gs)
+{
+	uint32_t *count = calloc(gs->pol.npartners + 1, sizeof(*count));
+	size_t i;
+
+	free(gs->file_nth);
+	gs->file_nth = calloc(gs->pol.ngrants + 1, sizeof(*gs->file_nth));
+	if (!count || !gs->file_nth) {
+		free(count);
+		return -ENOMEM;
+	}
+	for (i = 0; i < gs->pol.ngrants; i++)
+		gs->file_nth[i] = ++count[gs->pol.grants[i].partner_idx];
+	free(count);
+	return 0;
+}
+
+int bh_grants_apply(struct bh_grants *gs, struct bh_loader *l, struct bh_policy *p,
+		    struct bh_errors *errs)
+{
+	struct bh_policy eff;
+	struct bh_clock clk;
+	size_t nshared, started;
+	int err;
+
+	bh_clock_now(&clk);
+	err = bh_ttl_start(gs->jit_fd, &gs->jit, p, &clk, &started);
+	if (err) {
+		if (err == -E2BIG)
+			bh_errors_add(errs, "%s: cannot record when its ttl grants start: more than "
+				      "%d just-in-time grants, revocations and ttl grants", p->file,
+				      BH_MAX_JIT);
+		else
+			bh_errors_add(errs, "%s: cannot record when its ttl grants start: %s",
+				      p->file, strerror(-err));
+		return err;
+	}
+	err = bh_effective_build(p, &gs->jit, &eff, &nshared);
+	if (err) {
+		bh_errors_add(errs, "out of memory building the effective policy");
+		bh_ttl_unstart(gs->jit_fd, &gs->jit, started);
+		return err;
+	}
+	err = bh_apply(l, &eff, errs);
+	if (err) {
+		bh_effective_free(&eff, nshared);
+		bh_ttl_unstart(gs->jit_fd, &gs->jit, started);
+		return err;
+	}
+	bh_effective_free(&gs->eff, gs->eff_shared);
+	gs->eff = eff;
+	gs->eff_shared = nshared;
+	if (p != &gs->pol) {
+		bh_policy_free(&gs->pol);
+		gs->pol = *p;
+		memset(p, 0, sizeof(*p));
+	}
+	/* ttl starts of grants the applied policy no longer has: gone, so a
+	 * grant that comes back later is a new grant */
+	err = bh_ttl_prune(gs->jit_fd, &gs->jit, &gs->pol);
+	if (err)
+		pr_warn("forgetting the ttl starts of removed grants: %s\n", strerror(-err));
+	index_file_grants(gs);
+	return 0;
+}
+
+int bh_grants_reapply(struct bh_grants *gs, struct bh_loader *l, struct bh_errors *errs)
+{
+	return bh_grants_apply(gs, l, &gs->pol, errs);
+}
+
+int bh_grants_partner(const struct bh_policy *pol, const char *name, uint32_t *idx)
+{
+	return name ? partner_index(pol, name, idx) : -ENOENT;
+}
+
+static const struct bh_jit *jit_of_seq(const struct bh_jitset *s, uint32_t seq)
+{
+	size_t i;
+
+	for (i = 0; i < s->n; i++)
+		if (s->r[i].seq == seq && s->r[i].kind == BH_JIT_GRANT)
+			return &s->r[i];
+	return NULL;
+}
+
+int bh_grants_name(const struct bh_grants *gs, uint32_t id, char *buf, size_t len,
+		   const char **purpose)
+{
+	const struct bh_grant *g;
+
+	if (id & BH_JIT_GRANT_BIT) {
+		const struct bh_jit *r = jit_of_seq(&gs->jit, id & ~BH_JIT_GRANT_BIT);
+
+		if (!r)
+			return -ENOENT;
+		bh_grant_format_id(buf, len, r->partner, r->seq, 1);
+		*purpose = r->purpose[0] ? r->purpose : NULL;
+		return 0;
+	}
+	if (id == 0 || id > gs->pol.ngrants || !gs->file_nth)
+		return -ENOENT;
+	g = &gs->pol.grants[id - 1];
+	bh_grant_format_id(buf, len, gs->pol.partners[g->partner_idx].name, gs->file_nth[id - 1], 0);
+	*purpose = g->purpose;
+	return 0;
+}
+
+uint64_t bh_grants_expiry_boot(const struct bh_grant *g, const struct bh_clock *clk)
+{
+	if (g->expires_boot_ns)
+		return g->expires_boot_ns;
+	if (g->expires_unix_ns)
+		return g->expires_unix_ns - clk->wall_ns + clk->boot_ns;
+	return 0;
+}
+
+uint64_t bh_grants_next_expiry(const struct bh_grants *gs, uint64_t after,
+			       const struct bh_clock *clk)
+{
+	uint64_t next = 0;
+	size_t i;
+
+	for (i = 0; i < gs->eff.ngrants; i++) {
+		uint64_t exp = bh_grants_expiry_boot(&gs->eff.grants[i], clk);
+
+		if (exp > after && (!next || exp < next))
+			next = exp;
+	}
+	return next;
+}
+
+size_t bh_grants_sweep(struct bh_grants *gs, uint64_t now, uint64_t linger_ns, json_t *removed)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < gs->jit.n;) {
+		struct bh_jit *r = &gs->jit.r[i];
+
+		if (r->kind == BH_JIT_GRANT && r->expires_boot_ns + linger_ns < now) {
+			json_array_append_new(removed, json_pack("{s:s, s:i}", "partner", r->partner,
+								 "seq", (int)r->seq));
+			bh_jit_remove(gs->jit_fd, &gs->jit, i);
+			n++;
+			continue;
+		}
+		i++;
+	}
+	return n;
+}
+
+/* A grant in force as `list` and the events show it. */
+static json_t *grant_json(const struct bh_grants *gs, const struct bh_grant *g)
+{
+	const char *purpose = g->purpose;
+	char id[128];
+
+	const struct bh_partner *pt = &gs->pol.partners[g->partner_idx];
+	json_t *o;
+
+	if (bh_grants_name(gs, g->id, id, sizeof(id), &purpose))
+		id[0] = '\0';
+	o = bh_grant_json(g, pt->name, id[0] ? id : NULL, purpose);
+	if (o && pt->org)
+		json_object_set_new(o, "org", json_string(pt->org));
+	return o;
+}
+
+const char *bh_grants_org(const struct bh_grants *gs, uint32_t id)
+{
+	for (size_t i = 0; id && i < gs->pol.npartners; i++)
+		if (gs->pol.partners[i].id == id)
+			return gs->pol.partners[i].org;
+	return NULL;
+}
+
+const char *bh_grants_org_of(const struct bh_grants *gs, const char *partner)
+{
+	for (size_t i = 0; partner && i < gs->pol.npartners; i++)
+		if (!strcmp(gs->pol.partners[i].name, partner))
+			return gs->pol.partners[i].org;
+	return NULL;
+}
+
+/* ... with expires / remaining_s / state; a file ttl counts from when the
+ * grant was first applied. */
+static json_t *grant_json_live(const struct bh_grants *gs, const struct bh_grant *g,
+			       const struct bh_clock *ref, const struct bh_clock *now)
+{
+	json_t *o = grant_json(gs, g);
+
+	bh_grant_json_lifetime(o, bh_grants_expiry_boot(g, ref), g->expires_unix_ns, now);
+	return o;
+}
+
+static void set_actor(struct bh_jit *r, const struct bh_peer *peer)
+{
+	r->by_uid = peer->uid;
+	r->by_pid = peer->pid;
+	snprintf(r->by_comm, sizeof(r->by_comm), "%.15s", peer->comm);
+}
+
+static void remove_seq(struct bh_grants *gs, uint32_t seq)
+{
+	size_t i;
+
+	for (i = 0; i < gs->jit.n; i++)
+		if (gs->jit.r[i].seq == seq)
+			bh_jit_remove(gs->jit_fd, &gs->jit, i);
+}
+
+int bh_grants_new_seq(struct bh_grants *gs, uint32_t *seq)
+{
+	return bh_jit_alloc_seq(gs->jit_fd, &gs->jit, seq);
+}
+
+int bh_grants_add(struct bh_grants *gs, struct bh_loader *l, uint32_t seq, uint32_t pidx,
+		  const struct bh_grant *g, const struct bh_peer *peer, const struct bh_clock *clk,
+		  json_t **out, struct bh_errors *errs)
+{
+	struct bh_jit r = { .kind = BH_JIT_GRANT, .seq = seq };
+	size_t i;
+	int err;
+
+	*out = NULL;
+	/* the kernel's instant (boot) and the listed one (wall), fixed now */
+	r.expires_boot_ns = g->ttl_ns ? clk->boot_ns + g->ttl_ns :
+			    g->expires_unix_ns - clk->wall_ns + clk->boot_ns;
+	r.expires_unix_ns = g->ttl_ns ? clk->wall_ns + g->ttl_ns : g->expires_unix_ns;
+	r.created_unix_ns = clk->wall_ns;
+	r.created_boot_ns = clk->boot_ns;
+	set_actor(&r, peer);
+	bh_jit_set_def(&r, gs->pol.partners[pidx].name, g);
+	snprintf(r.purpose, sizeof(r.purpose), "%s", g->purpose ? g->purpose : "");
+	err = bh_jit_add(gs->jit_fd, &gs->jit, &r);
+	if (!err)
+		err = bh_grants_reapply(gs, l, errs);
+	if (err) {
+		remove_seq(gs, r.seq);
+		return err;
+	}
+	for (i = 0; i < gs->eff.ngrants; i++)
+		if (gs->eff.grants[i].id == (BH_JIT_GRANT_BIT | r.seq))
+			*out = grant_json_live(gs, &gs->eff.grants[i], clk, clk);
+	return 0;
+}
+
+/* The revocation record for what sel takes of policy-file grant g. */
+static void mask_for(struct bh_jit *mask, const char *partner, const struct bh_revoke_sel *sel,
+		     const struct bh_grant *g)
+{
+	if (sel->gid) {
+		bh_jit_set_def(mask, partner, g);
+		return;
+	}
+	memcpy(mask->addr, sel->within.addr, 16);
+	mask->plen = sel->within.plen;
+	mask->proto = BH_JIT_ANY_PROTO;
+}
+
+/* JIT grant record r is one sel takes. */
+static int jit_selected(const struct bh_jit *r, const char *partner,
+			const struct bh_revoke_sel *sel)
+{
+	struct bh_prefix pf;
+	char id[128];
+
+	if (r->kind != BH_JIT_GRANT || strcmp(r->partner, partner))
+		return 0;
+	if (sel->gid) {
+		bh_grant_format_id(id, sizeof(id), r->partner, r->seq, 1);
+		return !strcmp(sel->gid, id);
+	}
+	memcpy(pf.addr, r->addr, 16);
+	pf.plen = r->plen;
+	return bh_prefix_within(&pf, &sel->within);
+}
+
+int bh_grants_revoke(struct bh_grants *gs, struct bh_loader *l, const struct bh_revoke_sel *sel,
+		     const struct bh_peer *peer, json_t **removed, struct bh_errors *errs)
+{
+	const char *partner = gs->pol.partners[sel->pidx].name;
+	struct bh_jit mask = { .kind = BH_JIT_REVOKE };
+	struct bh_clock clk;
+	size_t i;
+	int err = 0, masked = 0;
+	char buf[128];
+
+	*removed = json_array();
+	bh_clock_now(&clk);
+	mask.created_unix_ns = clk.wall_ns;
+	set_actor(&mask, peer);
+	snprintf(mask.partner, sizeof(mask.partner), "%s", partner);
+	for (i = 0; i < gs->eff.ngrants; i++) {
+		const struct bh_grant *g = &gs->eff.grants[i];
+		const char *purpose;
+
+		if (g->partner_idx != sel->pidx || bh_grants_name(gs, g->id, buf, sizeof(buf), &purpose))
+			continue;
+		if (sel->gid ? strcmp(sel->gid, buf) : !bh_prefix_within(&g->to, &sel->within))
+			continue;
+		json_array_append_new(*removed, grant_json(gs, g));
+		if (g->id & BH_JIT_GRANT_BIT)
+			continue;
+		/* a policy-file grant: remember the revocation (pinned) */
+		if (!masked)
+			mask_for(&mask, partner, sel, g);
+		masked = 1;
+	}
+	if (!json_array_size(*removed)) {
+		err = -ESRCH;
+		goto out;
+	}
+	for (i = 0; i < gs->jit.n;) {
+		if (jit_selected(&gs->jit.r[i], partner, sel)) {
+			bh_jit_remove(gs->jit_fd, &gs->jit, i);
+			continue;
+		}
+		i++;
+	}
+	if (masked) {
+		mask.seq = bh_jit_aux_key(&gs->jit);
+		err = bh_jit_add(gs->jit_fd, &gs->jit, &mask);
+	}
+	if (!err)
+		err = bh_grants_reapply(gs, l, errs);
+out:
+	if (err) {
+		json_decref(*removed);
+		*removed = NULL;
+	}
+	return err;
+}
+
+json_t *bh_grants_list(const struct bh_grants *gs, int all, uint32_t pidx,
+		       const struct bh_clock *ref, const struct bh_clock *now)
+{
+	json_t *arr = json_array();
+	size_t i;
+
+	for (i = 0; i < gs->eff.ngrants; i++) {
+		const struct bh_grant *g = &gs->eff.grants[i];
+
+		if (all || g->partner_idx == pidx)
+			json_array_append_new(arr, grant_json_live(gs, g, ref, now));
+	}
+	/* revoked policy-file grants stay listed, so a revocation is visible */
+	for (i = 0; i < gs->pol.ngrants; i++) {
+		const struct bh_grant *g = &gs->pol.grants[i];
+		const struct bh_jit *m;
+		json_t *o;
+
+		if (!all && g->partner_idx != pidx)
+			continue;
+		m = bh_jit_mask_of(&gs->jit, gs->pol.partners[g->partner_idx].name, g);
+		if (!m)
+			continue;
+		o = grant_json(gs, g);
+		bh_grant_json_revoked(o, m);
 		json_array_append_new(arr, o);
 	}
 	return arr;

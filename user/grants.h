@@ -1,8 +1,11 @@
 /* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
 /*
- * Just-in-time grants, revocations and the start of policy-file ttls (the
- * control plane's records, pinned in bh_jit_v2), and the effective policy:
- * the policy file's grants minus revoked ones, plus live JIT grants.
+ * Grants, one home for the user side: the just-in-time grants, revocations
+ * and policy-file ttl starts (the control plane's records, pinned in
+ * bh_jit_v2), the effective policy (the policy file's grants minus revoked
+ * ones, plus live JIT grants) and applying it, grant numbering and the one
+ * grant id format ("<partner>/<n>", "<partner>/j<seq>"), and the grant,
+ * revoke and list selections, which take parsed values (ops.h).
  */
 #ifndef BULKHEAD_GRANTS_H
 #define BULKHEAD_GRANTS_H
@@ -75,30 +78,94 @@ int bh_effective_build(const struct bh_policy *file, const struct bh_jitset *s,
 		       struct bh_policy *eff, size_t *nshared);
 void bh_effective_free(struct bh_policy *eff, size_t nshared);
 
-/* Text id of a grant: "<partner>/<n>" for the n-th grant of that partner in
- * the file, "<partner>/j<seq>" for a JIT grant. */
-void bh_grant_text_id(const struct bh_policy *file, const struct bh_grant *g, char *buf,
-		      size_t len);
-
-/* A wall-clock instant (ns since the epoch) as the events write timestamps. */
-void bh_format_unix_ts(int64_t unix_ns, char *buf, size_t len);
-
-#include <jansson.h>
-
-/* A grant as the control plane and `list` show it: id, partner, to, proto,
- * ports, purpose, source ("policy" or "jit"). id and purpose may be NULL. */
-json_t *bh_grant_json(const struct bh_grant *g, const char *partner, const char *id,
-		      const char *purpose);
-/* Adds expires, remaining_s and state (live/expired) for an expiry: the kernel's
- * instant expires_boot_ns (CLOCK_BOOTTIME; 0 = none: state live) decides
- * remaining_s and state; expires is expires_unix_ns when set (fixed when the
- * grant was made or its ttl started, so it reads the same every time). */
-void bh_grant_json_lifetime(json_t *o, uint64_t expires_boot_ns, int64_t expires_unix_ns,
-			    const struct bh_clock *clk);
+/* The one grant id format: "<partner>/<n>" for the n-th grant of that partner
+ * in the policy file, "<partner>/j<seq>" (jit) for a JIT grant. */
+void bh_grant_format_id(char *buf, size_t len, const char *partner, uint32_t n, int jit);
 
 /* What the pinned records alone say (the daemon is down): JIT grants with
  * their lifetime and revocations, as `list` shows them; partner NULL = all. */
 json_t *bh_jit_list_json(const struct bh_jitset *s, const char *partner,
 			 const struct bh_clock *clk);
+
+/* ---- the daemon's grant state ---- */
+
+struct bh_loader;
+struct bh_peer;
+
+struct bh_grants {
+	struct bh_policy pol;		/* the policy file as last applied */
+	uint32_t *file_nth;		/* file grant i is its partner's file_nth[i]-th */
+	struct bh_jitset jit;		/* JIT grants and revocations (pinned) */
+	struct bh_policy eff;		/* what the kernel enforces: pol - revoked + JIT */
+	size_t eff_shared;
+	int jit_fd;			/* the pinned record map */
+};
+
+void bh_grants_free(struct bh_grants *gs);
+
+/* Compile and swap in file policy p (taking ownership on success) with the
+ * JIT records. A ttl grant p brings in for the first time starts now; one
+ * already applied keeps its start. On failure nothing in the kernel changed
+ * and no ttl was started; errs says why. 0 or -errno. */
+int bh_grants_apply(struct bh_grants *gs, struct bh_loader *l, struct bh_policy *p,
+		    struct bh_errors *errs);
+/* Re-apply the current file policy with the current JIT records. */
+int bh_grants_reapply(struct bh_grants *gs, struct bh_loader *l, struct bh_errors *errs);
+
+/* Index of partner name in the applied policy file. 0 or -ENOENT. */
+int bh_grants_partner(const struct bh_policy *pol, const char *name, uint32_t *idx);
+
+/* Kernel grant id -> its text id in buf and its purpose (may be NULL).
+ * 0 or -ENOENT (no such grant). */
+int bh_grants_name(const struct bh_grants *gs, uint32_t id, char *buf, size_t len,
+		   const char **purpose);
+
+/* Expiry instant of a grant in force (CLOCK_BOOTTIME), 0 = none; a wall-clock
+ * expiry is converted with the clock pair clk. */
+uint64_t bh_grants_expiry_boot(const struct bh_grant *g, const struct bh_clock *clk);
+/* The earliest expiry among the grants in force after `after`, 0 = none. */
+uint64_t bh_grants_next_expiry(const struct bh_grants *gs, uint64_t after,
+			       const struct bh_clock *clk);
+
+/* JIT grants dead for longer than linger_ns at now (CLOCK_BOOTTIME) leave
+ * the records; each removed one is appended to removed as {partner, seq}.
+ * Returns how many (the caller re-applies). */
+size_t bh_grants_sweep(struct bh_grants *gs, uint64_t now, uint64_t linger_ns, json_t *removed);
+
+/* A new JIT grant seq (bh_jit_alloc_seq). 0 or -errno. */
+int bh_grants_new_seq(struct bh_grants *gs, uint32_t *seq);
+/* A parsed grant request (ops.h): g of partner pidx, made by peer at clk.
+ * Records it (pinned) as JIT grant seq and re-applies; on failure nothing
+ * stays. The grant as listed (with its lifetime) in *out. 0 or -errno
+ * (errs may say why). */
+int bh_grants_add(struct bh_grants *gs, struct bh_loader *l, uint32_t seq, uint32_t pidx,
+		  const struct bh_grant *g, const struct bh_peer *peer, const struct bh_clock *clk,
+		  json_t **out, struct bh_errors *errs);
+
+/* Which grants of partner pidx a revocation takes: the one with text id gid,
+ * or (gid NULL) every one within `within`. */
+struct bh_revoke_sel {
+	uint32_t pidx;
+	const char *gid;
+	struct bh_prefix within;
+};
+
+/* Revoke what sel selects, by peer: JIT grants leave the records, a
+ * policy-file grant gets a pinned revocation record; re-applies. The revoked
+ * grants (as listed) in *removed. 0, -ESRCH (nothing selected, nothing
+ * changed) or another -errno (errs may say why). */
+int bh_grants_revoke(struct bh_grants *gs, struct bh_loader *l, const struct bh_revoke_sel *sel,
+		     const struct bh_peer *peer, json_t **removed, struct bh_errors *errs);
+
+/* The grants in force (of partner pidx, or all with all set) with their
+ * lifetime, then the revoked policy-file grants: `list`. ref converts
+ * wall-clock expiries (the daemon's clock pair), now is the listing's. */
+/* The org of a partner of the applied policy, by kernel id or by name
+ * (NULL: none, or no such partner). */
+const char *bh_grants_org(const struct bh_grants *gs, uint32_t id);
+const char *bh_grants_org_of(const struct bh_grants *gs, const char *partner);
+
+json_t *bh_grants_list(const struct bh_grants *gs, int all, uint32_t pidx,
+		       const struct bh_clock *ref, const struct bh_clock *now);
 
 #endif

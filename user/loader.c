@@ -1,99 +1,66 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 /*
- * Load, pin, attach, apply.
+ * Load, attach, apply: the BPF object (struct bh_loader, opaque), partner
+ * ids, cgroup bindings and attach points, the compiled policy trie, and the
+ * programs' links.
  *
- * Pin layout under the pin directory (default /sys/fs/bpf/bulkhead):
- *   bh_policy bh_cgroups bh_state bh_counters bh_sk bh_pnames   maps (by name)
+ * Pin layout under the pin directory (default /sys/fs/bpf/bulkhead; pindir.c):
+ *   bh_policy bh_cgroups bh_state bh_counters bh_sk bh_pnames   maps (by name; maps.c)
  *   links/<cgroup id>-<program>                                  one bpf_link each
  * Maps are reused on the next load (libbpf pin-by-name), links are updated in
  * place with the new program (BPF_LINK_UPDATE), so a restart never opens a gap.
+ * Binding at creation (bind.c) is opened with it: bh_cgpaths is filled before
+ * bh_cgroups at every apply.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
-#include <sys/mount.h>
 #include <sys/stat.h>
-#include <sys/statfs.h>
 #include <time.h>
 #include <unistd.h>
 #include <arpa/inet.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
-#include <linux/magic.h>
 #include <bulkhead/events.h>
 #include "bind.h"
 #include "bulkhead.skel.h"
 #include "cgroup.h"
 #include "loader.h"
 #include "log.h"
+#include "maps.h"
+#include "pindir.h"
 
-#define BPFFS "/sys/fs/bpf"
 
-static int mkdir_p(const char *path, mode_t mode)
-{
-	char buf[PATH_MAX];
-	char *p;
+struct bh_attach_point {
+	char *path;		/* relative to the cgroup2 mount */
+	uint64_t cgid;
+};
 
-	if ((size_t)snprintf(buf, sizeof(buf), "%s", path) >= sizeof(buf))
-		return -ENAMETOOLONG;
-	for (p = buf + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(buf, mode) && errno != EEXIST)
-			return -errno;
-		*p = '/';
-	}
-	if (mkdir(buf, mode) && errno != EEXIST)
-		return -errno;
-	return 0;
-}
-
-int bh_lock_pin_dir(int fd)
-{
-	int i;
-
-	for (i = 0; i < 100; i++) {
-		if (flock(fd, LOCK_EX | LOCK_NB) == 0)
-			return 0;
-		if (errno != EWOULDBLOCK)
-			return -1;
-		usleep(10000);	/* a `status` probe holds it for microseconds */
-	}
-	errno = EWOULDBLOCK;
-	return -1;
-}
-
-int bh_pin_prepare(const char *pin_dir)
-{
-	struct statfs sfs;
-	int err;
-
-	if (statfs(BPFFS, &sfs) || sfs.f_type != BPF_FS_MAGIC) {
-		if (mkdir(BPFFS, 0700) && errno != EEXIST)
-			return -errno;
-		if (mount("bpf", BPFFS, "bpf", 0, "mode=0700")) {
-			err = -errno;
-			pr_warn("cannot mount bpffs at %s: %s\n", BPFFS, strerror(-err));
-			return err;
-		}
-		pr_info("mounted bpffs at %s\n", BPFFS);
-	}
-	err = mkdir_p(pin_dir, 0700);
-	if (!err) {
-		char links[PATH_MAX + 16];
-
-		snprintf(links, sizeof(links), "%s/links", pin_dir);
-		err = mkdir_p(links, 0700);
-	}
-	if (err)
-		pr_warn("cannot create pin directory %s: %s\n", pin_dir, strerror(-err));
-	return err;
-}
+struct bh_loader {
+	char pin_dir[PATH_MAX];
+	char cg2[PATH_MAX];	/* cgroup2 mount point */
+	int lock_fd;
+	struct bulkhead_bpf *skel;
+	struct bh_maps maps;	/* the skeleton's */
+	size_t npoints;
+	struct bh_attach_point *points;
+	/* partner names by id: the pinned bh_pnames, read once at open (this
+	 * loader holds the pin lock, so it is the only writer) */
+	struct bh_pname *names;
+	/* attach points whose links this loader already attached or updated */
+	size_t nattached;
+	uint64_t *attached;
+	/* binding at creation, or the rescan fallback (bind.c) */
+	struct bh_bind *bind;
+	/* bh_fold_tcp, bh_fold_udp iterators (flows.c), made on first use */
+	struct bpf_link *fold_links[2];
+	/* the pin directory held no pins when this loader locked it (nothing
+	 * to adopt), and this loader created the directory itself */
+	int fresh;
+	int made_dir;
+};
 
 static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
@@ -104,44 +71,33 @@ static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list 
 	return vfprintf(stderr, fmt, ap);
 }
 
-/* path is a directory holding nothing (but an entry named except), or absent. */
-static int empty_dir(const char *path, const char *except)
-{
-	DIR *d = opendir(path);
-	struct dirent *de;
-	int empty = 1;
-
-	if (!d)
-		return errno == ENOENT;
-	while (empty && (de = readdir(d)))
-		empty = !strcmp(de->d_name, ".") || !strcmp(de->d_name, "..") ||
-			(except && !strcmp(de->d_name, except));
-	closedir(d);
-	return empty;
-}
-
-int bh_loader_open(struct bh_loader *l, const char *pin_dir, unsigned int ring_kib,
+int bh_loader_open(struct bh_loader **lp, const char *pin_dir, unsigned int ring_kib,
 		   int bind_tp)
 {
-	LIBBPF_OPTS(bpf_object_open_opts, oo, .pin_root_path = l->pin_dir);
-	char links[PATH_MAX + 16];
+	struct bh_loader *l = calloc(1, sizeof(*l));
+	LIBBPF_OPTS(bpf_object_open_opts, oo);
 	int err;
 
-	memset(l, 0, sizeof(*l));
+	*lp = NULL;
+	if (!l)
+		return -ENOMEM;
+	oo.pin_root_path = l->pin_dir;
 	l->lock_fd = -1;
 	libbpf_set_print(libbpf_print);
-	if ((size_t)snprintf(l->pin_dir, sizeof(l->pin_dir), "%s", pin_dir) >= sizeof(l->pin_dir))
-		return -ENAMETOOLONG;
+	if ((size_t)snprintf(l->pin_dir, sizeof(l->pin_dir), "%s", pin_dir) >= sizeof(l->pin_dir)) {
+		err = -ENAMETOOLONG;
+		goto fail;
+	}
 	err = bh_cgroup2_mount(l->cg2, sizeof(l->cg2));
 	if (err) {
 		pr_warn("no cgroup v2 hierarchy mounted (see /proc/self/mountinfo): %s\n",
 			strerror(-err));
-		return err;
+		goto fail;
 	}
 	l->made_dir = access(l->pin_dir, F_OK) != 0;
 	err = bh_pin_prepare(l->pin_dir);
 	if (err)
-		return err;
+		goto fail;
 	l->lock_fd = open(l->pin_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (l->lock_fd < 0 || bh_lock_pin_dir(l->lock_fd)) {
 		err = -errno;
@@ -149,8 +105,7 @@ int bh_loader_open(struct bh_loader *l, const char *pin_dir, unsigned int ring_k
 			"another bulkhead daemon holds this pin directory" : strerror(-err));
 		goto fail;
 	}
-	snprintf(links, sizeof(links), "%s/links", l->pin_dir);
-	l->fresh = empty_dir(l->pin_dir, "links") && empty_dir(links, NULL);
+	l->fresh = bh_pin_dir_empty(l->pin_dir);
 	l->skel = bulkhead_bpf__open_opts(&oo);
 	if (!l->skel) {
 		err = -errno;
@@ -158,7 +113,7 @@ int bh_loader_open(struct bh_loader *l, const char *pin_dir, unsigned int ring_k
 		goto fail;
 	}
 	if (ring_kib) {
-		err = bpf_map__set_max_entries(l->skel->maps.bh_events, ring_kib * 1024);
+		err = bh_maps_set_ring_kib(l->skel, ring_kib);
 		if (err) {
 			pr_warn("ring size %u KiB: %s (a power of two, at least 4)\n", ring_kib,
 				strerror(-err));
@@ -172,16 +127,18 @@ int bh_loader_open(struct bh_loader *l, const char *pin_dir, unsigned int ring_k
 			"bulkhead version? run `bulkhead down` first)" : "");
 		goto fail;
 	}
+	bh_maps_of_skel(&l->maps, l->skel);
 	l->names = calloc(BH_MAX_PARTNERS, sizeof(*l->names));
 	if (!l->names) {
 		err = -ENOMEM;
 		goto fail;
 	}
 	for (uint32_t id = 1; id < BH_MAX_PARTNERS; id++)
-		bpf_map_lookup_elem(bpf_map__fd(l->skel->maps.bh_pnames), &id, &l->names[id]);
-	err = bh_bind_open(&l->bind, l->pin_dir, bind_tp);	/* after bh_cgroups is pinned */
+		bh_maps_pname_read(&l->maps, id, &l->names[id]);
+	err = bh_bind_open(&l->bind, l->pin_dir, bind_tp, &l->maps);	/* bh_cgroups is pinned */
 	if (err)
 		goto fail;
+	*lp = l;
 	return 0;
 fail:
 	bh_loader_discard(l);
@@ -204,12 +161,13 @@ void bh_loader_close(struct bh_loader *l)
 {
 	size_t i;
 
+	if (!l)
+		return;
 	for (i = 0; i < sizeof(l->fold_links) / sizeof(l->fold_links[0]); i++) {
 		bpf_link__destroy(l->fold_links[i]);
 		l->fold_links[i] = NULL;
 	}
 	bh_bind_close(l->bind);
-	l->bind = NULL;
 	bulkhead_bpf__destroy(l->skel);	/* closes fds; pinned state stays */
 	l->skel = NULL;
 	free_points(l);
@@ -220,17 +178,71 @@ void bh_loader_close(struct bh_loader *l)
 	l->nattached = 0;
 	if (l->lock_fd >= 0)
 		close(l->lock_fd);
-	l->lock_fd = -1;
+	free(l);
+}
+
+const char *bh_loader_pin_dir(const struct bh_loader *l)
+{
+	return l->pin_dir;
+}
+
+const char *bh_loader_cg2(const struct bh_loader *l)
+{
+	return l->cg2;
+}
+
+const struct bh_maps *bh_loader_maps(const struct bh_loader *l)
+{
+	return &l->maps;
+}
+
+const char *bh_loader_partner(const struct bh_loader *l, uint32_t id)
+{
+	if (id == 0 || id >= BH_MAX_PARTNERS || !l->names || !l->names[id].name[0])
+		return NULL;
+	return l->names[id].name;
+}
+
+size_t bh_loader_npoints(const struct bh_loader *l)
+{
+	return l->npoints;
+}
+
+const char *bh_loader_point(const struct bh_loader *l, size_t i)
+{
+	return i < l->npoints ? l->points[i].path : NULL;
+}
+
+enum bh_bind_mode bh_loader_bind_mode(const struct bh_loader *l)
+{
+	return bh_bind_mode(l->bind);
+}
+
+struct bpf_link *bh_loader_fold_iter(struct bh_loader *l, int k)
+{
+	struct bpf_program *prog = k ? l->skel->progs.bh_fold_udp : l->skel->progs.bh_fold_tcp;
+
+	if (!l->fold_links[k]) {
+		l->fold_links[k] = bpf_program__attach_iter(prog, NULL);
+		if (!l->fold_links[k]) {
+			int err = errno;
+
+			pr_warn("cannot attach the %s iterator: %s\n", bpf_program__name(prog),
+				strerror(err));
+			errno = err;
+		}
+	}
+	return l->fold_links[k];
 }
 
 /* ---- partner ids: stable per name for the lifetime of the pins ---- */
 
 static int assign_partner_ids(struct bh_loader *l, struct bh_policy *p, struct bh_errors *errs)
 {
-	int fd = bpf_map__fd(l->skel->maps.bh_pnames);
 	struct bh_pname *names = l->names;
 	uint32_t id;
 	size_t i;
+	int err;
 
 	for (i = 0; i < p->npartners; i++) {
 		uint32_t free_id = 0;
@@ -254,34 +266,14 @@ static int assign_partner_ids(struct bh_loader *l, struct bh_policy *p, struct b
 		}
 		snprintf(names[free_id].name, sizeof(names[free_id].name), "%s",
 			 p->partners[i].name);
-		if (bpf_map_update_elem(fd, &free_id, &names[free_id], BPF_ANY)) {
+		err = bh_maps_pname_write(&l->maps, free_id, &names[free_id]);
+		if (err) {
 			names[free_id].name[0] = '\0';
 			bh_errors_add(errs, "cannot record partner %s: %s", p->partners[i].name,
-				      strerror(errno));
-			return -errno;
+				      strerror(-err));
+			return err;
 		}
 		p->partners[i].id = free_id;
-	}
-	return 0;
-}
-
-/* Organisations and contacts by partner id, for readers of the pins. */
-static int record_orgs(struct bh_loader *l, const struct bh_policy *p, struct bh_errors *errs)
-{
-	int fd = bpf_map__fd(l->skel->maps.bh_porgs);
-	size_t i;
-
-	for (i = 0; i < p->npartners; i++) {
-		const struct bh_partner *pt = &p->partners[i];
-		struct bh_porg o = {};
-
-		snprintf(o.org, sizeof(o.org), "%s", pt->org ? pt->org : "");
-		snprintf(o.contact, sizeof(o.contact), "%s", pt->contact ? pt->contact : "");
-		if (bpf_map_update_elem(fd, &pt->id, &o, BPF_ANY)) {
-			bh_errors_add(errs, "cannot record the org of partner %s: %s", pt->name,
-				      strerror(errno));
-			return -errno;
-		}
 	}
 	return 0;
 }
@@ -458,19 +450,9 @@ static int trie_put(void *arg, const struct bh_lpm_key *keys, const struct bh_lp
 		    size_t n)
 {
 	struct trie_fill *t = arg;
-	uint32_t count = (uint32_t)n;
 
-	if (!t->one_by_one && bpf_map_update_batch(t->fd, keys, vals, &count, NULL) == 0 &&
-	    count == n)
-		return 0;
-	t->one_by_one = 1;
-	for (size_t i = 0; i < n; i++) {
-		if (bpf_map_update_elem(t->fd, &keys[i], &vals[i], BPF_ANY)) {
-			t->err = -errno;
-			return t->err;
-		}
-	}
-	return 0;
+	t->err = bh_maps_trie_fill(t->fd, keys, vals, n, &t->one_by_one);
+	return t->err;
 }
 
 /*
@@ -481,16 +463,14 @@ static int trie_put(void *arg, const struct bh_lpm_key *keys, const struct bh_lp
 static int build_trie(const struct bh_policy *p, const struct bh_clock *clk,
 		      struct bh_compiled *counts, struct bh_errors *errs)
 {
-	LIBBPF_OPTS(bpf_map_create_opts, mo, .map_flags = BPF_F_NO_PREALLOC);
 	size_t max = bh_compile_max_entries(p);
 	struct trie_fill t = { .fd = -1 };
 	int err;
 
 	memset(counts, 0, sizeof(*counts));
-	t.fd = bpf_map_create(BPF_MAP_TYPE_LPM_TRIE, "bh_trie", sizeof(struct bh_lpm_key),
-			      sizeof(struct bh_lpm_val), max ? (uint32_t)max : 1, &mo);
+	t.fd = bh_maps_trie_new(max);
 	if (t.fd < 0)
-		t.err = err = -errno;
+		t.err = err = t.fd;
 	else
 		err = bh_compile_stream(p, clk, trie_put, &t, counts, errs);
 	if (!err)
@@ -531,13 +511,6 @@ void bh_free_strv(char **v)
 	free(v);
 }
 
-static void link_path(char *buf, size_t len, const char *pin_dir, uint64_t cgid,
-		      const struct bpf_program *prog)
-{
-	snprintf(buf, len, "%s/links/%llu-%s", pin_dir, (unsigned long long)cgid,
-		 bpf_program__name(prog));
-}
-
 static int attach_point(struct bh_loader *l, const struct bh_attach_point *pt)
 {
 	struct bpf_program *prog;
@@ -556,7 +529,7 @@ static int attach_point(struct bh_loader *l, const struct bh_attach_point *pt)
 
 		if (bpf_program__type(prog) == BPF_PROG_TYPE_TRACING)
 			continue;	/* the fold iterators: bh_fold_flows */
-		link_path(lpath, sizeof(lpath), l->pin_dir, pt->cgid, prog);
+		bh_pin_link_path(lpath, sizeof(lpath), l->pin_dir, pt->cgid, bpf_program__name(prog));
 		link = access(lpath, F_OK) == 0 ? bpf_link__open(lpath) : NULL;
 		if (link) {
 			/* adopt: swap the program in place, no detach/attach gap */
@@ -587,62 +560,26 @@ static int attach_point(struct bh_loader *l, const struct bh_attach_point *pt)
 	return err;
 }
 
-static int detach_pinned(const char *path)
+/* Organisations and contacts by partner id, for readers of the pins. */
+static int record_orgs(struct bh_loader *l, const struct bh_policy *p, struct bh_errors *errs)
 {
-	struct bpf_link *link = bpf_link__open(path);
-	int err = 0;
+	size_t i;
+	int err;
 
-	if (link) {
-		err = bpf_link__detach(link);
-		bpf_link__destroy(link);
-		if (err == -EOPNOTSUPP)
-			err = 0;	/* a tracing link: it goes with its last pin */
-	}
-	if (unlink(path) && errno != ENOENT && !err)
-		err = -errno;
-	return err;
-}
+	for (i = 0; i < p->npartners; i++) {
+		const struct bh_partner *pt = &p->partners[i];
+		struct bh_porg o = {};
 
-/* Detach and unpin the links in pin_dir/links, all of them (l NULL) or those
- * whose cgroup is no longer one of l's attach points. *n counts them.
- * 0 or the first -errno (logged). */
-static int detach_links(const char *pin_dir, const struct bh_loader *l, int *n)
-{
-	char dir[PATH_MAX + 16], path[PATH_MAX * 2];
-	struct dirent *de;
-	DIR *d;
-	int err = 0;
-
-	*n = 0;
-	snprintf(dir, sizeof(dir), "%s/links", pin_dir);
-	d = opendir(dir);
-	if (!d)
-		return errno == ENOENT ? 0 : -errno;
-	while ((de = readdir(d))) {
-		unsigned long long cgid;
-		size_t i;
-		int keep = 0;
-
-		if (de->d_name[0] == '.')
-			continue;
-		/* cgroup links are "<cgroup id>-<program>"; the rest (the bind
-		 * tracepoints, user/bind.c) go only with everything */
-		if (sscanf(de->d_name, "%llu-", &cgid) != 1 && l)
-			continue;
-		for (i = 0; l && i < l->npoints && !keep; i++)
-			keep = l->points[i].cgid == cgid;
-		if (keep)
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-		if (detach_pinned(path)) {
-			pr_warn("cannot detach %s: %s\n", path, strerror(errno));
-			if (!err)
-				err = -errno;
+		snprintf(o.org, sizeof(o.org), "%s", pt->org ? pt->org : "");
+		snprintf(o.contact, sizeof(o.contact), "%s", pt->contact ? pt->contact : "");
+		err = bh_maps_porg_write(&l->maps, pt->id, &o);
+		if (err) {
+			bh_errors_add(errs, "cannot record the org of partner %s: %s", pt->name,
+				      strerror(-err));
+			return err;
 		}
-		(*n)++;
 	}
-	closedir(d);
-	return err;
+	return 0;
 }
 
 /* bh_cgpaths first: a bound cgroup created from here on is bound by the
@@ -670,63 +607,54 @@ static int record_paths(struct bh_loader *l, const struct binding *b, size_t n,
 static int bind_cgroups(struct bh_loader *l, const struct binding *b, size_t n,
 			struct bh_errors *errs)
 {
-	int fd = bpf_map__fd(l->skel->maps.bh_cgroups);
 	char full[PATH_MAX * 2];
 	uint64_t now_id;
 	size_t i;
+	int err;
 
 	for (i = 0; i < n; i++) {
 		struct bh_cgroup_val v = { .partner = b[i].partner, .kind = b[i].kind };
 
 		if (!b[i].present)
 			continue;
-		if (bpf_map_update_elem(fd, &b[i].cgid, &v, BPF_ANY)) {
-			bh_errors_add(errs, "cannot bind cgroup %s: %s", b[i].path,
-				      strerror(errno));
-			return -errno;
+		err = bh_maps_cgroup_bind(&l->maps, b[i].cgid, &v);
+		if (err) {
+			bh_errors_add(errs, "cannot bind cgroup %s: %s", b[i].path, strerror(-err));
+			return err;
 		}
 		/* removed since it was looked up: its rmdir may have passed */
 		snprintf(full, sizeof(full), "%s/%s", l->cg2, b[i].path);
 		if (bh_cgroup_id(full, &now_id) || now_id != b[i].cgid)
-			bpf_map_delete_elem(fd, &b[i].cgid);
+			bh_maps_cgroup_unbind(&l->maps, b[i].cgid);
 	}
 	return 0;
+}
+
+struct bindings {
+	const struct binding *b;
+	size_t n;
+	const struct bh_bind *bind;
+};
+
+static int binding_kept(void *ctx, uint64_t cgid)
+{
+	const struct bindings *bs = ctx;
+	size_t i;
+
+	for (i = 0; i < bs->n; i++)
+		if (bs->b[i].present && bs->b[i].cgid == cgid)
+			return 1;
+	/* bound by the kernel since the bindings were collected */
+	return bh_bind_is_current(bs->bind, cgid);
 }
 
 /* Drop bindings the new policy no longer has. */
 static int prune_cgroups(struct bh_loader *l, const struct binding *b, size_t n)
 {
-	int fd = bpf_map__fd(l->skel->maps.bh_cgroups);
-	uint64_t key, next;
-	size_t i;
-	int have = 0;
+	struct bindings bs = { b, n, l->bind };
 
-	while (bpf_map_get_next_key(fd, have ? &key : NULL, &next) == 0) {
-		int keep = 0;
-
-		for (i = 0; i < n && !keep; i++)
-			keep = b[i].present && b[i].cgid == next;
-		/* bound by the kernel since the bindings were collected */
-		keep = keep || bh_bind_is_current(l->bind, next);
-		if (!keep && bpf_map_delete_elem(fd, &next) == 0)
-			continue;	/* restart from the same key */
-		key = next;
-		have = 1;
-	}
+	bh_maps_cgroups_prune(&l->maps, binding_kept, &bs);
 	return 0;
-}
-
-/* bh_state[0] read, changed by edit, written back (only this process writes
- * it: it holds the pin directory lock). 0 or -errno. */
-static int state_edit(struct bh_loader *l, void (*edit)(struct bh_state *st))
-{
-	int fd = bpf_map__fd(l->skel->maps.bh_state);
-	struct bh_state st = {};
-	uint32_t zero = 0;
-
-	bpf_map_lookup_elem(fd, &zero, &st);
-	edit(&st);
-	return bpf_map_update_elem(fd, &zero, &st, BPF_ANY) ? -errno : 0;
 }
 
 static void next_gen(struct bh_state *st)
@@ -740,7 +668,7 @@ static void next_gen(struct bh_state *st)
 
 static int bump_gen(struct bh_loader *l)
 {
-	return state_edit(l, next_gen);
+	return bh_maps_state_edit(&l->maps, next_gen);
 }
 
 static void next_fold_epoch(struct bh_state *st)
@@ -750,7 +678,19 @@ static void next_fold_epoch(struct bh_state *st)
 
 int bh_advance_fold_epoch(struct bh_loader *l)
 {
-	return state_edit(l, next_fold_epoch);
+	return bh_maps_state_edit(&l->maps, next_fold_epoch);
+}
+
+/* cgid is one of l's attach points (its links stay). */
+static int is_point(void *ctx, uint64_t cgid)
+{
+	const struct bh_loader *l = ctx;
+	size_t i;
+
+	for (i = 0; i < l->npoints; i++)
+		if (l->points[i].cgid == cgid)
+			return 1;
+	return 0;
 }
 
 int bh_apply(struct bh_loader *l, struct bh_policy *p, struct bh_errors *errs)
@@ -759,7 +699,6 @@ int bh_apply(struct bh_loader *l, struct bh_policy *p, struct bh_errors *errs)
 	struct binding *b = NULL;
 	struct bh_clock clk;
 	size_t nb = 0, i;
-	uint32_t zero = 0;
 	int err, trie_fd = -1, ndetached;
 
 	/* 1. everything that can fail on bad input, before any kernel change */
@@ -790,8 +729,8 @@ int bh_apply(struct bh_loader *l, struct bh_policy *p, struct bh_errors *errs)
 		err = bind_cgroups(l, b, nb, errs);
 	if (err)
 		goto out;
-	if (bpf_map_update_elem(bpf_map__fd(l->skel->maps.bh_policy), &zero, &trie_fd, BPF_ANY)) {
-		err = -errno;
+	err = bh_maps_trie_swap(&l->maps, trie_fd);
+	if (err) {
 		bh_errors_add(errs, "cannot install the policy trie: %s", strerror(-err));
 		goto out;
 	}
@@ -827,7 +766,7 @@ int bh_apply(struct bh_loader *l, struct bh_policy *p, struct bh_errors *errs)
 	}
 	err = prune_cgroups(l, b, nb);
 	if (!err)
-		err = detach_links(l->pin_dir, l, &ndetached);
+		err = bh_pin_detach_links(l->pin_dir, is_point, l, &ndetached);
 	/* points dropped above lost their links: forget them, so a later policy
 	 * naming them again attaches anew */
 	for (i = 0; i < l->nattached;) {
@@ -856,107 +795,21 @@ out:
 int bh_rescan(struct bh_loader *l, void (*on_ev)(void *ctx, const struct bh_bindev *e),
 	      void *ctx)
 {
-	return bh_bind_rescan(l->bind, l->cg2, bpf_map__fd(l->skel->maps.bh_cgroups), on_ev, ctx);
-}
-
-/* Detach every pinned link, unpin every map, remove links/ and, with rm_dir,
- * pin_dir itself. *nlinks counts the links. 0 or the first -errno (logged). */
-static int unpin_all(const char *pin_dir, int rm_dir, int *nlinks)
-{
-	char links[PATH_MAX + 16], path[PATH_MAX * 2];
-	struct dirent *de;
-	DIR *d;
-	int err;
-
-	err = detach_links(pin_dir, NULL, nlinks);
-	snprintf(links, sizeof(links), "%s/links", pin_dir);
-	rmdir(links);
-	d = opendir(pin_dir);
-	if (!d)
-		return errno == ENOENT ? err : -errno;
-	while ((de = readdir(d))) {
-		if (de->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", pin_dir, de->d_name);
-		if (unlink(path) && !err) {
-			err = -errno;
-			pr_warn("cannot unpin %s: %s\n", path, strerror(errno));
-		}
-	}
-	closedir(d);
-	if (rm_dir && rmdir(pin_dir) && !err) {
-		err = -errno;
-		pr_warn("cannot remove %s: %s\n", pin_dir, strerror(errno));
-	}
-	return err;
-}
-
-/* Denied attempts still in the pinned aggregation windows: no daemon wrote
- * them (a running one flushes them itself at `down`). */
-static uint64_t unwritten_denies(const char *pin_dir)
-{
-	struct bh_flood_key k;
-	struct bh_flood_val v;
-	char path[PATH_MAX];
-	uint64_t n = 0;
-	int fd, have = 0;
-
-	snprintf(path, sizeof(path), "%s/bh_flood", pin_dir);
-	fd = bpf_obj_get(path);
-	if (fd < 0)
-		return 0;
-	while (bpf_map_get_next_key(fd, have ? &k : NULL, &k) == 0) {
-		have = 1;
-		if (bpf_map_lookup_elem(fd, &k, &v) == 0)
-			n += v.suppressed;
-	}
-	close(fd);
-	return n;
-}
-
-int bh_down(const char *pin_dir)
-{
-	uint64_t unwritten;
-	int fd, err, n = 0;
-
-	fd = open(pin_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0 && errno == ENOENT) {
-		pr_info("%s: nothing pinned\n", pin_dir);
-		return 0;
-	}
-	if (fd < 0 || bh_lock_pin_dir(fd)) {
-		err = -errno;
-		if (fd >= 0)
-			close(fd);
-		if (err != -EWOULDBLOCK)
-			pr_warn("%s: %s\n", pin_dir, strerror(-err));
-		return err;
-	}
-	/* holding the lock: no daemon can start on the directory meanwhile */
-	unwritten = unwritten_denies(pin_dir);
-	err = unpin_all(pin_dir, 1, &n);
-	close(fd);
-	if (!err)
-		pr_info("detached %d links and removed %s\n", n, pin_dir);
-	if (!err && unwritten)
-		pr_warn("%llu denied attempts counted after the daemon stopped were in no log "
-			"line yet (aggregated denies are written by a running daemon); they are "
-			"gone with the maps\n", (unsigned long long)unwritten);
-	return err;
+	return bh_bind_rescan(l->bind, l->cg2, on_ev, ctx);
 }
 
 int bh_loader_unpin(struct bh_loader *l, int *nlinks)
 {
-	return unpin_all(l->pin_dir, 1, nlinks);
+	return bh_pin_remove_all(l->pin_dir, 1, nlinks);
 }
 
 void bh_loader_discard(struct bh_loader *l)
 {
 	int n = 0;
 
-	if (!l->fresh || l->lock_fd < 0)
+	if (!l || !l->fresh || l->lock_fd < 0)
 		return;
-	if (unpin_all(l->pin_dir, l->made_dir, &n) == 0)
+	if (bh_pin_remove_all(l->pin_dir, l->made_dir, &n) == 0)
 		pr_info("nothing enforced: removed what this run pinned in %s\n", l->pin_dir);
 	l->fresh = 0;
 }

@@ -1,64 +1,51 @@
 /* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
-/* Load, pin, attach and apply: everything that touches the kernel. */
+/*
+ * Load, attach and apply: the BPF object, its programs and their links, the
+ * cgroup bindings and the policy trie, through the map accessors of maps.h
+ * (the pin directory itself is pindir.h's). struct bh_loader is opaque.
+ */
 #ifndef BULKHEAD_LOADER_H
 #define BULKHEAD_LOADER_H
 
 #include <limits.h>
 #include <stdint.h>
 #include <bulkhead/bind.h>
+#include "bind.h"
+#include "pindir.h"
 #include "policy.h"
 
 #define BH_DEFAULT_PIN_DIR "/sys/fs/bpf/bulkhead"
 #define BH_DEFAULT_LOG_DIR "/var/log/bulkhead"
 
-struct bulkhead_bpf;
-struct bh_bind;
-
-struct bh_attach_point {
-	char *path;		/* relative to the cgroup2 mount */
-	uint64_t cgid;
-};
-
-struct bh_loader {
-	char pin_dir[PATH_MAX];
-	char cg2[PATH_MAX];	/* cgroup2 mount point */
-	int lock_fd;
-	struct bulkhead_bpf *skel;
-	size_t npoints;
-	struct bh_attach_point *points;
-	/* partner names by id: the pinned bh_pnames, read once at open (this
-	 * loader holds the pin lock, so it is the only writer) */
-	struct bh_pname *names;
-	/* attach points whose links this loader already attached or updated */
-	size_t nattached;
-	uint64_t *attached;
-	/* binding at creation, or the rescan fallback (user/bind.c) */
-	struct bh_bind *bind;
-	/* bh_fold_tcp, bh_fold_udp iterators (flows.c), made on first use */
-	struct bpf_link *fold_links[2];
-	/* the pin directory held no pins when this loader locked it (nothing
-	 * to adopt), and this loader created the directory itself */
-	int fresh;
-	int made_dir;
-};
-
-/* The pin directory's exclusive lock (the daemon's, or `down`'s), on its open
- * fd: waits up to a second for a reader's brief shared probe (`status`) to
- * pass; fails with errno EWOULDBLOCK when another daemon holds it. 0 or -1. */
-int bh_lock_pin_dir(int fd);
-
-/* Mount bpffs at /sys/fs/bpf if needed, create pin_dir. 0 or -errno. */
-int bh_pin_prepare(const char *pin_dir);
+struct bh_loader;
+struct bh_maps;
+struct bpf_link;
 
 /* Open + load the skeleton, reusing maps pinned in pin_dir (adoption), and
  * take the pin directory lock; then the bind object (bind_tp: binding at
  * creation if the kernel can, else the rescan; 0: the rescan). ring_kib:
  * event ring size (0 = built-in default; must match a pinned ring). 0 or
  * -errno (logged). */
-int bh_loader_open(struct bh_loader *l, const char *pin_dir, unsigned int ring_kib,
+int bh_loader_open(struct bh_loader **l, const char *pin_dir, unsigned int ring_kib,
 		   int bind_tp);
+/* Frees l (NULL is ignored). */
 void bh_loader_close(struct bh_loader *l);
 
+/* The pin directory and the cgroup2 mount point. */
+const char *bh_loader_pin_dir(const struct bh_loader *l);
+const char *bh_loader_cg2(const struct bh_loader *l);
+/* The maps of the loaded object. */
+const struct bh_maps *bh_loader_maps(const struct bh_loader *l);
+/* A partner's name by kernel id, NULL when none has it. */
+const char *bh_loader_partner(const struct bh_loader *l, uint32_t id);
+/* The attach points (relative to the cgroup2 mount): how many, the i-th. */
+size_t bh_loader_npoints(const struct bh_loader *l);
+const char *bh_loader_point(const struct bh_loader *l, size_t i);
+/* How recreated bound cgroups are bound (bind.h). */
+enum bh_bind_mode bh_loader_bind_mode(const struct bh_loader *l);
+/* The socket iterator k (0: bh_fold_tcp, 1: bh_fold_udp), attached on first
+ * use and kept with the loader; NULL with errno set. */
+struct bpf_link *bh_loader_fold_iter(struct bh_loader *l, int k);
 /* Resolve cgroups, compile, swap the policy trie, bind cgroups, attach (or
  * link-update) programs at every attach point and detach stale ones.
  * Nothing the programs see changes before every path is resolved and the
@@ -83,10 +70,6 @@ int bh_advance_fold_epoch(struct bh_loader *l);
 char **bh_point_dirs(const struct bh_loader *l);
 void bh_free_strv(char **v);
 
-/* Detach and unpin everything under pin_dir and remove it, holding the pin
- * directory lock. 0, -EWOULDBLOCK (not logged: a daemon holds the lock; ask
- * it) or another -errno (logged). */
-int bh_down(const char *pin_dir);
 /* The same from the loader holding the lock (`down` through the daemon).
  * *nlinks counts the links detached. 0 or -errno (logged). */
 int bh_loader_unpin(struct bh_loader *l, int *nlinks);

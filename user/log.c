@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/* The log level pr_warn/pr_info/pr_debug obey (log.h). */
 #include <stdio.h>
 #include "log.h"
 

@@ -4,7 +4,6 @@
  * inside one of them (see netns.h).
  */
 #include <errno.h>
-#include <dirent.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
@@ -17,6 +16,7 @@
 #include <sys/vfs.h>
 #include <linux/magic.h>
 
+#include "cgroup.h"
 #include "log.h"
 #include "netns.h"
 
@@ -102,56 +102,9 @@ out:
 	return err;
 }
 
-/* dfd stays owned by the caller. */
-static int cgroup_walk(struct bh_netns_set *set, int dfd)
+static int visit_procs(void *ctx, const struct bh_cgroup_entry *e)
 {
-	struct dirent *de;
-	DIR *d = NULL;
-	int fd, sub, err;
-
-	err = cgroup_read_procs(set, dfd);
-	if (err)
-		goto out;
-	fd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0) {
-		err = -errno;
-		goto out;
-	}
-	d = fdopendir(fd);
-	if (!d) {
-		err = -errno;
-		close(fd);
-		goto out;
-	}
-	for (;;) {
-		errno = 0;
-		de = readdir(d);
-		if (!de) {
-			err = errno ? -errno : 0;
-			break;
-		}
-		if (de->d_name[0] == '.' &&
-		    (!de->d_name[1] || (de->d_name[1] == '.' && !de->d_name[2])))
-			continue;
-		if (de->d_type != DT_DIR && de->d_type != DT_UNKNOWN)
-			continue;
-		sub = openat(dirfd(d), de->d_name,
-			     O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		if (sub < 0) {
-			if (errno == ENOENT || errno == ENOTDIR)
-				continue; /* removed meanwhile, or a file */
-			err = -errno;
-			break;
-		}
-		err = cgroup_walk(set, sub);
-		close(sub);
-		if (err)
-			break;
-	}
-out:
-	if (d)
-		closedir(d);
-	return err;
+	return cgroup_read_procs(ctx, e->dfd);
 }
 
 int bh_netns_collect(struct bh_netns_set *set, const char *const *dirs, size_t n)
@@ -188,7 +141,7 @@ int bh_netns_collect(struct bh_netns_set *set, const char *const *dirs, size_t n
 			e = -EINVAL;
 			close(fd);
 		} else {
-			e = cgroup_walk(set, fd);
+			e = bh_cgroup_walk_fd(fd, -1, visit_procs, set);
 			close(fd);
 		}
 		if (e) {

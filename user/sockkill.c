@@ -44,6 +44,7 @@
 #include <linux/sock_diag.h>
 
 #include "log.h"
+#include "names.h"
 #include "netns.h"
 #include "sockkill.h"
 
@@ -76,11 +77,6 @@ struct bh_scan {
 	struct bh_victims victims;
 	unsigned long ns_ino;	/* namespace being scanned, for messages */
 };
-
-static const char *proto_name(uint8_t proto)
-{
-	return proto == IPPROTO_TCP ? "tcp" : "udp";
-}
 
 /* ---- sock_diag socket inside a namespace ------------------------------ */
 
@@ -335,7 +331,7 @@ static void format_victim(const struct inet_diag_req_v2 *r, char *buf,
 
 	inet_ntop(r->sdiag_family, r->id.idiag_src, s, sizeof(s));
 	inet_ntop(r->sdiag_family, r->id.idiag_dst, d, sizeof(d));
-	snprintf(buf, len, "%s %s:%u -> %s:%u", proto_name(r->sdiag_protocol),
+	snprintf(buf, len, "%s %s:%u -> %s:%u", bh_proto_str(r->sdiag_protocol),
 		 s, ntohs(r->id.idiag_sport), d, ntohs(r->id.idiag_dport));
 }
 
@@ -372,14 +368,14 @@ static int scan_netns(struct bh_scan *sc, const struct bh_netns *ns)
 		if (err == -ENOENT) {
 			/* no diag handler for this protocol (module absent) */
 			pr_debug("sockkill: netns %lu: no sock_diag for %s/%s\n",
-				 sc->ns_ino, proto_name(tables[i].proto),
+				 sc->ns_ino, bh_proto_str(tables[i].proto),
 				 tables[i].family == AF_INET ? "ipv4" : "ipv6");
 			err = 0;
 			continue;
 		}
 		if (err) {
 			pr_warn("sockkill: netns %lu: %s dump failed: %s\n",
-				sc->ns_ino, proto_name(tables[i].proto),
+				sc->ns_ino, bh_proto_str(tables[i].proto),
 				strerror(-err));
 			goto out;
 		}

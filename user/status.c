@@ -3,10 +3,8 @@
  * `bulkhead status`: read everything from the pinned maps and links, so it
  * works the same whether the daemon runs or not.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,108 +17,90 @@
 #include <bulkhead/events.h>
 #include "bind.h"
 #include "cgroup.h"
+#include "loader.h"
 #include "log.h"
+#include "maps.h"
+#include "names.h"
 #include "status.h"
 
-static const char *const verdict_names[BH_VERDICT__MAX] = { "allow", "deny", "audit" };
-static const char *const reason_names[BH_REASON__MAX] = {
-	"granted", "no_grant", "never", "expired", "revoked", "unknown_partner"
+struct find_cg {
+	uint64_t id;
+	char path[PATH_MAX];
 };
 
-static int open_pinned(const char *pin_dir, const char *name)
+/* Cgroups down to 6 levels below the mount: where a link can be attached. */
+static int find_cg(void *ctx, const struct bh_cgroup_entry *e)
 {
-	char path[PATH_MAX + 32];
+	struct find_cg *f = ctx;
 
-	snprintf(path, sizeof(path), "%s/%s", pin_dir, name);
-	return bpf_obj_get(path);
+	if (e->id != f->id)
+		return 0;
+	snprintf(f->path, sizeof(f->path), "%s%s", e->path[0] ? "/" : "", e->path);
+	return 2;	/* found: stop */
 }
 
-static uint64_t find_id;
-static char find_path[PATH_MAX];
-static size_t find_root_len;
-
-static int find_cg(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+/* cgroup id -> "/path" below the cgroup2 mount in buf, or NULL (the mount
+ * itself too: no cgroup to name). */
+static const char *cgroup_path(const char *cg2, uint64_t id, struct find_cg *f)
 {
-	uint64_t id;
+	f->id = id;
+	f->path[0] = '\0';
+	bh_cgroup_walk(cg2, 6, find_cg, f);
+	return f->path[0] ? f->path : NULL;
+}
 
-	(void)st;
-	if (flag != FTW_D)
-		return FTW_CONTINUE;
-	if (bh_cgroup_id(path, &id) == 0 && id == find_id) {
-		snprintf(find_path, sizeof(find_path), "%s", path + find_root_len);
-		return FTW_STOP;
+struct links {
+	const char *cg2;
+	json_t *arr;
+};
+
+static void link_json(void *ctx, const char *name, int fd)
+{
+	struct links *ls = ctx;
+	struct bpf_link_info li = {};
+	struct bpf_prog_info pi = {};
+	uint32_t lilen = sizeof(li), pilen = sizeof(pi);
+	struct find_cg find;
+	const char *cgp;
+	json_t *o = json_object();
+	int pfd;
+
+	json_object_set_new(o, "pin", json_string(name));
+	if (bpf_obj_get_info_by_fd(fd, &li, &lilen) == 0 && li.type != BPF_LINK_TYPE_CGROUP) {
+		/* the bind tracepoints (bind.c) */
+		json_object_set_new(o, "link_id", json_integer(li.id));
+		json_object_set_new(o, "prog_id", json_integer(li.prog_id));
+		json_object_set_new(o, "attach_type", json_string("tp_btf"));
+		json_object_set_new(o, "cgroup", json_null());
+		pfd = bpf_prog_get_fd_by_id(li.prog_id);
+		if (pfd >= 0 && bpf_obj_get_info_by_fd(pfd, &pi, &pilen) == 0)
+			json_object_set_new(o, "program", json_string(pi.name));
+		if (pfd >= 0)
+			close(pfd);
+	} else if (lilen) {
+		json_object_set_new(o, "link_id", json_integer(li.id));
+		json_object_set_new(o, "prog_id", json_integer(li.prog_id));
+		json_object_set_new(o, "attach_type",
+				    json_string(libbpf_bpf_attach_type_str(li.cgroup.attach_type) ?:
+						"unknown"));
+		json_object_set_new(o, "cgroup_id", json_integer(li.cgroup.cgroup_id));
+		cgp = cgroup_path(ls->cg2, li.cgroup.cgroup_id, &find);
+		json_object_set_new(o, "cgroup", cgp ? json_string(cgp) : json_null());
+		pfd = bpf_prog_get_fd_by_id(li.prog_id);
+		if (pfd >= 0 && bpf_obj_get_info_by_fd(pfd, &pi, &pilen) == 0)
+			json_object_set_new(o, "program", json_string(pi.name));
+		if (pfd >= 0)
+			close(pfd);
 	}
-	return ftw->level >= 6 ? FTW_SKIP_SUBTREE : FTW_CONTINUE;
-}
-
-static const char *cgroup_path(const char *cg2, uint64_t id)
-{
-	find_id = id;
-	find_path[0] = '\0';
-	find_root_len = strlen(cg2);
-	nftw(cg2, find_cg, 32, FTW_PHYS | FTW_ACTIONRETVAL);
-	return find_path[0] ? find_path : NULL;
+	json_array_append_new(ls->arr, o);
 }
 
 static json_t *links_json(const char *pin_dir, const char *cg2)
 {
-	char dir[PATH_MAX + 16], path[PATH_MAX * 2];
-	json_t *arr = json_array();
-	struct dirent *de;
-	DIR *d;
+	struct links ls = { cg2, json_array() };
 
-	snprintf(dir, sizeof(dir), "%s/links", pin_dir);
-	d = opendir(dir);
-	if (!d)
-		return arr;
-	while ((de = readdir(d))) {
-		struct bpf_link_info li = {};
-		struct bpf_prog_info pi = {};
-		uint32_t lilen = sizeof(li), pilen = sizeof(pi);
-		const char *cgp;
-		json_t *o;
-		int fd, pfd;
-
-		if (de->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-		fd = bpf_obj_get(path);
-		if (fd < 0)
-			continue;
-		o = json_object();
-		json_object_set_new(o, "pin", json_string(de->d_name));
-		if (bpf_obj_get_info_by_fd(fd, &li, &lilen) == 0 &&
-		    li.type != BPF_LINK_TYPE_CGROUP) {
-			/* the bind tracepoints (user/bind.c) */
-			json_object_set_new(o, "link_id", json_integer(li.id));
-			json_object_set_new(o, "prog_id", json_integer(li.prog_id));
-			json_object_set_new(o, "attach_type", json_string("tp_btf"));
-			json_object_set_new(o, "cgroup", json_null());
-			pfd = bpf_prog_get_fd_by_id(li.prog_id);
-			if (pfd >= 0 && bpf_obj_get_info_by_fd(pfd, &pi, &pilen) == 0)
-				json_object_set_new(o, "program", json_string(pi.name));
-			if (pfd >= 0)
-				close(pfd);
-		} else if (lilen) {
-			json_object_set_new(o, "link_id", json_integer(li.id));
-			json_object_set_new(o, "prog_id", json_integer(li.prog_id));
-			json_object_set_new(o, "attach_type",
-					    json_string(libbpf_bpf_attach_type_str(li.cgroup.attach_type) ?:
-							"unknown"));
-			json_object_set_new(o, "cgroup_id", json_integer(li.cgroup.cgroup_id));
-			cgp = cgroup_path(cg2, li.cgroup.cgroup_id);
-			json_object_set_new(o, "cgroup", cgp ? json_string(cgp) : json_null());
-			pfd = bpf_prog_get_fd_by_id(li.prog_id);
-			if (pfd >= 0 && bpf_obj_get_info_by_fd(pfd, &pi, &pilen) == 0)
-				json_object_set_new(o, "program", json_string(pi.name));
-			if (pfd >= 0)
-				close(pfd);
-		}
-		close(fd);
-		json_array_append_new(arr, o);
-	}
-	closedir(d);
-	return arr;
+	bh_links_each(pin_dir, link_json, &ls);
+	return ls.arr;
 }
 
 /* Processes in the cgroup at cg2/rel (its own, not its children's). */
@@ -142,40 +122,42 @@ static json_int_t cg_procs(const char *cg2, const char *rel)
 	return n;
 }
 
-/* Every bound path: its cgroup now, its partner, how it was bound. */
-static json_t *bindings_json(const char *pin_dir, const char *cg2, int names_fd)
+static json_t *binding_json(const struct bh_maps *m, const char *cg2,
+			    const struct bh_cgpath_key *k, const struct bh_cgpath_val *v)
+{
+	struct bh_pname name = {};
+	const char *how = bh_bound_by_str(v->how);
+	json_t *b = json_object();
+
+	bh_maps_pname_read(m, v->partner, &name);
+	json_object_set_new(b, "cgroup", json_string(k->path + 1));
+	json_object_set_new(b, "cgroup_id", v->cgid ? json_integer(v->cgid) : json_null());
+	json_object_set_new(b, "partner", name.name[0] ? json_string(name.name) : json_null());
+	json_object_set_new(b, "partner_id", json_integer(v->partner));
+	json_object_set_new(b, "processes", json_integer(v->cgid ? cg_procs(cg2, k->path) : 0));
+	json_object_set_new(b, "bound_by", how ? json_string(how) : json_null());
+	json_object_set_new(b, "binds_at_creation", json_integer(v->binds));
+	json_object_set_new(b, "unbinds_at_removal", json_integer(v->unbinds));
+	json_object_set_new(b, "lifecycle_lost", json_integer(v->ev_lost));
+	return b;
+}
+
+/* The binding mode and every bound path: its cgroup now, its partner, how
+ * it was bound. */
+static json_t *bindings_json(const char *pin_dir, const char *cg2, const struct bh_maps *m)
 {
 	json_t *o = json_object(), *arr = json_array();
 	struct bh_cgpath_key key, next;
-	int fd = open_pinned(pin_dir, "bh_cgpaths"), have = 0;
+	struct bh_cgpath_val v;
+	int have = 0;
 
 	json_object_set_new(o, "mode", json_string(bh_bind_mode_str(bh_bind_mode_pinned(pin_dir))));
-	while (fd >= 0 && bpf_map_get_next_key(fd, have ? &key : NULL, &next) == 0) {
-		struct bh_cgpath_val v;
-		struct bh_pname name = {};
-		const char *how;
-		json_t *b;
-
+	while (m->cgpaths >= 0 && bh_maps_cgpath_next(m, have ? &key : NULL, &next) == 0) {
 		key = next;
 		have = 1;
-		if (bpf_map_lookup_elem(fd, &key, &v))
-			continue;
-		bpf_map_lookup_elem(names_fd, &v.partner, &name);
-		how = bh_bound_by_str(v.how);
-		b = json_object();
-		json_object_set_new(b, "cgroup", json_string(key.path + 1));
-		json_object_set_new(b, "cgroup_id", v.cgid ? json_integer(v.cgid) : json_null());
-		json_object_set_new(b, "partner", name.name[0] ? json_string(name.name) : json_null());
-		json_object_set_new(b, "partner_id", json_integer(v.partner));
-		json_object_set_new(b, "processes", json_integer(v.cgid ? cg_procs(cg2, key.path) : 0));
-		json_object_set_new(b, "bound_by", how ? json_string(how) : json_null());
-		json_object_set_new(b, "binds_at_creation", json_integer(v.binds));
-		json_object_set_new(b, "unbinds_at_removal", json_integer(v.unbinds));
-		json_object_set_new(b, "lifecycle_lost", json_integer(v.ev_lost));
-		json_array_append_new(arr, b);
+		if (bh_maps_cgpath_get(m, &key, &v) == 0)
+			json_array_append_new(arr, binding_json(m, cg2, &key, &v));
 	}
-	if (fd >= 0)
-		close(fd);
 	json_object_set_new(o, "paths", arr);
 	return o;
 }
@@ -206,31 +188,45 @@ static void bindings_print(const json_t *bind)
 	}
 }
 
-static json_t *partners_json(int names_fd, int counters_fd, int orgs_fd)
+void bh_pinned_orgs(const char *pin_dir, json_t *arr)
 {
-	int ncpu = libbpf_num_possible_cpus();
-	struct bh_counters *pc = calloc(ncpu > 0 ? ncpu : 1, sizeof(*pc));
+	struct bh_maps m;
+	size_t i;
+
+	if (bh_maps_open_pinned(&m, pin_dir))
+		return;
+	for (i = 0; m.porgs >= 0 && i < json_array_size(arr); i++) {
+		json_t *g = json_array_get(arr, i);
+		const char *partner = json_string_value(json_object_get(g, "partner"));
+		struct bh_pname name;
+		struct bh_porg org;
+		uint32_t id;
+
+		for (id = 1; partner && id < BH_MAX_PARTNERS; id++) {
+			if (bh_maps_pname_read(&m, id, &name) || strcmp(name.name, partner))
+				continue;
+			if (bh_maps_porg_read(&m, id, &org) == 0 && org.org[0])
+				json_object_set_new(g, "org", json_string(org.org));
+			break;
+		}
+	}
+	bh_maps_close(&m);
+}
+
+static json_t *partners_json(const struct bh_maps *m)
+{
 	json_t *arr = json_array();
 	uint32_t id;
 
-	for (id = 0; pc && id < BH_MAX_PARTNERS; id++) {
+	for (id = 0; id < BH_MAX_PARTNERS; id++) {
 		struct bh_pname name = {};
-		struct bh_counters sum = {};
+		struct bh_counters sum;
 		json_t *o, *v, *r;
 		int i, any = 0;
 
-		if (id && (bpf_map_lookup_elem(names_fd, &id, &name) || !name.name[0]))
+		if (id && (bh_maps_pname_read(m, id, &name) || !name.name[0]))
 			continue;
-		if (counters_fd >= 0 && bpf_map_lookup_elem(counters_fd, &id, pc) == 0) {
-			for (i = 0; i < ncpu; i++) {
-				int j;
-
-				for (j = 0; j < BH_VERDICT__MAX; j++)
-					sum.verdicts[j] += pc[i].verdicts[j];
-				for (j = 0; j < BH_REASON__MAX; j++)
-					sum.reasons[j] += pc[i].reasons[j];
-			}
-		}
+		bh_maps_counters_sum(m, id, &sum);	/* zeros when there are none */
 		for (i = 0; i < BH_VERDICT__MAX; i++)
 			any |= sum.verdicts[i] != 0;
 		if (id == 0 && !any)
@@ -241,91 +237,37 @@ static json_t *partners_json(int names_fd, int counters_fd, int orgs_fd)
 		if (id) {
 			struct bh_porg org = {};
 
-			if (orgs_fd >= 0)
-				bpf_map_lookup_elem(orgs_fd, &id, &org);
+			if (m->porgs >= 0)
+				bh_maps_porg_read(m, id, &org);
 			json_object_set_new(o, "org", org.org[0] ? json_string(org.org) : json_null());
 			json_object_set_new(o, "contact", org.contact[0] ? json_string(org.contact) :
 					    json_null());
 		}
 		v = json_object();
 		for (i = 0; i < BH_VERDICT__MAX; i++)
-			json_object_set_new(v, verdict_names[i], json_integer(sum.verdicts[i]));
+			json_object_set_new(v, bh_verdict_str(i), json_integer(sum.verdicts[i]));
 		r = json_object();
 		for (i = 0; i < BH_REASON__MAX; i++)
-			json_object_set_new(r, reason_names[i], json_integer(sum.reasons[i]));
+			json_object_set_new(r, bh_reason_str(i), json_integer(sum.reasons[i]));
 		json_object_set_new(o, "verdicts", v);
 		json_object_set_new(o, "reasons", r);
 		json_array_append_new(arr, o);
 	}
-	free(pc);
 	return arr;
 }
 
-int bh_lost_read(int lost_fd, struct bh_lost *sum)
+static json_t *events_json(const struct bh_maps *m)
 {
-	int ncpu = libbpf_num_possible_cpus();
-	struct bh_lost *pc;
-	uint32_t zero = 0;
-	int i, err = 0;
-
-	memset(sum, 0, sizeof(*sum));
-	if (ncpu <= 0)
-		return ncpu ? ncpu : -EINVAL;
-	pc = calloc(ncpu, sizeof(*pc));
-	if (!pc)
-		return -ENOMEM;
-	if (bpf_map_lookup_elem(lost_fd, &zero, pc))
-		err = -errno;
-	for (i = 0; !err && i < ncpu; i++) {
-		sum->emitted += pc[i].emitted;
-		sum->ring_full += pc[i].ring_full;
-		sum->flood_full += pc[i].flood_full;
-		sum->uncounted += pc[i].uncounted;
-		sum->flow_full += pc[i].flow_full;
-	}
-	free(pc);
-	return err;
-}
-
-static json_t *events_json(int lost_fd)
-{
-	struct bh_lost sum = {};
+	struct bh_lost sum;
 	json_t *o = json_object();
 
-	if (lost_fd >= 0)
-		bh_lost_read(lost_fd, &sum);
+	bh_maps_lost_read(m, &sum);	/* zeros when absent */
 	json_object_set_new(o, "emitted", json_integer(sum.emitted));
 	json_object_set_new(o, "lost_ring_full", json_integer(sum.ring_full));
 	json_object_set_new(o, "lost_map_full", json_integer(sum.flood_full));
 	json_object_set_new(o, "uncounted_denies", json_integer(sum.uncounted));
 	json_object_set_new(o, "lost_flow_map_full", json_integer(sum.flow_full));
 	return o;
-}
-
-void bh_pinned_orgs(const char *pin_dir, json_t *arr)
-{
-	int names_fd = open_pinned(pin_dir, "bh_pnames"), orgs_fd = open_pinned(pin_dir, "bh_porgs");
-	size_t i;
-
-	for (i = 0; names_fd >= 0 && orgs_fd >= 0 && i < json_array_size(arr); i++) {
-		json_t *g = json_array_get(arr, i);
-		const char *partner = json_string_value(json_object_get(g, "partner"));
-		struct bh_pname name;
-		struct bh_porg org;
-		uint32_t id;
-
-		for (id = 1; partner && id < BH_MAX_PARTNERS; id++) {
-			if (bpf_map_lookup_elem(names_fd, &id, &name) || strcmp(name.name, partner))
-				continue;
-			if (bpf_map_lookup_elem(orgs_fd, &id, &org) == 0 && org.org[0])
-				json_object_set_new(g, "org", json_string(org.org));
-			break;
-		}
-	}
-	if (names_fd >= 0)
-		close(names_fd);
-	if (orgs_fd >= 0)
-		close(orgs_fd);
 }
 
 /* Is a daemon holding the pin directory lock? A shared probe: a daemon's is
@@ -346,26 +288,19 @@ static int daemon_running(const char *pin_dir)
 
 int bh_status(const char *pin_dir, int json)
 {
-	int names_fd, counters_fd, lost_fd, state_fd, orgs_fd;
-	struct bh_state st = {};
+	struct bh_maps m;
+	struct bh_state st;
 	char cg2[PATH_MAX] = "";
-	uint32_t zero = 0;
 	json_t *root, *links, *partners, *events, *bind;
 	size_t i;
 	int ret = 0;
 
-	names_fd = open_pinned(pin_dir, "bh_pnames");
-	if (names_fd < 0) {
+	if (bh_maps_open_pinned(&m, pin_dir)) {
 		fprintf(stderr, "bulkhead: nothing loaded: no pinned maps in %s (start "
 			"`bulkhead run`)\n", pin_dir);
 		return 3;
 	}
-	counters_fd = open_pinned(pin_dir, "bh_counters");
-	lost_fd = open_pinned(pin_dir, "bh_lost");
-	state_fd = open_pinned(pin_dir, "bh_state");
-	orgs_fd = open_pinned(pin_dir, "bh_porgs");
-	if (state_fd >= 0)
-		bpf_map_lookup_elem(state_fd, &zero, &st);
+	bh_maps_state_read(&m, &st);	/* zeros when absent */
 	bh_cgroup2_mount(cg2, sizeof(cg2));
 
 	root = json_object();
@@ -374,9 +309,9 @@ int bh_status(const char *pin_dir, int json)
 	json_object_set_new(root, "daemon_running", json_boolean(daemon_running(pin_dir)));
 	json_object_set_new(root, "policy_generation", json_integer(st.gen));
 	links = links_json(pin_dir, cg2);
-	partners = partners_json(names_fd, counters_fd, orgs_fd);
-	events = events_json(lost_fd);
-	bind = bindings_json(pin_dir, cg2, names_fd);
+	partners = partners_json(&m);
+	events = events_json(&m);
+	bind = bindings_json(pin_dir, cg2, &m);
 	json_object_set(root, "programs", links);
 	/* enforcement is the attached programs; pinned maps alone enforce nothing */
 	json_object_set_new(root, "attached", json_boolean(json_array_size(links) > 0));
@@ -426,8 +361,8 @@ int bh_status(const char *pin_dir, int json)
 			       json_integer_value(json_object_get(v, "allow")),
 			       json_integer_value(json_object_get(v, "deny")),
 			       json_integer_value(json_object_get(v, "audit")),
-			       json_is_string(org) ? json_string_value(org) : nm && json_is_string(nm) ?
-			       "(none)" : "");
+			       json_is_string(org) ? json_string_value(org) :
+			       json_is_string(nm) ? "(none)" : "");
 		}
 		printf("\nevents       %lld emitted, %lld lost (ring full), %lld unaggregated "
 		       "(map full), %lld uncounted by flows (flow table full)\n",
@@ -443,14 +378,6 @@ int bh_status(const char *pin_dir, int json)
 	json_decref(events);
 	json_decref(bind);
 	json_decref(root);
-	close(names_fd);
-	if (counters_fd >= 0)
-		close(counters_fd);
-	if (lost_fd >= 0)
-		close(lost_fd);
-	if (state_fd >= 0)
-		close(state_fd);
-	if (orgs_fd >= 0)
-		close(orgs_fd);
+	bh_maps_close(&m);
 	return ret;
 }

@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/* `bulkhead status`: what the pins say, daemon or not. */
 #ifndef BULKHEAD_STATUS_H
 #define BULKHEAD_STATUS_H
 
@@ -8,10 +9,6 @@
  * pin_dir. Returns the exit code: 0, or 3 when no program is attached (nothing
  * pinned, or maps pinned without links). */
 int bh_status(const char *pin_dir, int json);
-
-struct bh_lost;
-/* Sum the per-CPU event accounting of the bh_lost map fd into *sum. 0 or -errno. */
-int bh_lost_read(int lost_fd, struct bh_lost *sum);
 
 /* Each object of arr (grants with a "partner") gets the "org" its partner
  * has in the pins of pin_dir (bh_pnames, bh_porgs), if any. */

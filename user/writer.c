@@ -202,11 +202,10 @@ static size_t loss_line(struct bh_writer *w, struct bh_file *f, char *buf, size_
 	*count = n;
 	if (!n)
 		return 0;
-	o = bh_event_loss("log_write", n, strerror(is_primary ? w->last_err : f->last_err));
+	o = bh_event_log_loss(is_primary ? NULL : f->name,
+			      n, strerror(is_primary ? w->last_err : f->last_err));
 	if (!o)
 		return 0;
-	if (!is_primary && f->name)
-		json_object_set_new(o, "partner", json_string(f->name));
 	k = json_dumpb(o, buf, len - 1, JSON_COMPACT);
 	json_decref(o);
 	if (!k || k >= len - 1)

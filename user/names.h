@@ -1,0 +1,24 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * Names of the shared enums (include/bulkhead/): the one table for each, as
+ * the event schema (docs/events.md), `status` and the logs write them.
+ */
+#ifndef BULKHEAD_NAMES_H
+#define BULKHEAD_NAMES_H
+
+#include <stdint.h>
+
+/* "unknown" when out of range. */
+const char *bh_verdict_str(unsigned int verdict);	/* "allow", "deny", "audit" */
+const char *bh_reason_str(unsigned int reason);		/* "granted", "no_grant", ... */
+const char *bh_hook_str(unsigned int hook);	/* "connect", "sendmsg", "egress", "ingress" */
+const char *bh_mode_str(unsigned int mode);	/* "enforce", "audit" */
+/* enum bh_proto, whose values are the IP protocol numbers (IPPROTO_TCP is
+ * BH_PROTO_TCP): "tcp", "udp", "icmp", "any", "other". */
+const char *bh_proto_str(unsigned int proto);
+
+/* Decisions with this reason deserve a human: they also raise an alert whose
+ * "what" is the reason's name ("never", "unknown_partner", "revoked"). */
+int bh_reason_alerts(unsigned int reason);
+
+#endif
