@@ -13,6 +13,8 @@ CFLAGS    ?= -O2 -g
 override CFLAGS += -Wall -Wextra -Werror -std=gnu11 -D_GNU_SOURCE
 CPPFLAGS  += -Iinclude -Iuser -I$(BUILD) -MMD -MP
 LDLIBS    += $(shell pkg-config --libs libbpf jansson 2>/dev/null || echo -lbpf -lelf -lz -ljansson)
+# trace reads .gz logs (zlib) and lays out its graph (libm)
+LDLIBS    += -lz -lm
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(BPF_ARCH) -Wall -Werror \
 	      -Iinclude -Ivmlinux/$(ARCH) -mcpu=v3 -MMD -MP
 
@@ -28,7 +30,7 @@ endif
 # Debian packages the build, the tests and the demo need.
 DEPS_PKGS := clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev libjansson-dev \
 	     pkg-config make gcc iproute2 curl ncat socat iperf3 nftables \
-	     jq util-linux python3 procps
+	     jq util-linux python3 procps chromium
 DEPS_STAMP := $(BUILD)/.deps-ok
 
 all: $(DEPS_STAMP) $(BUILD)/bulkhead $(BUILD)/probe

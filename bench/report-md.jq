@@ -91,4 +91,14 @@ end),
 	 | "| \(if $l == "max" then "as fast as the generator goes" else "\($l) the sustainable rate" end) | \(cell("events"; $l; "offered_per_s"; "bulkhead"; commas)) | \(cell("events"; $l; "ring_events_per_s"; "bulkhead"; commas)) | \(cell("events"; $l; "lines_per_s"; "bulkhead"; commas)) | \(cell("events"; $l; "lost_ring_full"; "bulkhead"; commas)) | \(cell("events"; $l; "lost_pct"; "bulkhead"; dp(2) + " %")) | \(cell("events"; $l; "flood_map_full"; "bulkhead"; commas)) | \(cell("events"; $l; "daemon_cpu_pct"; "bulkhead"; dp(0) + " %")) | \(cell("events"; $l; "lines_per_cpu_s"; "bulkhead"; commas)) |"),
 	(g("events"; "sustainable"; "lines_per_s"; "bulkhead") as $x | if $x == null then empty
 	 else "", "Sustainable rate (1x): \($x.median | commas) events/s, the highest offer, in steps of 1.25x from what the writer got out with the generator flat out, that ran without ring loss and with lines written at >= 95 % of the offer." end)
+end),
+
+(if (cases("trace") | length) == 0 then empty else
+	"",
+	"### 6. bulkhead trace --summary (generated log: a rotated chain with two gzipped files, a second partner, host.jsonl; one CPU)",
+	"",
+	"| log size | lines | lines/s (wall clock) | lines per CPU-second | peak RSS |",
+	"|---|---|---|---|---|",
+	(cases("trace") | sort_by(rtrimstr("MiB") | tonumber)[] as $c
+	 | "| \($c) | \(cell("trace"; $c; "lines"; "bulkhead"; commas)) | \(cell("trace"; $c; "lines_per_s"; "bulkhead"; commas)) | \(cell("trace"; $c; "lines_per_cpu_s"; "bulkhead"; commas)) | \(cell("trace"; $c; "rss_mib"; "bulkhead"; dp(1) + " MiB")) |")
 end)

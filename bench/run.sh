@@ -11,7 +11,8 @@
 #
 #   bench/run.sh [--quick] [--only "SECTIONS"] [--update-docs]
 #
-# Sections: connect throughput scale hooks events (default: all).
+# Sections: connect throughput scale hooks events trace (default: all).
+# `--only trace` runs the `bulkhead trace --summary` section alone.
 # --quick: a short validation run (1 s samples, scale up to 100k).
 # --update-docs: after the run, put results.md into
 #   docs/benchmarks.md between its "results" markers.
@@ -19,6 +20,7 @@
 # Knobs (environment): BENCH_ROUNDS (5), BENCH_CONNECT_SECS (4),
 # BENCH_TPUT_SECS (3), BENCH_SCALE_SIZES ("1000 100000 1000000"),
 # BENCH_SCALE_SECS (3), BENCH_EVENT_SECS (4), BENCH_HOOK_SECS (2),
+# BENCH_TRACE_SIZES ("100 1024": MiB of generated log), BENCH_TRACE_ROUNDS (3),
 # BENCH_PIN (1: client on CPU 0, servers and daemon on CPU 1), BENCH_OUT
 # (build/bench: where the outputs and the compiled bench tools go).
 #
@@ -32,7 +34,7 @@ BUILD=$SRC/build
 OUT=${BENCH_OUT:-$BUILD/bench}
 case $OUT in /*) ;; *) OUT=$PWD/$OUT ;; esac
 BULKHEAD=${BULKHEAD:-$BUILD/bulkhead}
-ONLY="connect throughput scale hooks events"
+ONLY="connect throughput scale hooks events trace"
 QUICK=0
 UPDATE_DOCS=0
 
@@ -59,6 +61,8 @@ SCALE_SECS=${BENCH_SCALE_SECS:-3}
 EVENT_SECS=${BENCH_EVENT_SECS:-4}
 HOOK_SECS=${BENCH_HOOK_SECS:-2}
 PIN=${BENCH_PIN:-1}
+TRACE_SIZES=${BENCH_TRACE_SIZES:-100 1024}
+TRACE_ROUNDS=${BENCH_TRACE_ROUNDS:-3}
 
 # ------------------------------------------------------------------ state
 
@@ -173,8 +177,8 @@ mkdir -p "$OUT"
 W=$(mktemp -d /tmp/bh-bench.XXXXXX) || die "mktemp"
 
 CC=${CC:-cc}
-for t in crr udpflood denygen genpolicy; do
-	"$CC" -O2 -Wall -Wextra -Werror -o "$OUT/$t" "$SRC/bench/$t.c" -lpthread ||
+for t in crr udpflood denygen genpolicy tracegen; do
+	"$CC" -O2 -Wall -Wextra -Werror -o "$OUT/$t" "$SRC/bench/$t.c" -lpthread -lz ||
 		die "cannot build bench/$t.c"
 done
 
@@ -244,6 +248,7 @@ for s in $ONLY; do
 	scale) for n in $SCALE_SIZES; do est=$((est + 3 * (1 + n / 200000) + (1 + n / 80000) + ROUNDS * (3 * SCALE_SECS + 3 + n / 125000))); done ;;
 	hooks) est=$((est + 7 * (HOOK_SECS + 1))) ;;
 	events) est=$((est + 18 * (EVENT_SECS + 1))) ;;
+	trace) for n in $TRACE_SIZES; do est=$((est + n / 40 + TRACE_ROUNDS * (1 + n / 200))); done ;;
 	esac
 done
 say "estimated duration on an idle machine: about $((est / 60)) min $((est % 60)) s"
@@ -767,6 +772,36 @@ section_events() {
 	daemon_stop
 }
 
+# `bulkhead trace --summary --json` over a generated log (bench/tracegen.c:
+# a rotated chain with its two oldest files gzipped, a second partner and
+# host.jsonl) of each size, on one CPU: lines per second (wall clock and per
+# CPU-second) and peak RSS, from /usr/bin/time.
+section_trace() {
+	local n r d st lines secs cpu rss
+	say "6. trace: bulkhead trace --summary over generated logs of $TRACE_SIZES MiB, on CPU $CPU_DAEMON"
+	for n in $TRACE_SIZES; do
+		d=$W/trace-$n
+		mkdir -p "$d" && "$OUT/tracegen" "$d" "$n" || die "tracegen $n MiB"
+		say "   $n MiB: $(du -sm "$d" | cut -f1) MiB on disk (two of the acme files gzipped)"
+		for r in $(seq "$TRACE_ROUNDS"); do
+			cat "$d"/* >/dev/null	# page cache: measure trace, not the disk
+			taskset -c "$CPU_DAEMON" /usr/bin/time -f '%e %U %S %M' -o "$W/trace.time" \
+				"$BULKHEAD" trace --log-dir "$d" --summary --json >"$W/trace.json" 2>"$W/trace.err"
+			st=$?
+			[ "$st" -eq 0 ] || die "bulkhead trace exited $st: $(tail -n 3 "$W/trace.err")"
+			lines=$(jq .lines "$W/trace.json")
+			read -r secs usr sys rss <"$W/trace.time"
+			cpu=$(calc %.3f "$usr + $sys")
+			rec trace "${n}MiB" bulkhead "$r" lines "$lines"
+			rec trace "${n}MiB" bulkhead "$r" lines_per_s "$(calc %.0f "$lines / ($secs > 0 ? $secs : 0.01)")"
+			rec trace "${n}MiB" bulkhead "$r" lines_per_cpu_s "$(calc %.0f "$lines / ($cpu > 0 ? $cpu : 0.01)")"
+			rec trace "${n}MiB" bulkhead "$r" rss_mib "$(calc %.1f "$rss / 1024")"
+			say "   $n MiB run $r/$TRACE_ROUNDS: $lines lines in ${secs}s wall, ${cpu}s CPU, peak RSS $((rss / 1024)) MiB"
+		done
+		rm -rf "$d"
+	done
+}
+
 # ------------------------------------------------------------------ main
 
 for s in $ONLY; do
@@ -776,6 +811,7 @@ for s in $ONLY; do
 	scale) section_scale ;;
 	hooks) section_hooks ;;
 	events) section_events ;;
+	trace) section_trace ;;
 	*) die "unknown section $s" ;;
 	esac
 done

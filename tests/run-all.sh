@@ -29,6 +29,7 @@ run_suite() {
 bin=${BH_TEST_BIN_DIR:-build}
 run_suite "unit: policy parser and compiler" "$bin/test_policy"
 run_suite "unit: event JSON and writer" "$bin/test_events"
+run_suite "unit: trace log parser, merge and filters" "$bin/test_trace"
 run_suite "unit: make deps installs every command the tests call" tests/unit/deps_check.sh
 run_suite "kernel: socket destroy (sock_diag)" "$bin/kernel/test_sockkill"
 run_suite "end-to-end: kernel datapath" tests/e2e/run.sh

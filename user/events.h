@@ -15,7 +15,7 @@
 #include <bulkhead/events.h>
 #include "names.h"
 #include "text.h"
-#include "policy.h"
+#include "clock.h"
 
 /* Every line carries "v": BH_EVENTS_SCHEMA; it changes only when a field
  * changes meaning or type (new fields do not change it). */

@@ -18,6 +18,7 @@
 #include "log.h"
 #include "policy.h"
 #include "status.h"
+#include "trace.h"
 
 struct cmd {
 	const char *name;
@@ -333,6 +334,7 @@ static const struct cmd cmds[] = {
 	{ "list", cmd_list, "grants in force with remaining lifetime, revocations" },
 	{ "apply", cmd_apply, "replace the running policy atomically" },
 	{ "down", cmd_down, "detach and unpin everything" },
+	{ "trace", bh_cmd_trace, "incident view of the event logs: timeline, summary, graph" },
 	{ "help", cmd_help, "this help" },
 };
 

@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 /* Names of the shared enums: one table each (see names.h). */
+#include <errno.h>
+#include <string.h>
 #include <bulkhead/bulkhead.h>
 #include "names.h"
 
@@ -62,6 +64,35 @@ const char *bh_mode_str(unsigned int m)
 const char *bh_proto_str(unsigned int p)
 {
 	return p < 256 && proto_names[p] ? proto_names[p] : "other";
+}
+
+/* Index of s in tab (n entries), or -1. */
+static int index_of(const char *const *tab, size_t n, const char *s)
+{
+	for (size_t i = 0; i < n; i++)
+		if (tab[i] && !strcmp(tab[i], s))
+			return (int)i;
+	return -1;
+}
+
+int bh_proto_parse(const char *s, uint8_t *proto)
+{
+	int i = index_of(proto_names, sizeof(proto_names) / sizeof(proto_names[0]), s);
+
+	if (i < 0)
+		return -EINVAL;
+	*proto = (uint8_t)i;
+	return 0;
+}
+
+int bh_mode_parse(const char *s, uint8_t *mode)
+{
+	int i = index_of(mode_names, sizeof(mode_names) / sizeof(mode_names[0]), s);
+
+	if (i < 0)
+		return -EINVAL;
+	*mode = (uint8_t)i;
+	return 0;
 }
 
 int bh_reason_alerts(unsigned int r)

@@ -17,6 +17,14 @@ const char *bh_mode_str(unsigned int mode);	/* "enforce", "audit" */
  * BH_PROTO_TCP): "tcp", "udp", "icmp", "any", "other". */
 const char *bh_proto_str(unsigned int proto);
 
+/* The reverse, for the names a policy or the CLI may write: "tcp", "udp",
+ * "icmp", "any" (not "other": nothing is granted by it) and "enforce",
+ * "audit". 0 or -EINVAL. The lists, for messages: */
+#define BH_PROTO_NAMES "\"tcp\", \"udp\", \"icmp\" or \"any\""
+#define BH_MODE_NAMES "\"enforce\" or \"audit\""
+int bh_proto_parse(const char *s, uint8_t *proto);
+int bh_mode_parse(const char *s, uint8_t *mode);
+
 /* Decisions with this reason deserve a human: they also raise an alert whose
  * "what" is the reason's name ("never", "unknown_partner", "revoked"). */
 int bh_reason_alerts(unsigned int reason);

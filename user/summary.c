@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <jansson.h>
+#include "names.h"
 #include "policy.h"
 #include "summary.h"
 
@@ -21,7 +22,7 @@ static json_t *partners_json(const struct bh_policy *p, const size_t *per)
 
 		if (!cg || json_array_append_new(parts, json_pack("{s:s, s:I, s:s, s:o, s:I, s:s?, s:s?}",
 				"name", pt->name, "id", (json_int_t)pt->id,
-				"mode", bh_policy_mode_str(pt->mode),
+				"mode", bh_mode_str(pt->mode),
 				"cgroups", cg, "grants", (json_int_t)per[i], "org", pt->org,
 				"contact", pt->contact)))
 			goto fail;
@@ -95,7 +96,7 @@ static int summary_text(const struct bh_policy *p, const struct bh_compiled *c,
 		const struct bh_partner *pt = &p->partners[i];
 
 		fprintf(out, "partner %s (id %u): %s, %zu grant%s, cgroups:", pt->name, pt->id,
-			bh_policy_mode_str(pt->mode), per[i], per[i] == 1 ? "" : "s");
+			bh_mode_str(pt->mode), per[i], per[i] == 1 ? "" : "s");
 		for (j = 0; j < pt->ncgroups; j++)
 			fprintf(out, " %s", pt->cgroups[j]);
 		if (pt->org || pt->contact)

@@ -20,6 +20,7 @@
 #include <string.h>
 #include "arena.h"
 #include "jpos.h"
+#include "names.h"
 #include "validate.h"
 
 /* ------------------------------------------------------- positioned errors */
@@ -178,14 +179,14 @@ static int grant_proto(struct gctx *x, const char *key, const json_t *v)
 {
 	const char *s = json_is_string(v) ? json_string_value(v) : "";
 
-	if (!bh_policy_proto_parse(s, &x->g.proto))
+	if (!bh_proto_parse(s, &x->g.proto))
 		return 0;
 	if (json_is_string(v))
 		err_member(x->c, x->gv, key, AT_VAL,
-			   "unknown proto %s (expected " BH_POLICY_PROTOS ")", BH_Q(s));
+			   "unknown proto %s (expected " BH_PROTO_NAMES ")", BH_Q(s));
 	else
 		err_member(x->c, x->gv, key, AT_VAL,
-			   "\"proto\" must be " BH_POLICY_PROTOS ", not %s", type_name(v));
+			   "\"proto\" must be " BH_PROTO_NAMES ", not %s", type_name(v));
 	return 1;
 }
 
@@ -416,13 +417,13 @@ static void partner_mode(struct pctx *c, const json_t *pv, const char *key, cons
 {
 	const char *s = json_is_string(v) ? json_string_value(v) : "";
 
-	if (!bh_policy_mode_parse(s, &pt->mode))
+	if (!bh_mode_parse(s, &pt->mode))
 		return;
 	if (json_is_string(v))
-		err_member(c, pv, key, AT_VAL, "unknown mode %s (expected " BH_POLICY_MODES ")",
+		err_member(c, pv, key, AT_VAL, "unknown mode %s (expected " BH_MODE_NAMES ")",
 			   BH_Q(s));
 	else
-		err_member(c, pv, key, AT_VAL, "\"mode\" must be " BH_POLICY_MODES ", not %s",
+		err_member(c, pv, key, AT_VAL, "\"mode\" must be " BH_MODE_NAMES ", not %s",
 			   type_name(v));
 }
 

@@ -1,9 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 /*
  * Parsers of one policy value from a buffer (values.h): prefixes, ports,
- * RFC 3339 instants, ttls, cgroup paths, partner names, and the policy's
- * name tables for protos and modes ("names" below: the one place the policy
- * spells them).
+ * RFC 3339 instants, ttls, cgroup paths and partner names (protocol and
+ * mode names are in names.c).
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -420,49 +419,3 @@ int bh_parse_label(const char *s, const char *key, char **out, char *why)
 	return *out ? 0 : -ENOMEM;
 }
 
-/* ----------------------------------------------------------------- names */
-
-/* The policy's names for enum bh_proto and enum bh_mode (BH_POLICY_PROTOS,
- * BH_POLICY_MODES in values.h list them for messages). */
-struct name {
-	const char *s;
-	uint8_t v;
-};
-
-static const struct name protos[] = {
-	{ "tcp", BH_PROTO_TCP }, { "udp", BH_PROTO_UDP }, { "icmp", BH_PROTO_ICMP },
-	{ "any", BH_PROTO_ANY },
-};
-
-static const struct name modes[] = {		/* the first is the default */
-	{ "enforce", BH_MODE_ENFORCE }, { "audit", BH_MODE_AUDIT },
-};
-
-static int name_parse(const struct name *t, size_t n, const char *s, uint8_t *v)
-{
-	for (size_t i = 0; i < n; i++) {
-		if (!strcmp(t[i].s, s)) {
-			*v = t[i].v;
-			return 0;
-		}
-	}
-	return -EINVAL;
-}
-
-int bh_policy_proto_parse(const char *s, uint8_t *proto)
-{
-	return name_parse(protos, sizeof(protos) / sizeof(protos[0]), s, proto);
-}
-
-int bh_policy_mode_parse(const char *s, uint8_t *mode)
-{
-	return name_parse(modes, sizeof(modes) / sizeof(modes[0]), s, mode);
-}
-
-const char *bh_policy_mode_str(uint8_t mode)
-{
-	for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++)
-		if (modes[i].v == mode)
-			return modes[i].s;
-	return modes[0].s;
-}

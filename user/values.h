@@ -67,11 +67,4 @@ int bh_valid_partner_name(const char *s);
  * of the partner). -EINVAL (why) or -ENOMEM. */
 int bh_parse_label(const char *s, const char *key, char **out, char *why);
 
-/* Names the policy writes for enum bh_proto and enum bh_mode. */
-#define BH_POLICY_PROTOS "\"tcp\", \"udp\", \"icmp\" or \"any\""
-#define BH_POLICY_MODES "\"enforce\" or \"audit\""
-int bh_policy_proto_parse(const char *s, uint8_t *proto);	/* 0 or -EINVAL */
-int bh_policy_mode_parse(const char *s, uint8_t *mode);		/* 0 or -EINVAL */
-const char *bh_policy_mode_str(uint8_t mode);			/* unknown: "enforce" */
-
 #endif
