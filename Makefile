@@ -54,14 +54,19 @@ USER_SRCS := $(wildcard user/*.c)
 USER_OBJS := $(patsubst user/%.c,$(BUILD)/user/%.o,$(USER_SRCS))
 LIB_OBJS  := $(filter-out $(BUILD)/user/main.o,$(USER_OBJS))
 
-$(BUILD)/bulkhead.bpf.o: bpf/bulkhead.bpf.c | $(DEPS_STAMP)
+# Two BPF objects: the datapath, and binding at creation (bind.bpf.c: its
+# tracepoints may be missing, and a missing one fails its whole object).
+BPF_OBJS := bulkhead bind
+.SECONDARY: $(patsubst %,$(BUILD)/%.bpf.o,$(BPF_OBJS))
+
+$(BUILD)/%.bpf.o: bpf/%.bpf.c | $(DEPS_STAMP)
 	@mkdir -p $(@D)
 	$(if $(Q),@echo "  BPF     $@")
 	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
 
-$(BUILD)/bulkhead.skel.h: $(BUILD)/bulkhead.bpf.o
+$(BUILD)/%.skel.h: $(BUILD)/%.bpf.o
 	$(if $(Q),@echo "  SKEL    $@")
-	$(Q)$(BPFTOOL) gen skeleton $< name bulkhead_bpf > $@
+	$(Q)$(BPFTOOL) gen skeleton $< name $*_bpf > $@
 
 $(BUILD)/user/%.o: user/%.c | $(DEPS_STAMP)
 	@mkdir -p $(@D)
@@ -77,7 +82,7 @@ $(USER_OBJS): $(BUILD)/version.h
 FORCE:
 
 # Objects may include the skeleton: all wait for it (then -MMD tracks the rest).
-$(USER_OBJS): $(BUILD)/bulkhead.skel.h
+$(USER_OBJS): $(patsubst %,$(BUILD)/%.skel.h,$(BPF_OBJS))
 
 $(BUILD)/bulkhead: $(USER_OBJS)
 	$(if $(Q),@echo "  LD      $@")

@@ -3,8 +3,11 @@
  * bulkhead kernel datapath: the hooks (the SEC() programs), nothing else.
  *
  * Attached (bpf_link, BPF_F_ALLOW_MULTI) only at the top of partner subtrees:
- * partner_root and bound cgroups outside it. Processes elsewhere run no
- * bulkhead code at all.
+ * partner_root, and the parent directory (an anchor) of each bound cgroup
+ * outside it, so the programs outlive the bound cgroup's recreation.
+ * Processes elsewhere run no bulkhead code at all; siblings of such a bound
+ * cgroup run sock_create's identity walk and pass (BH_SK_OUTSIDE). Binding at
+ * creation is another object (bind.bpf.c).
  *
  *   cgroup/sock_create   tag the socket with its partner (socket storage)
  *   cgroup/connect4|6    decide at connect, EPERM on deny
@@ -159,7 +162,7 @@ int bh_ingress(struct __sk_buff *skb)
 	if (!sk)
 		return 1;
 	s = bpf_sk_storage_get(&bh_sk, sk, 0, 0);
-	if (!s || (s->flags & BH_SK_UNKNOWN) || !(s->flags & BH_SK_CACHED))
+	if (!s || (s->flags & (BH_SK_UNKNOWN | BH_SK_OUTSIDE)) || !(s->flags & BH_SK_CACHED))
 		return 1;
 	if (!bh_tcp_peer(sk, &t) && bh_parse(skb, &t, 1))
 		return 1;

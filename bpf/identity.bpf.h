@@ -20,9 +20,11 @@ static __always_inline __u64 bh_ancestor(enum bh_cg_src src, struct __sk_buff *s
 	return bpf_get_current_ancestor_cgroup_id(level);
 }
 
-/* Partner of the deepest bound ancestor; BH_SK_UNKNOWN when the deepest hit is
- * a partner root or nothing matched (the programs only run below attach points,
- * so "nothing" means the binding was removed: fail closed). */
+/* Partner of the deepest bound ancestor; BH_SK_OUTSIDE when the deepest hit is
+ * an anchor (a sibling of a bound cgroup outside partner_root: no partner's);
+ * BH_SK_UNKNOWN when it is a partner root or nothing matched (the programs
+ * only run below attach points, so "nothing" means the binding was removed:
+ * fail closed). */
 static __always_inline void bh_identify(enum bh_cg_src src, struct __sk_buff *skb,
 					__u32 *partner, __u8 *flags)
 {
@@ -44,6 +46,9 @@ static __always_inline void bh_identify(enum bh_cg_src src, struct __sk_buff *sk
 	if (hit_kind == BH_CG_BOUND) {
 		*partner = hit_partner;
 		*flags = BH_SK_TAGGED;
+	} else if (hit_kind == BH_CG_ANCHOR) {
+		*partner = BH_PARTNER_UNKNOWN;
+		*flags = BH_SK_TAGGED | BH_SK_OUTSIDE;
 	} else {
 		*partner = BH_PARTNER_UNKNOWN;
 		*flags = BH_SK_TAGGED | BH_SK_UNKNOWN;

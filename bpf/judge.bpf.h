@@ -26,6 +26,8 @@ static __always_inline int bh_judge(struct bh_sk *s, const struct bh_tuple *t,
 	int same = s->proto == t->proto && bh_same_addr(s->daddr, t->addr) &&
 		   (t->frag || s->dport == t->dport);
 
+	if (s->flags & BH_SK_OUTSIDE)
+		return 1;	/* no partner's: not judged */
 	bh_state_get(&gen, &fold_epoch);
 	if ((s->flags & BH_SK_CACHED) && same && s->gen == gen &&
 	    (!s->valid_until_ns || bpf_ktime_get_boot_ns() < s->valid_until_ns)) {
@@ -84,6 +86,8 @@ static __always_inline int bh_judge_uncached(__u32 partner, __u8 flags, const st
 {
 	struct bh_decision d;
 
+	if (flags & BH_SK_OUTSIDE)
+		return 1;
 	bh_decide(partner, flags, t, &d);
 	bh_count(partner, d.verdict, d.reason);
 	if (d.verdict == BH_VERDICT_ALLOW)

@@ -32,13 +32,7 @@ struct {
 	__array(values, struct bh_trie);
 } bh_policy SEC(".maps");
 
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, BH_MAX_CGROUPS);
-	__type(key, __u64);
-	__type(value, struct bh_cgroup_val);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} bh_cgroups SEC(".maps");
+#include "cgroups.bpf.h"
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -64,6 +58,15 @@ struct {
 	__type(value, struct bh_pname);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } bh_pnames SEC(".maps");
+
+/* Userspace only: partner organisations and contacts by id. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, BH_MAX_PARTNERS);
+	__type(key, __u32);
+	__type(value, struct bh_porg);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} bh_porgs SEC(".maps");
 
 /* Userspace only: just-in-time grants, revocations, ttl starts, the grant
  * id counter (survive restarts; layout version 2, see bulkhead.h). */

@@ -12,6 +12,7 @@
 #include "control.h"
 #include "grants.h"
 #include "loader.h"
+#include "status.h"
 
 /* ---- control-plane commands: grant, revoke, list, apply ---- */
 
@@ -78,6 +79,8 @@ static void print_grant_line(const json_t *g)
 		printf("  expires %s (%.1fs left)", exp, json_real_value(rem));
 	if (purpose)
 		printf("  \"%s\"", purpose);
+	if (json_is_string(json_object_get(g, "org")))
+		printf("  org %s", json_string_value(json_object_get(g, "org")));
 	printf("\n");
 }
 
@@ -281,6 +284,7 @@ static int list_pinned(const struct cli_args *a)
 	bh_clock_now(&clk);
 	resp = json_pack("{s:b, s:s, s:o}", "ok", 1, "daemon", "down", "grants",
 			 bh_jit_list_json(&js, a->nargs ? a->args[0] : NULL, &clk));
+	bh_pinned_orgs(a->pin_dir, json_object_get(resp, "grants"));
 	bh_jitset_free(&js);
 	if (a->json) {
 		char *s = json_dumps(resp, JSON_INDENT(2) | JSON_PRESERVE_ORDER);

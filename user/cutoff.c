@@ -19,8 +19,11 @@
  * attach points: the userspace twin of the kernel's identity walk. */
 struct cg_partner {
 	uint64_t cgid;
-	uint32_t partner;	/* BH_PARTNER_UNKNOWN: under a root, bound to no partner */
+	uint32_t partner;	/* BH_PARTNER_UNKNOWN: under a root, bound to no partner;
+				   CG_OUTSIDE: below an anchor, no partner's */
 };
+
+#define CG_OUTSIDE UINT32_MAX
 
 struct walk {
 	const struct bh_maps *maps;
@@ -41,7 +44,8 @@ static int walk_cb(void *ctx, const struct bh_cgroup_entry *e)
 	partner = e->level > 0 && e->level < 64 ? w->at_level[e->level - 1] :
 		  BH_PARTNER_UNKNOWN;
 	if (bh_maps_cgroup_lookup(w->maps, e->id, &b) == 0)
-		partner = b.kind == BH_CG_BOUND ? b.partner : BH_PARTNER_UNKNOWN;
+		partner = b.kind == BH_CG_BOUND ? b.partner :
+			  b.kind == BH_CG_ANCHOR ? CG_OUTSIDE : BH_PARTNER_UNKNOWN;
 	if (e->level < 64)
 		w->at_level[e->level] = partner;
 	if (w->n == w->cap) {
@@ -88,7 +92,7 @@ static int uncovered(void *ctx, const struct bh_sock_info *si)
 	struct bh_val_result res;
 	uint8_t proto = si->proto == IPPROTO_TCP ? BH_PROTO_TCP : BH_PROTO_UDP;
 
-	if (!cp || !si->dport)
+	if (!cp || cp->partner == CG_OUTSIDE || !si->dport)
 		return 0;	/* not a partner socket, or not connected */
 	if (cp->partner == BH_PARTNER_UNKNOWN)
 		return 1;	/* denied everything */

@@ -6,8 +6,10 @@
  * objects in events.c, flows in flows.c, the socket cut-off in cutoff.c.
  *
  * Every second: flush flood windows that have closed (aggregated deny counts),
- * report ring/map losses, bind partner cgroups that appeared, sweep expired
- * JIT grants. Every --flow-interval: flow summaries. At each grant expiry:
+ * report ring/map losses, sweep expired JIT grants. The rescan of bound
+ * cgroup paths runs every 200 ms in rescan mode (every second at creation,
+ * to repair what a race with apply left); bind and unbind records (the
+ * kernel's, in the bh_bindev ring, or the rescan's) become lifecycle events. Every --flow-interval: flow summaries. At each grant expiry:
  * destroy the sockets it cut off.
  */
 #include <errno.h>
@@ -21,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <bpf/libbpf.h>
+#include "bind.h"
 #include "cgroup.h"
 #include "control.h"
 #include "cutoff.h"
@@ -54,8 +57,9 @@ struct bh_daemon {
 	} cg[BH_CG_CACHE];
 	size_t ncg, cg_next;
 	struct bh_flows flows;
-	struct bh_lost reported;	/* as in bh_reported[0] */
+	struct bh_reported reported;	/* bh_reported[0] */
 	int reported_loaded;
+	int reattach;			/* an attach point was recreated: apply again */
 	uint64_t records;
 	uint64_t gen_before;		/* the generation found pinned (0: fresh) */
 	size_t restored[BH_JIT_NEXT + 1];	/* pinned records found, by kind */
@@ -87,6 +91,13 @@ static const char *name_partner(void *ctx, uint32_t id)
 	struct bh_daemon *d = ctx;
 
 	return bh_loader_partner(d->l, id);
+}
+
+static const char *name_org(void *ctx, uint32_t id)
+{
+	struct bh_daemon *d = ctx;
+
+	return bh_grants_org(&d->gs, id);
 }
 
 static int name_grant(void *ctx, uint32_t id, const char **text, const char **purpose)
@@ -152,6 +163,7 @@ static struct bh_namer namer_of(struct bh_daemon *d)
 		.partner = name_partner,
 		.grant = name_grant,
 		.cgroup = name_cgroup,
+		.org = name_org,
 	};
 	return n;
 }
@@ -183,6 +195,46 @@ static int on_record(void *ctx, void *data, size_t len)
 		return 0;	/* not ours: a record from a different ABI */
 	emit_decision(d, &e, bh_event_build(d->eb, &e, &n, &d->clk));
 	return 0;
+}
+
+/* A bind or unbind after apply (the kernel's at creation, or the rescan's):
+ * a `lifecycle` event in host.jsonl and in the partner's file. */
+static void emit_binding(void *ctx, const struct bh_bindev *e)
+{
+	struct bh_daemon *d = ctx;
+	const char *partner = name_partner(d, e->partner);
+	size_t i;
+
+	d->records++;
+	bh_writer_emit_both(d->w, partner, bh_event_binding(e, partner, name_org(d, e->partner),
+							    &d->clk));
+	/* a bound cgroup that is its own attach point (directly below the
+	 * cgroup2 root) lost its links with its old directory */
+	for (i = 0; e->what == BH_BINDEV_BIND && i < bh_loader_npoints(d->l); i++)
+		d->reattach |= !strcmp(bh_loader_point(d->l, i), e->path + (e->path[0] == '/'));
+}
+
+static int on_bindev(void *ctx, void *data, size_t len)
+{
+	struct bh_bindev e;
+
+	if (len < sizeof(e))
+		return 0;	/* a record from a different ABI */
+	memcpy(&e, data, sizeof(e));
+	emit_binding(ctx, &e);
+	return 0;
+}
+
+/* Attach again at recreated attach points (a policy apply: links are new
+ * only where a cgroup id changed). */
+static void reattach_points(struct bh_daemon *d)
+{
+	struct bh_errors errs = {};
+
+	d->reattach = 0;
+	if (bh_grants_reapply(&d->gs, d->l, &errs))
+		pr_warn("attaching at a recreated cgroup: %s\n", errs.n ? errs.msg[0] : "failed");
+	bh_errors_free(&errs);
 }
 
 struct flood_flush {
@@ -230,20 +282,23 @@ static void loss_if(struct bh_daemon *d, const char *what, uint64_t now, uint64_
 static void report_loss(struct bh_daemon *d)
 {
 	const struct bh_maps *m = bh_loader_maps(d->l);
-	struct bh_lost sum;
+	struct bh_reported now = {};
 
-	if (bh_maps_lost_read(m, &sum))
+	if (bh_maps_lost_read(m, &now.lost))
 		return;
+	now.lifecycle_lost = bh_bind_lost(m);
 	if (!d->reported_loaded && bh_maps_reported_read(m, &d->reported) == 0)
 		d->reported_loaded = 1;
-	loss_if(d, "ring", sum.ring_full, d->reported.ring_full);
-	loss_if(d, "flood_map", sum.flood_full, d->reported.flood_full);
-	loss_if(d, "flow_map", sum.flow_full, d->reported.flow_full);
+	loss_if(d, "ring", now.lost.ring_full, d->reported.lost.ring_full);
+	loss_if(d, "flood_map", now.lost.flood_full, d->reported.lost.flood_full);
+	loss_if(d, "flow_map", now.lost.flow_full, d->reported.lost.flow_full);
 	/* the only attempts no event's count includes (bh_counters still has them) */
-	loss_if(d, "uncounted_denies", sum.uncounted, d->reported.uncounted);
-	if (memcmp(&d->reported, &sum, sizeof(sum)))
-		bh_maps_reported_write(m, &sum);
-	d->reported = sum;
+	loss_if(d, "uncounted_denies", now.lost.uncounted, d->reported.lost.uncounted);
+	/* fewer than reported: bound paths were removed with their counts */
+	loss_if(d, "lifecycle_ring", now.lifecycle_lost, d->reported.lifecycle_lost);
+	if (memcmp(&d->reported, &now, sizeof(now)))
+		bh_maps_reported_write(m, &now);
+	d->reported = now;
 }
 
 static void flush_flows(struct bh_daemon *d)
@@ -395,7 +450,7 @@ static int enforce(struct bh_daemon *d, struct bh_policy *np)
 	struct bh_errors errs = {};
 	int err;
 
-	err = bh_loader_open(&d->l, d->o->pin_dir, d->o->ring_size_kib);
+	err = bh_loader_open(&d->l, d->o->pin_dir, d->o->ring_size_kib, !d->o->no_bind_tp);
 	if (err)
 		return err;
 	d->gs.jit_fd = bh_loader_maps(d->l)->jit;
@@ -456,9 +511,9 @@ static int setup(struct bh_daemon *d)
 	}
 	bh_clock_now(&d->clk);
 	d->rb = ring_buffer__new(bh_loader_maps(d->l)->events, on_record, d, NULL);
-	if (!d->rb) {
+	if (!d->rb || ring_buffer__add(d->rb, bh_loader_maps(d->l)->bindev, on_bindev, d)) {
 		err = -errno;
-		pr_warn("cannot open the event ring buffer: %s\n", strerror(-err));
+		pr_warn("cannot open the event ring buffers: %s\n", strerror(-err));
 		return err;
 	}
 	return 0;
@@ -469,7 +524,9 @@ static int setup(struct bh_daemon *d)
 static void started(struct bh_daemon *d)
 {
 	report_loss(d);		/* baseline: losses before this start were reported */
-	lifecycle(d, "start", NULL);
+	lifecycle(d, "start", bh_loader_bind_mode(d->l) == BH_BIND_MODE_CREATION ?
+		  "binding: at-creation (recreated cgroups are bound by the kernel at mkdir)" :
+		  "binding: rescan (recreated cgroups are bound by the daemon within a second)");
 	bh_writer_emit(d->w, NULL, bh_event_adopt(d->gen_before, d->restored[BH_JIT_GRANT],
 						  d->restored[BH_JIT_REVOKE],
 						  d->restored[BH_JIT_TTL]));
@@ -511,8 +568,6 @@ static void reload(struct bh_daemon *d)
 static void tick(struct bh_daemon *d)
 {
 	bh_clock_now(&d->clk);	/* follow wall-clock steps */
-	if (bh_loader_has_pending(d->l))
-		bh_bind_pending(d->l);
 	flush_floods(d, 0);
 	report_loss(d);
 	sweep_expired(d);
@@ -521,13 +576,26 @@ static void tick(struct bh_daemon *d)
 	bh_writer_flush(d->w);
 }
 
-/* Poll timeout: the next second, or the next grant expiry when sooner (the
- * kernel already enforces it; waking then destroys the sockets it cut off
- * without delay). */
-static int poll_timeout(int64_t next_sec, uint64_t exp)
+/* Rescan mode binds recreated cgroups, well within a second; at creation
+ * the kernel binds and the rescan only repairs what a race with apply left. */
+static int rescan_ms(const struct bh_daemon *d)
+{
+	return bh_loader_bind_mode(d->l) == BH_BIND_MODE_CREATION ? 1000 : 200;
+}
+
+static void rescan(struct bh_daemon *d)
+{
+	if (bh_rescan(d->l, emit_binding, d))
+		bh_writer_flush(d->w);
+}
+
+/* Poll timeout: the next wake-up (second or rescan), or the next grant
+ * expiry when sooner (the kernel already enforces it; waking then destroys
+ * the sockets it cut off without delay). */
+static int poll_timeout(int64_t wake, uint64_t exp)
 {
 	int64_t now = mono_ms();
-	int timeout = next_sec > now ? (int)(next_sec - now) : 0;
+	int timeout = wake > now ? (int)(wake - now) : 0;
 	uint64_t bnow = boot_now();
 
 	if (exp && (exp <= bnow || (exp - bnow) / 1000000 + 1 < (uint64_t)timeout))
@@ -544,13 +612,14 @@ static void loop(struct bh_daemon *d)
 		{ .fd = d->ctl_fd, .events = POLLIN },
 	};
 	unsigned int flow_s = d->o->flow_interval_s;
-	int64_t next_sec = mono_ms() + 1000;
+	int64_t next_sec = mono_ms() + 1000, next_rescan = mono_ms() + rescan_ms(d);
 	int64_t next_flow = flow_s ? mono_ms() + flow_s * 1000ll : INT64_MAX;
 
 	for (;;) {
 		struct signalfd_siginfo si;
 		uint64_t exp = bh_grants_next_expiry(&d->gs, d->expiry_checked_ns, &d->clk);
-		int n = poll(pfd, 3, poll_timeout(next_sec, exp));
+		int n = poll(pfd, 3, poll_timeout(next_sec < next_rescan ? next_sec : next_rescan,
+						  exp));
 		int64_t now;
 
 		if (exp && boot_now() >= exp) {
@@ -563,6 +632,8 @@ static void loop(struct bh_daemon *d)
 		}
 		if (n > 0 && (pfd[1].revents & POLLIN))
 			ring_buffer__consume(d->rb);
+		if (d->reattach)
+			reattach_points(d);
 		if (n > 0 && (pfd[2].revents & POLLIN)) {
 			bh_ctl_serve_one(d->ctl_fd, bh_ops_handle, &d->ops);
 			if (d->ops.down)
@@ -576,6 +647,10 @@ static void loop(struct bh_daemon *d)
 		if (now >= next_sec) {
 			next_sec = now + 1000;
 			tick(d);
+		}
+		if (now >= next_rescan) {
+			next_rescan = now + rescan_ms(d);
+			rescan(d);
 		}
 		if (now >= next_flow) {
 			next_flow = now + flow_s * 1000ll;

@@ -13,6 +13,7 @@ struct bh_daemon_opts {
 	unsigned int flow_interval_s;	/* flow summaries; 0 = off */
 	unsigned int ring_size_kib;	/* 0 = default */
 	int no_destroy;			/* keep sockets a revocation cut off */
+	int no_bind_tp;			/* rescan mode even where binding at creation works */
 };
 
 /* Returns the process exit code. */

@@ -139,7 +139,7 @@ static int all_zero(const uint8_t *p, size_t n)
  */
 
 enum field {
-	F_V, F_TS, F_TYPE, F_PHASE, F_RECORD_TYPE, F_PARTNER, F_PARTNER_NULL, F_PARTNER_ID,
+	F_V, F_TS, F_TYPE, F_PHASE, F_RECORD_TYPE, F_PARTNER, F_PARTNER_NULL, F_ORG, F_PARTNER_ID,
 	F_VERDICT, F_REASON, F_GRANT, F_HOOK, F_PROTO, F_SRC, F_SPORT, F_DST, F_DPORT,
 	F_PID, F_TID, F_UID, F_COMM, F_CGROUP, F_CGROUP_ID, F_COOKIE, F_COUNT,
 	F_AGGREGATED, F_WINDOW_START, F__N
@@ -151,7 +151,7 @@ _Static_assert(F__N <= 32, "a shape is a 32-bit mask of fields");
 static const char *const field_key[F__N] = {
 	[F_V] = "v", [F_TS] = "ts", [F_TYPE] = "type", [F_PHASE] = "phase",
 	[F_RECORD_TYPE] = "record_type", [F_PARTNER] = "partner",
-	[F_PARTNER_NULL] = "partner", [F_PARTNER_ID] = "partner_id", [F_VERDICT] = "verdict",
+	[F_PARTNER_NULL] = "partner", [F_ORG] = "org", [F_PARTNER_ID] = "partner_id", [F_VERDICT] = "verdict",
 	[F_REASON] = "reason", [F_GRANT] = "grant", [F_HOOK] = "hook", [F_PROTO] = "proto",
 	[F_SRC] = "src", [F_SPORT] = "sport", [F_DST] = "dst", [F_DPORT] = "dport",
 	[F_PID] = "pid", [F_TID] = "tid", [F_UID] = "uid", [F_COMM] = "comm",
@@ -332,6 +332,9 @@ static const json_t *build(struct bh_event_builder *b, const struct bh_event *e,
 		field_ext(b, &m, F_PARTNER, name);
 	else if (e->partner == BH_PARTNER_UNKNOWN)
 		m |= 1u << F_PARTNER_NULL;
+	name = name && n->org ? n->org(n->ctx, e->partner) : NULL;
+	if (name)
+		field_ext(b, &m, F_ORG, name);
 	field_int(b, &m, F_PARTNER_ID, e->partner);
 
 	field_str(b, &m, F_VERDICT, bh_verdict_str(e->verdict));
@@ -450,6 +453,15 @@ json_t *bh_flood_json(const struct bh_flood_key *k, const struct bh_flood_val *v
 
 /* ---- daemon events ---- */
 
+json_t *bh_event_new_org(const char *type, const char *partner, const char *org)
+{
+	json_t *o = bh_event_new(type, partner);
+
+	if (o && partner && org)
+		set_ext(o, "org", org);
+	return o;
+}
+
 json_t *bh_event_new(const char *type, const char *partner)
 {
 	char ts[BH_TS_LEN];
@@ -463,6 +475,29 @@ json_t *bh_event_new(const char *type, const char *partner)
 	set_ext(o, "type", type);
 	if (partner)
 		set_ext(o, "partner", partner);
+	return o;
+}
+
+json_t *bh_event_binding(const struct bh_bindev *e, const char *partner, const char *org,
+			 const struct bh_clock *clk)
+{
+	json_t *o = bh_event_new_org("lifecycle", partner, org);
+	char ts[BH_TS_LEN], path[BH_CG_PATH_MAX * 3];
+	const char *how = e->how == BH_BOUND_CREATION ? "creation" : "rescan";
+
+	if (!o)
+		return NULL;
+	bh_format_ts((int64_t)e->ts_boot_ns, clk, ts, sizeof(ts));
+	set_str(o, "ts", ts);
+	set_str(o, "event", e->what == BH_BINDEV_BIND ? "bind" : "unbind");
+	/* the key has a leading '/'; event paths are relative to the mount */
+	bh_sanitize((const uint8_t *)e->path + (e->path[0] == '/'), sizeof(e->path) - 1,
+		    path, sizeof(path));
+	set_str(o, "cgroup", path);
+	set_int(o, "old_cgroup_id", (json_int_t)e->old_cgid);
+	set_int(o, "cgroup_id", (json_int_t)e->new_cgid);
+	set_int(o, "partner_id", e->partner);
+	set_str(o, "how", how);
 	return o;
 }
 
@@ -545,9 +580,9 @@ static json_t *peer_json(const struct bh_peer *peer)
 }
 
 json_t *bh_event_policy(const char *action, const struct bh_peer *peer, const char *partner,
-			json_t *fields)
+			const char *org, json_t *fields)
 {
-	json_t *o = bh_event_new("policy", partner);
+	json_t *o = bh_event_new_org("policy", partner, org);
 
 	if (o) {
 		json_object_set_new(o, "action", json_string(action));

@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <jansson.h>
+#include <bulkhead/bind.h>
 #include <bulkhead/events.h>
 #include "names.h"
 #include "text.h"
@@ -28,6 +29,8 @@ struct bh_namer {
 	/* grant id -> its text id (e.g. "acme/2") and purpose (may be NULL) */
 	int (*grant)(void *ctx, uint32_t grant_id, const char **id, const char **purpose);
 	const char *(*cgroup)(void *ctx, uint64_t cgroup_id);
+	/* partner id -> its organisation ("org" of every event of the partner) */
+	const char *(*org)(void *ctx, uint32_t partner_id);
 };
 
 /* A kernel record as a JSON object (caller owns it; NULL only without
@@ -67,6 +70,15 @@ json_t *bh_alert_json(const json_t *decision, const char *what);
 
 /* A new object with v, ts (now), type, and, if partner is not NULL, partner. */
 json_t *bh_event_new(const char *type, const char *partner);
+/* The same with the partner's org (when not NULL) after partner. */
+json_t *bh_event_new_org(const char *type, const char *partner, const char *org);
+
+/* A `lifecycle` event of a bind or unbind of a bound cgroup path (by the
+ * kernel at creation, or by the rescan): event "bind"/"unbind", cgroup,
+ * old_cgroup_id, cgroup_id (0 on unbind), partner, org (when not NULL),
+ * partner_id, how. */
+json_t *bh_event_binding(const struct bh_bindev *e, const char *partner, const char *org,
+			 const struct bh_clock *clk);
 
 /* {"type":"loss","what":what,"count":count[,"error":error]}: events or lines
  * that could not be delivered (what: "ring", "flood_map", "log_write"). */
@@ -89,9 +101,10 @@ json_t *bh_event_flow_summary(const struct bh_flow_key *k, const struct bh_flow_
 
 struct bh_peer;
 /* A "policy" event: action, caller (peer; NULL: "by":"daemon") and the
- * fields of fields (consumed; may be NULL), for partner (may be NULL). */
+ * fields of fields (consumed; may be NULL), for partner (may be NULL) and
+ * its org (may be NULL). */
 json_t *bh_event_policy(const char *action, const struct bh_peer *peer, const char *partner,
-			json_t *fields);
+			const char *org, json_t *fields);
 /* A "lifecycle" event of this process: what ("start", "reload", "stop"),
  * pin_dir, policy and detail (both may be NULL). */
 json_t *bh_event_lifecycle(const char *what, const char *pin_dir, const char *policy,

@@ -623,10 +623,31 @@ static json_t *grant_json(const struct bh_grants *gs, const struct bh_grant *g)
 	const char *purpose = g->purpose;
 	char id[128];
 
+	const struct bh_partner *pt = &gs->pol.partners[g->partner_idx];
+	json_t *o;
+
 	if (bh_grants_name(gs, g->id, id, sizeof(id), &purpose))
 		id[0] = '\0';
-	return bh_grant_json(g, gs->pol.partners[g->partner_idx].name, id[0] ? id : NULL,
-			     purpose);
+	o = bh_grant_json(g, pt->name, id[0] ? id : NULL, purpose);
+	if (o && pt->org)
+		json_object_set_new(o, "org", json_string(pt->org));
+	return o;
+}
+
+const char *bh_grants_org(const struct bh_grants *gs, uint32_t id)
+{
+	for (size_t i = 0; id && i < gs->pol.npartners; i++)
+		if (gs->pol.partners[i].id == id)
+			return gs->pol.partners[i].org;
+	return NULL;
+}
+
+const char *bh_grants_org_of(const struct bh_grants *gs, const char *partner)
+{
+	for (size_t i = 0; partner && i < gs->pol.npartners; i++)
+		if (!strcmp(gs->pol.partners[i].name, partner))
+			return gs->pol.partners[i].org;
+	return NULL;
 }
 
 /* ... with expires / remaining_s / state; a file ttl counts from when the

@@ -160,6 +160,11 @@ int bh_grants_revoke(struct bh_grants *gs, struct bh_loader *l, const struct bh_
 /* The grants in force (of partner pidx, or all with all set) with their
  * lifetime, then the revoked policy-file grants: `list`. ref converts
  * wall-clock expiries (the daemon's clock pair), now is the listing's. */
+/* The org of a partner of the applied policy, by kernel id or by name
+ * (NULL: none, or no such partner). */
+const char *bh_grants_org(const struct bh_grants *gs, uint32_t id);
+const char *bh_grants_org_of(const struct bh_grants *gs, const char *partner);
+
 json_t *bh_grants_list(const struct bh_grants *gs, int all, uint32_t pidx,
 		       const struct bh_clock *ref, const struct bh_clock *now);
 

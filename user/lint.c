@@ -17,6 +17,8 @@ enum where {
 	AT_ROOT,	/* the partner_root value */
 	AT_CGROUP,	/* cgroup idx of partner (or the partner's key: implicit) */
 	AT_EXPIRES,	/* the expires value of grant idx of partner */
+	AT_PARTNER,	/* the partner's key */
+	AT_ORG,		/* the partner's org value */
 };
 
 struct finding {
@@ -74,6 +76,76 @@ static void mount_hint(const char *cg2, const char *rel, char *buf, size_t len)
 	buf[0] = '\0';
 	if (n > 1 && !strncmp(rel, cg2 + 1, n - 1) && rel[n - 1] == '/' && rel[n])
 		snprintf(buf, len, "; it names the cgroup2 mount %s: write \"%s\"", cg2, rel + n);
+}
+
+/* cg is in the subtree of another bound cgroup (of any partner). */
+static int below_bound(const struct bh_policy *p, const char *cg)
+{
+	size_t i, j;
+
+	for (i = 0; i < p->npartners; i++)
+		for (j = 0; j < p->partners[i].ncgroups; j++)
+			if (strcmp(cg, p->partners[i].cgroups[j]) &&
+			    bh_path_under(cg, p->partners[i].cgroups[j]))
+				return 1;
+	return 0;
+}
+
+/* What binding outside partner_root costs and leaves open (docs/policy.md,
+ * "Restarts"): the programs attach at the parent, or on the cgroup itself
+ * directly below the cgroup2 root. */
+static int outside_root(const struct bh_policy *p, size_t i, size_t j, struct findings *f)
+{
+	const char *cg = p->partners[i].cgroups[j], *slash = strrchr(cg, '/');
+
+	if ((p->partner_root && bh_path_under(cg, p->partner_root)) || below_bound(p, cg))
+		return 0;
+	if (!slash)
+		return add(f, AT_CGROUP, i, j, "cgroup \"%s\" of partner %s is directly below the "
+			   "cgroup2 root: bulkhead attaches on the cgroup itself, so once it is "
+			   "removed and created again (a service restart) it runs no bulkhead code "
+			   "until the daemon attaches again (at once while it runs, when it starts "
+			   "otherwise); bind a cgroup inside a slice, or below partner_root", cg,
+			   p->partners[i].name);
+	return add(f, AT_CGROUP, i, j, "cgroup \"%s\" of partner %s is outside partner_root: "
+		   "bulkhead attaches at its parent \"%.*s\", so the other cgroups there run the "
+		   "identity walk at socket creation (and pass), and where binding at creation is "
+		   "unavailable (`bulkhead status`: binding rescan) a restarted \"%s\" is "
+		   "unenforced until the rescan binds it, within a second; below partner_root it "
+		   "would be fail-closed instead", cg, p->partners[i].name, (int)(slash - cg), cg,
+		   cg);
+}
+
+/* Partners without an org; partners claiming one org with different contacts. */
+static int find_orgs(const struct bh_policy *p, struct findings *f)
+{
+	size_t i, k;
+	int err = 0;
+
+	for (i = 0; !err && i < p->npartners; i++) {
+		const struct bh_partner *a = &p->partners[i];
+
+		if (!a->org) {
+			err = add(f, AT_PARTNER, i, 0, "partner %s has no \"org\": its events name "
+				  "no organisation (a later tier requirement)", a->name);
+			continue;
+		}
+		for (k = 0; !err && k < i; k++) {
+			const struct bh_partner *b = &p->partners[k];
+
+			if (!b->org || strcmp(a->org, b->org))
+				continue;
+			if (a->contact && b->contact && !strcmp(a->contact, b->contact))
+				continue;
+			err = add(f, AT_ORG, i, 0, "partners %s and %s claim org \"%s\" with "
+				  "different contacts (%s%s%s, %s%s%s)", b->name, a->name, a->org,
+				  b->contact ? "\"" : "", b->contact ? b->contact : "none",
+				  b->contact ? "\"" : "", a->contact ? "\"" : "",
+				  a->contact ? a->contact : "none", a->contact ? "\"" : "");
+			break;
+		}
+	}
+	return err;
 }
 
 static int find_cgroups(const struct bh_policy *p, const char *cg2, struct findings *f)
@@ -159,6 +231,14 @@ static void want_of(const json_t *root, const struct bh_policy *p, const struct 
 		w->parent = json_array_get(json_object_get(pv, "allow"), fd->idx);
 		w->key = "expires";
 		break;
+	case AT_PARTNER:
+		w->parent = partners;
+		w->key = name;
+		break;
+	case AT_ORG:
+		w->parent = pv;
+		w->key = "org";
+		break;
 	}
 }
 
@@ -174,7 +254,7 @@ static void locate(const struct jpos_src *src, const struct bh_policy *p, struct
 		want_of(src->root, p, &f->v[i], &w[i]);
 	jpos_find(src, w, f->n);
 	for (i = 0; i < f->n; i++) {
-		int implicit = f->v[i].at == AT_CGROUP && w[i].key;
+		int implicit = (f->v[i].at == AT_CGROUP && w[i].key) || f->v[i].at == AT_PARTNER;
 
 		if (w[i].found)
 			f->v[i].pos = implicit ? w[i].kpos : w[i].vpos;
@@ -202,6 +282,11 @@ int bh_policy_lint(const struct bh_policy *p, const char *text, size_t len, cons
 
 	if (cg2)
 		err = find_cgroups(p, cg2, &f);
+	for (size_t i = 0; !err && i < p->npartners; i++)
+		for (size_t j = 0; !err && j < p->partners[i].ncgroups; j++)
+			err = outside_root(p, i, j, &f);
+	if (!err)
+		err = find_orgs(p, &f);
 	if (!err)
 		err = find_expired(p, now_unix_ns, &f);
 	if (!err && f.n) {

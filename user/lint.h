@@ -18,6 +18,12 @@
  *   partner is fail-closed until then, elsewhere `bulkhead run` refuses it.
  *   A path that starts with the mount (written as a filesystem path) says what
  *   to write instead.
+ * - a bound cgroup outside partner_root: attached at its parent (whose other
+ *   children pay the identity walk; a restart is unenforced until the rescan
+ *   in rescan mode), or on itself directly below the cgroup2 root (a restart
+ *   leaves it unenforced until the daemon attaches again);
+ * - a partner without org; two partners claiming one org with different
+ *   contacts;
  * - a grant whose `expires` is at or before now_unix_ns: it allows nothing.
  * Positions are looked up only when there is something to report. Returns
  * the number of warnings, or -ENOMEM.

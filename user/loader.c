@@ -9,6 +9,8 @@
  *   links/<cgroup id>-<program>                                  one bpf_link each
  * Maps are reused on the next load (libbpf pin-by-name), links are updated in
  * place with the new program (BPF_LINK_UPDATE), so a restart never opens a gap.
+ * Binding at creation (bind.c) is opened with it: bh_cgpaths is filled before
+ * bh_cgroups at every apply.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -22,6 +24,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <bulkhead/events.h>
+#include "bind.h"
 #include "bulkhead.skel.h"
 #include "cgroup.h"
 #include "loader.h"
@@ -49,10 +52,8 @@ struct bh_loader {
 	/* attach points whose links this loader already attached or updated */
 	size_t nattached;
 	uint64_t *attached;
-	/* bound cgroup paths not present yet (under partner_root): retried */
-	size_t npending;
-	char **pending;
-	uint32_t *pending_partner;
+	/* binding at creation, or the rescan fallback (bind.c) */
+	struct bh_bind *bind;
 	/* bh_fold_tcp, bh_fold_udp iterators (flows.c), made on first use */
 	struct bpf_link *fold_links[2];
 	/* the pin directory held no pins when this loader locked it (nothing
@@ -70,7 +71,8 @@ static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list 
 	return vfprintf(stderr, fmt, ap);
 }
 
-int bh_loader_open(struct bh_loader **lp, const char *pin_dir, unsigned int ring_kib)
+int bh_loader_open(struct bh_loader **lp, const char *pin_dir, unsigned int ring_kib,
+		   int bind_tp)
 {
 	struct bh_loader *l = calloc(1, sizeof(*l));
 	LIBBPF_OPTS(bpf_object_open_opts, oo);
@@ -133,6 +135,9 @@ int bh_loader_open(struct bh_loader **lp, const char *pin_dir, unsigned int ring
 	}
 	for (uint32_t id = 1; id < BH_MAX_PARTNERS; id++)
 		bh_maps_pname_read(&l->maps, id, &l->names[id]);
+	err = bh_bind_open(&l->bind, l->pin_dir, bind_tp, &l->maps);	/* bh_cgroups is pinned */
+	if (err)
+		goto fail;
 	*lp = l;
 	return 0;
 fail:
@@ -150,13 +155,6 @@ static void free_points(struct bh_loader *l)
 	free(l->points);
 	l->points = NULL;
 	l->npoints = 0;
-	for (i = 0; i < l->npending; i++)
-		free(l->pending[i]);
-	free(l->pending);
-	free(l->pending_partner);
-	l->pending = NULL;
-	l->pending_partner = NULL;
-	l->npending = 0;
 }
 
 void bh_loader_close(struct bh_loader *l)
@@ -169,6 +167,7 @@ void bh_loader_close(struct bh_loader *l)
 		bpf_link__destroy(l->fold_links[i]);
 		l->fold_links[i] = NULL;
 	}
+	bh_bind_close(l->bind);
 	bulkhead_bpf__destroy(l->skel);	/* closes fds; pinned state stays */
 	l->skel = NULL;
 	free_points(l);
@@ -214,9 +213,9 @@ const char *bh_loader_point(const struct bh_loader *l, size_t i)
 	return i < l->npoints ? l->points[i].path : NULL;
 }
 
-int bh_loader_has_pending(const struct bh_loader *l)
+enum bh_bind_mode bh_loader_bind_mode(const struct bh_loader *l)
 {
-	return l->npending != 0;
+	return bh_bind_mode(l->bind);
 }
 
 struct bpf_link *bh_loader_fold_iter(struct bh_loader *l, int k)
@@ -307,6 +306,75 @@ static int add_binding(struct binding **b, size_t *n, const char *path, uint32_t
 	return 0;
 }
 
+/* Some binding other than b[i] at or above path. */
+static const struct binding *binding_above(const struct binding *b, size_t n, size_t i,
+					   const char *path)
+{
+	size_t j;
+
+	for (j = 0; j < n; j++)
+		if (j != i && bh_path_under(path, b[j].path))
+			return &b[j];
+	return NULL;
+}
+
+/* A bound cgroup in no other binding's subtree gets its programs at its
+ * parent directory (an anchor) when it has one below the cgroup2 root: its
+ * own links would die when it is recreated (fail-open), the anchor's stay,
+ * and the kernel binds the new cgroup at mkdir. */
+static int add_anchors(struct binding **b, size_t *n)
+{
+	size_t i, nb = *n;
+	int err = 0;
+
+	for (i = 0; !err && i < nb; i++) {
+		char *parent, *slash;
+
+		if ((*b)[i].kind != BH_CG_BOUND)
+			continue;
+		parent = strdup((*b)[i].path);
+		if (!parent)
+			return -ENOMEM;
+		slash = strrchr(parent, '/');
+		if (slash) {
+			*slash = '\0';
+			if (!binding_above(*b, *n, i, parent))
+				err = add_binding(b, n, parent, BH_PARTNER_UNKNOWN, BH_CG_ANCHOR);
+		}
+		free(parent);
+	}
+	return err;
+}
+
+/* An absent bound cgroup is fine below partner_root (fail-closed until it
+ * appears, then bound); elsewhere it is refused: a misspelt path would leave
+ * the workload it meant unconfined. */
+static int check_presence(const struct bh_policy *p, const char *cg2, struct binding *b,
+			  size_t n, struct bh_errors *errs)
+{
+	char full[PATH_MAX * 2];
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (b[i].present)
+			continue;
+		snprintf(full, sizeof(full), "%s/%s", cg2, b[i].path);
+		if (b[i].kind == BH_CG_BOUND && p->partner_root &&
+		    bh_path_under(b[i].path, p->partner_root) &&
+		    strcmp(b[i].path, p->partner_root)) {
+			pr_info("%s: cgroup %s does not exist yet; fail-closed under %s until it "
+				"appears\n", p->file, full, p->partner_root);
+			continue;
+		}
+		bh_errors_add(errs, "%s: cgroup %s: %s (create it%s)", p->file, full,
+			      strerror(ENOENT), b[i].kind == BH_CG_ANCHOR ?
+			      ": the parent of a bound cgroup is where its programs attach" :
+			      ", or bind it below partner_root so it may appear later");
+		return -ENOENT;
+	}
+	return 0;
+}
+
 static int collect_bindings(struct bh_loader *l, const struct bh_policy *p,
 			    struct binding **out, size_t *nout, struct bh_errors *errs)
 {
@@ -322,26 +390,16 @@ static int collect_bindings(struct bh_loader *l, const struct bh_policy *p,
 		for (j = 0; !err && j < pt->ncgroups; j++)
 			err = add_binding(&b, &n, pt->cgroups[j], pt->id, BH_CG_BOUND);
 	}
+	if (!err)
+		err = add_anchors(&b, &n);
 	for (i = 0; !err && i < n; i++) {
 		char full[PATH_MAX * 2];
-		int r;
 
 		snprintf(full, sizeof(full), "%s/%s", l->cg2, b[i].path);
-		r = bh_cgroup_id(full, &b[i].cgid);
-		b[i].present = r == 0;
-		if (r == 0)
-			continue;
-		if (b[i].kind == BH_CG_BOUND && p->partner_root &&
-		    bh_path_under(b[i].path, p->partner_root) &&
-		    strcmp(b[i].path, p->partner_root)) {
-			pr_info("%s: cgroup %s does not exist yet; fail-closed under %s until it "
-				"appears\n", p->file, full, p->partner_root);
-			continue;
-		}
-		bh_errors_add(errs, "%s: cgroup %s: %s (create it, or bind it below "
-			      "partner_root so it may appear later)", p->file, full, strerror(-r));
-		err = -ENOENT;
+		b[i].present = bh_cgroup_id(full, &b[i].cgid) == 0;
 	}
+	if (!err)
+		err = check_presence(p, l->cg2, b, n, errs);
 	if (err) {
 		for (i = 0; i < n; i++)
 			free(b[i].path);
@@ -376,18 +434,6 @@ static int compute_points(struct bh_loader *l, struct binding *b, size_t n)
 		l->points[l->npoints].path = strdup(b[i].path);
 		l->points[l->npoints].cgid = b[i].cgid;
 		l->npoints++;
-	}
-	for (i = 0; i < n; i++) {
-		if (b[i].present)
-			continue;
-		l->pending = realloc(l->pending, (l->npending + 1) * sizeof(*l->pending));
-		l->pending_partner = realloc(l->pending_partner,
-					     (l->npending + 1) * sizeof(*l->pending_partner));
-		if (!l->pending || !l->pending_partner)
-			return -ENOMEM;
-		l->pending[l->npending] = strdup(b[i].path);
-		l->pending_partner[l->npending] = b[i].partner;
-		l->npending++;
 	}
 	return 0;
 }
@@ -514,20 +560,72 @@ static int attach_point(struct bh_loader *l, const struct bh_attach_point *pt)
 	return err;
 }
 
+/* Organisations and contacts by partner id, for readers of the pins. */
+static int record_orgs(struct bh_loader *l, const struct bh_policy *p, struct bh_errors *errs)
+{
+	size_t i;
+	int err;
+
+	for (i = 0; i < p->npartners; i++) {
+		const struct bh_partner *pt = &p->partners[i];
+		struct bh_porg o = {};
+
+		snprintf(o.org, sizeof(o.org), "%s", pt->org ? pt->org : "");
+		snprintf(o.contact, sizeof(o.contact), "%s", pt->contact ? pt->contact : "");
+		err = bh_maps_porg_write(&l->maps, pt->id, &o);
+		if (err) {
+			bh_errors_add(errs, "cannot record the org of partner %s: %s", pt->name,
+				      strerror(-err));
+			return err;
+		}
+	}
+	return 0;
+}
+
+/* bh_cgpaths first: a bound cgroup created from here on is bound by the
+ * kernel (at creation), the rest by what follows. */
+static int record_paths(struct bh_loader *l, const struct binding *b, size_t n,
+			struct bh_errors *errs)
+{
+	struct bh_bound_path *v = calloc(n ? n : 1, sizeof(*v));
+	size_t i, nv = 0;
+	int err;
+
+	if (!v)
+		return -ENOMEM;
+	for (i = 0; i < n; i++)
+		if (b[i].kind == BH_CG_BOUND)
+			v[nv++] = (struct bh_bound_path){ b[i].path, b[i].partner,
+							  b[i].present ? b[i].cgid : 0 };
+	err = bh_bind_set_paths(l->bind, v, nv);
+	free(v);
+	if (err)
+		bh_errors_add(errs, "cannot record the bound cgroup paths: %s", strerror(-err));
+	return err;
+}
+
 static int bind_cgroups(struct bh_loader *l, const struct binding *b, size_t n,
 			struct bh_errors *errs)
 {
+	char full[PATH_MAX * 2];
+	uint64_t now_id;
 	size_t i;
 	int err;
 
 	for (i = 0; i < n; i++) {
 		struct bh_cgroup_val v = { .partner = b[i].partner, .kind = b[i].kind };
 
-		err = b[i].present ? bh_maps_cgroup_bind(&l->maps, b[i].cgid, &v) : 0;
+		if (!b[i].present)
+			continue;
+		err = bh_maps_cgroup_bind(&l->maps, b[i].cgid, &v);
 		if (err) {
 			bh_errors_add(errs, "cannot bind cgroup %s: %s", b[i].path, strerror(-err));
 			return err;
 		}
+		/* removed since it was looked up: its rmdir may have passed */
+		snprintf(full, sizeof(full), "%s/%s", l->cg2, b[i].path);
+		if (bh_cgroup_id(full, &now_id) || now_id != b[i].cgid)
+			bh_maps_cgroup_unbind(&l->maps, b[i].cgid);
 	}
 	return 0;
 }
@@ -535,6 +633,7 @@ static int bind_cgroups(struct bh_loader *l, const struct binding *b, size_t n,
 struct bindings {
 	const struct binding *b;
 	size_t n;
+	const struct bh_bind *bind;
 };
 
 static int binding_kept(void *ctx, uint64_t cgid)
@@ -545,13 +644,14 @@ static int binding_kept(void *ctx, uint64_t cgid)
 	for (i = 0; i < bs->n; i++)
 		if (bs->b[i].present && bs->b[i].cgid == cgid)
 			return 1;
-	return 0;
+	/* bound by the kernel since the bindings were collected */
+	return bh_bind_is_current(bs->bind, cgid);
 }
 
 /* Drop bindings the new policy no longer has. */
 static int prune_cgroups(struct bh_loader *l, const struct binding *b, size_t n)
 {
-	struct bindings bs = { b, n };
+	struct bindings bs = { b, n, l->bind };
 
 	bh_maps_cgroups_prune(&l->maps, binding_kept, &bs);
 	return 0;
@@ -622,7 +722,11 @@ int bh_apply(struct bh_loader *l, struct bh_policy *p, struct bh_errors *errs)
 	 * old trie lacks is denied: fail closed), then the atomic trie swap (the
 	 * kernel waits for an RCU grace period), then the generation bump that
 	 * makes every cached verdict re-decide. */
-	err = bind_cgroups(l, b, nb, errs);
+	err = record_orgs(l, p, errs);
+	if (!err)
+		err = record_paths(l, b, nb, errs);
+	if (!err)
+		err = bind_cgroups(l, b, nb, errs);
 	if (err)
 		goto out;
 	err = bh_maps_trie_swap(&l->maps, trie_fd);
@@ -688,31 +792,10 @@ out:
 	return err;
 }
 
-int bh_bind_pending(struct bh_loader *l)
+int bh_rescan(struct bh_loader *l, void (*on_ev)(void *ctx, const struct bh_bindev *e),
+	      void *ctx)
 {
-	size_t i;
-	int bound = 0, err;
-
-	for (i = 0; i < l->npending; i++) {
-		struct bh_cgroup_val v = { .partner = l->pending_partner[i], .kind = BH_CG_BOUND };
-		char full[PATH_MAX * 2];
-		uint64_t cgid;
-
-		if (!l->pending[i][0])
-			continue;
-		snprintf(full, sizeof(full), "%s/%s", l->cg2, l->pending[i]);
-		if (bh_cgroup_id(full, &cgid))
-			continue;
-		err = bh_maps_cgroup_bind(&l->maps, cgid, &v);
-		if (err) {
-			pr_warn("cannot bind cgroup %s: %s\n", full, strerror(-err));
-			continue;
-		}
-		pr_info("bound new cgroup %s to partner id %u\n", full, v.partner);
-		l->pending[i][0] = '\0';
-		bound++;
-	}
-	return bound;
+	return bh_bind_rescan(l->bind, l->cg2, on_ev, ctx);
 }
 
 int bh_loader_unpin(struct bh_loader *l, int *nlinks)

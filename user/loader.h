@@ -9,6 +9,8 @@
 
 #include <limits.h>
 #include <stdint.h>
+#include <bulkhead/bind.h>
+#include "bind.h"
 #include "pindir.h"
 #include "policy.h"
 
@@ -20,9 +22,12 @@ struct bh_maps;
 struct bpf_link;
 
 /* Open + load the skeleton, reusing maps pinned in pin_dir (adoption), and
- * take the pin directory lock. ring_kib: event ring size (0 = built-in
- * default; must match a pinned ring). 0 or -errno (logged). */
-int bh_loader_open(struct bh_loader **l, const char *pin_dir, unsigned int ring_kib);
+ * take the pin directory lock; then the bind object (bind_tp: binding at
+ * creation if the kernel can, else the rescan; 0: the rescan). ring_kib:
+ * event ring size (0 = built-in default; must match a pinned ring). 0 or
+ * -errno (logged). */
+int bh_loader_open(struct bh_loader **l, const char *pin_dir, unsigned int ring_kib,
+		   int bind_tp);
 /* Frees l (NULL is ignored). */
 void bh_loader_close(struct bh_loader *l);
 
@@ -36,8 +41,8 @@ const char *bh_loader_partner(const struct bh_loader *l, uint32_t id);
 /* The attach points (relative to the cgroup2 mount): how many, the i-th. */
 size_t bh_loader_npoints(const struct bh_loader *l);
 const char *bh_loader_point(const struct bh_loader *l, size_t i);
-/* Bound cgroups not present yet (bh_bind_pending retries them). */
-int bh_loader_has_pending(const struct bh_loader *l);
+/* How recreated bound cgroups are bound (bind.h). */
+enum bh_bind_mode bh_loader_bind_mode(const struct bh_loader *l);
 /* The socket iterator k (0: bh_fold_tcp, 1: bh_fold_udp), attached on first
  * use and kept with the loader; NULL with errno set. */
 struct bpf_link *bh_loader_fold_iter(struct bh_loader *l, int k);
@@ -49,9 +54,12 @@ struct bpf_link *bh_loader_fold_iter(struct bh_loader *l, int k);
  * the reasons in errs. */
 int bh_apply(struct bh_loader *l, struct bh_policy *p, struct bh_errors *errs);
 
-/* Bind bound-but-absent cgroups that have appeared since the last apply.
- * Returns the number bound. */
-int bh_bind_pending(struct bh_loader *l);
+/* The rescan: bound paths whose cgroup was created, recreated or removed
+ * since they were last bound are bound anew (in rescan mode: every change;
+ * at creation: what a race with apply left). on_ev gets a record for each
+ * bind and unbind. Returns the number of changes. */
+int bh_rescan(struct bh_loader *l, void (*on_ev)(void *ctx, const struct bh_bindev *e),
+	      void *ctx);
 
 /* Sockets fold their traffic counters into bh_flows at their next packet
  * (bh_state.fold_epoch). 0 or -errno. */

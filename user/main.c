@@ -136,6 +136,10 @@ static void run_usage(FILE *f)
 		"                           also destroyed so applications see an error at\n"
 		"                           once, ECONNABORTED for TCP, instead of hanging in\n"
 		"                           retransmits)\n"
+		"  -T, --no-bind-tracepoints  bind recreated cgroups by the periodic rescan\n"
+		"                           (within a second) instead of in the kernel at\n"
+		"                           creation (tp_btf/cgroup_mkdir); the fallback used\n"
+		"                           anyway where the tracepoints cannot attach\n"
 		"  -P, --pin-dir DIR        bpffs directory for maps and links\n"
 		"                           (default $BULKHEAD_PIN_DIR or " BH_DEFAULT_PIN_DIR ")\n"
 		"  -c, --control PATH       control socket for grant/revoke/list/apply\n"
@@ -181,6 +185,9 @@ static int run_opt(void *ctx, int key, const char *arg)
 	case 'k':
 		o->no_destroy = 1;
 		return 0;
+	case 'T':
+		o->no_bind_tp = 1;
+		return 0;
 	}
 	return -1;
 }
@@ -194,6 +201,7 @@ static int cmd_run(int argc, char **argv)
 		{ "flow-interval", 'f', required_argument },
 		{ "ring-size", 'r', required_argument },
 		{ "no-destroy", 'k', no_argument },
+		{ "no-bind-tracepoints", 'T', no_argument },
 		{ 0 }
 	};
 	struct bh_daemon_opts o = {

@@ -8,6 +8,7 @@
 #include <unistd.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include "bind.skel.h"
 #include "bulkhead.skel.h"
 #include "maps.h"
 
@@ -28,7 +29,16 @@ void bh_maps_of_skel(struct bh_maps *m, const struct bulkhead_bpf *skel)
 		.lost = bpf_map__fd(skel->maps.bh_lost),
 		.reported = bpf_map__fd(skel->maps.bh_reported),
 		.flowrep = bpf_map__fd(skel->maps.bh_flowrep),
+		.porgs = bpf_map__fd(skel->maps.bh_porgs),
+		.cgpaths = -1,
+		.bindev = -1,
 	};
+}
+
+void bh_maps_of_bind_skel(struct bh_maps *m, const struct bind_bpf *skel)
+{
+	m->cgpaths = bpf_map__fd(skel->maps.bh_cgpaths);
+	m->bindev = bpf_map__fd(skel->maps.bh_bindev);
 }
 
 static int open_pin(const char *pin_dir, const char *name)
@@ -59,6 +69,9 @@ int bh_maps_open_pinned(struct bh_maps *m, const char *pin_dir)
 		{ "bh_lost", offsetof(struct bh_maps, lost) },
 		{ "bh_reported", offsetof(struct bh_maps, reported) },
 		{ "bh_flowrep", offsetof(struct bh_maps, flowrep) },
+		{ "bh_porgs", offsetof(struct bh_maps, porgs) },
+		{ "bh_cgpaths", offsetof(struct bh_maps, cgpaths) },
+		{ "bh_bindev", offsetof(struct bh_maps, bindev) },
 	};
 	size_t i;
 
@@ -77,7 +90,7 @@ int bh_maps_open_pinned(struct bh_maps *m, const char *pin_dir)
 
 void bh_maps_close(struct bh_maps *m)
 {
-	int *fd = &m->policy, *end = &m->flowrep;
+	int *fd = &m->policy, *end = &m->bindev;
 
 	if (!m->owned)
 		return;
@@ -148,21 +161,14 @@ int bh_maps_lost_read(const struct bh_maps *m, struct bh_lost *sum)
 	return err;
 }
 
-int bh_maps_reported_read(const struct bh_maps *m, struct bh_lost *lost)
+int bh_maps_reported_read(const struct bh_maps *m, struct bh_reported *rep)
 {
-	struct bh_reported rep = {};
-
-	if (bpf_map_lookup_elem(m->reported, &zero, &rep))
-		return -errno;
-	*lost = rep.lost;
-	return 0;
+	return bpf_map_lookup_elem(m->reported, &zero, rep) ? -errno : 0;
 }
 
-int bh_maps_reported_write(const struct bh_maps *m, const struct bh_lost *lost)
+int bh_maps_reported_write(const struct bh_maps *m, const struct bh_reported *rep)
 {
-	struct bh_reported rep = { .lost = *lost };
-
-	return bpf_map_update_elem(m->reported, &zero, &rep, BPF_ANY) ? -errno : 0;
+	return bpf_map_update_elem(m->reported, &zero, rep, BPF_ANY) ? -errno : 0;
 }
 
 int bh_maps_counters_sum(const struct bh_maps *m, uint32_t partner, struct bh_counters *sum)
@@ -334,6 +340,44 @@ int bh_maps_cgroup_bind(const struct bh_maps *m, uint64_t cgid, const struct bh_
 int bh_maps_cgroup_lookup(const struct bh_maps *m, uint64_t cgid, struct bh_cgroup_val *v)
 {
 	return bpf_map_lookup_elem(m->cgroups, &cgid, v) ? -errno : 0;
+}
+
+int bh_maps_cgroup_unbind(const struct bh_maps *m, uint64_t cgid)
+{
+	return bpf_map_delete_elem(m->cgroups, &cgid) && errno != ENOENT ? -errno : 0;
+}
+
+int bh_maps_porg_read(const struct bh_maps *m, uint32_t id, struct bh_porg *o)
+{
+	return bpf_map_lookup_elem(m->porgs, &id, o) ? -errno : 0;
+}
+
+int bh_maps_porg_write(const struct bh_maps *m, uint32_t id, const struct bh_porg *o)
+{
+	return bpf_map_update_elem(m->porgs, &id, o, BPF_ANY) ? -errno : 0;
+}
+
+int bh_maps_cgpath_next(const struct bh_maps *m, const struct bh_cgpath_key *k,
+			struct bh_cgpath_key *next)
+{
+	return bpf_map_get_next_key(m->cgpaths, k, next) ? -errno : 0;
+}
+
+int bh_maps_cgpath_get(const struct bh_maps *m, const struct bh_cgpath_key *k,
+		       struct bh_cgpath_val *v)
+{
+	return bpf_map_lookup_elem(m->cgpaths, k, v) ? -errno : 0;
+}
+
+int bh_maps_cgpath_put(const struct bh_maps *m, const struct bh_cgpath_key *k,
+		       const struct bh_cgpath_val *v, uint64_t flags)
+{
+	return bpf_map_update_elem(m->cgpaths, k, v, flags) ? -errno : 0;
+}
+
+int bh_maps_cgpath_del(const struct bh_maps *m, const struct bh_cgpath_key *k)
+{
+	return bpf_map_delete_elem(m->cgpaths, k) ? -errno : 0;
 }
 
 void bh_maps_cgroups_prune(const struct bh_maps *m, int (*keep)(void *ctx, uint64_t cgid),

@@ -11,20 +11,25 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <bulkhead/bind.h>
 #include <bulkhead/bulkhead.h>
 #include <bulkhead/events.h>
 
 struct bulkhead_bpf;
+struct bind_bpf;
 
-/* Map fds; -1: not pinned (from a pin directory). */
+/* Map fds; -1: not pinned (from a pin directory). cgpaths and bindev are the
+ * bind object's (bind.bpf.c), the rest the datapath's. */
 struct bh_maps {
 	int policy, cgroups, state, counters, pnames, jit, events, flood, flows, lost,
-	    reported, flowrep;
+	    reported, flowrep, porgs, cgpaths, bindev;
 	int owned;		/* opened from pins: bh_maps_close closes them */
 };
 
-/* The skeleton's maps (owned by the skeleton). */
+/* The skeleton's maps (owned by the skeleton); cgpaths and bindev -1. */
 void bh_maps_of_skel(struct bh_maps *m, const struct bulkhead_bpf *skel);
+/* Add the bind object's (bh_cgpaths, bh_bindev; owned by its skeleton). */
+void bh_maps_of_bind_skel(struct bh_maps *m, const struct bind_bpf *skel);
 /* The maps pinned in pin_dir. 0, or -ENOENT when nothing is (no bh_pnames). */
 int bh_maps_open_pinned(struct bh_maps *m, const char *pin_dir);
 void bh_maps_close(struct bh_maps *m);
@@ -39,8 +44,8 @@ int bh_maps_state_edit(const struct bh_maps *m, void (*edit)(struct bh_state *st
 /* Per-CPU event accounting, summed. 0 or -errno. */
 int bh_maps_lost_read(const struct bh_maps *m, struct bh_lost *sum);
 /* The loss totals already reported as events (bh_reported[0]). 0 or -errno. */
-int bh_maps_reported_read(const struct bh_maps *m, struct bh_lost *lost);
-int bh_maps_reported_write(const struct bh_maps *m, const struct bh_lost *lost);
+int bh_maps_reported_read(const struct bh_maps *m, struct bh_reported *rep);
+int bh_maps_reported_write(const struct bh_maps *m, const struct bh_reported *rep);
 
 /* Per-CPU decision counters of a partner id, summed. 0 or -errno. */
 int bh_maps_counters_sum(const struct bh_maps *m, uint32_t partner, struct bh_counters *sum);
@@ -48,6 +53,9 @@ int bh_maps_counters_sum(const struct bh_maps *m, uint32_t partner, struct bh_co
 /* Partner names by id (bh_pnames). 0 or -errno. */
 int bh_maps_pname_read(const struct bh_maps *m, uint32_t id, struct bh_pname *n);
 int bh_maps_pname_write(const struct bh_maps *m, uint32_t id, const struct bh_pname *n);
+/* Partner org and contact by id (bh_porgs). 0 or -errno. */
+int bh_maps_porg_read(const struct bh_maps *m, uint32_t id, struct bh_porg *o);
+int bh_maps_porg_write(const struct bh_maps *m, uint32_t id, const struct bh_porg *o);
 
 /* Flood windows: visit every one (read in batches); those visit returns 1
  * for are deleted after the walk (a few syscalls for the whole map). */
@@ -85,9 +93,21 @@ int bh_maps_trie_current(const struct bh_maps *m);
 /* cgroup bindings (bh_cgroups). 0 or -errno. */
 int bh_maps_cgroup_bind(const struct bh_maps *m, uint64_t cgid, const struct bh_cgroup_val *v);
 int bh_maps_cgroup_lookup(const struct bh_maps *m, uint64_t cgid, struct bh_cgroup_val *v);
+int bh_maps_cgroup_unbind(const struct bh_maps *m, uint64_t cgid);	/* absent: not an error */
 /* Drop every binding keep(ctx, cgid) does not keep. */
 void bh_maps_cgroups_prune(const struct bh_maps *m, int (*keep)(void *ctx, uint64_t cgid),
 			   void *ctx);
+
+/* Bound cgroup paths (bh_cgpaths): the key after k (NULL: the first), an
+ * entry, its replacement (flags: BPF_ANY, BPF_EXIST), its removal. 0 or
+ * -errno (-ENOENT: no more / none). */
+int bh_maps_cgpath_next(const struct bh_maps *m, const struct bh_cgpath_key *k,
+			struct bh_cgpath_key *next);
+int bh_maps_cgpath_get(const struct bh_maps *m, const struct bh_cgpath_key *k,
+		       struct bh_cgpath_val *v);
+int bh_maps_cgpath_put(const struct bh_maps *m, const struct bh_cgpath_key *k,
+		       const struct bh_cgpath_val *v, uint64_t flags);
+int bh_maps_cgpath_del(const struct bh_maps *m, const struct bh_cgpath_key *k);
 
 /* The JIT record map (bh_jit_v2, or a layout-1 bh_jit), by fd (m->jit). */
 int bh_maps_jit_next(int fd, const uint32_t *key, uint32_t *next);

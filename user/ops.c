@@ -187,7 +187,8 @@ static json_t *failed(struct bh_errors *errs, const char *what, int err)
 void bh_ops_event(struct bh_ops *o, const char *action, const struct bh_peer *peer,
 		  const char *partner, json_t *fields)
 {
-	json_t *ev = bh_event_policy(action, peer, partner, fields);
+	json_t *ev = bh_event_policy(action, peer, partner, bh_grants_org_of(o->gs, partner),
+				     fields);
 
 	if (partner)
 		bh_writer_emit_both(o->w, partner, ev);

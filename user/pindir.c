@@ -117,6 +117,12 @@ void bh_pin_link_path(char *buf, size_t len, const char *pin_dir, uint64_t cgid,
 	snprintf(buf, len, "%s/links/%llu-%s", pin_dir, (unsigned long long)cgid, prog);
 }
 
+void bh_pin_named_link_path(char *buf, size_t len, const char *pin_dir, const char *name,
+			    const char *suffix)
+{
+	snprintf(buf, len, "%s/links/%s%s", pin_dir, name, suffix);
+}
+
 void bh_links_each(const char *pin_dir, void (*visit)(void *ctx, const char *name, int fd),
 		   void *ctx)
 {
@@ -151,6 +157,8 @@ static int detach_pinned(const char *path)
 	if (link) {
 		err = bpf_link__detach(link);
 		bpf_link__destroy(link);
+		if (err == -EOPNOTSUPP)
+			err = 0;	/* a tracing link: it goes with its last pin */
 	}
 	if (unlink(path) && errno != ENOENT && !err)
 		err = -errno;
@@ -173,9 +181,11 @@ int bh_pin_detach_links(const char *pin_dir, int (*keep)(void *ctx, uint64_t cgi
 	while ((de = readdir(d))) {
 		unsigned long long cgid;
 
-		if (de->d_name[0] == '.' || sscanf(de->d_name, "%llu-", &cgid) != 1)
+		if (de->d_name[0] == '.')
 			continue;
-		if (keep && keep(ctx, cgid))
+		/* cgroup links are "<cgroup id>-<program>"; the others (the bind
+		 * tracepoints, bh_pin_named_link_path) go only with everything */
+		if (sscanf(de->d_name, "%llu-", &cgid) != 1 ? keep != NULL : keep && keep(ctx, cgid))
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
 		if (detach_pinned(path)) {

@@ -32,6 +32,10 @@ int bh_pin_remove_all(const char *pin_dir, int rm_dir, int *nlinks);
 /* The pin of program prog's link at cgroup cgid. */
 void bh_pin_link_path(char *buf, size_t len, const char *pin_dir, uint64_t cgid,
 		      const char *prog);
+/* The pin of a link that is no cgroup's (name: not starting with a digit;
+ * suffix appended, "" for none): bind.c's tracepoint links. */
+void bh_pin_named_link_path(char *buf, size_t len, const char *pin_dir, const char *name,
+			    const char *suffix);
 /* Each pinned link of pin_dir: visit(ctx, its pin name, an fd of it). */
 void bh_links_each(const char *pin_dir, void (*visit)(void *ctx, const char *name, int fd),
 		   void *ctx);

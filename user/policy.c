@@ -246,6 +246,8 @@ void bh_policy_free(struct bh_policy *p)
 			free(p->partners[i].cgroups[j]);
 		free(p->partners[i].cgroups);
 		free(p->partners[i].name);
+		free(p->partners[i].org);
+		free(p->partners[i].contact);
 	}
 	for (i = 0; i < p->ngrants && !p->store; i++)
 		bh_grant_free(&p->grants[i]);

@@ -59,6 +59,8 @@ struct bh_partner {
 	uint8_t mode;			/* enum bh_mode */
 	size_t ncgroups;
 	char **cgroups;			/* paths relative to the cgroup2 mount, no leading '/' */
+	char *org;			/* the organisation the identity belongs to; NULL: none */
+	char *contact;			/* who to call about it; NULL: none (bh_parse_label) */
 };
 
 struct bh_policy {

@@ -15,6 +15,7 @@
 #include <jansson.h>
 #include <bulkhead/bulkhead.h>
 #include <bulkhead/events.h>
+#include "bind.h"
 #include "cgroup.h"
 #include "loader.h"
 #include "log.h"
@@ -66,7 +67,18 @@ static void link_json(void *ctx, const char *name, int fd)
 	int pfd;
 
 	json_object_set_new(o, "pin", json_string(name));
-	if (bpf_obj_get_info_by_fd(fd, &li, &lilen) == 0) {
+	if (bpf_obj_get_info_by_fd(fd, &li, &lilen) == 0 && li.type != BPF_LINK_TYPE_CGROUP) {
+		/* the bind tracepoints (bind.c) */
+		json_object_set_new(o, "link_id", json_integer(li.id));
+		json_object_set_new(o, "prog_id", json_integer(li.prog_id));
+		json_object_set_new(o, "attach_type", json_string("tp_btf"));
+		json_object_set_new(o, "cgroup", json_null());
+		pfd = bpf_prog_get_fd_by_id(li.prog_id);
+		if (pfd >= 0 && bpf_obj_get_info_by_fd(pfd, &pi, &pilen) == 0)
+			json_object_set_new(o, "program", json_string(pi.name));
+		if (pfd >= 0)
+			close(pfd);
+	} else if (lilen) {
 		json_object_set_new(o, "link_id", json_integer(li.id));
 		json_object_set_new(o, "prog_id", json_integer(li.prog_id));
 		json_object_set_new(o, "attach_type",
@@ -92,6 +104,116 @@ static json_t *links_json(const char *pin_dir, const char *cg2)
 	return ls.arr;
 }
 
+/* Processes in the cgroup at cg2/rel (its own, not its children's). */
+static json_int_t cg_procs(const char *cg2, const char *rel)
+{
+	char path[PATH_MAX * 2], *line = NULL;
+	size_t cap = 0;
+	json_int_t n = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s%s/cgroup.procs", cg2, rel);
+	f = fopen(path, "re");
+	if (!f)
+		return 0;
+	while (getline(&line, &cap, f) > 0)
+		n++;
+	free(line);
+	fclose(f);
+	return n;
+}
+
+static json_t *binding_json(const struct bh_maps *m, const char *cg2,
+			    const struct bh_cgpath_key *k, const struct bh_cgpath_val *v)
+{
+	struct bh_pname name = {};
+	const char *how = bh_bound_by_str(v->how);
+	json_t *b = json_object();
+
+	bh_maps_pname_read(m, v->partner, &name);
+	json_object_set_new(b, "cgroup", json_string(k->path + 1));
+	json_object_set_new(b, "cgroup_id", v->cgid ? json_integer(v->cgid) : json_null());
+	json_object_set_new(b, "partner", name.name[0] ? json_string(name.name) : json_null());
+	json_object_set_new(b, "partner_id", json_integer(v->partner));
+	json_object_set_new(b, "processes", json_integer(v->cgid ? cg_procs(cg2, k->path) : 0));
+	json_object_set_new(b, "bound_by", how ? json_string(how) : json_null());
+	json_object_set_new(b, "binds_at_creation", json_integer(v->binds));
+	json_object_set_new(b, "unbinds_at_removal", json_integer(v->unbinds));
+	json_object_set_new(b, "lifecycle_lost", json_integer(v->ev_lost));
+	return b;
+}
+
+/* The binding mode and every bound path: its cgroup now, its partner, how
+ * it was bound. */
+static json_t *bindings_json(const char *pin_dir, const char *cg2, const struct bh_maps *m)
+{
+	json_t *o = json_object(), *arr = json_array();
+	struct bh_cgpath_key key, next;
+	struct bh_cgpath_val v;
+	int have = 0;
+
+	json_object_set_new(o, "mode", json_string(bh_bind_mode_str(bh_bind_mode_pinned(pin_dir))));
+	while (m->cgpaths >= 0 && bh_maps_cgpath_next(m, have ? &key : NULL, &next) == 0) {
+		key = next;
+		have = 1;
+		if (bh_maps_cgpath_get(m, &key, &v) == 0)
+			json_array_append_new(arr, binding_json(m, cg2, &key, &v));
+	}
+	json_object_set_new(o, "paths", arr);
+	return o;
+}
+
+static void bindings_print(const json_t *bind)
+{
+	const json_t *paths = json_object_get(bind, "paths");
+	const char *mode = json_string_value(json_object_get(bind, "mode"));
+	size_t i;
+
+	printf("\nbinding      %s (%s)\n", mode, !strcmp(mode, "rescan") ?
+	       "recreated cgroups are bound by the daemon's rescan, within a second" :
+	       "recreated cgroups are bound by the kernel at mkdir");
+	if (json_array_size(paths))
+		printf("  %-44s %10s %-16s %6s %s\n", "cgroup", "id", "partner", "procs", "bound by");
+	for (i = 0; i < json_array_size(paths); i++) {
+		const json_t *b = json_array_get(paths, i);
+		const json_t *id = json_object_get(b, "cgroup_id"), *nm = json_object_get(b, "partner");
+		const json_t *how = json_object_get(b, "bound_by");
+		char idtext[24] = "(absent)";
+
+		if (json_is_integer(id))
+			snprintf(idtext, sizeof(idtext), "%lld", json_integer_value(id));
+		printf("  %-44s %10s %-16s %6lld %s\n", json_string_value(json_object_get(b, "cgroup")),
+		       idtext, json_is_string(nm) ? json_string_value(nm) : "?",
+		       json_integer_value(json_object_get(b, "processes")),
+		       json_is_string(how) ? json_string_value(how) : "-");
+	}
+}
+
+void bh_pinned_orgs(const char *pin_dir, json_t *arr)
+{
+	struct bh_maps m;
+	size_t i;
+
+	if (bh_maps_open_pinned(&m, pin_dir))
+		return;
+	for (i = 0; m.porgs >= 0 && i < json_array_size(arr); i++) {
+		json_t *g = json_array_get(arr, i);
+		const char *partner = json_string_value(json_object_get(g, "partner"));
+		struct bh_pname name;
+		struct bh_porg org;
+		uint32_t id;
+
+		for (id = 1; partner && id < BH_MAX_PARTNERS; id++) {
+			if (bh_maps_pname_read(&m, id, &name) || strcmp(name.name, partner))
+				continue;
+			if (bh_maps_porg_read(&m, id, &org) == 0 && org.org[0])
+				json_object_set_new(g, "org", json_string(org.org));
+			break;
+		}
+	}
+	bh_maps_close(&m);
+}
+
 static json_t *partners_json(const struct bh_maps *m)
 {
 	json_t *arr = json_array();
@@ -113,6 +235,15 @@ static json_t *partners_json(const struct bh_maps *m)
 		o = json_object();
 		json_object_set_new(o, "id", json_integer(id));
 		json_object_set_new(o, "partner", id ? json_string(name.name) : json_null());
+		if (id) {
+			struct bh_porg org = {};
+
+			if (m->porgs >= 0)
+				bh_maps_porg_read(m, id, &org);
+			json_object_set_new(o, "org", org.org[0] ? json_string(org.org) : json_null());
+			json_object_set_new(o, "contact", org.contact[0] ? json_string(org.contact) :
+					    json_null());
+		}
 		v = json_object();
 		for (i = 0; i < BH_VERDICT__MAX; i++)
 			json_object_set_new(v, bh_verdict_str(i), json_integer(sum.verdicts[i]));
@@ -161,7 +292,7 @@ int bh_status(const char *pin_dir, int json)
 	struct bh_maps m;
 	struct bh_state st;
 	char cg2[PATH_MAX] = "";
-	json_t *root, *links, *partners, *events;
+	json_t *root, *links, *partners, *events, *bind;
 	size_t i;
 	int ret = 0;
 
@@ -182,6 +313,7 @@ int bh_status(const char *pin_dir, int json)
 	links = links_json(pin_dir, cg2);
 	partners = partners_json(&m);
 	events = events_json(&m);
+	bind = bindings_json(pin_dir, cg2, &m);
 	json_object_set(root, "programs", links);
 	/* enforcement is the attached programs; pinned maps alone enforce nothing */
 	json_object_set_new(root, "attached", json_boolean(json_array_size(links) > 0));
@@ -189,6 +321,7 @@ int bh_status(const char *pin_dir, int json)
 		ret = 3;
 	json_object_set(root, "partners", partners);
 	json_object_set(root, "events", events);
+	json_object_set(root, "binding", bind);
 
 	if (json) {
 		char *s = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
@@ -212,19 +345,26 @@ int bh_status(const char *pin_dir, int json)
 			printf("  %-16s %-22s %s\n",
 			       json_string_value(json_object_get(l, "program")) ?: "?",
 			       json_string_value(json_object_get(l, "attach_type")) ?: "?",
-			       json_is_string(cg) ? json_string_value(cg) : "(cgroup gone)");
+			       json_is_string(cg) ? json_string_value(cg) :
+			       !strcmp(json_string_value(json_object_get(l, "attach_type")) ?: "",
+				       "tp_btf") ? "(every cgroup mkdir/rmdir)" : "(cgroup gone)");
 		}
-		printf("\n%-20s %10s %10s %10s\n", "partner", "allow", "deny", "audit");
+		bindings_print(bind);
+		printf("\n%-20s %10s %10s %10s  %s\n", "partner", "allow", "deny", "audit", "org");
 		for (i = 0; i < json_array_size(partners); i++) {
 			json_t *p = json_array_get(partners, i);
 			json_t *v = json_object_get(p, "verdicts");
 			json_t *nm = json_object_get(p, "partner");
 
-			printf("%-20s %10lld %10lld %10lld\n",
+			json_t *org = json_object_get(p, "org");
+
+			printf("%-20s %10lld %10lld %10lld  %s\n",
 			       json_is_string(nm) ? json_string_value(nm) : "(unknown partner)",
 			       json_integer_value(json_object_get(v, "allow")),
 			       json_integer_value(json_object_get(v, "deny")),
-			       json_integer_value(json_object_get(v, "audit")));
+			       json_integer_value(json_object_get(v, "audit")),
+			       json_is_string(org) ? json_string_value(org) :
+			       json_is_string(nm) ? "(none)" : "");
 		}
 		printf("\nevents       %lld emitted, %lld lost (ring full), %lld unaggregated "
 		       "(map full), %lld uncounted by flows (flow table full)\n",
@@ -238,6 +378,7 @@ int bh_status(const char *pin_dir, int json)
 	json_decref(links);
 	json_decref(partners);
 	json_decref(events);
+	json_decref(bind);
 	json_decref(root);
 	bh_maps_close(&m);
 	return ret;

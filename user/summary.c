@@ -20,10 +20,11 @@ static json_t *partners_json(const struct bh_policy *p, const size_t *per)
 		const struct bh_partner *pt = &p->partners[i];
 		json_t *cg = json_array();
 
-		if (!cg || json_array_append_new(parts, json_pack("{s:s, s:I, s:s, s:o, s:I}",
+		if (!cg || json_array_append_new(parts, json_pack("{s:s, s:I, s:s, s:o, s:I, s:s?, s:s?}",
 				"name", pt->name, "id", (json_int_t)pt->id,
 				"mode", bh_mode_str(pt->mode),
-				"cgroups", cg, "grants", (json_int_t)per[i])))
+				"cgroups", cg, "grants", (json_int_t)per[i], "org", pt->org,
+				"contact", pt->contact)))
 			goto fail;
 		for (size_t j = 0; j < pt->ncgroups; j++)
 			if (json_array_append_new(cg, json_string(pt->cgroups[j])))
@@ -98,6 +99,9 @@ static int summary_text(const struct bh_policy *p, const struct bh_compiled *c,
 			bh_mode_str(pt->mode), per[i], per[i] == 1 ? "" : "s");
 		for (j = 0; j < pt->ncgroups; j++)
 			fprintf(out, " %s", pt->cgroups[j]);
+		if (pt->org || pt->contact)
+			fprintf(out, "; org %s, contact %s", pt->org ? pt->org : "(none)",
+				pt->contact ? pt->contact : "(none)");
 		fputc('\n', out);
 	}
 	if (p->nnever) {

@@ -444,6 +444,26 @@ static int partner_allow(struct pctx *c, const json_t *pv, const char *key, cons
 	return 0;
 }
 
+/* org or contact: a string (bh_parse_label); 0 or -ENOMEM. */
+static int partner_label(struct pctx *c, const json_t *pv, const char *key, const json_t *v,
+			 char **dst)
+{
+	char why[BH_REASON_LEN];
+	int err;
+
+	free(*dst);
+	*dst = NULL;
+	if (!json_is_string(v)) {
+		err_member(c, pv, key, AT_VAL, "\"%s\" must be a string of 1 to %d bytes, not %s",
+			   key, BH_ORG_LEN - 1, type_name(v));
+		return 0;
+	}
+	err = bh_parse_label(json_string_value(v), key, dst, why);
+	if (err == -EINVAL)
+		err_member(c, pv, key, AT_VAL, "%s", why);
+	return err == -ENOMEM ? err : 0;
+}
+
 /* The next partner (name: pv of partners) into p; 0 or -ENOMEM. */
 static int parse_partner(struct pctx *c, const json_t *partners, const char *name,
 			 const json_t *pv, struct bh_policy *p, struct bindings *b)
@@ -480,9 +500,13 @@ static int parse_partner(struct pctx *c, const json_t *partners, const char *nam
 			partner_mode(c, pv, key, v, pt);
 		else if (!strcmp(key, "allow"))
 			err = partner_allow(c, pv, key, v, p, pidx);
+		else if (!strcmp(key, "org"))
+			err = partner_label(c, pv, key, v, &pt->org);
+		else if (!strcmp(key, "contact"))
+			err = partner_label(c, pv, key, v, &pt->contact);
 		else
-			err_member(c, pv, key, AT_KEY,
-				   "unknown key %s in partner (expected cgroups, mode, allow)", BH_Q(key));
+			err_member(c, pv, key, AT_KEY, "unknown key %s in partner (expected cgroups, "
+				   "mode, allow, org, contact)", BH_Q(key));
 		if (err)
 			return err;
 	}

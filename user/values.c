@@ -400,3 +400,22 @@ int bh_valid_partner_name(const char *s)
 		return 0;
 	return strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") == n;
 }
+
+int bh_parse_label(const char *s, const char *key, char **out, char *why)
+{
+	size_t i, n = strlen(s);
+
+	if (!n || n >= BH_ORG_LEN) {
+		snprintf(why, BH_REASON_LEN, "\"%s\" must be a string of 1 to %d bytes", key,
+			 BH_ORG_LEN - 1);
+		return -EINVAL;
+	}
+	for (i = 0; i < n; i++)
+		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f) {
+			snprintf(why, BH_REASON_LEN, "\"%s\" has a control character", key);
+			return -EINVAL;
+		}
+	*out = strdup(s);
+	return *out ? 0 : -ENOMEM;
+}
+

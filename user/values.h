@@ -62,4 +62,9 @@ int bh_parse_cgroup_path(const char *s, char **out, char *why);
 /* 1-64 characters of A-Z a-z 0-9 . _ -, not "." or "..": 1, else 0. */
 int bh_valid_partner_name(const char *s);
 
+/* A partner's org or contact (key names it in why) into *out (malloc'd): 1 to
+ * BH_ORG_LEN - 1 bytes without control characters (it goes into every event
+ * of the partner). -EINVAL (why) or -ENOMEM. */
+int bh_parse_label(const char *s, const char *key, char **out, char *why);
+
 #endif

@@ -68,10 +68,16 @@ enum bh_hook {
  * bh_cgroups: cgroup id -> binding. A socket belongs to the binding of its
  * deepest ancestor cgroup present in this map. A BH_CG_ROOT entry is a
  * partner_root: a socket whose deepest hit is a root is an unknown partner.
+ * A BH_CG_ANCHOR entry is the parent directory of a bound cgroup outside
+ * partner_root, where the programs are attached so that they survive the
+ * bound cgroup's recreation: a socket whose deepest hit is an anchor belongs
+ * to no partner and passes untouched (BH_SK_OUTSIDE), like a socket of a
+ * process outside every partner subtree.
  */
 enum bh_cg_kind {
-	BH_CG_BOUND = 1,
-	BH_CG_ROOT  = 2,
+	BH_CG_BOUND  = 1,
+	BH_CG_ROOT   = 2,
+	BH_CG_ANCHOR = 3,
 };
 
 struct bh_cgroup_val {
@@ -131,6 +137,14 @@ struct bh_state {
  * and read-only commands can name partners while the daemon is down. */
 struct bh_pname {
 	char name[64];
+};
+
+/* bh_porgs[id]: the partner's organisation and contact from the policy
+ * (empty: none), for status and list while the daemon is down. Userspace only. */
+#define BH_ORG_LEN 128
+struct bh_porg {
+	char org[BH_ORG_LEN];
+	char contact[BH_ORG_LEN];
 };
 
 /*
@@ -203,6 +217,8 @@ enum bh_sk_flags {
 	BH_SK_WAS_ALLOWED = 1 << 3,	/* the cached tuple was allowed before */
 	BH_SK_RELEASED = 1 << 4,	/* closed by its owner: traffic (FIN, ACKs) is
 					   accounted in bh_flows directly */
+	BH_SK_OUTSIDE = 1 << 5,	/* below an anchor, in no partner subtree:
+					   never judged, never counted */
 };
 
 struct bh_sk {

@@ -108,7 +108,8 @@ struct bh_lost {
  */
 struct bh_reported {
 	struct bh_lost lost;
-	__u64 reserved[4];
+	__u64 lifecycle_lost;	/* sum of bh_cgpaths ev_lost already reported (bind.h) */
+	__u64 reserved[3];
 };
 
 struct bh_flow_rep {

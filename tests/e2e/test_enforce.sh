@@ -642,7 +642,8 @@ EOF
 }
 
 # `bulkhead check` warns (stderr, FILE:LINE:COL, exit status unchanged; in
-# --json too) about a cgroup that does not exist and an `expires` in the past.
+# --json too) about a cgroup that does not exist, a binding outside
+# partner_root, a partner without org and an `expires` in the past.
 case_check_warnings() {
 	local f="$CASE_DIR/warn.json" out st
 	cat >"$f" <<'EOF'
@@ -665,14 +666,18 @@ EOF
 	cat "$CASE_DIR/check.err"
 	assert_eq 0 "$st" "bulkhead check exit status with warnings"
 	assert_contains "partner acme (id 1)" "$out" "summary on stdout"
-	assert_eq 2 "$(grep -c ': warning: ' "$CASE_DIR/check.err")" "warnings on stderr"
+	assert_eq 4 "$(grep -c ': warning: ' "$CASE_DIR/check.err")" "warnings on stderr"
+	assert_contains "$f:4:5: warning: partner acme has no \"org\"" \
+		"$(cat "$CASE_DIR/check.err")" "no org warning"
+	assert_contains "$f:5:19: warning: cgroup \"bh-no-such-cgroup.slice/acme.service\" of partner acme is outside partner_root: bulkhead attaches at its parent" \
+		"$(cat "$CASE_DIR/check.err")" "outside partner_root warning"
 	assert_contains "$f:5:19: warning: cgroup \"bh-no-such-cgroup.slice/acme.service\" of partner acme does not exist" \
 		"$(cat "$CASE_DIR/check.err")" "missing cgroup warning"
 	assert_contains "$f:8:43: warning: grant 2 of partner acme expired at 2020-01-01T00:00:00.000000Z" \
 		"$(cat "$CASE_DIR/check.err")" "past expires warning"
 	out=$("$BULKHEAD" check --json "$f" 2>/dev/null)
 	assert_eq 0 "$?" "bulkhead check --json exit status with warnings"
-	assert_eq 2 "$(jq '.warnings | length' <<<"$out")" "warnings in the --json summary"
+	assert_eq 4 "$(jq '.warnings | length' <<<"$out")" "warnings in the --json summary"
 	assert_eq 1 "$(jq '.partners | length' <<<"$out")" "partners in the --json summary"
 }
 

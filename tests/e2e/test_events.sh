@@ -968,7 +968,9 @@ case_flow_idle_socket() {
 }
 
 # `bulkhead status --json` from the pinned maps after the daemon stopped: the
-# 8 programs and their attach points, the partner's counters, events.
+# 8 cgroup programs at their attach point (the parent of acme, which is
+# outside partner_root: docs/policy.md "Binding") and the 2 tracepoints of
+# binding at creation, the partner's counters, events.
 case_status_after_stop() {
 	policy_acme '[{"to": "10.20.0.5", "proto": "tcp", "ports": ["80"]}]'
 	srv_start echo 80
@@ -985,23 +987,25 @@ case_status_after_stop() {
 	finish
 	status_json "$st" || return 1
 	assert_eq false "$(ev jget "$st" daemon_running)" "status: daemon_running"
-	assert_eq 8 "$(ev jget "$st" 'programs.#')" "status: programs"
-	progs=$(python3 - "$st" "$CASE_CG_REL/acme" <<'EOF'
+	assert_eq 10 "$(ev jget "$st" 'programs.#')" "status: programs"
+	progs=$(python3 - "$st" "$CASE_CG_REL" <<'EOF'
 import json, sys
 st = json.load(open(sys.argv[1]))
 for l in st["programs"]:
     cg = (l.get("cgroup") or "").lstrip("/")
-    print(l.get("program"), l.get("attach_type"), "at-partner-cgroup" if cg == sys.argv[2] else "at " + repr(l.get("cgroup")))
+    print(l.get("program"), l.get("attach_type"), "at-partner-parent" if cg == sys.argv[2] else "at " + repr(l.get("cgroup")))
 EOF
 )
-	assert_eq "bh_connect4 cgroup_inet4_connect at-partner-cgroup
-bh_connect6 cgroup_inet6_connect at-partner-cgroup
-bh_egress cgroup_inet_egress at-partner-cgroup
-bh_ingress cgroup_inet_ingress at-partner-cgroup
-bh_sendmsg4 cgroup_udp4_sendmsg at-partner-cgroup
-bh_sendmsg6 cgroup_udp6_sendmsg at-partner-cgroup
-bh_sock_create cgroup_inet_sock_create at-partner-cgroup
-bh_sock_release cgroup_inet_sock_release at-partner-cgroup" "$(printf '%s\n' "$progs" | sort)" "status: programs and attach points"
+	assert_eq "bh_cg_mkdir tp_btf at None
+bh_cg_rmdir tp_btf at None
+bh_connect4 cgroup_inet4_connect at-partner-parent
+bh_connect6 cgroup_inet6_connect at-partner-parent
+bh_egress cgroup_inet_egress at-partner-parent
+bh_ingress cgroup_inet_ingress at-partner-parent
+bh_sendmsg4 cgroup_udp4_sendmsg at-partner-parent
+bh_sendmsg6 cgroup_udp6_sendmsg at-partner-parent
+bh_sock_create cgroup_inet_sock_create at-partner-parent
+bh_sock_release cgroup_inet_sock_release at-partner-parent" "$(printf '%s\n' "$progs" | sort)" "status: programs and attach points"
 	assert_eq 3 "$(ev jget "$st" 'partners.[partner=acme].verdicts.deny')" "status: acme deny"
 	assert_eq 2 "$(ev jget "$st" 'partners.[partner=acme].verdicts.allow')" "status: acme allow (one per connect)"
 	assert_eq 0 "$(ev jget "$st" 'partners.[partner=acme].verdicts.audit')" "status: acme audit"

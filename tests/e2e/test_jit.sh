@@ -358,7 +358,7 @@ EOF
 # adopts the pins (links updated in place), keeps the just-in-time grant with
 # its expiry and the counters, and delivers the downtime's events.
 case_kill9_adopt() {
-	local exp0 deny0 deny_down links0 progs0 links1 progs1 total
+	local exp0 deny0 deny_down links0 progs0 links1 progs1 tps0 total
 	policy_acme '[{"to": "10.20.0.5", "proto": "tcp", "ports": ["9000"]}]'
 	srv_start echo 9000
 	srv_start echo 80
@@ -375,8 +375,12 @@ case_kill9_adopt() {
 	assert_decision "second deny event before the kill" "$LOGS/acme.jsonl" connect no_grant connect 10.2.0.1 80 tcp
 	deny0=$(acme_count verdicts deny)
 	assert_eq 2 "$deny0" "acme deny counter before the kill"
-	links0=$(status_json | jq -c '[.programs[] | {pin, link_id}] | sort_by(.pin)')
-	progs0=$(status_json | jq -c '[.programs[] | {pin, prog_id}] | sort_by(.pin)')
+	# cgroup links are updated in place (new programs, same links); the
+	# tracepoint links of binding at creation cannot be, and are kept as
+	# they are when the program is the same (user/bind.c)
+	links0=$(status_json | jq -c '[.programs[] | select(.attach_type != "tp_btf") | {pin, link_id}] | sort_by(.pin)')
+	progs0=$(status_json | jq -c '[.programs[] | select(.attach_type != "tp_btf") | {pin, prog_id}] | sort_by(.pin)')
+	tps0=$(status_json | jq -c '[.programs[] | select(.attach_type == "tp_btf") | {pin, link_id, prog_id}] | sort_by(.pin)')
 	[ "$(jq length <<<"$links0" 2>/dev/null)" -gt 0 ] 2>/dev/null ||
 		fail_now "bulkhead status --json shows no programs: '$links0' $(tail -n 3 "$CASE_DIR/cli.log" | tr '\n' ' ')"
 
@@ -406,9 +410,12 @@ case_kill9_adopt() {
 		fail "acme/j1 expiry changed across the restart: $exp0 -> $exp1"
 	fi
 	assert_eq 7 "$(acme_count verdicts deny)" "acme deny counter after the restart"
-	links1=$(status_json | jq -c '[.programs[] | {pin, link_id}] | sort_by(.pin)')
-	progs1=$(status_json | jq -c '[.programs[] | {pin, prog_id}] | sort_by(.pin)')
+	links1=$(status_json | jq -c '[.programs[] | select(.attach_type != "tp_btf") | {pin, link_id}] | sort_by(.pin)')
+	progs1=$(status_json | jq -c '[.programs[] | select(.attach_type != "tp_btf") | {pin, prog_id}] | sort_by(.pin)')
 	assert_eq "$links0" "$links1" "link ids (updated in place, not recreated)"
+	assert_eq 2 "$(jq length <<<"$tps0")" "tracepoint links of binding at creation"
+	assert_eq "$tps0" "$(status_json | jq -c '[.programs[] | select(.attach_type == "tp_btf") | {pin, link_id, prog_id}] | sort_by(.pin)')" \
+		"tracepoint links kept across the restart (same program)"
 	assert_eq 0 "$(jq -n --argjson a "$progs0" --argjson b "$progs1" \
 		'[range($a|length) | select($a[.].prog_id == $b[.].prog_id)] | length')" \
 		"programs whose prog_id did not change (all were replaced)"

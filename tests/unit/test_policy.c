@@ -1211,6 +1211,58 @@ out:
 /* Warnings of `check`: missing cgroups (a temporary directory stands in for
  * the cgroup2 mount), a past `expires`; at their positions, in file order,
  * and none for a policy without those. */
+static int has_warning(const struct bh_errors *w, const char *prefix, const char *needle)
+{
+	for (size_t i = 0; i < w->n; i++)
+		if (starts_with(w->msg[i], prefix) && strstr(w->msg[i], needle))
+			return 1;
+	return 0;
+}
+
+/* org and contact: parsed, summarised; `check` warns about a partner
+ * without org and about one org claimed with different contacts. */
+static void test_org(void)
+{
+	const char *text =
+		"{\"version\": 1, \"partner_root\": \"p.slice\", \"partners\": {\n"
+		"\"a\": {\"org\": \"Acme Corp\", \"contact\": \"sec@acme.example\"},\n"
+		"\"b\": {\"org\": \"Acme Corp\", \"contact\": \"ops@acme.example\"},\n"
+		"\"c\": {\"contact\": \"x@c.example\"},\n"
+		"\"d\": {\"org\": \"Acme Corp\", \"contact\": \"sec@acme.example\"}}}\n";
+	struct bh_errors e = { 0 }, w = { 0 };
+	struct bh_policy p;
+	int rc, n;
+
+	rc = parse(text, &p, &e);
+	CHECK(rc == 0, "org policy: %s", first_err(&e));
+	if (rc)
+		goto out;
+	CHECK(p.partners[0].org && !strcmp(p.partners[0].org, "Acme Corp") &&
+	      !strcmp(p.partners[0].contact, "sec@acme.example") && !p.partners[2].org,
+	      "org and contact parsed");
+	n = bh_policy_lint(&p, text, strlen(text), NULL, 0, &w);
+	CHECK(n == 3, "org lint: %d warnings, want 3", n);
+	CHECK(has_warning(&w, "t.json:3:14: warning: partners a and b claim org \"Acme Corp\" with "
+			  "different contacts", "\"sec@acme.example\", \"ops@acme.example\""),
+	      "org claimed with different contacts");
+	CHECK(has_warning(&w, "t.json:4:1: warning: partner c has no \"org\"", ""), "no org");
+	CHECK(has_warning(&w, "t.json:5:14: warning: partners b and d claim org", ""),
+	      "org claimed with different contacts (d)");
+	bh_errors_free(&w);
+	bh_policy_free(&p);
+	rc = parse("{\"version\": 1, \"partner_root\": \"p\", \"partners\": {\"a\": {\"org\": \"\"}}}",
+		   &p, &e);
+	CHECK(rc && strstr(first_err(&e), "\"org\" must be a string of 1 to 127 bytes") &&
+	      starts_with(first_err(&e), "t.json:1:"), "empty org refused: %s", first_err(&e));
+	bh_errors_free(&e);
+	rc = parse("{\"version\": 1, \"partner_root\": \"p\", \"partners\": {\"a\": {\"contact\": 7}}}",
+		   &p, &e);
+	CHECK(rc && strstr(first_err(&e), "\"contact\" must be a string"), "contact type: %s",
+	      first_err(&e));
+out:
+	bh_errors_free(&e);
+}
+
 static void test_lint(void)
 {
 	char cg2[] = "/tmp/bh-lint.XXXXXX", dir[128], text[2048];
@@ -1240,20 +1292,24 @@ static void test_lint(void)
 	if (rc)
 		goto out;
 	n = bh_policy_lint(&p, text, strlen(text), cg2, now, &w);
-	CHECK(n == 5 && w.n == 5, "lint: %d warnings (%zu kept), want 5", n, w.n);
-	if (w.n == 5) {
-		CHECK(starts_with(w.msg[0], "t.json:3:3: warning: cgroup \"gone.slice\"") &&
-		      strstr(w.msg[0], "`bulkhead run` refuses it"), "missing cgroup: %s", w.msg[0]);
-		CHECK(starts_with(w.msg[1], "t.json:3:17: warning: cgroup \"p.slice/later\"") &&
-		      strstr(w.msg[1], "fail-closed below partner_root"), "later: %s", w.msg[1]);
-		CHECK(starts_with(w.msg[2], "t.json:3:34: warning: ") &&
-		      strstr(w.msg[2], "names the cgroup2 mount") && strstr(w.msg[2], "write \"y\""),
-		      "mount in the path: %s", w.msg[2]);
-		CHECK(starts_with(w.msg[3], "t.json:5:33: warning: grant 2 of partner acme expired at "
-				  "2025-12-31T23:59:59.000000Z"), "past expires: %s", w.msg[3]);
-		CHECK(starts_with(w.msg[4], "t.json:7:1: warning: cgroup \"p.slice/beta\" of partner beta"),
-		      "implicit binding: %s", w.msg[4]);
-	}
+	CHECK(n == 10 && w.n == 10, "lint: %d warnings (%zu kept), want 10", n, w.n);
+	CHECK(has_warning(&w, "t.json:3:3: warning: cgroup \"gone.slice\"", "`bulkhead run` refuses it"),
+	      "missing cgroup");
+	CHECK(has_warning(&w, "t.json:3:17: warning: cgroup \"p.slice/later\"",
+			  "fail-closed below partner_root"), "later");
+	CHECK(has_warning(&w, "t.json:3:34: warning: ", "write \"y\""), "mount in the path");
+	CHECK(has_warning(&w, "t.json:5:33: warning: grant 2 of partner acme expired at "
+			  "2025-12-31T23:59:59.000000Z", ""), "past expires");
+	CHECK(has_warning(&w, "t.json:7:1: warning: cgroup \"p.slice/beta\" of partner beta", ""),
+	      "implicit binding");
+	/* binding outside partner_root: on the cgroup itself, or at its parent */
+	CHECK(has_warning(&w, "t.json:2:22: warning: cgroup \"here.slice\"",
+			  "directly below the cgroup2 root"), "top-level binding");
+	CHECK(has_warning(&w, "t.json:3:3: warning: cgroup \"gone.slice\"",
+			  "directly below the cgroup2 root"), "top-level binding, missing");
+	CHECK(has_warning(&w, "t.json:3:34: warning: ", "attaches at its parent"), "anchor");
+	CHECK(has_warning(&w, "t.json:2:1: warning: partner acme has no \"org\"", ""), "no org");
+	CHECK(has_warning(&w, "t.json:7:1: warning: partner beta has no \"org\"", ""), "no org (beta)");
 	for (size_t i = 0; i < w.n; i++)
 		CHECK(well_formed(w.msg[i], "t.json"), "malformed warning '%s'", w.msg[i]);
 	bh_errors_free(&w);
@@ -1261,7 +1317,7 @@ static void test_lint(void)
 
 	/* partner_root missing; nothing at all to say without a mount */
 	snprintf(text, sizeof(text), "{\"version\": 1, \"partner_root\":\n  \"q.slice\", "
-		 "\"partners\": {\"a\": {}}}\n");
+		 "\"partners\": {\"a\": {\"org\": \"A\"}}}\n");
 	rc = parse(text, &p, &e);
 	n = rc ? -1 : bh_policy_lint(&p, text, strlen(text), cg2, now, &w);
 	CHECK(n == 2 && w.n == 2 && starts_with(w.msg[0], "t.json:2:3: warning: partner_root \"q.slice\""),
@@ -1486,6 +1542,7 @@ int main(int argc, char **argv)
 	test_json_alloc();
 	test_summary();
 	test_lint();
+	test_org();
 	test_bad_files(bad_dir);
 	if (!getenv("BH_TEST_SKIP_1M"))
 		test_million();
