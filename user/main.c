@@ -19,6 +19,7 @@
 #include "policy.h"
 #include "status.h"
 #include "trace.h"
+#include "why.h"
 
 struct cmd {
 	const char *name;
@@ -327,6 +328,7 @@ static const struct cmd cmds[] = {
 	{ "apply", cmd_apply, "replace the running policy atomically" },
 	{ "down", cmd_down, "detach and unpin everything" },
 	{ "trace", bh_cmd_trace, "incident view of the event logs: timeline, summary, graph" },
+	{ "why", bh_cmd_why, "the verdict the kernel gives a destination now, and why" },
 	{ "help", cmd_help, "this help" },
 };
 
