@@ -19,6 +19,7 @@
 #include "policy.h"
 #include "status.h"
 #include "trace.h"
+#include "reach.h"
 #include "why.h"
 
 struct cmd {
@@ -329,6 +330,7 @@ static const struct cmd cmds[] = {
 	{ "down", cmd_down, "detach and unpin everything" },
 	{ "trace", bh_cmd_trace, "incident view of the event logs: timeline, summary, graph" },
 	{ "why", bh_cmd_why, "the verdict the kernel gives a destination now, and why" },
+	{ "reach", bh_cmd_reach, "blast radius: what a partner can reach now, shared destinations" },
 	{ "help", cmd_help, "this help" },
 };
 

@@ -95,6 +95,46 @@ case_why_jit_revoked_down() {
 	why_is 1 deny revoked acme 10.20.0.5:8000
 }
 
+case_reach() {
+	command -v jq >/dev/null || skip "no jq"
+	cg_new acme beta
+	policy <<EOF2
+{
+  "version": 1,
+  "never": ["10.20.0.6/32"],
+  "partners": {
+    "acme": {
+      "cgroups": ["$CASE_CG_REL/acme"],
+      "allow": [{"to": "10.20.0.0/24", "proto": "tcp", "ports": ["8000-8100"]}]
+    },
+    "beta": {
+      "cgroups": ["$CASE_CG_REL/beta"],
+      "allow": [{"to": "10.20.0.5", "proto": "tcp", "ports": ["5432"]}]
+    }
+  }
+}
+EOF2
+	bh_start "$POLICY"
+	cli grant acme --to 10.2.0.1 --proto tcp --ports 443 --ttl 10m
+	assert_eq 0 "$CLI_ST" "grant"
+	local pass
+	for pass in up down; do
+		cli reach acme --json --pin-dir "$PINDIR"
+		assert_eq 0 "$CLI_ST" "reach acme ($pass)"
+		# 256 - the never address + the JIT address; 255 x 101 ports + 1
+		assert_eq 256 "$(jq -r .addresses <<<"$CLI_OUT")" "acme addresses ($pass)"
+		assert_eq 25756 "$(jq -r .address_ports <<<"$CLI_OUT")" "acme address:port pairs ($pass)"
+		assert_eq "beta 10.20.0.5/32" "$(jq -r '.shared[] | "\(.with) \(.overlap)"' <<<"$CLI_OUT")" "hidden reuse ($pass)"
+		assert_eq acme/j1 "$(jq -r '.jit[0].id' <<<"$CLI_OUT")" "live JIT grant ($pass)"
+		rem=$(jq -r '.jit[0].remaining_s | floor' <<<"$CLI_OUT")
+		[ "$rem" -gt 590 ] && [ "$rem" -le 600 ] && bh_log "ok: remaining $rem s" || fail "remaining $rem"
+		cli reach --pin-dir "$PINDIR"
+		assert_eq "acme beta" "$(awk '{print $1}' <<<"$CLI_OUT" | tr '\n' ' ' | sed 's/ $//')" "ranked by breadth ($pass)"
+		[ "$pass" = down ] || bh_stop
+	done
+}
+
 tcase why_verdicts case_why_verdicts
 tcase why_jit_revoked_down case_why_jit_revoked_down
+tcase reach case_reach
 bh_finish
