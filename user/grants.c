@@ -542,7 +542,7 @@ int bh_grants_partner(const struct bh_policy *pol, const char *name, uint32_t *i
 	return name ? partner_index(pol, name, idx) : -ENOENT;
 }
 
-static const struct bh_jit *jit_of_seq(const struct bh_jitset *s, uint32_t seq)
+const struct bh_jit *bh_jit_grant_of(const struct bh_jitset *s, uint32_t seq)
 {
 	size_t i;
 
@@ -558,7 +558,7 @@ int bh_grants_name(const struct bh_grants *gs, uint32_t id, char *buf, size_t le
 	const struct bh_grant *g;
 
 	if (id & BH_JIT_GRANT_BIT) {
-		const struct bh_jit *r = jit_of_seq(&gs->jit, id & ~BH_JIT_GRANT_BIT);
+		const struct bh_jit *r = bh_jit_grant_of(&gs->jit, id & ~BH_JIT_GRANT_BIT);
 
 		if (!r)
 			return -ENOENT;

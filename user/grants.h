@@ -41,6 +41,8 @@ int bh_jit_remove(int map_fd, struct bh_jitset *s, size_t i);
 int bh_jit_alloc_seq(int map_fd, struct bh_jitset *s, uint32_t *seq);
 /* A free key for a new revocation or ttl record (BH_JIT_AUX_KEY | n). */
 uint32_t bh_jit_aux_key(const struct bh_jitset *s);
+/* The JIT grant record of seq in s, or NULL. */
+const struct bh_jit *bh_jit_grant_of(const struct bh_jitset *s, uint32_t seq);
 /* r describes grant g of partner: addr/plen, proto and ports. */
 void bh_jit_set_def(struct bh_jit *r, const char *partner, const struct bh_grant *g);
 

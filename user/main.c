@@ -20,6 +20,8 @@
 #include "status.h"
 #include "trace.h"
 #include "version.h"
+#include "reach.h"
+#include "why.h"
 
 struct cmd {
 	const char *name;
@@ -336,6 +338,8 @@ static const struct cmd cmds[] = {
 	{ "apply", cmd_apply, "replace the running policy atomically" },
 	{ "down", cmd_down, "detach and unpin everything" },
 	{ "trace", bh_cmd_trace, "incident view of the event logs: timeline, summary, graph" },
+	{ "why", bh_cmd_why, "the verdict the kernel gives a destination now, and why" },
+	{ "reach", bh_cmd_reach, "blast radius: what a partner can reach now, shared destinations" },
 	{ "help", cmd_help, "this help" },
 };
 

@@ -316,6 +316,25 @@ int bh_maps_trie_lookup(int fd, const struct bh_lpm_key *k, struct bh_lpm_val *v
 	return bpf_map_lookup_elem(fd, k, v) ? -errno : 0;
 }
 
+int bh_maps_trie_each(int fd, int (*visit)(void *ctx, const struct bh_lpm_key *k,
+					   const struct bh_lpm_val *v), void *ctx)
+{
+	struct bh_lpm_key k, next;
+	struct bh_lpm_val v;
+	int have = 0;
+
+	for (;;) {
+		if (bpf_map_get_next_key(fd, have ? &k : NULL, &next))
+			return errno == ENOENT ? 0 : -errno;
+		k = next;
+		have = 1;
+		if (bpf_map_lookup_elem(fd, &k, &v))
+			continue;	/* replaced meanwhile */
+		if (visit(ctx, &k, &v))
+			return 0;
+	}
+}
+
 int bh_maps_trie_swap(const struct bh_maps *m, int trie_fd)
 {
 	return bpf_map_update_elem(m->policy, &zero, &trie_fd, BPF_ANY) ? -errno : 0;

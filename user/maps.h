@@ -85,6 +85,10 @@ int bh_maps_trie_fill(int fd, const struct bh_lpm_key *keys, const struct bh_lpm
 		      size_t n, int *one_by_one);
 /* The longest-prefix entry of trie fd for k. 0 or -errno (-ENOENT: none). */
 int bh_maps_trie_lookup(int fd, const struct bh_lpm_key *k, struct bh_lpm_val *v);
+/* Every (key, value) of trie fd, in the kernel's order; visit returns
+ * non-zero to stop. 0 or -errno. */
+int bh_maps_trie_each(int fd, int (*visit)(void *ctx, const struct bh_lpm_key *k,
+					   const struct bh_lpm_val *v), void *ctx);
 /* The policy trie: install trie_fd (atomic swap), or an fd of the one in
  * force. 0 / fd, or -errno. */
 int bh_maps_trie_swap(const struct bh_maps *m, int trie_fd);
