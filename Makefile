@@ -25,12 +25,12 @@ Q := @
 endif
 
 .DELETE_ON_ERROR:
-.PHONY: all deps test unit e2e clean vmlinux install demo bench sanitize
+.PHONY: all deps test unit e2e clean vmlinux install demo bench sanitize fuzz fuzz-run
 
 # Debian packages the build, the tests and the demo need.
 DEPS_PKGS := clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev libjansson-dev \
 	     pkg-config make gcc iproute2 curl ncat socat iperf3 nftables \
-	     jq util-linux python3 procps chromium
+	     jq util-linux python3 procps chromium libclang-rt-14-dev
 DEPS_STAMP := $(BUILD)/.deps-ok
 
 all: $(DEPS_STAMP) $(BUILD)/bulkhead $(BUILD)/probe
@@ -91,7 +91,7 @@ $(BUILD)/kernel/test_%: tests/kernel/test_%.c $(LIB_OBJS)
 
 # The README's test command: unit tests, then kernel and end-to-end tests
 # (root, real kernel).
-test: all $(UNIT_TESTS) $(KERNEL_TESTS)
+test: all $(UNIT_TESTS) $(KERNEL_TESTS) fuzz
 	$(Q)tests/run-all.sh
 
 unit: $(UNIT_TESTS)
@@ -110,6 +110,27 @@ sanitize:
 	$(Q)CI=true BULKHEAD=$(CURDIR)/$(BUILD)/san/bulkhead BH_PROBE=$(CURDIR)/$(BUILD)/san/probe \
 		BH_TEST_BIN_DIR=$(CURDIR)/$(BUILD)/san \
 		ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 tests/run-all.sh
+
+# libFuzzer targets (fuzz/fuzz_*.c, one a parser; docs/fuzzing.md), in
+# build/fuzz: the objects built by clang with ASan and UBSan, and with
+# BH_PLAIN_MALLOC so jansson allocates through malloc, where ASan sees it.
+# `make fuzz-run` (part of `make test`) runs each over fuzz/corpus/<target>
+# plus FUZZ_RUNS new inputs.
+FUZZ_TARGETS := $(patsubst fuzz/%.c,$(BUILD)/fuzz/%,$(wildcard fuzz/fuzz_*.c))
+FUZZ_SAN  := -fsanitize=address,undefined -fno-sanitize-recover=all
+FUZZ_FLAGS := -O1 -g -fno-omit-frame-pointer $(FUZZ_SAN) -fsanitize=fuzzer-no-link -DBH_PLAIN_MALLOC
+FUZZ_RUNS ?= 20000
+fuzz:
+	$(Q)$(MAKE) --no-print-directory BUILD=$(BUILD)/fuzz CC=$(CLANG) CFLAGS="$(FUZZ_FLAGS)" \
+		$(FUZZ_TARGETS:$(BUILD)/fuzz/%=$(BUILD)/fuzz/fuzz/%)
+
+$(BUILD)/fuzz/fuzz_%: fuzz/fuzz_%.c fuzz/fuzz.h $(LIB_OBJS)
+	@mkdir -p $(@D)
+	$(if $(Q),@echo "  FUZZ    $@")
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -fsanitize=fuzzer $< $(LIB_OBJS) $(LDLIBS) -lpthread -o $@
+
+fuzz-run: fuzz
+	$(Q)FUZZ_RUNS=$(FUZZ_RUNS) tests/fuzz-run.sh $(BUILD)/fuzz/fuzz
 
 vmlinux:
 	$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > vmlinux/$(ARCH)/vmlinux.h
