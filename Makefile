@@ -102,7 +102,7 @@ e2e: all
 
 # Unit and end-to-end tests against an ASan/UBSan build (build/san): any
 # sanitizer report makes the binary exit non-zero, which the tests assert.
-SAN_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
+SAN_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all -DBH_PLAIN_MALLOC
 sanitize:
 	$(Q)$(MAKE) --no-print-directory BUILD=$(BUILD)/san CFLAGS="$(SAN_FLAGS)" \
 		$(BUILD)/san/bulkhead $(BUILD)/san/probe \

@@ -48,6 +48,26 @@ static int addr_of(const char *path, struct sockaddr_un *sa)
 	return 0;
 }
 
+int bh_ctl_owner(const char *path)
+{
+	struct sockaddr_un sa;
+	struct ucred cred;
+	socklen_t cl = sizeof(cred);
+	int fd, pid = 0;
+
+	if (addr_of(path, &sa))
+		return 0;
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return 0;
+	/* a socket nobody answers on (ECONNREFUSED, ENOENT) is stale */
+	if (!connect(fd, (struct sockaddr *)&sa, sizeof(sa)))
+		pid = getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) || cred.pid <= 0 ?
+		      -1 : cred.pid;
+	close(fd);
+	return pid;
+}
+
 int bh_ctl_listen(const char *path)
 {
 	struct sockaddr_un sa;
