@@ -25,12 +25,12 @@ Q := @
 endif
 
 .DELETE_ON_ERROR:
-.PHONY: all deps test unit e2e clean vmlinux install demo bench sanitize man deb FORCE
+.PHONY: all deps test unit e2e clean vmlinux install demo bench sanitize man deb fuzz fuzz-run FORCE
 
 # Debian packages the build, the tests and the demo need (procps: sysctl).
 DEPS_PKGS := clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev libjansson-dev \
 	     pkg-config make gcc iproute2 curl ncat socat iperf3 nftables \
-	     jq util-linux python3 procps chromium
+	     jq util-linux python3 procps chromium libclang-rt-14-dev
 # ... and the man pages, the package and its tests (tests/pkg): installed by
 # `make deps`, `make test`, `make install` and `make deb` (what each needs),
 # not by a plain `make`, so a build host does not get rsyslog or Ansible.
@@ -109,9 +109,9 @@ $(BUILD)/kernel/test_%: tests/kernel/test_%.c $(LIB_OBJS)
 	$(if $(Q),@echo "  CC      $@")
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $^ $(LDLIBS) -lpthread -o $@
 
-# The README's test command: unit tests, then kernel, end-to-end and
+# The README's test command: unit tests, then kernel, fuzz, end-to-end and
 # packaging tests (root, real kernel; the packaging tests' packages first).
-test: all $(UNIT_TESTS) $(KERNEL_TESTS)
+test: all $(UNIT_TESTS) $(KERNEL_TESTS) fuzz
 	$(Q)tools/deps.sh $(PKGTEST_PKGS)
 	$(Q)tests/run-all.sh
 
@@ -123,7 +123,7 @@ e2e: all
 
 # Unit and end-to-end tests against an ASan/UBSan build (build/san): any
 # sanitizer report makes the binary exit non-zero, which the tests assert.
-SAN_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
+SAN_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all -DBH_PLAIN_MALLOC
 sanitize:
 	$(Q)$(MAKE) --no-print-directory BUILD=$(BUILD)/san CFLAGS="$(SAN_FLAGS)" \
 		$(BUILD)/san/bulkhead $(BUILD)/san/probe \
@@ -131,6 +131,27 @@ sanitize:
 	$(Q)CI=true BULKHEAD=$(CURDIR)/$(BUILD)/san/bulkhead BH_PROBE=$(CURDIR)/$(BUILD)/san/probe \
 		BH_TEST_BIN_DIR=$(CURDIR)/$(BUILD)/san \
 		ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 tests/run-all.sh
+
+# libFuzzer targets (fuzz/fuzz_*.c, one a parser; docs/fuzzing.md), in
+# build/fuzz: the objects built by clang with ASan and UBSan, and with
+# BH_PLAIN_MALLOC so jansson allocates through malloc, where ASan sees it.
+# `make fuzz-run` (part of `make test`) runs each over fuzz/corpus/<target>
+# plus FUZZ_RUNS new inputs.
+FUZZ_TARGETS := $(patsubst fuzz/%.c,$(BUILD)/fuzz/%,$(wildcard fuzz/fuzz_*.c))
+FUZZ_SAN  := -fsanitize=address,undefined -fno-sanitize-recover=all
+FUZZ_FLAGS := -O1 -g -fno-omit-frame-pointer $(FUZZ_SAN) -fsanitize=fuzzer-no-link -DBH_PLAIN_MALLOC
+FUZZ_RUNS ?= 20000
+fuzz:
+	$(Q)$(MAKE) --no-print-directory BUILD=$(BUILD)/fuzz CC=$(CLANG) CFLAGS="$(FUZZ_FLAGS)" \
+		$(FUZZ_TARGETS:$(BUILD)/fuzz/%=$(BUILD)/fuzz/fuzz/%)
+
+$(BUILD)/fuzz/fuzz_%: fuzz/fuzz_%.c fuzz/fuzz.h $(LIB_OBJS)
+	@mkdir -p $(@D)
+	$(if $(Q),@echo "  FUZZ    $@")
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -fsanitize=fuzzer $< $(LIB_OBJS) $(LDLIBS) -lpthread -o $@
+
+fuzz-run: fuzz
+	$(Q)FUZZ_RUNS=$(FUZZ_RUNS) tests/fuzz-run.sh $(BUILD)/fuzz/fuzz
 
 vmlinux:
 	$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > vmlinux/$(ARCH)/vmlinux.h

@@ -30,7 +30,13 @@ bin=${BH_TEST_BIN_DIR:-build}
 run_suite "unit: policy parser and compiler" "$bin/test_policy"
 run_suite "unit: event JSON and writer" "$bin/test_events"
 run_suite "unit: trace log parser, merge and filters" "$bin/test_trace"
+run_suite "unit: regressions of fuzzing findings" "$bin/test_fuzzfix"
 run_suite "unit: make deps installs every command the tests call" tests/unit/deps_check.sh
+# libFuzzer targets (make fuzz): each over its corpus plus FUZZ_RUNS new inputs
+fuzzdir=${BH_FUZZ_BIN_DIR:-build/fuzz/fuzz}
+for t in "$fuzzdir"/fuzz_*; do
+	[ -x "$t" ] && run_suite "fuzz: $(basename "$t")" tests/fuzz-run.sh "$fuzzdir" "$(basename "$t")"
+done
 run_suite "kernel: socket destroy (sock_diag)" "$bin/kernel/test_sockkill"
 run_suite "end-to-end: kernel datapath" tests/e2e/run.sh
 run_suite "packaging: deb, Debian 12 root, unit, man pages, Ansible role" tests/pkg/test_pkg.sh

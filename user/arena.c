@@ -33,8 +33,12 @@
  * late install safe: blocks allocated before it are freed where they came
  * from.
  */
+/* Chunks start small (a small policy maps and faults in a few pages, not
+ * megabytes) and double up to ARENA_CHUNK; each is populated ahead of use in
+ * steps of an eighth of it, at most ARENA_STEP. */
+#define ARENA_FIRST	(64ul << 10)
 #define ARENA_CHUNK	(32ul << 20)
-#define ARENA_STEP	(2ul << 20)	/* populated ahead of use in steps of this */
+#define ARENA_STEP	(2ul << 20)
 #define ARENA_ALIGN	8ul	/* jansson's blocks hold pointers, sizes, json_int_t, double */
 #define ARENA_MAX	(1ul << 40)
 
@@ -55,9 +59,11 @@ static pthread_once_t arena_once = PTHREAD_ONCE_INIT;
 static int arena_grow(struct bh_arena *a, size_t n)
 {
 	size_t size = sizeof(struct bh_arena_chunk) + n;
+	size_t want = !a->last ? ARENA_FIRST :
+		      a->last->size >= ARENA_CHUNK ? ARENA_CHUNK : a->last->size * 2;
 	struct bh_arena_chunk *ch;
 
-	size = size <= ARENA_CHUNK ? ARENA_CHUNK : (size + ARENA_CHUNK - 1) & ~(ARENA_CHUNK - 1);
+	size = size <= want ? want : (size + want - 1) & ~(want - 1);
 	ch = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (ch == MAP_FAILED)
 		return -ENOMEM;
@@ -78,10 +84,12 @@ static int arena_grow(struct bh_arena *a, size_t n)
  */
 static void arena_populate(struct bh_arena *a)
 {
+	const size_t size = a->last->size / 8;
+	const size_t step = size < ARENA_STEP ? size : ARENA_STEP;
 	char *to = a->ready;
 
 	while (to < a->cur)
-		to += ARENA_STEP;
+		to += step;
 	if (to > a->end)
 		to = a->end;
 	madvise(a->ready, (size_t)(to - a->ready), MADV_POPULATE_WRITE);
@@ -132,6 +140,11 @@ int bh_arena_begin(struct bh_arena *a)
 	json_free_t f;
 
 	memset(a, 0, sizeof(*a));
+#ifdef BH_PLAIN_MALLOC
+	/* sanitizer and fuzzer builds: every block through malloc, where ASan
+	 * sees overflows and leaks (the DOM is then freed with json_decref) */
+	return 0;
+#endif
 	pthread_once(&arena_once, arena_install);
 	json_get_alloc_funcs(&m, &f);
 	if (m != arena_malloc || f != arena_free)

@@ -25,6 +25,15 @@ int64_t bh_clock_boot_ns(void);
 int64_t bh_clock_wall_ns(void);
 
 /* A CLOCK_REALTIME instant as CLOCK_BOOTTIME, and back, through the pair c. */
+/* a + b for an instant a and a duration b >= 0, saturating at INT64_MAX (a
+ * ttl, bounded as it is, cannot reach it; the sum must still never wrap). */
+static inline int64_t bh_ns_add(int64_t a, int64_t b)
+{
+	int64_t r;
+
+	return __builtin_add_overflow(a, b, &r) ? (b < 0 ? INT64_MIN : INT64_MAX) : r;
+}
+
 static inline int64_t bh_clock_wall_to_boot(const struct bh_clock *c, int64_t wall_ns)
 {
 	return wall_ns - c->wall_ns + c->boot_ns;

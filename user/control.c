@@ -15,12 +15,16 @@
 #include "control.h"
 #include "events.h"
 #include "log.h"
+#include "text.h"
 
-#define BH_CTL_MAX (16 << 20)	/* a request (e.g. `apply` with a policy) */
+#define BH_CTL_MAX (16 << 20)
+#define BH_CTL_UNENCODABLE \
+	"{\"ok\":false,\"error\":\"internal error: the daemon could not encode its reply " \
+	"(see its log)\"}\n"	/* a request (e.g. `apply` with a policy) */
 
 json_t *bh_ctl_error(const char *fmt, ...)
 {
-	char *m = NULL;
+	char *m = NULL, u[1024];
 	va_list ap;
 	json_t *o;
 
@@ -28,7 +32,8 @@ json_t *bh_ctl_error(const char *fmt, ...)
 	if (vasprintf(&m, fmt, ap) < 0)
 		m = NULL;
 	va_end(ap);
-	o = json_pack("{s:b, s:s}", "ok", 0, "error", m ? m : "out of memory");
+	o = json_pack("{s:b, s:s}", "ok", 0, "error",
+		      m ? bh_sanitize((const uint8_t *)m, strlen(m), u, sizeof(u)) : "out of memory");
 	free(m);
 	return o;
 }
@@ -41,6 +46,26 @@ static int addr_of(const char *path, struct sockaddr_un *sa)
 		return -ENAMETOOLONG;
 	strcpy(sa->sun_path, path);
 	return 0;
+}
+
+int bh_ctl_owner(const char *path)
+{
+	struct sockaddr_un sa;
+	struct ucred cred;
+	socklen_t cl = sizeof(cred);
+	int fd, pid = 0;
+
+	if (addr_of(path, &sa))
+		return 0;
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return 0;
+	/* a socket nobody answers on (ECONNREFUSED, ENOENT) is stale */
+	if (!connect(fd, (struct sockaddr *)&sa, sizeof(sa)))
+		pid = getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) || cred.pid <= 0 ?
+		      -1 : cred.pid;
+	close(fd);
+	return pid;
 }
 
 int bh_ctl_listen(const char *path)
@@ -214,8 +239,10 @@ void bh_ctl_serve_one(int lfd, bh_ctl_handler h, void *ctx)
 	else
 		resp = h(ctx, req, &peer);
 reply:
-	if (resp)
-		send_json(fd, resp);
+	/* never nothing: a response jansson cannot build or encode still gets
+	 * a reply the client can read */
+	if (!resp || send_json(fd, resp) == -ENOMEM)
+		write_all(fd, BH_CTL_UNENCODABLE, strlen(BH_CTL_UNENCODABLE));
 	json_decref(resp);
 	json_decref(req);
 	close(fd);
@@ -228,7 +255,7 @@ json_t *bh_ctl_call(const char *path, const json_t *req)
 	json_t *resp = NULL;
 	size_t len;
 	char *line;
-	int fd, err;
+	int fd, err, got;
 
 	err = addr_of(path, &sa);
 	if (err) {
@@ -252,8 +279,13 @@ json_t *bh_ctl_call(const char *path, const json_t *req)
 	close(fd);
 	if (line)
 		resp = json_loadb(line, len, 0, &je);
+	got = line != NULL;
 	free(line);
+	/* the daemon was reached: a reply it could not give or we cannot read
+	 * is that daemon's error, never "cannot reach the daemon" */
 	if (!resp)
-		errno = line ? EPROTO : (err ? err : EPIPE);
+		resp = bh_ctl_error("the daemon at %s sent %s (%s): see its log", path,
+				    got ? "a reply that is not JSON" : "no reply",
+				    got ? je.text : strerror(err ? err : EPIPE));
 	return resp;
 }

@@ -20,6 +20,9 @@ struct bh_peer {
 /* Response object for a request from peer (caller-owned request). */
 typedef json_t *(*bh_ctl_handler)(void *ctx, const json_t *req, const struct bh_peer *peer);
 
+/* The pid of the live daemon answering on path (-1: one answers, its pid
+ * unknown), or 0 when none does (no socket, or a stale one). */
+int bh_ctl_owner(const char *path);
 /* Create the listening socket at path (replacing a stale one). fd or -errno. */
 int bh_ctl_listen(const char *path);
 /* Accept one connection and answer it. Non-root peers get an error response.

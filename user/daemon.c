@@ -477,8 +477,20 @@ static int setup(struct bh_daemon *d)
 	const struct bh_daemon_opts *o = d->o;
 	struct bh_errors errs = {};
 	struct bh_policy np = {};
-	int err;
+	int err, owner;
 
+	/* one daemon a control socket: a live one is never taken over (nothing
+	 * is loaded or pinned before this check) */
+	owner = bh_ctl_owner(o->control);
+	if (owner) {
+		if (owner > 0)
+			pr_warn("another bulkhead daemon (pid %d) is serving %s: stop it first, "
+				"or give this one its own --control socket\n", owner, o->control);
+		else
+			pr_warn("another bulkhead daemon is serving %s: stop it first, "
+				"or give this one its own --control socket\n", o->control);
+		return -EADDRINUSE;
+	}
 	if (bh_policy_load(o->policy, &np, &errs)) {
 		print_errors(&errs);
 		bh_errors_free(&errs);

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "errors.h"
+#include "text.h"
 
 void bh_errors_add(struct bh_errors *e, const char *fmt, ...)
 {
@@ -91,22 +92,30 @@ void bh_errors_sort(struct bh_errors *e, size_t from, const char *name)
 
 const char *bh_quote(const char *s, char *buf)
 {
-	size_t o = 0, i;
+	const uint8_t *u = (const uint8_t *)s;
+	size_t o = 0, i = 0, n;
 
 	buf[o++] = '"';
-	for (i = 0; s[i] && (i < 64 || ((unsigned char)s[i] & 0xc0) == 0x80); i++) {
-		unsigned char c = (unsigned char)s[i];
-
-		if (c == '"' || c == '\\') {
+	/* at most 64 bytes of s, whole characters only, each written in at most
+	 * 4 bytes (a byte of no valid sequence as \xNN): 2 + 256 + 3 + 1 fit */
+	for (; u[i] && i < 64; i += n) {
+		n = bh_utf8_len(u + i, strnlen(s + i, 4));
+		if (i + n > 64)
+			break;
+		if (n > 1) {
+			memcpy(buf + o, s + i, n);
+			o += n;
+		} else if (u[i] == '"' || u[i] == '\\') {
 			buf[o++] = '\\';
-			buf[o++] = (char)c;
-		} else if (c < 0x20 || c == 0x7f) {
-			o += (size_t)snprintf(buf + o, BH_QUOTE_LEN - o, "\\x%02x", c);
+			buf[o++] = s[i];
+		} else if (!n || u[i] < 0x20 || u[i] == 0x7f) {
+			o += (size_t)snprintf(buf + o, BH_QUOTE_LEN - o, "\\x%02x", u[i]);
+			n = 1;
 		} else {
-			buf[o++] = (char)c;
+			buf[o++] = s[i];
 		}
 	}
-	if (s[i]) {
+	if (u[i]) {
 		memcpy(buf + o, "...", 3);
 		o += 3;
 	}

@@ -382,8 +382,8 @@ int bh_effective_build(const struct bh_policy *file, const struct bh_jitset *s,
 		/* a started ttl: the absolute instant it gives, for the kernel
 		 * (boot) and for `list` (wall), the same at every apply */
 		if (g->ttl_ns && (t = ttl_of(s, partner, g, NULL))) {
-			eff->grants[n].expires_boot_ns = (int64_t)t->created_boot_ns + g->ttl_ns;
-			eff->grants[n].expires_unix_ns = (int64_t)t->created_unix_ns + g->ttl_ns;
+			eff->grants[n].expires_boot_ns = bh_ns_add((int64_t)t->created_boot_ns, g->ttl_ns);
+			eff->grants[n].expires_unix_ns = bh_ns_add((int64_t)t->created_unix_ns, g->ttl_ns);
 		}
 		n++;
 	}
@@ -682,24 +682,33 @@ int bh_grants_new_seq(struct bh_grants *gs, uint32_t *seq)
 	return bh_jit_alloc_seq(gs->jit_fd, &gs->jit, seq);
 }
 
+void bh_jit_grant_record(struct bh_jit *r, uint32_t seq, const char *partner,
+			 const struct bh_grant *g, const struct bh_clock *clk)
+{
+	memset(r, 0, sizeof(*r));
+	r->kind = BH_JIT_GRANT;
+	r->seq = seq;
+	/* the kernel's instant (boot) and the listed one (wall), fixed now */
+	r->expires_boot_ns = g->ttl_ns ? bh_ns_add(clk->boot_ns, g->ttl_ns) :
+			     bh_clock_wall_to_boot(clk, g->expires_unix_ns);
+	r->expires_unix_ns = g->ttl_ns ? bh_ns_add(clk->wall_ns, g->ttl_ns) : g->expires_unix_ns;
+	r->created_unix_ns = clk->wall_ns;
+	r->created_boot_ns = clk->boot_ns;
+	bh_jit_set_def(r, partner, g);
+	snprintf(r->purpose, sizeof(r->purpose), "%s", g->purpose ? g->purpose : "");
+}
+
 int bh_grants_add(struct bh_grants *gs, struct bh_loader *l, uint32_t seq, uint32_t pidx,
 		  const struct bh_grant *g, const struct bh_peer *peer, const struct bh_clock *clk,
 		  json_t **out, struct bh_errors *errs)
 {
-	struct bh_jit r = { .kind = BH_JIT_GRANT, .seq = seq };
+	struct bh_jit r;
 	size_t i;
 	int err;
 
 	*out = NULL;
-	/* the kernel's instant (boot) and the listed one (wall), fixed now */
-	r.expires_boot_ns = g->ttl_ns ? clk->boot_ns + g->ttl_ns :
-			    g->expires_unix_ns - clk->wall_ns + clk->boot_ns;
-	r.expires_unix_ns = g->ttl_ns ? clk->wall_ns + g->ttl_ns : g->expires_unix_ns;
-	r.created_unix_ns = clk->wall_ns;
-	r.created_boot_ns = clk->boot_ns;
+	bh_jit_grant_record(&r, seq, gs->pol.partners[pidx].name, g, clk);
 	set_actor(&r, peer);
-	bh_jit_set_def(&r, gs->pol.partners[pidx].name, g);
-	snprintf(r.purpose, sizeof(r.purpose), "%s", g->purpose ? g->purpose : "");
 	err = bh_jit_add(gs->jit_fd, &gs->jit, &r);
 	if (!err)
 		err = bh_grants_reapply(gs, l, errs);

@@ -66,6 +66,12 @@ int bh_ttl_start(int map_fd, struct bh_jitset *s, const struct bh_policy *p,
 void bh_ttl_unstart(int map_fd, struct bh_jitset *s, size_t nadded);
 int bh_ttl_prune(int map_fd, struct bh_jitset *s, const struct bh_policy *p);
 
+/* The record of JIT grant g (request seq) of partner, made at clk: its boot and
+ * wall expiries fixed now (a ttl added saturating), no actor yet. Touches no
+ * map: what `grant` stores, and what a fuzzer checks. */
+void bh_jit_grant_record(struct bh_jit *r, uint32_t seq, const char *partner,
+			 const struct bh_grant *g, const struct bh_clock *clk);
+
 /* A JIT record as a grant (owned members; free with bh_grant_free). */
 int bh_jit_to_grant(const struct bh_jit *r, uint32_t pidx, struct bh_grant *g);
 

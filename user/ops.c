@@ -15,6 +15,7 @@
 #include "events.h"
 #include "loader.h"
 #include "ops.h"
+#include "text.h"
 
 void bh_req_error_free(struct bh_req_error *e)
 {
@@ -28,13 +29,14 @@ static int refuse(struct bh_req_error *e, const char *fmt, ...)
 /* One reason, the response's "error". */
 static int refuse(struct bh_req_error *e, const char *fmt, ...)
 {
-	char msg[512];
+	char msg[512], out[512];
 	va_list ap;
 
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	bh_errors_add(&e->e, "%s", msg);
+	/* a long name cut by vsnprintf is cut back to a whole character */
+	bh_errors_add(&e->e, "%s", bh_sanitize((const uint8_t *)msg, sizeof(msg), out, sizeof(out)));
 	e->listed = 0;
 	return -EINVAL;
 }
@@ -74,6 +76,14 @@ int bh_parse_grant_req(const struct bh_policy *pol, const json_t *req, struct bh
 	err = parse_grant_obj(pol, out->pidx, "grant", spec, &out->g, e);
 	if (err)
 		return err;
+	if (out->g.purpose && strlen(out->g.purpose) >= sizeof(((struct bh_jit *)0)->purpose)) {
+		size_t n = strlen(out->g.purpose);
+
+		bh_grant_free(&out->g);
+		return refuse(e, "--purpose is %zu bytes: a just-in-time grant's purpose holds "
+			      "at most %zu (it is kept whole or refused, never cut)", n,
+			      sizeof(((struct bh_jit *)0)->purpose) - 1);
+	}
 	if (!out->g.ttl_ns && !out->g.expires_unix_ns) {
 		bh_grant_free(&out->g);
 		return refuse(e, "a just-in-time grant needs --ttl or --expires");

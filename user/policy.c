@@ -18,6 +18,7 @@
 #include "arena.h"
 #include "jpos.h"
 #include "policy.h"
+#include "text.h"
 #include "validate.h"
 
 #define MAX_FILE	(1u << 30)
@@ -28,6 +29,7 @@ static void report_json_error(const char *name, const char *text, size_t len,
 {
 	struct jpos pos = { je->line > 0 ? je->line : 1, je->column > 0 ? je->column : 1 };
 	size_t end = je->position > 0 ? (size_t)je->position : 0, j;
+	char msg[JSON_ERROR_TEXT_LENGTH];	/* jansson's text or the key, as UTF-8 */
 
 	if (!strncmp(je->text, "duplicate object key", 20) && end >= 2 && end <= len &&
 	    text[end - 1] == '"') {
@@ -40,11 +42,15 @@ static void report_json_error(const char *name, const char *text, size_t len,
 				break;
 		}
 		pos = jpos_at_offset(text, len, j);
-		bh_errors_add(errs, "%s:%d:%d: duplicate key %.*s (each partner and key may appear once)",
-			      name, pos.line, pos.col, (int)(end - j > 80 ? 80 : end - j), text + j);
+		/* the key as written, cut after about 80 bytes at a character */
+		bh_sanitize((const uint8_t *)text + j, end - j, msg, 81);
+		bh_errors_add(errs, "%s:%d:%d: duplicate key %s (each partner and key may appear once)",
+			      name, pos.line, pos.col, msg);
 		return;
 	}
-	bh_errors_add(errs, "%s:%d:%d: %s", name, pos.line, pos.col, je->text);
+	/* jansson's text may echo part of a character (an escape like "\é") */
+	bh_sanitize((const uint8_t *)je->text, sizeof(je->text), msg, sizeof(msg));
+	bh_errors_add(errs, "%s:%d:%d: %s", name, pos.line, pos.col, msg);
 }
 
 /*

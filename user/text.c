@@ -65,7 +65,14 @@ static void format_wall(int64_t wall_ns, char *buf, size_t len)
 
 void bh_format_ts(int64_t boot_ns, const struct bh_clock *clk, char *buf, size_t len)
 {
-	format_wall(boot_ns - clk->boot_ns + clk->wall_ns, buf, len);
+	int64_t wall;
+
+	/* kernel-supplied: an instant beyond the year 2262 or before 1677 (a
+	 * damaged record) saturates instead of wrapping */
+	if (__builtin_sub_overflow(boot_ns, clk->boot_ns, &wall) ||
+	    __builtin_add_overflow(wall, clk->wall_ns, &wall))
+		wall = boot_ns < clk->boot_ns ? INT64_MIN : INT64_MAX;
+	format_wall(wall, buf, len);
 }
 
 void bh_format_now(char *buf, size_t len)
@@ -76,9 +83,7 @@ void bh_format_now(char *buf, size_t len)
 	format_wall((int64_t)ts.tv_sec * NS_PER_SEC + ts.tv_nsec, buf, len);
 }
 
-/* Length of the valid UTF-8 sequence at p (n bytes available), 0 if invalid.
- * Rejects overlong forms, surrogates and code points above U+10FFFF. */
-static size_t utf8_len(const uint8_t *p, size_t n)
+size_t bh_utf8_len(const uint8_t *p, size_t n)
 {
 	uint8_t c = p[0];
 
@@ -118,7 +123,7 @@ char *bh_sanitize(const uint8_t *in, size_t len, char *out, size_t outlen)
 		return out;
 	while (i < len && in[i]) {
 		const void *src = in + i;
-		size_t n = utf8_len(in + i, len - i), k;
+		size_t n = bh_utf8_len(in + i, len - i), k;
 
 		/* a sequence cut by NUL is invalid too: utf8_len saw a non-0x80 byte */
 		if (!n) {

@@ -16,6 +16,10 @@ void bh_format_ts(int64_t boot_ns, const struct bh_clock *clk, char *buf, size_t
 /* Wall-clock now, same format. */
 void bh_format_now(char *buf, size_t len);
 
+/* Length of the valid UTF-8 sequence at p (n bytes available), 0 if invalid.
+ * Rejects overlong forms, surrogates and code points above U+10FFFF. */
+size_t bh_utf8_len(const uint8_t *p, size_t n);
+
 /* Copy kernel-supplied bytes into valid UTF-8: valid UTF-8 sequences are kept
  * (quotes and backslashes too: jansson escapes them), every byte that starts
  * no valid sequence (overlong, surrogate, > U+10FFFF, truncated) becomes

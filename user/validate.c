@@ -602,7 +602,7 @@ static void report_dup(struct pctx *c, const json_t *partners, const struct bh_p
 	const struct binding *x = d->x, *f = d->first;
 	struct jpos fp = !first->found ? (struct jpos){ 0, 0 } :
 			 f && f->arr ? first->vpos : first->kpos;
-	char what[BH_REASON_LEN + 64];
+	char what[3 * BH_QUOTE_LEN + 128];	/* three quoted names, never cut */
 
 	if (f && f->partner == x->partner)
 		snprintf(what, sizeof(what), "cgroup %s listed twice for partner %s (first at %d:%d)",

@@ -270,6 +270,11 @@ int bh_parse_rfc3339(const char *s, int64_t *unix_ns, char *why)
 			 "bad expires %s: expected RFC 3339, like \"2026-12-01T00:00:00Z\"", BH_Q(s));
 		return -EINVAL;
 	}
+	if (tm.tm_sec > 60) {	/* strptime takes 61; only :60 is a leap second */
+		snprintf(why, BH_REASON_LEN, "no such time: %s (seconds go up to 59, or 60 "
+			 "for a leap second)", BH_Q(s));
+		return -EINVAL;
+	}
 	if (tm.tm_sec == 60) {
 		tm.tm_sec = 59;
 		leap = 1;
@@ -314,8 +319,9 @@ int bh_parse_ttl(const char *s, int64_t *ns, char *why)
 		snprintf(why, BH_REASON_LEN, "ttl %s must be positive", BH_Q(s));
 		return -EINVAL;
 	}
-	if (v > INT64_MAX / BH_NS_PER_SEC / unit) {
-		snprintf(why, BH_REASON_LEN, "ttl %s too long", BH_Q(s));
+	if (v > BH_TTL_MAX_S / unit) {
+		snprintf(why, BH_REASON_LEN, "ttl %s too long: at most 100 years (\"36525d\"); "
+			 "for a grant with no end, give neither ttl nor expires", BH_Q(s));
 		return -EINVAL;
 	}
 	*ns = v * unit * BH_NS_PER_SEC;

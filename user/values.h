@@ -13,7 +13,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define BH_REASON_LEN 256
+/* holds the longest reason whole: a quoted value (BH_QUOTE_LEN) and its text,
+ * so snprintf never cuts one mid-character */
+#define BH_REASON_LEN 512
 
 struct bh_port_range {
 	uint16_t lo, hi;		/* inclusive, host order */
@@ -49,7 +51,9 @@ size_t bh_port_ranges_merge(struct bh_port_range *r, size_t n);
  */
 int bh_parse_rfc3339(const char *s, int64_t *unix_ns, char *why);
 
-/* "90s", "15m", "8h", "2d": a positive count and one unit. */
+/* "90s", "15m", "8h", "2d": a positive count and one unit, at most 100 years
+ * (BH_TTL_MAX_S), so that a clock plus a ttl never overflows. */
+#define BH_TTL_MAX_S (36525ll * 86400)
 int bh_parse_ttl(const char *s, int64_t *ns, char *why);
 
 /*
