@@ -21,6 +21,7 @@
 #include "trace.h"
 #include "version.h"
 #include "reach.h"
+#include "verify.h"
 #include "why.h"
 
 struct cmd {
@@ -340,6 +341,7 @@ static const struct cmd cmds[] = {
 	{ "trace", bh_cmd_trace, "incident view of the event logs: timeline, summary, graph" },
 	{ "why", bh_cmd_why, "the verdict the kernel gives a destination now, and why" },
 	{ "reach", bh_cmd_reach, "blast radius: what a partner can reach now, shared destinations" },
+	{ "verify", bh_cmd_verify, "probe the kernel from each partner's identity: expected vs actual" },
 	{ "help", cmd_help, "this help" },
 };
 

@@ -1,0 +1,147 @@
+#!/usr/bin/env bash
+# End-to-end tests of `bulkhead verify` (issue 15): probes from a transient
+# child cgroup of the partner in verify's own namespaces, the kernel's answers
+# against the policy in force, the failures verify exists to catch (a hook
+# detached behind the daemon's back, a cgroup unbound, a grant missing from
+# the trie), the revocation and expiry proofs. See lib.sh for the harness.
+
+# Case functions are only called through tcase.
+# shellcheck disable=SC2317
+# shellcheck source-path=SCRIPTDIR
+. "$(dirname "$0")/lib.sh"
+
+verify_policy() {
+	policy <<EOF2
+{
+  "version": 1,
+  "never": ["10.20.0.6/32", "169.254.169.254/32"],
+  "partners": {
+    "acme": {
+      "cgroups": ["$CASE_CG_REL/acme"],
+      "allow": [
+        {"to": "10.20.0.0/24", "proto": "tcp", "ports": ["8000-8100"], "purpose": "api range"},
+        {"to": "192.0.2.7", "proto": "icmp"},
+        {"to": "fd00:20::/64", "proto": "udp", "ports": ["53"]}
+      ]
+    }
+  }
+}
+EOF2
+}
+
+# verify_run ARGS...: `bulkhead verify ARGS --json` against this case's daemon.
+verify_run() {
+	cli verify "$@" --json --pin-dir "$PINDIR" --policy "$POLICY" --log-dir "$LOGS"
+}
+
+# probe_is JSON PROBE FIELD VALUE: the probe named PROBE has FIELD = VALUE.
+probe_is() {
+	assert_eq "$4" "$(jq -r --arg p "$2" "[.partners[].probes[] | select(.probe == \$p) | .$3] | first" <<<"$1")" "$2 $3"
+}
+
+case_verify_as_expected() {
+	command -v jq >/dev/null || skip "no jq"
+	verify_policy
+	cg_new acme
+	bh_start "$POLICY"
+	verify_run --no-revocation
+	assert_eq 0 "$CLI_ST" "verify exit status ($CLI_ERR)"
+	assert_eq 0 "$(jq -r .wrong <<<"$CLI_OUT")" "wrong probes"
+	assert_eq "lo" "$(jq -r .probe_netns.interfaces <<<"$CLI_OUT")" "the probe namespace has only lo"
+	probe_is "$CLI_OUT" "tcp 10.20.0.0:8000" kernel allow
+	probe_is "$CLI_OUT" "tcp 10.20.0.0:8000" errno ENETUNREACH
+	probe_is "$CLI_OUT" "tcp 10.20.0.255:8100" kernel allow
+	probe_is "$CLI_OUT" "tcp 10.20.0.128:8000" rule "granted acme/1 (event)"
+	probe_is "$CLI_OUT" "tcp 10.20.0.6:443" rule "never (event)"
+	probe_is "$CLI_OUT" "tcp 10.20.0.0:8101" kernel deny
+	probe_is "$CLI_OUT" "tcp 10.20.0.0:7999" kernel deny
+	probe_is "$CLI_OUT" "tcp 10.20.1.0:8000" kernel deny
+	probe_is "$CLI_OUT" "tcp 10.20.0.6:443" expected_reason never
+	probe_is "$CLI_OUT" "icmp 192.0.2.7" kernel allow
+	probe_is "$CLI_OUT" "icmp 192.0.2.8" kernel deny
+	probe_is "$CLI_OUT" "udp [fd00:20::]:53" kernel allow
+	probe_is "$CLI_OUT" "tcp 127.0.0.1:22" kernel deny
+	probe_is "$CLI_OUT" "tcp 169.254.169.254:80" kernel deny
+	assert_contains "as expected, 0 wrong" "$(jq -r .summary <<<"$CLI_OUT")" "summary"
+	# nothing left behind: no probe cgroup
+	assert_eq "" "$(find "$CASE_CG/acme" -mindepth 1 -type d -name 'bh-verify*')" "probe cgroup removed"
+	stop_ok
+}
+
+
+# le_bytes N WIDTH: N as WIDTH little-endian bytes (decimal, for bpftool).
+le_bytes() {
+	local v=$1 i out=""
+	for ((i = 0; i < $2; i++)); do out+="$(((v >> (8 * i)) & 255)) "; done
+	printf '%s\n' "${out% }"
+}
+
+# assert_wrong PROBE...: verify (table output) exits 1 and names each PROBE
+# as WRONG.
+assert_wrong() {
+	local p
+	cli verify --no-revocation --pin-dir "$PINDIR" --policy "$POLICY" --log-dir "$LOGS"
+	assert_eq 1 "$CLI_ST" "verify exit status ($CLI_ERR)"
+	for p in "$@"; do
+		assert_contains "WRONG" "$(grep -F "  $p " <<<"$CLI_OUT")" "verify names $p"
+	done
+	assert_contains " wrong" "$(tail -n 1 <<<"$CLI_OUT")" "summary line"
+	[ "$(tail -n 1 <<<"$CLI_OUT" | sed -n 's/.*expected, \([0-9]*\) wrong.*/\1/p')" -gt 0 ] ||
+		fail "summary counts no wrong probe: $(tail -n 1 <<<"$CLI_OUT")"
+}
+
+case_verify_detached_link() {
+	command -v jq >/dev/null || skip "no jq"
+	verify_policy
+	cg_new acme
+	bh_start "$POLICY"
+	local l n=0
+	for l in "$PINDIR"/links/*connect4*; do
+		[ -e "$l" ] || continue
+		bpftool link detach pinned "$l" || fail_now "bpftool link detach $l"
+		n=$((n + 1))
+	done
+	[ "$n" -ge 1 ] || fail_now "no connect4 link pinned in $PINDIR/links"
+	assert_wrong "tcp 10.20.0.0:8101" "tcp 10.20.0.0:7999" "tcp 10.20.1.0:8000" "tcp 127.0.0.1:22"
+	# udp and icmp still decided by their hooks
+	assert_contains " ok " "$(grep -F "  udp [fd00:20::]:52 " <<<"$CLI_OUT")" "udp unaffected"
+	stop_ok
+}
+
+case_verify_unbound_cgroup() {
+	command -v jq >/dev/null || skip "no jq"
+	verify_policy
+	cg_new acme
+	bh_start "$POLICY"
+	local id
+	id=$(stat -c %i "$CASE_CG/acme")
+	# the identity map loses acme's cgroup behind the daemon's back
+	bpftool map delete pinned "$PINDIR/bh_cgroups" key $(le_bytes "$id" 8) ||
+		fail_now "bpftool map delete bh_cgroups $id"
+	assert_wrong "tcp 10.20.0.0:8101" "tcp 127.0.0.1:22" "tcp 169.254.169.254:80"
+	stop_ok
+}
+
+case_verify_missing_trie_entry() {
+	command -v jq >/dev/null || skip "no jq"
+	verify_policy
+	cg_new acme
+	bh_start "$POLICY"
+	local inner pid
+	inner=$(bpftool -j map lookup pinned "$PINDIR/bh_policy" key 0 0 0 0 | jq -r '.value | if type == "array" then map(ltrimstr("0x")) | reverse | join("") else . end')
+	inner=$((16#$inner))
+	pid=$("$BULKHEAD" status --json --pin-dir "$PINDIR" | jq -r '.partners[] | select(.partner == "acme") | .id')
+	[ -n "$pid" ] && [ "$pid" != null ] || pid=1
+	# 10.20.0.0/24 of acme: prefixlen 32 + 96 + 24, partner (network order), ::ffff:10.20.0.0
+	bpftool map delete id "$inner" key $(le_bytes 152 4) 0 0 0 "$pid" 0 0 0 0 0 0 0 0 0 0 255 255 10 20 0 0 ||
+		fail_now "bpftool map delete (trie $inner) 10.20.0.0/24"
+	assert_wrong "tcp 10.20.0.0:8000" "tcp 10.20.0.255:8100" "tcp 10.20.0.128:8000"
+	assert_contains "no_grant" "$(grep -F "  tcp 10.20.0.0:8000 " <<<"$CLI_OUT")" "the trie says no_grant"
+	stop_ok
+}
+
+tcase verify_as_expected case_verify_as_expected
+tcase verify_detached_link case_verify_detached_link
+tcase verify_unbound_cgroup case_verify_unbound_cgroup
+tcase verify_missing_trie_entry case_verify_missing_trie_entry
+bh_finish
