@@ -140,8 +140,33 @@ case_verify_missing_trie_entry() {
 	stop_ok
 }
 
+case_verify_revocation_expiry() {
+	command -v jq >/dev/null || skip "no jq"
+	verify_policy
+	cg_new acme
+	bh_start "$POLICY"
+	verify_run --junit "$CASE_DIR/verify.xml"
+	assert_eq 0 "$CLI_ST" "verify exit status ($CLI_ERR)"
+	bh_log "$(jq -c .proofs <<<"$CLI_OUT")"
+	local proof
+	for proof in revocation expiry; do
+		assert_eq true "$(jq -r ".proofs[] | select(.proof == \"$proof\") | .ok" <<<"$CLI_OUT")" "$proof proved"
+		assert_eq EPERM "$(jq -r ".proofs[] | select(.proof == \"$proof\") | .udp_after_cut" <<<"$CLI_OUT")" "$proof: first datagram after the cut dropped"
+		assert_eq 0 "$(jq -r ".proofs[] | select(.proof == \"$proof\") | .bytes_after_cut" <<<"$CLI_OUT")" "$proof: no byte after the cut reached the sink"
+		assert_eq ECONNABORTED "$(jq -r ".proofs[] | select(.proof == \"$proof\") | .tcp_socket" <<<"$CLI_OUT")" "$proof: TCP socket destroyed"
+		assert_contains "$proof cut in " "$(jq -r .summary <<<"$CLI_OUT")" "$proof cut-off time in the summary"
+	done
+	assert_file_has "$CASE_DIR/verify.xml" '<testsuite name="proofs" tests="2">' "junit report"
+	assert_file_lacks "$CASE_DIR/verify.xml" '<failure' "junit: no failure"
+	# no verify grant left in force
+	assert_eq 0 "$(list_json | jq '[.[] | select(.state == "active")] | length')" "no live grant left"
+	assert_eq "" "$(find "$CASE_CG/acme" -mindepth 1 -type d -name 'bh-verify*')" "probe cgroup removed"
+	stop_ok
+}
+
 tcase verify_as_expected case_verify_as_expected
 tcase verify_detached_link case_verify_detached_link
 tcase verify_unbound_cgroup case_verify_unbound_cgroup
 tcase verify_missing_trie_entry case_verify_missing_trie_entry
+tcase verify_revocation_expiry case_verify_revocation_expiry
 bh_finish
