@@ -64,7 +64,7 @@ struct verify {
 	/* options */
 	const char *policy, *junit, *log_dir;
 	unsigned long max_probes;
-	int revocation, json, tty;
+	int revocation, json, tty, quiet;
 	struct cli_args a;
 	/* what is in force */
 	struct bh_policy file, eff;
@@ -142,6 +142,7 @@ static void verify_usage(FILE *f)
 "  -r, --revocation       prove revocation and expiry (the default)\n"
 "  -R, --no-revocation    probes only (works with the daemon down)\n"
 "  -l, --log-dir DIR      the daemon's event files (default " BH_DEFAULT_LOG_DIR ")\n"
+"  -q, --quiet            no progress, even on a terminal\n"
 "  -P, --pin-dir DIR      (default $BULKHEAD_PIN_DIR or " BH_DEFAULT_PIN_DIR ")\n"
 "  -c, --control PATH     the daemon's control socket\n"
 "                         (default $BULKHEAD_CONTROL or " BH_DEFAULT_CONTROL ")\n"
@@ -168,6 +169,9 @@ static int verify_opt(void *ctx, int key, const char *arg)
 		return 0;
 	case 'R':
 		v->revocation = 0;
+		return 0;
+	case 'q':
+		v->quiet = 1;
 		return 0;
 	case 'm':
 		errno = 0;
@@ -783,7 +787,14 @@ static void cut_summary(const struct verify *v, char *buf, size_t len)
 		const json_t *c = json_array_get(v->cuts, i);
 		const json_t *ms = json_object_get(c, "cut_ms");
 
-		if (json_is_true(json_object_get(c, "ok")) && ms)
+		if (json_is_true(json_object_get(c, "ok")) && ms && json_object_get(c, "revoke_ms"))
+			off += snprintf(buf + off, len - off, "; %s cut in %.2f ms (the revoke "
+					"returned after %.2f ms, the first packet was dropped %.3f ms "
+					"later)", json_string_value(json_object_get(c, "proof")),
+					json_real_value(ms),
+					json_real_value(json_object_get(c, "revoke_ms")),
+					json_real_value(json_object_get(c, "drop_after_return_ms")));
+		else if (json_is_true(json_object_get(c, "ok")) && ms)
 			off += snprintf(buf + off, len - off, "; %s cut in %.2f ms",
 					json_string_value(json_object_get(c, "proof")), json_real_value(ms));
 		else
@@ -1068,6 +1079,7 @@ int bh_cmd_verify(int argc, char **argv)
 		{ "policy", 'p', required_argument }, { "junit", 'J', required_argument },
 		{ "max-probes", 'm', required_argument }, { "revocation", 'r', no_argument },
 		{ "no-revocation", 'R', no_argument }, { "log-dir", 'l', required_argument },
+		{ "quiet", 'q', no_argument },
 		{ 0 }
 	};
 	struct verify v = { .policy = getenv("BULKHEAD_POLICY"), .log_dir = BH_DEFAULT_LOG_DIR,
@@ -1081,7 +1093,7 @@ int bh_cmd_verify(int argc, char **argv)
 	if (rc >= 0)
 		return rc;
 	v.json = v.a.json;
-	v.tty = isatty(STDERR_FILENO);
+	v.tty = !v.quiet && isatty(STDERR_FILENO);
 	v.cuts = json_array();
 	catch_signals();
 	err = load_state(&v);

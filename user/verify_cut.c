@@ -232,6 +232,19 @@ static void client_cut(struct cut *c, int tcp, int udp)
 	}
 }
 
+/* A TCP socket whose blocking calls give up after WAIT_NS. */
+static int tcp_socket(void)
+{
+	struct timeval tv = { WAIT_NS / 1000000000LL, 0 };
+	int s = socket(AF_INET, SOCK_STREAM, 0);
+
+	if (s >= 0) {
+		setsockopt(s, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+		setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	}
+	return s;
+}
+
 /* The client: in the probe cgroup and the wire namespace. */
 static int client_main(void *arg)
 {
@@ -242,7 +255,7 @@ static int client_main(void *arg)
 	char a = PRE;
 
 	sink_addr(&sa);
-	tcp = socket(AF_INET, SOCK_STREAM, 0);
+	tcp = tcp_socket();
 	udp = socket(AF_INET, SOCK_DGRAM, 0);
 	if (tcp < 0 || udp < 0 || connect(tcp, (struct sockaddr *)&sa, sizeof(sa)) ||
 	    connect(udp, (struct sockaddr *)&sa, sizeof(sa))) {
@@ -262,15 +275,17 @@ static int client_main(void *arg)
 	return 0;
 }
 
-/* Before the grant the sink must be denied: the grant is what lets it in. */
+/* Before the grant the sink must be out of reach (refused at connect, or
+ * its SYN dropped): the grant is what lets the flows in. */
 static int denied_first(void *arg)
 {
 	struct cut *c = arg;
 	struct sockaddr_in sa;
-	int s = socket(AF_INET, SOCK_STREAM, 0);
+	int s = tcp_socket();
 
 	sink_addr(&sa);
-	c->s->denied_before = connect(s, (struct sockaddr *)&sa, sizeof(sa)) < 0 && errno == EPERM;
+	c->s->denied_before = connect(s, (struct sockaddr *)&sa, sizeof(sa)) < 0 &&
+			      (errno == EPERM || errno == EINPROGRESS || errno == ETIMEDOUT);
 	close(s);
 	return 0;
 }
@@ -296,7 +311,7 @@ static int grant(struct cut *c, char *why, size_t len)
 	char ttl[16], gerr[BH_REASON_LEN];
 	json_t *r, *g;
 
-	snprintf(ttl, sizeof(ttl), "%us", c->ttl_s ? c->ttl_s : 60);
+	snprintf(ttl, sizeof(ttl), "%us", c->ttl_s ? c->ttl_s : 30);
 	r = ctl(c->control, json_pack("{s:s, s:s, s:{s:s, s:s, s:s, s:s}}", "op", "grant",
 				      "partner", c->partner, "grant", "to", BH_PROBE_SINK4 "/32",
 				      "proto", "any", "ttl", ttl, "purpose",
@@ -325,7 +340,8 @@ static json_t *result(const struct cut *c)
 	json_t *o;
 
 	if (!s->denied_before)
-		failed = "the sink was reachable before the grant (another grant covers it?)";
+		failed = "the sink was reachable before the grant (a connect hook missing, or "
+			 "another grant covers it)";
 	else if (s->phase != 2)
 		failed = s->phase == -1 ? "the flows to the sink could not be set up" :
 			 "the sink did not receive the first bytes";
@@ -392,8 +408,11 @@ json_t *bh_verify_cut(const struct bh_probe_env *env, const char *cgpath, const 
 		run_child(&c, client_main);
 	o = result(&c);
 out:
-	if (c.gid[0])
-		revoke_quietly(&c);	/* whatever happened: no grant is left behind */
+	/* the grant must not outlive the proof: revoke it unless the proof did or
+	 * its ttl ends it now; when stopped (the daemon stopping: it no longer
+	 * answers) the revocation grant's 30 s ttl ends it */
+	if (c.gid[0] && !ttl_s && !c.s->revoke_done_ns && !bh_verify_stop)
+		revoke_quietly(&c);
 	if (quit >= 0)
 		close(quit);
 	if (sink > 0) {

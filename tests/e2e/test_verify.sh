@@ -90,11 +90,8 @@ assert_wrong() {
 		fail "summary counts no wrong probe: $(tail -n 1 <<<"$CLI_OUT")"
 }
 
-case_verify_detached_link() {
-	command -v jq >/dev/null || skip "no jq"
-	verify_policy
-	cg_new acme
-	bh_start "$POLICY"
+# detach_connect4: the connect4 links detached behind the daemon's back.
+detach_connect4() {
 	local l n=0
 	for l in "$PINDIR"/links/*connect4*; do
 		[ -e "$l" ] || continue
@@ -102,6 +99,14 @@ case_verify_detached_link() {
 		n=$((n + 1))
 	done
 	[ "$n" -ge 1 ] || fail_now "no connect4 link pinned in $PINDIR/links"
+}
+
+case_verify_detached_link() {
+	command -v jq >/dev/null || skip "no jq"
+	verify_policy
+	cg_new acme
+	bh_start "$POLICY"
+	detach_connect4
 	assert_wrong "tcp 10.20.0.0:8101" "tcp 10.20.0.0:7999" "tcp 10.20.1.0:8000" "tcp 127.0.0.1:22"
 	# udp and icmp still decided by their hooks
 	assert_contains " ok " "$(grep -F "  udp [fd00:20::]:52 " <<<"$CLI_OUT")" "udp unaffected"
@@ -127,14 +132,7 @@ case_verify_missing_trie_entry() {
 	verify_policy
 	cg_new acme
 	bh_start "$POLICY"
-	local inner pid
-	inner=$(bpftool -j map lookup pinned "$PINDIR/bh_policy" key 0 0 0 0 | jq -r '.value | if type == "array" then map(ltrimstr("0x")) | reverse | join("") else . end')
-	inner=$((16#$inner))
-	pid=$("$BULKHEAD" status --json --pin-dir "$PINDIR" | jq -r '.partners[] | select(.partner == "acme") | .id')
-	[ -n "$pid" ] && [ "$pid" != null ] || pid=1
-	# 10.20.0.0/24 of acme: prefixlen 32 + 96 + 24, partner (network order), ::ffff:10.20.0.0
-	bpftool map delete id "$inner" key $(le_bytes 152 4) 0 0 0 "$pid" 0 0 0 0 0 0 0 0 0 0 255 255 10 20 0 0 ||
-		fail_now "bpftool map delete (trie $inner) 10.20.0.0/24"
+	delete_trie_entry
 	assert_wrong "tcp 10.20.0.0:8000" "tcp 10.20.0.255:8100" "tcp 10.20.0.128:8000"
 	assert_contains "no_grant" "$(grep -F "  tcp 10.20.0.0:8000 " <<<"$CLI_OUT")" "the trie says no_grant"
 	stop_ok
@@ -164,9 +162,41 @@ case_verify_revocation_expiry() {
 	stop_ok
 }
 
+# delete_trie_entry: 10.20.0.0/24 of acme leaves the pinned trie behind the
+# daemon's back (prefixlen 32 + 96 + 24, partner id in network order,
+# ::ffff:10.20.0.0).
+delete_trie_entry() {
+	local inner pid
+	inner=$(bpftool -j map lookup pinned "$PINDIR/bh_policy" key 0 0 0 0 | jq -r '.value | if type == "array" then map(ltrimstr("0x")) | reverse | join("") else . end')
+	inner=$((16#$inner))
+	pid=$("$BULKHEAD" status --json --pin-dir "$PINDIR" | jq -r '.partners[] | select(.partner == "acme") | .id')
+	[ -n "$pid" ] && [ "$pid" != null ] || pid=1
+	bpftool map delete id "$inner" key $(le_bytes 152 4) 0 0 0 "$pid" 0 0 0 0 0 0 0 0 0 0 255 255 10 20 0 0 ||
+		fail_now "bpftool map delete (trie $inner) 10.20.0.0/24"
+}
+
+case_verify_every() {
+	command -v jq >/dev/null || skip "no jq"
+	verify_policy
+	cg_new acme
+	bh_start "$POLICY" --verify-every 2s
+	EV_WAIT=20 assert_event "a verify event in acme's file" "$LOGS/acme.jsonl" type=verify ok=true wrong=0 probes'>'20 proofs.0.proof=revocation proofs.0.ok=true proofs.1.proof=expiry
+	assert_event "and in host.jsonl" "$LOGS/host.jsonl" type=verify partner=acme ok=true
+	assert_no_event "no alert while all is as expected" "$LOGS/host.jsonl" type=alert rule=verify_failed
+	# (a trie entry deleted behind its back would not do: the proofs' grant
+	# and revoke rebuild the whole trie, which heals it)
+	detach_connect4
+	EV_WAIT=20 assert_event "verify_failed alert" "$LOGS/host.jsonl" type=alert rule=verify_failed what=verify_failed partner=acme ok=false
+	assert_event "the alert in acme's file" "$LOGS/acme.jsonl" type=alert rule=verify_failed
+	assert_event "the failing probe named" "$LOGS/acme.jsonl" type=verify ok=false wrong'>'0 failing.0.probe='tcp 127.0.0.1:22' failing.0.kernel=allow
+	stop_ok
+	assert_eq "" "$(find "$CASE_CG/acme" -mindepth 1 -type d -name 'bh-verify*')" "probe cgroups removed"
+}
+
 tcase verify_as_expected case_verify_as_expected
 tcase verify_detached_link case_verify_detached_link
 tcase verify_unbound_cgroup case_verify_unbound_cgroup
 tcase verify_missing_trie_entry case_verify_missing_trie_entry
 tcase verify_revocation_expiry case_verify_revocation_expiry
+tcase verify_every case_verify_every
 bh_finish
