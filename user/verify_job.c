@@ -204,9 +204,9 @@ void bh_verify_job_stop(struct bh_verify_job *j)
 
 	if (j->pid) {
 		kill(j->pid, SIGTERM);
-		for (i = 0; i < 200 && waitpid(j->pid, &st, WNOHANG) == 0; i++)
+		for (i = 0; i < 500 && waitpid(j->pid, &st, WNOHANG) == 0; i++)
 			nanosleep(&ts, NULL);
-		if (i == 200) {
+		if (i == 500) {	/* 5 s: its bounded revoke and cleanup */
 			kill(j->pid, SIGKILL);
 			waitpid(j->pid, &st, 0);
 		}

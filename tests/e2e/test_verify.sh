@@ -157,7 +157,7 @@ case_verify_revocation_expiry() {
 	assert_file_has "$CASE_DIR/verify.xml" '<testsuite name="proofs" tests="2">' "junit report"
 	assert_file_lacks "$CASE_DIR/verify.xml" '<failure' "junit: no failure"
 	# no verify grant left in force
-	assert_eq 0 "$(list_json | jq '[.[] | select(.state == "active")] | length')" "no live grant left"
+	assert_eq 0 "$(list_json | jq '[.[] | select(.state == "live" and (.id | test("/j")))] | length')" "no live JIT grant left"
 	assert_eq "" "$(find "$CASE_CG/acme" -mindepth 1 -type d -name 'bh-verify*')" "probe cgroup removed"
 	stop_ok
 }
@@ -193,10 +193,38 @@ case_verify_every() {
 	assert_eq "" "$(find "$CASE_CG/acme" -mindepth 1 -type d -name 'bh-verify*')" "probe cgroups removed"
 }
 
+# verify_grant_live: a verify proof grant is in force now.
+verify_grant_live() {
+	"$BULKHEAD" list acme --json 2>/dev/null | jq -e '[.grants[] | select(.state == "live" and (.purpose // "" | startswith("bulkhead verify")))] | length > 0' >/dev/null
+}
+
+case_verify_sigint() {
+	command -v jq >/dev/null || skip "no jq"
+	verify_policy
+	cg_new acme
+	bh_start "$POLICY"
+	local pid st
+	"$BULKHEAD" verify --pin-dir "$PINDIR" --policy "$POLICY" --log-dir "$LOGS" \
+		>"$CASE_DIR/verify.out" 2>"$CASE_DIR/verify.err" &
+	pid=$!
+	# Ctrl-C while a proof's grant is in force
+	wait_until 20 verify_grant_live || fail_now "no verify grant appeared"
+	kill -INT "$pid"
+	wait "$pid"
+	st=$?
+	assert_eq 2 "$st" "verify interrupted exits 2"
+	assert_file_has "$CASE_DIR/verify.err" "interrupted; everything it made is removed" "says so"
+	assert_eq "" "$(find "$CASE_CG/acme" -mindepth 1 -type d -name 'bh-verify*')" "probe cgroup removed"
+	wait_until 5 sh -c "! '$BULKHEAD' list acme --json 2>/dev/null | jq -e '[.grants[] | select(.state == \"live\" and (.id | test(\"/j\")))] | length > 0' >/dev/null" ||
+		fail "a verify grant is still in force: $(list_json)"
+	stop_ok
+}
+
 tcase verify_as_expected case_verify_as_expected
 tcase verify_detached_link case_verify_detached_link
 tcase verify_unbound_cgroup case_verify_unbound_cgroup
 tcase verify_missing_trie_entry case_verify_missing_trie_entry
 tcase verify_revocation_expiry case_verify_revocation_expiry
 tcase verify_every case_verify_every
+tcase verify_sigint case_verify_sigint
 bh_finish
