@@ -115,23 +115,29 @@ static int wire_up(const struct bh_probe_env *e)
 {
 	static const char *const add[] = { "ip", "link", "add", "bhw0", "type", "veth", "peer",
 					   "name", "bhw1", "netns", "/proc/self/fd/100", NULL };
+	char sink30[24];
 	int err = ip_in(e->wire_ns, e->sink_ns, add);
 
-	err = err ?: IP(e->wire_ns, "addr", "add", "198.18.0.1/30", "dev", "bhw0");
+	snprintf(sink30, sizeof(sink30), "%s/30", e->sink4);
+
+	err = err ?: IP(e->wire_ns, "addr", "add", e->wire4, "dev", "bhw0");
 	err = err ?: IP(e->wire_ns, "-6", "addr", "add", "fd00:b4::1/64", "dev", "bhw0", "nodad");
-	err = err ?: IP(e->sink_ns, "addr", "add", BH_PROBE_SINK4 "/30", "dev", "bhw1");
+	err = err ?: IP(e->sink_ns, "addr", "add", sink30, "dev", "bhw1");
 	err = err ?: IP(e->sink_ns, "-6", "addr", "add", BH_PROBE_SINK6 "/64", "dev", "bhw1", "nodad");
 	err = err ?: IP(e->sink_ns, "link", "set", "bhw1", "up");
 	err = err ?: IP(e->wire_ns, "link", "set", "bhw0", "up");
-	err = err ?: IP(e->wire_ns, "route", "add", "default", "via", BH_PROBE_SINK4);
+	err = err ?: IP(e->wire_ns, "route", "add", "default", "via", e->sink4);
 	err = err ?: IP(e->wire_ns, "-6", "route", "add", "default", "via", BH_PROBE_SINK6);
 	return err;
 }
 
 int bh_probe_env_open(struct bh_probe_env *env, int wire)
 {
+	unsigned int base = 4u * ((unsigned int)getpid() % 16384u);
 	int err = 0;
 
+	snprintf(env->wire4, sizeof(env->wire4), "198.18.%u.%u/30", base >> 8, (base & 0xff) + 1);
+	snprintf(env->sink4, sizeof(env->sink4), "198.18.%u.%u", base >> 8, (base & 0xff) + 2);
 	env->probe_ns = ns_make();
 	env->wire_ns = wire ? ns_make() : -1;
 	env->sink_ns = wire ? ns_make() : -1;

@@ -21,10 +21,12 @@
  * and the veth pair with them: nothing is left behind, even after a crash. */
 struct bh_probe_env {
 	int probe_ns;		/* lo only, up */
-	int wire_ns;		/* lo + veth bhw0 198.18.0.1/30, fd00:b4::1/64, default via the sink */
-	int sink_ns;		/* lo + veth bhw1 198.18.0.2/30, fd00:b4::2/64, no forwarding */
+	int wire_ns;		/* lo + veth bhw0 wire4/30, fd00:b4::1/64, default via the sink */
+	int sink_ns;		/* lo + veth bhw1 sink4/30, fd00:b4::2/64, no forwarding */
+	/* a /30 of 198.18.0.0/16 chosen by pid: two verify runs at once (the
+	 * daemon's and an operator's) never grant the same sink address */
+	char wire4[20], sink4[16];
 };
-#define BH_PROBE_SINK4 "198.18.0.2"
 #define BH_PROBE_SINK6 "fd00:b4::2"
 
 /* Make the namespaces (wire and sink only when wire is set). 0 or -errno,

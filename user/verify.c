@@ -258,6 +258,10 @@ static void add(struct verify *v, size_t pi, const uint8_t *addr, uint8_t proto,
 	va_list ap;
 	size_t i;
 
+	if (vp->n >= budget) {	/* before any work: 100k grants stay cheap */
+		vp->not_run++;
+		return;
+	}
 	memcpy(q.p.dst.addr, addr, 16);
 	q.p.dst.plen = 128;
 	q.p.proto = proto;
@@ -268,10 +272,6 @@ static void add(struct verify *v, size_t pi, const uint8_t *addr, uint8_t proto,
 			return;
 	if (expect(v, vp, &q))
 		return;
-	if (vp->n >= budget) {
-		vp->not_run++;
-		return;
-	}
 	if (v->n == v->cap) {
 		size_t cap = v->cap ? 2 * v->cap : 256;
 		struct vprobe *np = realloc(v->pr, cap * sizeof(*np));
@@ -895,10 +895,22 @@ static void print_table(const json_t *r)
 	}
 	pr = json_object_get(r, "proofs");
 	for (i = 0; i < json_array_size(pr); i++) {
-		char *s = json_dumps(json_array_get(pr, i), JSON_COMPACT | JSON_PRESERVE_ORDER);
+		const json_t *c = json_array_get(pr, i);
 
-		printf("proof: %s\n", s ? s : "?");
-		free(s);
+		printf("proof %s (grant %s): %s", json_string_value(json_object_get(c, "proof")),
+		       json_string_value(json_object_get(c, "grant")) ?: "-",
+		       json_is_true(json_object_get(c, "ok")) ? "ok" :
+		       json_string_value(json_object_get(c, "failed")) ?: "failed");
+		if (json_object_get(c, "cut_ms"))
+			printf("; first drop %.3f ms after the %s", json_real_value(json_object_get(c, "cut_ms")),
+			       json_object_get(c, "revoke_ms") ? "revoke request" : "expiry");
+		printf("; udp after the cut: %s; tcp socket: %s",
+		       json_string_value(json_object_get(c, "udp_after_cut")),
+		       json_string_value(json_object_get(c, "tcp_socket")));
+		if (json_object_get(c, "tcp_destroyed_ms"))
+			printf(" %.1f ms later", json_real_value(json_object_get(c, "tcp_destroyed_ms")));
+		printf("; %lld bytes after the cut reached the sink\n",
+		       json_integer_value(json_object_get(c, "bytes_after_cut")));
 	}
 	printf("%s\n", json_string_value(json_object_get(r, "summary")));
 }

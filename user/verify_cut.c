@@ -66,12 +66,14 @@ static int64_t now_ns(clockid_t c)
 	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
+static const struct bh_probe_env *cut_env;	/* the run's (one proof at a time) */
+
 static void sink_addr(struct sockaddr_in *sa)
 {
 	memset(sa, 0, sizeof(*sa));
 	sa->sin_family = AF_INET;
 	sa->sin_port = htons(SINK_PORT);
-	inet_pton(AF_INET, BH_PROBE_SINK4, &sa->sin_addr);
+	inet_pton(AF_INET, cut_env->sink4, &sa->sin_addr);
 }
 
 static void count(struct cut_shm *s, int udp, const char *buf, ssize_t n)
@@ -324,12 +326,13 @@ static int run_child(struct cut *c, int (*fn)(void *arg))
 /* Ask the daemon for the grant. 0 or -errno with why. */
 static int grant(struct cut *c, char *why, size_t len)
 {
-	char ttl[16], gerr[BH_REASON_LEN];
+	char ttl[16], gerr[BH_REASON_LEN], to[24];
 	json_t *r, *g;
 
+	snprintf(to, sizeof(to), "%s/32", c->env->sink4);
 	snprintf(ttl, sizeof(ttl), "%us", c->ttl_s ? c->ttl_s : 30);
 	r = ctl(c->control, json_pack("{s:s, s:s, s:{s:s, s:s, s:s, s:s}}", "op", "grant",
-				      "partner", c->partner, "grant", "to", BH_PROBE_SINK4 "/32",
+				      "partner", c->partner, "grant", "to", to,
 				      "proto", "any", "ttl", ttl, "purpose",
 				      c->ttl_s ? "bulkhead verify: expiry proof" :
 				      "bulkhead verify: revocation proof"));
@@ -407,6 +410,7 @@ json_t *bh_verify_cut(const struct bh_probe_env *env, const char *cgpath, const 
 	int quit = -1, st;
 	pid_t sink;
 
+	cut_env = env;
 	c.s = mmap(NULL, sizeof(*c.s), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (c.s == MAP_FAILED) {
 		snprintf(why, whylen, "%s", strerror(errno));
