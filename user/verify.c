@@ -88,7 +88,7 @@ static void verify_usage(FILE *f)
 {
 	fprintf(f,
 "Usage: bulkhead verify [PARTNER...] [--policy FILE] [--json] [--junit FILE]\n"
-"                       [--max-probes N] [--no-revocation] [--log-dir DIR]\n"
+"                       [--max-probes N] [--no-revocation] [--quiet] [--log-dir DIR]\n"
 "                       [--pin-dir DIR] [--control PATH]\n"
 "\n"
 "Prove that the kernel enforces the policy in force, by asking it. For each\n"
