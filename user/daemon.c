@@ -28,6 +28,7 @@
 #include "control.h"
 #include "cutoff.h"
 #include "daemon.h"
+#include "verify_job.h"
 #include "events.h"
 #include "flows.h"
 #include "grants.h"
@@ -66,6 +67,7 @@ struct bh_daemon {
 	int ctl_fd;
 	int sfd;
 	int enforced;
+	struct bh_verify_job vj;		/* --verify-every */
 };
 
 static uint64_t boot_now(void)
@@ -618,10 +620,11 @@ static int poll_timeout(int64_t wake, uint64_t exp)
 /* Until SIGINT, SIGTERM or `down`. */
 static void loop(struct bh_daemon *d)
 {
-	struct pollfd pfd[3] = {
+	struct pollfd pfd[4] = {
 		{ .fd = d->sfd, .events = POLLIN },
 		{ .fd = ring_buffer__epoll_fd(d->rb), .events = POLLIN },
 		{ .fd = d->ctl_fd, .events = POLLIN },
+		{ .fd = -1, .events = POLLIN },
 	};
 	unsigned int flow_s = d->o->flow_interval_s;
 	int64_t next_sec = mono_ms() + 1000, next_rescan = mono_ms() + rescan_ms(d);
@@ -630,7 +633,10 @@ static void loop(struct bh_daemon *d)
 	for (;;) {
 		struct signalfd_siginfo si;
 		uint64_t exp = bh_grants_next_expiry(&d->gs, d->expiry_checked_ns, &d->clk);
-		int n = poll(pfd, 3, poll_timeout(next_sec < next_rescan ? next_sec : next_rescan,
+		int n;
+
+		pfd[3].fd = bh_verify_job_fd(&d->vj);
+		n = poll(pfd, 4, poll_timeout(next_sec < next_rescan ? next_sec : next_rescan,
 						  exp));
 		int64_t now;
 
@@ -653,12 +659,15 @@ static void loop(struct bh_daemon *d)
 			run_cutoff(d);	/* after the reply: enforcement already holds */
 			notify_enforcing(d, 0, NULL);
 		}
+		if (n > 0 && (pfd[3].revents & (POLLIN | POLLHUP)))
+			bh_verify_job_read(&d->vj, d->w, mono_ms());
 		if (n > 0)
 			bh_writer_flush(d->w);	/* one write per batch, never stale */
 		now = mono_ms();
 		if (now >= next_sec) {
 			next_sec = now + 1000;
 			tick(d);
+			bh_verify_job_tick(&d->vj, d->o, now);
 		}
 		if (now >= next_rescan) {
 			next_rescan = now + rescan_ms(d);
@@ -684,6 +693,7 @@ static void stopping(struct bh_daemon *d)
 	char detail[160];
 
 	bh_notify_stopping();
+	bh_verify_job_stop(&d->vj);
 	ring_buffer__consume(d->rb);
 	/* open windows stay for the next daemon, unless `down` removed it all */
 	flush_floods(d, d->ops.down);
@@ -736,6 +746,7 @@ int bh_daemon_run(const struct bh_daemon_opts *o)
 	d->sfd = -1;
 	if (setup(d) == 0) {
 		started(d);
+		bh_verify_job_init(&d->vj, o->verify_every_ms, mono_ms());
 		loop(d);
 		stopping(d);
 		ret = 0;

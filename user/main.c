@@ -21,6 +21,7 @@
 #include "trace.h"
 #include "version.h"
 #include "reach.h"
+#include "verify.h"
 #include "why.h"
 
 struct cmd {
@@ -142,6 +143,12 @@ static void run_usage(FILE *f)
 		"                           (within a second) instead of in the kernel at\n"
 		"                           creation (tp_btf/cgroup_mkdir); the fallback used\n"
 		"                           anyway where the tracepoints cannot attach\n"
+		"  -E, --verify-every D     run `bulkhead verify` (probes, revocation and\n"
+		"                           expiry proofs) every D (90s, 15m, 1h) and write\n"
+		"                           each result as a `verify` event (host.jsonl and\n"
+		"                           the partner's file), with an `alert` (rule\n"
+		"                           verify_failed) for any result not as expected;\n"
+		"                           the first run is D after the start\n"
 		"  -P, --pin-dir DIR        bpffs directory for maps and links\n"
 		"                           (default $BULKHEAD_PIN_DIR or " BH_DEFAULT_PIN_DIR ")\n"
 		"  -c, --control PATH       control socket for grant/revoke/list/apply\n"
@@ -190,6 +197,17 @@ static int run_opt(void *ctx, int key, const char *arg)
 	case 'T':
 		o->no_bind_tp = 1;
 		return 0;
+	case 'E': {
+		char why[BH_REASON_LEN];
+		int64_t ns;
+
+		if (bh_parse_ttl(arg, &ns, why)) {
+			fprintf(stderr, "bulkhead run: --verify-every: %s\n", why);
+			return -EINVAL;
+		}
+		o->verify_every_ms = ns / 1000000;
+		return 0;
+	}
 	}
 	return -1;
 }
@@ -204,6 +222,7 @@ static int cmd_run(int argc, char **argv)
 		{ "ring-size", 'r', required_argument },
 		{ "no-destroy", 'k', no_argument },
 		{ "no-bind-tracepoints", 'T', no_argument },
+		{ "verify-every", 'E', required_argument },
 		{ 0 }
 	};
 	struct bh_daemon_opts o = {
@@ -340,6 +359,7 @@ static const struct cmd cmds[] = {
 	{ "trace", bh_cmd_trace, "incident view of the event logs: timeline, summary, graph" },
 	{ "why", bh_cmd_why, "the verdict the kernel gives a destination now, and why" },
 	{ "reach", bh_cmd_reach, "blast radius: what a partner can reach now, shared destinations" },
+	{ "verify", bh_cmd_verify, "probe the kernel from each partner's identity: expected vs actual" },
 	{ "help", cmd_help, "this help" },
 };
 

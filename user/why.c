@@ -139,8 +139,7 @@ static int why_opt(void *ctx, int key, const char *arg)
 	return 0;
 }
 
-/* PARTNER's id in bh_pnames. 0 or -ENOENT. */
-static int partner_id(const struct bh_maps *m, const char *name, uint32_t *id)
+int bh_why_partner_id(const struct bh_maps *m, const char *name, uint32_t *id)
 {
 	struct bh_pname n;
 
@@ -376,7 +375,7 @@ int bh_cmd_why(int argc, char **argv)
 		return 2;
 	}
 	bh_clock_now(&w.clk);
-	known = !partner_id(&m, w.partner, &w.pid);
+	known = !bh_why_partner_id(&m, w.partner, &w.pid);
 	err = known ? judge(&m, &w) : 0;
 	bh_maps_close(&m);
 	if (err) {
