@@ -365,6 +365,22 @@ case_grant_defaults() {
 	stop_ok
 }
 
+# A missing partner_root: `run` refuses it with a message about the root,
+# not the advice meant for a bound cgroup.
+case_missing_partner_root() {
+	POLICY="$CASE_DIR/policy.json"
+	cat >"$POLICY" <<EOF
+{"version": 1, "partner_root": "$CASE_CG_REL/nope", "partners": {"acme": {}}}
+EOF
+	bh_spawn "$POLICY"
+	bh_wait_exit 10 || fail_now "bulkhead run with a missing partner_root did not exit"
+	assert_eq 1 "$BH_DAEMON_STATUS" "run exit status"
+	assert_file_has "$CASE_DIR/bulkhead.err" \
+		"$POLICY: partner_root $BH_CG2/$CASE_CG_REL/nope: No such file or directory (create it: the programs attach there, and every partner's cgroup is created below it)" \
+		"the error names the partner_root"
+	assert_file_lacks "$CASE_DIR/bulkhead.err" "bind it below partner_root" "no advice meant for a bound cgroup"
+}
+
 # -------------------------------------------------------------- the table
 
 tcase revoke_to_exact          case_revoke_to_exact
@@ -376,5 +392,6 @@ tcase id_rules                 case_id_rules
 tcase diff_preview             case_diff_preview
 tcase whois                    case_whois
 tcase grant_defaults           case_grant_defaults
+tcase missing_partner_root     case_missing_partner_root
 
 bh_finish
