@@ -38,6 +38,7 @@
 #include "notify.h"
 #include "ops.h"
 #include "policy.h"
+#include "sha256.h"
 
 #define BH_CG_CACHE 256
 
@@ -365,7 +366,8 @@ static void run_cutoff(struct bh_daemon *d)
 
 static void lifecycle(struct bh_daemon *d, const char *what, const char *detail)
 {
-	bh_writer_emit(d->w, NULL, bh_event_lifecycle(what, bh_loader_pin_dir(d->l), d->o->policy, detail));
+	bh_writer_emit(d->w, NULL, bh_event_lifecycle(what, bh_loader_pin_dir(d->l),
+						      d->ops.policy_path ? d->ops.policy_path : d->o->policy, detail));
 }
 
 /* ---- setup ---- */
@@ -420,6 +422,7 @@ static int open_signals(void)
 	sigaddset(&mask, SIGINT);
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGHUP);
+	sigaddset(&mask, SIGUSR1);
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 	fd = signalfd(-1, &mask, SFD_CLOEXEC);
 	if (fd < 0)
@@ -473,12 +476,52 @@ static int enforce(struct bh_daemon *d, struct bh_policy *np)
 	return err;
 }
 
+/* The policy file to start with, absolute, in *path (free it): the one an
+ * `apply` made the policy in force on these pins (pinned BH_JIT_SOURCE), or
+ * --policy. 0 or -errno (logged). */
+static int policy_in_force(struct bh_daemon *d, char **path)
+{
+	struct bh_jitset js;
+	const struct bh_jit *src;
+	char *given = realpath(d->o->policy, NULL);
+
+	*path = NULL;
+	if (!given) {
+		int err = -errno;
+
+		pr_warn("%s: cannot open: %s\n", d->o->policy, strerror(-err));
+		return err;
+	}
+	if (bh_jit_load_pinned(d->o->pin_dir, &js) == 0) {
+		src = bh_jit_source(&js);
+		if (src && strcmp(src->purpose, given) && access(src->purpose, R_OK) == 0) {
+			pr_info("policy in force: %s (made so by `bulkhead apply`; --policy %s "
+				"is not read until `bulkhead apply %s` or `bulkhead down`)\n",
+				src->purpose, d->o->policy, given);
+			*path = strdup(src->purpose);
+		} else if (src && strcmp(src->purpose, given)) {
+			pr_warn("the applied policy file %s cannot be read (%s): starting with "
+				"--policy %s\n", src->purpose, strerror(errno), given);
+		}
+		bh_jitset_free(&js);
+	}
+	if (*path) {
+		free(given);
+		return 0;
+	}
+	*path = given;
+	return 0;
+}
+
 /* Everything up to `ready`. 0 or -errno (logged). */
 static int setup(struct bh_daemon *d)
 {
 	const struct bh_daemon_opts *o = d->o;
 	struct bh_errors errs = {};
 	struct bh_policy np = {};
+	char *path = NULL, *text = NULL;
+	uint8_t sha[32];
+	size_t len;
 	int err, owner;
 
 	/* one daemon a control socket: a live one is never taken over (nothing
@@ -493,11 +536,19 @@ static int setup(struct bh_daemon *d)
 				"or give this one its own --control socket\n", o->control);
 		return -EADDRINUSE;
 	}
-	if (bh_policy_load(o->policy, &np, &errs)) {
+	err = policy_in_force(d, &path);
+	if (err)
+		return err;
+	if (bh_policy_read(path, &text, &len, &errs) ||
+	    bh_policy_parse(path, text, len, &np, &errs)) {
 		print_errors(&errs);
 		bh_errors_free(&errs);
+		free(text);
+		free(path);
 		return -EINVAL;
 	}
+	bh_sha256(text, len, sha);
+	free(text);
 	d->sfd = open_signals();
 	err = d->sfd < 0 ? -EIO : 0;
 	if (!err) {
@@ -513,10 +564,15 @@ static int setup(struct bh_daemon *d)
 	if (!err)
 		err = enforce(d, &np);
 	bh_policy_free(&np);
-	if (err)
+	if (err) {
+		free(path);
 		return err;
+	}
 	d->ops = (struct bh_ops){ .gs = &d->gs, .l = d->l, .w = d->w, .clk = &d->clk,
-				  .pin_dir = bh_loader_pin_dir(d->l) };
+				  .pin_dir = bh_loader_pin_dir(d->l), .policy_path = path };
+	err = bh_grants_set_source(&d->gs, path, sha, NULL);
+	if (err)
+		pr_warn("cannot pin %s as the policy file in force: %s\n", path, strerror(-err));
 	d->ctl_fd = bh_ctl_listen(o->control);
 	if (d->ctl_fd < 0) {
 		pr_warn("cannot listen on %s: %s (enforcement is applied and pinned)\n",
@@ -559,14 +615,22 @@ static void started(struct bh_daemon *d)
 
 /* ---- the loop ---- */
 
-/* SIGHUP: reload the policy, reopen the log files. */
+/* SIGUSR1: reopen the log files only (logrotate). */
+static void reopen(struct bh_daemon *d)
+{
+	bh_writer_reopen(d->w);
+	lifecycle(d, "reopen", "SIGUSR1: log files reopened, policy not reloaded");
+}
+
+/* SIGHUP: reload the policy file in force (the last one applied), reopen
+ * the log files. */
 static void reload(struct bh_daemon *d)
 {
 	json_t *r;
 	int ok;
 
 	bh_notify_reloading();
-	r = bh_ops_apply(&d->ops, d->o->policy, NULL, NULL, "reload");
+	r = bh_ops_apply(&d->ops, d->ops.policy_path, NULL, NULL, "reload");
 	ok = json_is_true(json_object_get(r, "ok"));
 	json_decref(r);
 	run_cutoff(d);
@@ -679,9 +743,12 @@ static void loop(struct bh_daemon *d)
 		}
 		if (n <= 0 || !(pfd[0].revents & POLLIN) || read(d->sfd, &si, sizeof(si)) != sizeof(si))
 			continue;
-		if (si.ssi_signo != SIGHUP)
+		if (si.ssi_signo == SIGUSR1)
+			reopen(d);
+		else if (si.ssi_signo == SIGHUP)
+			reload(d);
+		else
 			return;
-		reload(d);
 	}
 }
 
@@ -729,6 +796,7 @@ static void teardown(struct bh_daemon *d)
 		free(d->cg[i].path);
 	bh_flows_free(&d->flows);
 	bh_grants_free(&d->gs);
+	free(d->ops.policy_path);
 	if (d->sfd >= 0)
 		close(d->sfd);
 	free(d);

@@ -22,6 +22,7 @@
 #include "version.h"
 #include "reach.h"
 #include "verify.h"
+#include "whois.h"
 #include "why.h"
 
 struct cmd {
@@ -353,13 +354,16 @@ static const struct cmd cmds[] = {
 	{ "status", cmd_status, "what is loaded, per-partner counters, event loss" },
 	{ "grant", cmd_grant, "just-in-time grant with a kernel-enforced expiry" },
 	{ "revoke", cmd_revoke, "revoke grants; enforced before the command returns" },
+	{ "restore", cmd_restore, "lift the revocation of a policy-file grant" },
 	{ "list", cmd_list, "grants in force with remaining lifetime, revocations" },
-	{ "apply", cmd_apply, "replace the running policy atomically" },
+	{ "apply", cmd_apply, "replace the running policy atomically, print what changed" },
+	{ "diff", cmd_diff, "what applying a policy file would change, flows it would cut" },
 	{ "down", cmd_down, "detach and unpin everything" },
 	{ "trace", bh_cmd_trace, "incident view of the event logs: timeline, summary, graph" },
 	{ "why", bh_cmd_why, "the verdict the kernel gives a destination now, and why" },
 	{ "reach", bh_cmd_reach, "blast radius: what a partner can reach now, shared destinations" },
 	{ "verify", bh_cmd_verify, "probe the kernel from each partner's identity: expected vs actual" },
+	{ "whois", bh_cmd_whois, "which partner a process or cgroup is attributed to" },
 	{ "help", cmd_help, "this help" },
 };
 
