@@ -261,6 +261,7 @@ void bh_policy_free(struct bh_policy *p)
 	free(p->partners);
 	free(p->grants);
 	free(p->never);
+	free(p->tiers);
 	free(p->partner_root);
 	free(p->file);
 	memset(p, 0, sizeof(*p));
