@@ -35,6 +35,9 @@ static int ctl_roundtrip(const char *control, json_t *req, int json,
 		return 4;
 	}
 	ok = json_is_true(json_object_get(resp, "ok"));
+	errs = json_object_get(resp, "warnings");	/* the linter's, as `check` prints them */
+	for (size_t i = 0; !json && i < json_array_size(errs); i++)
+		fprintf(stderr, "%s\n", json_string_value(json_array_get(errs, i)));
 	if (json) {
 		char *s = json_dumps(resp, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 

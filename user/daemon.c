@@ -31,6 +31,7 @@
 #include "events.h"
 #include "flows.h"
 #include "grants.h"
+#include "lint.h"
 #include "loader.h"
 #include "log.h"
 #include "maps.h"
@@ -496,6 +497,9 @@ static int setup(struct bh_daemon *d)
 		bh_errors_free(&errs);
 		return -EINVAL;
 	}
+	if (bh_policy_warnings(&np, NULL, &errs) > 0)	/* as `check` says them */
+		print_errors(&errs);
+	bh_errors_free(&errs);
 	d->sfd = open_signals();
 	err = d->sfd < 0 ? -EIO : 0;
 	if (!err) {
