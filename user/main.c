@@ -175,6 +175,15 @@ static void run_usage(FILE *f)
 		"                           (within a second) instead of in the kernel at\n"
 		"                           creation (tp_btf/cgroup_mkdir); the fallback used\n"
 		"                           anyway where the tracepoints cannot attach\n"
+		"  -M, --metrics-file PATH  Prometheus metrics (docs/metrics.md) written to PATH\n"
+		"                           every second, atomically (a temporary file renamed\n"
+		"                           over it): for node_exporter's textfile collector,\n"
+		"                           name it *.prom in its directory\n"
+		"  -m, --metrics-listen ADDR:PORT  serve GET /metrics over HTTP on ADDR:PORT\n"
+		"                           (127.0.0.1:9477, [::1]:9477; off by default), from\n"
+		"                           the event loop without ever blocking it\n"
+		"  -A, --metrics-listen-any  allow --metrics-listen on a non-loopback address\n"
+		"                           (refused otherwise: the metrics name every partner)\n"
 		"  -P, --pin-dir DIR        bpffs directory for maps and links\n"
 		"                           (default $BULKHEAD_PIN_DIR or " BH_DEFAULT_PIN_DIR ")\n"
 		"  -c, --control PATH       control socket for grant/revoke/list/apply\n"
@@ -223,6 +232,15 @@ static int run_opt(void *ctx, int key, const char *arg)
 	case 'T':
 		o->no_bind_tp = 1;
 		return 0;
+	case 'M':
+		o->metrics_file = arg;
+		return 0;
+	case 'm':
+		o->metrics_listen = arg;
+		return 0;
+	case 'A':
+		o->metrics_any_addr = 1;
+		return 0;
 	}
 	return -1;
 }
@@ -237,6 +255,9 @@ static int cmd_run(int argc, char **argv)
 		{ "ring-size", 'r', required_argument },
 		{ "no-destroy", 'k', no_argument },
 		{ "no-bind-tracepoints", 'T', no_argument },
+		{ "metrics-file", 'M', required_argument },
+		{ "metrics-listen", 'm', required_argument },
+		{ "metrics-listen-any", 'A', no_argument },
 		{ 0 }
 	};
 	struct bh_daemon_opts o = {
