@@ -235,6 +235,7 @@ struct lctx {
 	const struct bh_grants *gs;	/* set for a just-in-time grant: names from it */
 	struct findings *f;
 	int64_t now_unix_ns;
+	int64_t now_boot_ns;		/* 0: boot-time expiries not checked (a file) */
 };
 
 /* The special ranges a partner grant should not reach. */
@@ -436,7 +437,8 @@ static int rule_pair(const struct lctx *c, const struct bh_grant *g, const struc
 
 static int live(const struct lctx *c, const struct bh_grant *g)
 {
-	return !g->expires_unix_ns || g->expires_unix_ns > c->now_unix_ns;
+	return (!g->expires_unix_ns || g->expires_unix_ns > c->now_unix_ns) &&
+	       (!c->now_boot_ns || !g->expires_boot_ns || g->expires_boot_ns > c->now_boot_ns);
 }
 
 /* Every rule on grant g; against grants o[0..n) of c->p (skipping g itself). */
@@ -732,7 +734,8 @@ int bh_jit_lint(const struct bh_grants *gs, uint32_t pidx, const struct bh_grant
 	const struct bh_tier *t = bh_partner_tier(&gs->pol, pidx);
 	struct bh_grant one = *g;
 	struct findings f = { 0 };
-	struct lctx c = { .p = eff, .gs = gs, .f = &f, .now_unix_ns = clk->wall_ns };
+	struct lctx c = { .p = eff, .gs = gs, .f = &f, .now_unix_ns = clk->wall_ns,
+			  .now_boot_ns = clk->boot_ns };
 	char lim[32];
 	int64_t life = g->ttl_ns ? g->ttl_ns : g->expires_unix_ns - clk->wall_ns;
 	int err;
