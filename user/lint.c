@@ -248,6 +248,21 @@ static const struct {
 	{ "100.100.100.200/32", "the Alibaba Cloud metadata service 100.100.100.200" },
 	{ "168.63.129.16/32", "the Azure host service 168.63.129.16" },
 };
+#define NSPECIAL (sizeof(special) / sizeof(special[0]))
+
+/* special[i] parsed (once): 1, or 0 if it does not parse (it does). */
+static int special_prefix(size_t i, struct bh_prefix *out)
+{
+	static struct bh_prefix pf[NSPECIAL];
+	static int ok[NSPECIAL], done;
+	char why[BH_REASON_LEN];
+
+	for (size_t k = 0; !done && k < NSPECIAL; k++)
+		ok[k] = !bh_parse_prefix(special[k].cidr, &pf[k], why);
+	done = 1;
+	*out = pf[i];
+	return ok[i];
+}
 
 static int overlap(const struct bh_prefix *a, const struct bh_prefix *b)
 {
@@ -363,76 +378,66 @@ static int gadd(const struct lctx *c, const struct bh_grant *g, enum where at, c
 	return r;
 }
 
-static int rule_wide(const struct lctx *c, const struct bh_grant *g, const char *me)
+static void name_of(const struct lctx *c, const struct bh_grant *g, char *buf, size_t len);
+
+/* me (BH_NAME_LEN bytes) naming g, filled on first use: names cost only
+ * when there is something to report. */
+#define BH_NAME_LEN (BH_PREFIX_STRLEN + 160)
+static const char *me_of(const struct lctx *c, const struct bh_grant *g, char *me)
+{
+	if (!me[0])
+		name_of(c, g, me, BH_NAME_LEN);
+	return me;
+}
+
+static int rule_wide(const struct lctx *c, const struct bh_grant *g, char *me)
 {
 	const struct bh_tier *t = bh_partner_tier(c->p, g->partner_idx);
 	int v4 = is_v4(&g->to), plen = v4 ? g->to.plen - 96 : g->to.plen;
 
 	if (!plen)
 		return gadd(c, g, AT_TO, BH_LINT_WIDE, "%s grants %s: grant the partner's endpoints, "
-			    "not the internet", me, v4 ? "every IPv4 address" :
+			    "not the internet", me_of(c, g, me), v4 ? "every IPv4 address" :
 			    "every IPv6 and IPv4 address");
 	if (plen < (v4 ? t->widest_v4 : t->widest_v6))
 		return gadd(c, g, AT_TO, BH_LINT_WIDE, "%s is a /%d, wider than tier %s allows "
-			    "without a warning (/%d, \"%s\" in \"tiers\")", me, plen, t->name,
+			    "without a warning (/%d, \"%s\" in \"tiers\")", me_of(c, g, me), plen, t->name,
 			    v4 ? t->widest_v4 : t->widest_v6, v4 ? "widest_ipv4" : "widest_ipv6");
 	return 0;
 }
 
-static int rule_all_ports(const struct lctx *c, const struct bh_grant *g, const char *me)
+static int rule_all_ports(const struct lctx *c, const struct bh_grant *g, char *me)
 {
 	if (g->nports || g->proto == BH_PROTO_ICMP)
 		return 0;
 	return gadd(c, g, AT_GRANT, BH_LINT_ALL_PORTS, "%s allows every port%s: name the "
-		    "\"ports\"%s", me, g->proto == BH_PROTO_ANY ? " of every protocol" : "",
+		    "\"ports\"%s", me_of(c, g, me), g->proto == BH_PROTO_ANY ? " of every protocol" : "",
 		    g->proto == BH_PROTO_ANY ? " and the \"proto\"" : "");
 }
 
 /* Dead under never; reaching link-local or a metadata service never excludes. */
-static int rule_never(const struct lctx *c, const struct bh_grant *g, const char *me)
+static int rule_never(const struct lctx *c, const struct bh_grant *g, char *me)
 {
 	const struct bh_policy *p = c->p;
 	struct bh_prefix sp;
-	char why[BH_REASON_LEN], nb[BH_PREFIX_STRLEN];
+	char nb[BH_PREFIX_STRLEN];
 	size_t i, k;
 
 	for (k = 0; k < p->nnever; k++)
 		if (bh_prefix_within(&g->to, &p->never[k]))
 			return gadd(c, g, AT_TO, BH_LINT_DEAD, "%s lies within never %s: it allows "
-				    "nothing (remove it, or the never entry)", me,
+				    "nothing (remove it, or the never entry)", me_of(c, g, me),
 				    bh_prefix_str(&p->never[k], nb, sizeof(nb)));
-	for (i = 0; i < sizeof(special) / sizeof(special[0]); i++) {
-		if (bh_parse_prefix(special[i].cidr, &sp, why) || !overlap(&g->to, &sp))
+	for (i = 0; i < NSPECIAL; i++) {
+		if (!special_prefix(i, &sp) || !overlap(&g->to, &sp))
 			continue;
 		for (k = 0; k < p->nnever && !bh_prefix_within(&sp, &p->never[k]); k++)
 			;
 		if (k == p->nnever)
 			return gadd(c, g, AT_TO, BH_LINT_LINK_LOCAL, "%s reaches %s: add it to "
-				    "\"never\", or grant narrower", me, special[i].what);
+				    "\"never\", or grant narrower", me_of(c, g, me), special[i].what);
 	}
 	return 0;
-}
-
-/* g against an earlier (or, for a JIT grant, any live) grant o. */
-static int rule_pair(const struct lctx *c, const struct bh_grant *g, const struct bh_grant *o,
-		     const char *me)
-{
-	char other[BH_PREFIX_STRLEN + 160];
-
-	label(c, o, other, sizeof(other));
-	if (o->partner_idx != g->partner_idx) {
-		if (!overlap(&g->to, &o->to) || !proto_overlap(g, o) || !ports_overlap(g, o))
-			return 0;
-		return gadd(c, g, AT_TO, BH_LINT_SHARED, "%s overlaps %s of partner %s: a destination "
-			    "granted to two partners hides one partner's credentials used as the "
-			    "other's", me, other, c->p->partners[o->partner_idx].name);
-	}
-	if (same_grant(g, o))
-		return gadd(c, g, AT_GRANT, BH_LINT_DUPLICATE, "%s duplicates %s", me, other);
-	if (covers(o, g))
-		return gadd(c, g, AT_GRANT, BH_LINT_SUBSUMED, "%s is subsumed by %s: it adds "
-			    "nothing", me, other);
-	return 0;	/* o narrower than g: lint_file reports it at o */
 }
 
 static int live(const struct lctx *c, const struct bh_grant *g)
@@ -441,56 +446,116 @@ static int live(const struct lctx *c, const struct bh_grant *g)
 	       (!c->now_boot_ns || !g->expires_boot_ns || g->expires_boot_ns > c->now_boot_ns);
 }
 
-/* Every rule on grant g; against grants o[0..n) of c->p (skipping g itself). */
-static int lint_grant(const struct lctx *c, const struct bh_grant *g, const struct bh_grant *o,
-		      size_t n)
+/* How a message names g: "acme/2 (10.0.0.0/8, at 7:9)", or a JIT grant
+ * being asked for (not one of c->p's) "grant of acme to 10.0.0.0/8". */
+static void name_of(const struct lctx *c, const struct bh_grant *g, char *buf, size_t len)
 {
-	char me[BH_PREFIX_STRLEN + 160];
+	if (g >= c->p->grants && g < c->p->grants + c->p->ngrants)
+		label(c, g, buf, len);
+	else
+		snprintf(buf, len, "grant of %s to %s", c->p->partners[g->partner_idx].name,
+			 g->to_text ? g->to_text : "?");
+}
+
+/*
+ * The pair rules for grants a and b whose destinations overlap: a is the
+ * earlier in the file (or a grant in force, b the JIT grant asked for).
+ * Reported at the later (duplicate, shared) or the narrower (subsumed).
+ */
+static int rule_pair(const struct lctx *c, const struct bh_grant *a, const struct bh_grant *b)
+{
+	char me[BH_NAME_LEN], other[BH_NAME_LEN];
+	const struct bh_grant *at = b, *by = a;
+	enum { SHARED, DUPLICATE, SUBSUMED } kind;
+
+	if (a->partner_idx != b->partner_idx) {
+		if (!proto_overlap(a, b) || !ports_overlap(a, b))
+			return 0;
+		kind = SHARED;
+	} else if (same_grant(a, b)) {
+		kind = DUPLICATE;
+	} else if (covers(a, b)) {
+		kind = SUBSUMED;
+	} else if (covers(b, a) && c->nth) {	/* a JIT grant is not blamed on what is in force */
+		kind = SUBSUMED;
+		at = a;
+		by = b;
+	} else {
+		return 0;
+	}
+	name_of(c, at, me, sizeof(me));
+	name_of(c, by, other, sizeof(other));
+	if (kind == SHARED)
+		return gadd(c, at, AT_TO, BH_LINT_SHARED, "%s overlaps %s of partner %s: a "
+			    "destination granted to two partners hides one partner's credentials "
+			    "used as the other's", me, other, c->p->partners[by->partner_idx].name);
+	if (kind == DUPLICATE)
+		return gadd(c, at, AT_GRANT, BH_LINT_DUPLICATE, "%s duplicates %s", me, other);
+	return gadd(c, at, AT_GRANT, BH_LINT_SUBSUMED, "%s is subsumed by %s: it adds nothing",
+		    me, other);
+}
+
+/* The rules on grant g alone. */
+static int lint_grant(const struct lctx *c, const struct bh_grant *g)
+{
+	char me[BH_NAME_LEN] = "";
 	int err;
 
 	if (!live(c, g))
 		return 0;	/* already warned: expired */
-	if (c->nth)
-		label(c, g, me, sizeof(me));
-	else
-		snprintf(me, sizeof(me), "grant of %s to %s", c->p->partners[g->partner_idx].name,
-			 g->to_text ? g->to_text : "?");
 	err = rule_wide(c, g, me);
 	if (!err)
 		err = rule_all_ports(c, g, me);
-	if (!err)
-		err = rule_never(c, g, me);
-	for (size_t j = 0; !err && j < n; j++)
-		if (&o[j] != g && live(c, &o[j]))
-			err = rule_pair(c, g, &o[j], me);
-	return err;
+	return err ? err : rule_never(c, g, me);
 }
 
-/* The policy file's grants: each against the earlier ones, and a narrower
- * earlier one subsumed by a later one reported at the earlier. */
+static const struct bh_grant *sort_base;
+
+/* By address, then shorter prefix first: a prefix comes before what it contains. */
+static int by_prefix(const void *x, const void *y)
+{
+	const struct bh_prefix *a = &sort_base[*(const size_t *)x].to;
+	const struct bh_prefix *b = &sort_base[*(const size_t *)y].to;
+	int r = memcmp(a->addr, b->addr, sizeof(a->addr));
+
+	return r ? r : (a->plen > b->plen) - (a->plen < b->plen);
+}
+
+/*
+ * The policy file's grants: each alone, then every overlapping pair, found
+ * in one sweep over the grants sorted by prefix with a stack of the prefixes
+ * that contain the current one (two prefixes overlap only when one contains
+ * the other), so the cost is the pairs that overlap, not every pair.
+ */
 static int lint_file(const struct bh_policy *p, const size_t *nth, int64_t now,
 		     struct findings *f)
 {
 	struct lctx c = { .p = p, .nth = nth, .f = f, .now_unix_ns = now };
-	char me[BH_PREFIX_STRLEN + 160], other[BH_PREFIX_STRLEN + 160];
-	int err = 0;
+	size_t *ord = calloc(p->ngrants + 1, sizeof(*ord)), *stack = calloc(p->ngrants + 1,
+									   sizeof(*stack));
+	size_t i, n = 0, depth = 0;
+	int err = ord && stack ? 0 : -ENOMEM;
 
-	for (size_t i = 0; !err && i < p->ngrants; i++) {
-		const struct bh_grant *g = &p->grants[i];
-
-		err = lint_grant(&c, g, p->grants, i);
-		for (size_t j = i + 1; !err && live(&c, g) && j < p->ngrants; j++) {
-			const struct bh_grant *o = &p->grants[j];
-
-			if (o->partner_idx != g->partner_idx || !live(&c, o) || same_grant(g, o) ||
-			    !covers(o, g))
-				continue;
-			label(&c, g, me, sizeof(me));
-			label(&c, o, other, sizeof(other));
-			err = gadd(&c, g, AT_GRANT, BH_LINT_SUBSUMED, "%s is subsumed by %s: it "
-				   "adds nothing", me, other);
-		}
+	for (i = 0; !err && i < p->ngrants; i++) {
+		err = lint_grant(&c, &p->grants[i]);
+		if (live(&c, &p->grants[i]))
+			ord[n++] = i;
 	}
+	sort_base = p->grants;
+	if (!err)
+		qsort(ord, n, sizeof(*ord), by_prefix);
+	for (i = 0; !err && i < n; i++) {
+		const struct bh_grant *g = &p->grants[ord[i]];
+
+		while (depth && !bh_prefix_within(&g->to, &p->grants[stack[depth - 1]].to))
+			depth--;
+		for (size_t k = 0; !err && k < depth; k++)
+			err = stack[k] < ord[i] ? rule_pair(&c, &p->grants[stack[k]], g) :
+						  rule_pair(&c, g, &p->grants[stack[k]]);
+		stack[depth++] = ord[i];
+	}
+	free(ord);
+	free(stack);
 	return err;
 }
 
@@ -752,7 +817,10 @@ int bh_jit_lint(const struct bh_grants *gs, uint32_t pidx, const struct bh_grant
 	one.partner_idx = pidx;
 	one.line = one.col = 0;
 	one.expires_boot_ns = bh_ns_add(clk->boot_ns, life);	/* as the kernel will have it */
-	err = lint_grant(&c, &one, eff->grants, eff->ngrants);
+	err = lint_grant(&c, &one);
+	for (size_t j = 0; !err && j < eff->ngrants; j++)
+		if (live(&c, &eff->grants[j]) && overlap(&one.to, &eff->grants[j].to))
+			err = rule_pair(&c, &eff->grants[j], &one);
 	for (size_t i = 0; !err && i < f.n; i++) {
 		if (t->lint_refuses)
 			bh_errors_add(refusals, "grant: %s (tier %s refuses a grant the linter warns about)",

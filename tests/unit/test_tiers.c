@@ -291,6 +291,15 @@ static void test_lint_rules(void)
 		  "  {\"to\": \"10.0.0.8\", \"proto\": \"tcp\", \"ports\": [80]}]}}}", 1,
 		  W("t.json:3:36: warning: b/1 (10.0.0.7, at 3:29) overlaps a/1 (10.0.0.0/24, at 2:29) of "
 		    "partner a: a destination granted to two partners"), BH_LINT_SHARED);
+	lint_case("shared: nested prefixes, three partners", "{\"version\": 1, \"partner_root\": \"p\", \"partners\": {\n"
+		  "\"a\": {\"org\": \"A\", \"allow\": [{\"to\": \"10.0.0.0/16\", \"proto\": \"tcp\", \"ports\": [443]}]},\n"
+		  "\"b\": {\"org\": \"B\", \"allow\": [{\"to\": \"10.0.5.0/24\", \"proto\": \"tcp\", \"ports\": [443]},\n"
+		  "  {\"to\": \"10.1.0.0/24\", \"proto\": \"tcp\", \"ports\": [443]}]},\n"
+		  "\"c\": {\"org\": \"C\", \"allow\": [{\"to\": \"10.0.5.7\", \"proto\": \"tcp\", \"ports\": [443]}]}}}\n", 3,
+		  W("t.json:3:36: warning: b/1 (10.0.5.0/24, at 3:29) overlaps a/1 (10.0.0.0/16, at 2:29)",
+		    "t.json:5:36: warning: c/1 (10.0.5.7, at 5:29) overlaps a/1 (10.0.0.0/16, at 2:29)",
+		    "t.json:5:36: warning: c/1 (10.0.5.7, at 5:29) overlaps b/1 (10.0.5.0/24, at 3:29)"),
+		  BH_LINT_SHARED);
 	lint_case("clean", ONE("  {\"to\": \"10.0.0.1\", \"proto\": \"tcp\", \"ports\": [443]}"), 0,
 		  NULL, NULL);
 }
