@@ -14,6 +14,7 @@
 #include <unistd.h>
 #include "events.h"
 #include "cutoff.h"
+#include "lint.h"
 #include "loader.h"
 #include "log.h"
 #include "sha256.h"
@@ -223,7 +224,7 @@ void bh_ops_event(struct bh_ops *o, const char *action, const struct bh_peer *pe
 static json_t *op_grant(struct bh_ops *o, const json_t *req, const struct bh_peer *peer)
 {
 	struct bh_req_error e = {};
-	struct bh_errors errs = {};
+	struct bh_errors errs = {}, warns = {};
 	struct bh_grant_req r;
 	struct bh_clock clk;
 	json_t *resp, *g;
@@ -232,22 +233,32 @@ static json_t *op_grant(struct bh_ops *o, const json_t *req, const struct bh_pee
 
 	if (bh_parse_grant_req(&o->gs->pol, req, &r, &e))
 		return req_refused(&e);
-	err = bh_grants_new_seq(o->gs, &seq);
+	bh_clock_now(&clk);
+	err = bh_jit_lint(o->gs, r.pidx, &r.g, &clk, &e.e, &warns);	/* tier, linter */
+	err = err ? err : bh_grants_new_seq(o->gs, &seq);
 	if (err) {
 		bh_grant_free(&r.g);
-		return bh_ctl_error("grant failed: cannot allocate a grant id: %s", strerror(-err));
+		bh_errors_free(&warns);
+		e.listed = 1;
+		return e.e.n ? req_refused(&e) :
+		       bh_ctl_error("grant failed: cannot allocate a grant id: %s", strerror(-err));
 	}
-	bh_clock_now(&clk);
 	err = bh_grants_add(o->gs, o->l, seq, r.pidx, &r.g, peer, &clk, &g, &errs);
 	bh_grant_free(&r.g);
-	if (err)
+	if (err) {
+		bh_errors_free(&warns);
 		return failed(&errs, "grant", err);
+	}
 	resp = ok_response();
+	if (warns.n)
+		json_object_set_new(resp, "warnings", errors_json(&warns));
 	if (g) {
 		json_object_set(resp, "grant", g);
 		bh_ops_event(o, "grant", peer, o->gs->pol.partners[r.pidx].name,
-			     json_pack("{s:o}", "grant", g));
+			     json_pack("{s:o, s:o*}", "grant", g, "warnings",
+				       warns.n ? errors_json(&warns) : NULL));
 	}
+	bh_errors_free(&warns);
 	return resp;
 }
 
@@ -402,7 +413,7 @@ json_t *bh_ops_apply(struct bh_ops *o, const char *name, const char *text,
 		     const struct bh_peer *peer, const char *action)
 {
 	struct bh_policy np = {};
-	struct bh_errors errs = {};
+	struct bh_errors errs = {}, warns = {};
 	char *own = NULL, hex[65];
 	int diff = !strcmp(action, "diff");
 	uint8_t sha[32];
@@ -427,6 +438,8 @@ json_t *bh_ops_apply(struct bh_ops *o, const char *name, const char *text,
 		d = preview(o, &np);
 	if (!err && !diff)
 		err = bh_grants_apply(o->gs, o->l, &np, &errs);
+	if (!err)	/* as `check` says them */
+		bh_policy_warnings(diff ? &np : &o->gs->pol, text, &warns);
 	free(own);
 	if (err) {
 		resp = refused(&errs, 1);
@@ -446,6 +459,9 @@ json_t *bh_ops_apply(struct bh_ops *o, const char *name, const char *text,
 		json_object_set_new(resp, "dry_run", json_true());
 		json_object_set_new(resp, "file", json_string(name));
 		json_object_set_new(resp, "diff", d);
+		if (warns.n)
+			json_object_set_new(resp, "warnings", errors_json(&warns));
+		bh_errors_free(&warns);
 		return resp;
 	}
 	ngrants = o->gs->eff.ngrants;
@@ -453,9 +469,9 @@ json_t *bh_ops_apply(struct bh_ops *o, const char *name, const char *text,
 	bh_sha256_hex(sha, hex);
 	set_source(o, name, sha, peer);
 	bh_ops_event(o, action, peer, NULL,
-		     json_pack("{s:s, s:s, s:s, s:i, s:i}", "file", name, "sha256", hex, "result",
-			       "applied", "partners", (int)o->gs->pol.npartners, "grants",
-			       (int)ngrants));
+		     json_pack("{s:s, s:s, s:s, s:i, s:i, s:o*}", "file", name, "sha256", hex,
+			       "result", "applied", "partners", (int)o->gs->pol.npartners, "grants",
+			       (int)ngrants, "warnings", warns.n ? errors_json(&warns) : NULL));
 	resp = ok_response();
 	json_object_set_new(resp, "file", json_string(name));
 	json_object_set_new(resp, "sha256", json_string(hex));
@@ -463,6 +479,9 @@ json_t *bh_ops_apply(struct bh_ops *o, const char *name, const char *text,
 		json_object_set_new(resp, "diff", d);
 	json_object_set_new(resp, "partners", json_integer(o->gs->pol.npartners));
 	json_object_set_new(resp, "grants", json_integer(ngrants));
+	if (warns.n)
+		json_object_set_new(resp, "warnings", errors_json(&warns));
+	bh_errors_free(&warns);
 	return resp;
 }
 

@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include "arena.h"
 #include "jpos.h"
+#include "lint.h"
 #include "policy.h"
 #include "text.h"
 #include "validate.h"
@@ -131,6 +132,8 @@ int bh_policy_parse(const char *name, const char *text, size_t len,
 		err = fill_grant_positions(&src, p);
 	if (!err)
 		err = bh_grant_derive_ids(p);
+	if (!err)
+		err = bh_tier_enforce(p, &src, errs);
 	bh_errors_sort(errs, first_err, name);
 out:
 	if (err == -ENOMEM)
@@ -407,6 +410,7 @@ void bh_policy_free(struct bh_policy *p)
 	free(p->partners);
 	free(p->grants);
 	free(p->never);
+	free(p->tiers);
 	free(p->partner_root);
 	free(p->file);
 	memset(p, 0, sizeof(*p));
