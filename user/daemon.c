@@ -384,7 +384,8 @@ static char *render_metrics(void *ctx, size_t *len)
 
 	bh_clock_now(&now);
 	if (bh_metrics_render(&(struct bh_metrics_src){ .maps = bh_loader_maps(d->l), .gs = &d->gs,
-			      .clk = &now, .cutoff = &d->cutoff_hist }, &buf, len))
+			      .clk = &now, .cutoff = &d->cutoff_hist,
+			      .verify_ok_unix_ns = d->vj.ok_unix_ns }, &buf, len))
 		return NULL;
 	return buf;
 }

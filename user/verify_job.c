@@ -193,8 +193,15 @@ void bh_verify_job_read(struct bh_verify_job *j, struct bh_writer *w, int64_t no
 	j->pid = 0;
 	j->out[j->len] = '\0';
 	r = json_loads(j->out, 0, NULL);
-	report(w, r, WIFEXITED(st) ? WEXITSTATUS(st) : 2, now_ms - j->started_ms);
+	st = WIFEXITED(st) ? WEXITSTATUS(st) : 2;
+	report(w, r, st, now_ms - j->started_ms);
 	json_decref(r);
+	if (st == 0) {	/* bulkhead_verify_last_success_timestamp_seconds */
+		struct timespec ts;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		j->ok_unix_ns = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+	}
 }
 
 void bh_verify_job_stop(struct bh_verify_job *j)

@@ -23,6 +23,7 @@ struct bh_verify_job {
 	char *out;
 	size_t len, cap;
 	int64_t started_ms;
+	int64_t ok_unix_ns;	/* CLOCK_REALTIME of the last run with every probe and proof as expected; 0: none */
 };
 
 void bh_verify_job_init(struct bh_verify_job *j, int64_t every_ms, int64_t now_ms);
