@@ -536,6 +536,8 @@ static int policy_in_force(struct bh_daemon *d, char **path)
 	}
 	if (bh_jit_load_pinned(d->o->pin_dir, &js) == 0) {
 		src = bh_jit_source(&js);
+		if (src && src->proto != BH_JIT_SOURCE_APPLIED)
+			src = NULL;	/* an earlier --policy: this one's --policy wins */
 		if (src && strcmp(src->purpose, given) && access(src->purpose, R_OK) == 0) {
 			pr_info("policy in force: %s (made so by `bulkhead apply`; --policy %s "
 				"is not read until `bulkhead apply %s` or `bulkhead down`)\n",

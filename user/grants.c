@@ -745,6 +745,9 @@ int bh_grants_set_source(struct bh_grants *gs, const char *path, const uint8_t s
 	r.created_boot_ns = clk.boot_ns;
 	set_actor(&r, peer ? peer : &self);
 	snprintf(r.purpose, sizeof(r.purpose), "%s", path);
+	/* an apply from a client makes it so; a start or SIGHUP keeps it so */
+	if (peer || (old && old->proto == BH_JIT_SOURCE_APPLIED && !strcmp(old->purpose, path)))
+		r.proto = BH_JIT_SOURCE_APPLIED;
 	_Static_assert(sizeof(r.reserved) == 32, "a sha256 in bh_jit.reserved");
 	memcpy(r.reserved, sha, 32);
 	if (old)

@@ -164,8 +164,10 @@ struct bh_porg {
  *   re-applied later. Removed when a policy without that grant is applied.
  * - BH_JIT_NEXT (key 0 only): next_seq, the next grant seq.
  * - BH_JIT_SOURCE (key BH_JIT_AUX_KEY only): the policy file in force, which
- *   SIGHUP re-reads and the next `run` loads: its absolute path in purpose,
- *   the SHA-256 of the text applied in reserved, when and by whom.
+ *   SIGHUP re-reads: its absolute path in purpose, the SHA-256 of the text
+ *   applied in reserved, when and by whom; proto is BH_JIT_SOURCE_APPLIED
+ *   when `bulkhead apply` made it so (then the next `run` loads it instead
+ *   of its --policy), 0 when it is the --policy a daemon started with.
  * Revocations and ttl records are keyed BH_JIT_AUX_KEY | n, apart from grant
  * seqs (1 .. BH_JIT_AUX_KEY - 1).
  *
@@ -176,6 +178,7 @@ struct bh_porg {
 #define BH_JIT_ANY_PROTO 0xff
 #define BH_JIT_GRANT_BIT 0x80000000u	/* kernel grant id of JIT grant seq: bit | seq */
 #define BH_JIT_AUX_KEY 0x80000000u	/* bh_jit_v2 keys of revocations and ttl records */
+#define BH_JIT_SOURCE_APPLIED 1	/* BH_JIT_SOURCE.proto: made the policy in force by `apply` */
 
 enum bh_jit_kind {
 	BH_JIT_GRANT = 1,
