@@ -63,7 +63,8 @@ struct bh_daemon {
 	uint64_t records;
 	uint64_t gen_before;		/* the generation found pinned (0: fresh) */
 	size_t restored[BH_JIT_NEXT + 1];	/* pinned records found, by kind */
-	int ctl_fd;
+	struct bh_ctl_server *ctl;
+	int ctl_lock;			/* bh_ctl_lock, held for life */
 	int sfd;
 	int enforced;
 };
@@ -477,11 +478,20 @@ static int setup(struct bh_daemon *d)
 	const struct bh_daemon_opts *o = d->o;
 	struct bh_errors errs = {};
 	struct bh_policy np = {};
-	int err, owner;
+	int err, owner = 0;
 
 	/* one daemon a control socket: a live one is never taken over (nothing
-	 * is loaded or pinned before this check) */
-	owner = bh_ctl_owner(o->control);
+	 * is loaded or pinned before this check); its lock, then a probe for a
+	 * daemon that holds none */
+	d->ctl_lock = bh_ctl_lock(o->control, &owner);
+	if (d->ctl_lock < 0 && d->ctl_lock != -EADDRINUSE) {
+		pr_warn("cannot lock %s.lock: %s\n", o->control, strerror(-d->ctl_lock));
+		return d->ctl_lock;
+	}
+	if (!owner && d->ctl_lock == -EADDRINUSE)
+		owner = -1;
+	if (!owner)
+		owner = bh_ctl_owner(o->control);
 	if (owner) {
 		if (owner > 0)
 			pr_warn("another bulkhead daemon (pid %d) is serving %s: stop it first, "
@@ -515,11 +525,11 @@ static int setup(struct bh_daemon *d)
 		return err;
 	d->ops = (struct bh_ops){ .gs = &d->gs, .l = d->l, .w = d->w, .clk = &d->clk,
 				  .pin_dir = bh_loader_pin_dir(d->l) };
-	d->ctl_fd = bh_ctl_listen(o->control);
-	if (d->ctl_fd < 0) {
+	err = bh_ctl_server_open(&d->ctl, o->control, &o->access, bh_ops_handle, &d->ops);
+	if (err) {
 		pr_warn("cannot listen on %s: %s (enforcement is applied and pinned)\n",
-			o->control, strerror(-d->ctl_fd));
-		return d->ctl_fd;
+			o->control, strerror(-err));
+		return err;
 	}
 	bh_clock_now(&d->clk);
 	d->rb = ring_buffer__new(bh_loader_maps(d->l)->events, on_record, d, NULL);
@@ -618,10 +628,9 @@ static int poll_timeout(int64_t wake, uint64_t exp)
 /* Until SIGINT, SIGTERM or `down`. */
 static void loop(struct bh_daemon *d)
 {
-	struct pollfd pfd[3] = {
+	struct pollfd pfd[2 + BH_CTL_NFDS] = {
 		{ .fd = d->sfd, .events = POLLIN },
 		{ .fd = ring_buffer__epoll_fd(d->rb), .events = POLLIN },
-		{ .fd = d->ctl_fd, .events = POLLIN },
 	};
 	unsigned int flow_s = d->o->flow_interval_s;
 	int64_t next_sec = mono_ms() + 1000, next_rescan = mono_ms() + rescan_ms(d);
@@ -630,9 +639,12 @@ static void loop(struct bh_daemon *d)
 	for (;;) {
 		struct signalfd_siginfo si;
 		uint64_t exp = bh_grants_next_expiry(&d->gs, d->expiry_checked_ns, &d->clk);
-		int n = poll(pfd, 3, poll_timeout(next_sec < next_rescan ? next_sec : next_rescan,
-						  exp));
+		int timeout = poll_timeout(next_sec < next_rescan ? next_sec : next_rescan, exp);
 		int64_t now;
+		int n;
+
+		bh_ctl_pollfds(d->ctl, pfd + 2);
+		n = poll(pfd, 2 + BH_CTL_NFDS, bh_ctl_timeout(d->ctl, timeout));
 
 		if (exp && boot_now() >= exp) {
 			check_expiries(d);
@@ -646,10 +658,12 @@ static void loop(struct bh_daemon *d)
 			ring_buffer__consume(d->rb);
 		if (d->reattach)
 			reattach_points(d);
-		if (n > 0 && (pfd[2].revents & POLLIN)) {
-			bh_ctl_serve_one(d->ctl_fd, bh_ops_handle, &d->ops);
-			if (d->ops.down)
+		/* every round: a connection's deadline may have passed */
+		if (n >= 0 && bh_ctl_serve(d->ctl, pfd + 2)) {
+			if (d->ops.down) {
+				bh_ctl_flush(d->ctl);
 				return;
+			}
 			run_cutoff(d);	/* after the reply: enforcement already holds */
 			notify_enforcing(d, 0, NULL);
 		}
@@ -705,7 +719,9 @@ static void teardown(struct bh_daemon *d)
 {
 	size_t i;
 
-	bh_ctl_close(d->ctl_fd, d->o->control);
+	bh_ctl_server_close(d->ctl);
+	if (d->ctl_lock >= 0)
+		close(d->ctl_lock);
 	ring_buffer__free(d->rb);
 	if (d->w) {
 		bh_writer_flush(d->w);
@@ -732,7 +748,7 @@ int bh_daemon_run(const struct bh_daemon_opts *o)
 	if (!d)
 		return 1;
 	d->o = o;
-	d->ctl_fd = -1;
+	d->ctl_lock = -1;
 	d->sfd = -1;
 	if (setup(d) == 0) {
 		started(d);
