@@ -61,4 +61,8 @@ int cmd_revoke(int argc, char **argv);
 int cmd_list(int argc, char **argv);
 int cmd_apply(int argc, char **argv);
 
+/* status, why, reach (argv[0]) for a caller who is not root: asked of the
+ * daemon (cli_read.c). The command's exit code. */
+int cli_read_remote(int argc, char **argv);
+
 #endif

@@ -26,7 +26,8 @@ static int ctl_roundtrip(const char *control, json_t *req, int json,
 	int ok;
 
 	json_decref(req);
-	if (!resp && quiet_unreachable)
+	/* no daemon (no socket, nobody listening): the caller reads the pins */
+	if (!resp && quiet_unreachable && (errno == ENOENT || errno == ECONNREFUSED))
 		return 4;
 	if (!resp) {
 		fprintf(stderr, "bulkhead: cannot reach the daemon at %s: %s (is `bulkhead run` "

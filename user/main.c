@@ -2,6 +2,7 @@
 /* bulkhead: the command table (name, handler, one-line help) and the
  * commands that act on the local pins: check, run, status, down. */
 #include <errno.h>
+#include <grp.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +28,7 @@ struct cmd {
 	const char *name;
 	int (*fn)(int argc, char **argv);
 	const char *summary;
+	int ask_daemon;		/* reads the pins: a caller who is not root asks the daemon */
 };
 
 static void check_usage(FILE *f)
@@ -146,8 +148,40 @@ static void run_usage(FILE *f)
 		"                           (default $BULKHEAD_PIN_DIR or " BH_DEFAULT_PIN_DIR ")\n"
 		"  -c, --control PATH       control socket for grant/revoke/list/apply\n"
 		"                           (default $BULKHEAD_CONTROL or " BH_DEFAULT_CONTROL ")\n"
+		"  -g, --control-group GROUP  the control socket is 0660 for GROUP, whose\n"
+		"                           members grant, revoke and apply as root does\n"
+		"                           (each change audited with their uid, pid, comm)\n"
+		"  -G, --read-group GROUP   members of GROUP may run status, list, why and\n"
+		"                           reach only (a change is refused)\n"
 		"  -v, --verbose            debug output, libbpf's included\n"
 		"  -h, --help               this help\n");
+}
+
+/* --control-group / --read-group GROUP: a group name or number. */
+static int parse_group(const char *opt, const char *s, const char **name, gid_t *gid)
+{
+	struct group *g = getgrnam(s);
+	char *end;
+	unsigned long v;
+
+	if (!g) {
+		errno = 0;
+		v = strtoul(s, &end, 10);
+		if (!errno && end != s && !*end && v < 0xffffffffUL)
+			g = getgrgid((gid_t)v);
+	}
+	if (!g) {
+		fprintf(stderr, "bulkhead: %s: no such group '%s' (see getent group)\n", opt, s);
+		return -EINVAL;
+	}
+	if (!g->gr_gid) {
+		fprintf(stderr, "bulkhead: %s: '%s' is group 0 (root): give a group of its own\n",
+			opt, s);
+		return -EINVAL;
+	}
+	*gid = g->gr_gid;
+	*name = strdup(g->gr_name);
+	return *name ? 0 : -ENOMEM;
 }
 
 static int parse_uint(const char *opt, const char *s, unsigned int *out)
@@ -190,6 +224,12 @@ static int run_opt(void *ctx, int key, const char *arg)
 	case 'T':
 		o->no_bind_tp = 1;
 		return 0;
+	case 'g':
+		return parse_group("--control-group", arg, &o->access.control_name,
+				   &o->access.control_gid);
+	case 'G':
+		return parse_group("--read-group", arg, &o->access.read_name,
+				   &o->access.read_gid);
 	}
 	return -1;
 }
@@ -204,6 +244,8 @@ static int cmd_run(int argc, char **argv)
 		{ "ring-size", 'r', required_argument },
 		{ "no-destroy", 'k', no_argument },
 		{ "no-bind-tracepoints", 'T', no_argument },
+		{ "control-group", 'g', required_argument },
+		{ "read-group", 'G', required_argument },
 		{ 0 }
 	};
 	struct bh_daemon_opts o = {
@@ -329,18 +371,19 @@ static int cmd_status(int argc, char **argv)
 static int cmd_help(int argc, char **argv);
 
 static const struct cmd cmds[] = {
-	{ "run", cmd_run, "load, attach, apply a policy and stay in the foreground" },
-	{ "check", cmd_check, "validate and compile a policy, print a summary" },
-	{ "status", cmd_status, "what is loaded, per-partner counters, event loss" },
-	{ "grant", cmd_grant, "just-in-time grant with a kernel-enforced expiry" },
-	{ "revoke", cmd_revoke, "revoke grants; enforced before the command returns" },
-	{ "list", cmd_list, "grants in force with remaining lifetime, revocations" },
-	{ "apply", cmd_apply, "replace the running policy atomically" },
-	{ "down", cmd_down, "detach and unpin everything" },
-	{ "trace", bh_cmd_trace, "incident view of the event logs: timeline, summary, graph" },
-	{ "why", bh_cmd_why, "the verdict the kernel gives a destination now, and why" },
-	{ "reach", bh_cmd_reach, "blast radius: what a partner can reach now, shared destinations" },
-	{ "help", cmd_help, "this help" },
+	{ "run", cmd_run, "load, attach, apply a policy and stay in the foreground", 0 },
+	{ "check", cmd_check, "validate and compile a policy, print a summary", 0 },
+	{ "status", cmd_status, "what is loaded, per-partner counters, event loss", 1 },
+	{ "grant", cmd_grant, "just-in-time grant with a kernel-enforced expiry", 0 },
+	{ "revoke", cmd_revoke, "revoke grants; enforced before the command returns", 0 },
+	{ "list", cmd_list, "grants in force with remaining lifetime, revocations", 0 },
+	{ "apply", cmd_apply, "replace the running policy atomically", 0 },
+	{ "down", cmd_down, "detach and unpin everything", 0 },
+	{ "trace", bh_cmd_trace, "incident view of the event logs: timeline, summary, graph", 0 },
+	{ "why", bh_cmd_why, "the verdict the kernel gives a destination now, and why", 1 },
+	{ "reach", bh_cmd_reach, "blast radius: what a partner can reach now, shared destinations",
+	  1 },
+	{ "help", cmd_help, "this help", 0 },
 };
 
 static void usage(FILE *f)
@@ -369,6 +412,16 @@ static int cmd_help(int argc, char **argv)
 	return 0;
 }
 
+static int wants_help(int argc, char **argv)
+{
+	int i;
+
+	for (i = 2; i < argc; i++)
+		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))
+			return 1;
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	size_t i;
@@ -384,8 +437,11 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	for (i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
-		if (!strcmp(argv[1], cmds[i].name))
-			return cmds[i].fn(argc - 1, argv + 1);
+		if (strcmp(argv[1], cmds[i].name))
+			continue;
+		if (cmds[i].ask_daemon && geteuid() != 0 && !wants_help(argc, argv))
+			return cli_read_remote(argc - 1, argv + 1);
+		return cmds[i].fn(argc - 1, argv + 1);
 	}
 	fprintf(stderr, "bulkhead: unknown command '%s'\n\n", argv[1]);
 	usage(stderr);

@@ -14,7 +14,9 @@
 #include <unistd.h>
 #include "events.h"
 #include "loader.h"
+#include "log.h"
 #include "ops.h"
+#include "readcmd.h"
 #include "text.h"
 
 void bh_req_error_free(struct bh_req_error *e)
@@ -363,16 +365,25 @@ static json_t *op_ping(struct bh_ops *o, const json_t *req, const struct bh_peer
 	return ok_response();
 }
 
+/* status, why, reach for a caller who cannot read the pins (readcmd.c) */
+static json_t *op_read(struct bh_ops *o, const json_t *req, const struct bh_peer *peer)
+{
+	(void)peer;
+	return bh_readcmd_run(o->pin_dir, req);
+}
+
 static const struct {
 	const char *op;
 	json_t *(*handler)(struct bh_ops *o, const json_t *req, const struct bh_peer *peer);
+	int readonly;		/* allowed to the --read-group */
 } op_table[] = {
-	{ "grant", op_grant },
-	{ "revoke", op_revoke },
-	{ "list", op_list },
-	{ "apply", op_apply },
-	{ "down", op_down },
-	{ "ping", op_ping },
+	{ "grant", op_grant, 0 },
+	{ "revoke", op_revoke, 0 },
+	{ "list", op_list, 1 },
+	{ "apply", op_apply, 0 },
+	{ "down", op_down, 0 },
+	{ "ping", op_ping, 1 },
+	{ "read", op_read, 1 },
 };
 
 json_t *bh_ops_handle(void *ctx, const json_t *req, const struct bh_peer *peer)
@@ -382,8 +393,17 @@ json_t *bh_ops_handle(void *ctx, const json_t *req, const struct bh_peer *peer)
 
 	if (!op)
 		return bh_ctl_error("bad request: no \"op\"");
-	for (i = 0; i < sizeof(op_table) / sizeof(op_table[0]); i++)
-		if (!strcmp(op, op_table[i].op))
-			return op_table[i].handler(ctx, req, peer);
+	for (i = 0; i < sizeof(op_table) / sizeof(op_table[0]); i++) {
+		if (strcmp(op, op_table[i].op))
+			continue;
+		if (!op_table[i].readonly && peer->role < BH_PEER_CONTROL) {
+			pr_warn("control: refused `%s` from uid %u pid %d (%s): read group only\n",
+				op, peer->uid, peer->pid, peer->comm);
+			return bh_ctl_error("permission denied: `%s` changes enforcement: root or "
+					    "the --control-group only (uid %u is in the --read-group: "
+					    "status, list, why, reach)", op, peer->uid);
+		}
+		return op_table[i].handler(ctx, req, peer);
+	}
 	return bh_ctl_error("unknown op %s", op);
 }
