@@ -62,6 +62,11 @@ struct bh_daemon {
 	int reattach;			/* an attach point was recreated: apply again */
 	uint64_t records;
 	uint64_t gen_before;		/* the generation found pinned (0: fresh) */
+	struct {			/* the trie found pinned, and --policy's */
+		uint64_t sum, sum_now;
+		size_t n, n_now;
+		int known;
+	} pinned;
 	size_t restored[BH_JIT_NEXT + 1];	/* pinned records found, by kind */
 	struct bh_ctl_server *ctl;
 	int ctl_lock;			/* bh_ctl_lock, held for life */
@@ -461,8 +466,16 @@ static int enforce(struct bh_daemon *d, struct bh_policy *np)
 		return err;
 	err = bh_jit_load(d->gs.jit_fd, &d->gs.jit);
 	count_restored(d);
+	/* which policy the kernel held (a daemon killed mid-apply leaves the
+	 * old trie or the new one, never a mix): compared with --policy's */
+	if (!err && d->gen_before)
+		d->pinned.known = !bh_maps_trie_digest(bh_loader_maps(d->l), &d->pinned.sum,
+						       &d->pinned.n);
 	if (!err)
 		err = bh_grants_apply(&d->gs, d->l, np, &errs);
+	if (!err && d->pinned.known)
+		d->pinned.known = !bh_maps_trie_digest(bh_loader_maps(d->l), &d->pinned.sum_now,
+						       &d->pinned.n_now);
 	if (err) {
 		print_errors(&errs);
 		pr_warn("policy not applied: %s\n", strerror(-err));
@@ -541,6 +554,25 @@ static int setup(struct bh_daemon *d)
 	return 0;
 }
 
+/* The adopt (or fresh) event, with which policy the pinned trie was. */
+static json_t *adopt_event(struct bh_daemon *d)
+{
+	json_t *o = bh_event_adopt(d->gen_before, d->restored[BH_JIT_GRANT],
+				   d->restored[BH_JIT_REVOKE], d->restored[BH_JIT_TTL]);
+
+	if (o && d->gen_before) {
+		json_object_set_new(o, "pinned_trie_entries", json_integer(d->pinned.n));
+		/* true: the kernel already held --policy's trie (with the grant
+		 * records); false: another (the one before an apply that did
+		 * not finish, or an older file) */
+		json_object_set_new(o, "pinned_policy_is_this_file",
+				    d->pinned.known ? json_boolean(d->pinned.sum == d->pinned.sum_now &&
+						 d->pinned.n == d->pinned.n_now) :
+				    json_null());
+	}
+	return o;
+}
+
 /* Enforcement is attached: report, cut off what expired while no daemon
  * ran, say `ready`. */
 static void started(struct bh_daemon *d)
@@ -549,9 +581,7 @@ static void started(struct bh_daemon *d)
 	lifecycle(d, "start", bh_loader_bind_mode(d->l) == BH_BIND_MODE_CREATION ?
 		  "binding: at-creation (recreated cgroups are bound by the kernel at mkdir)" :
 		  "binding: rescan (recreated cgroups are bound by the daemon within a second)");
-	bh_writer_emit(d->w, NULL, bh_event_adopt(d->gen_before, d->restored[BH_JIT_GRANT],
-						  d->restored[BH_JIT_REVOKE],
-						  d->restored[BH_JIT_TTL]));
+	bh_writer_emit(d->w, NULL, adopt_event(d));
 	d->expiry_checked_ns = boot_now();
 	d->ops.cutoff_pending = d->gen_before ? "adopt" : NULL;	/* expiries while down */
 	run_cutoff(d);

@@ -156,7 +156,83 @@ case_kill9_mid_revoke() {
 	stop_ok
 }
 
+# big_policy FILE ADDR FILLER: acme granted ADDR tcp 9000 and 30,000 more
+# /32 grants 10.FILLER.x.y (a large policy: its apply takes a while).
+big_policy() {
+	python3 - "$1" "$CASE_CG_REL/acme" "$2" "$3" <<'PY'
+import json, sys
+path, cg, addr, filler = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+allow = [{"to": addr, "proto": "tcp", "ports": ["9000"]}]
+allow += [{"to": "10.%d.%d.%d" % (filler + i // 65536, (i // 256) % 256, i % 256 or 1),
+           "proto": "tcp", "ports": ["9000"]} for i in range(30000)]
+json.dump({"version": 1, "partners": {"acme": {"cgroups": [cg], "allow": allow}}},
+          open(path, "w"))
+PY
+}
+
+# which_policy: old, new or mixed, from the kernel's verdicts on both
+# policies' own grant and on the first and last of each one's filler.
+which_policy() {
+	local o n v
+	o="$(probe_in "$ACME" tcp-connect 10.1.0.5 9000)"
+	n="$(probe_in "$ACME" tcp-connect 10.2.0.5 9000)"
+	for v in 10.100.0.1 10.100.117.47 10.150.0.1 10.150.117.47; do
+		"$BULKHEAD" why acme "$v:9000/tcp" --pin-dir "$PINDIR" >/dev/null 2>&1
+		o="$o $?"
+	done
+	case "$o $n" in
+	"ok 0 0 1 1 EPERM") echo old ;;
+	"EPERM 1 1 0 0 ok") echo new ;;
+	*) echo "mixed ($o $n)" ;;
+	esac
+}
+
+# apply a 30,000-grant policy over another and SIGKILL the daemon DELAY ms
+# into it: the kernel holds one of the two whole, and the daemon started
+# next says whether it held the file it is started with.
+case_kill9_mid_apply() {
+	local old="$CASE_DIR/old.json" new="$CASE_DIR/new.json" d st state seen_old=0 seen_new=0 same
+	srv_start echo 9000
+	net_addr 10.1.0.5
+	net_addr 10.2.0.5
+	cg_new acme
+	big_policy "$old" 10.1.0.5 100
+	big_policy "$new" 10.2.0.5 150
+	cg_new outside
+	ACME="$CASE_CG/acme"
+	for d in 0 100 200 300 400 600 800 1200; do
+		bh_start "$old"
+		assert_eq old "$(which_policy)" "before the apply (kill at $d ms): the old policy"
+		"$BULKHEAD" apply "$new" >"$CASE_DIR/apply.out" 2>&1 &
+		local apid=$!
+		[ "$d" = 0 ] || sleep "$(awk -v d="$d" 'BEGIN { printf "%.3f", d / 1000 }')"
+		bh_kill9
+		wait "$apid"
+		st=$?
+		state=$(which_policy)
+		bh_log "apply killed after $d ms: apply exit $st ($(tr '\n' ' ' <"$CASE_DIR/apply.out")); the kernel holds: $state"
+		case $state in
+		old) seen_old=$((seen_old + 1)) ;;
+		new) seen_new=$((seen_new + 1)) ;;
+		*) fail "killed $d ms into the apply, the kernel holds a mix: $state" ;;
+		esac
+		[ "$st" != 0 ] || [ "$state" = new ] ||
+			fail "apply exit 0 ('applied') but the kernel holds the old policy"
+		# the next daemon, started on the new file, says whether it held it
+		: >"$LOGS/host.jsonl"
+		bh_start "$new"
+		assert_event "the restarted daemon reports which policy it found" "$LOGS/host.jsonl" \
+			type=lifecycle event=adopt pinned_trie_entries\>=29000
+		same=$(ev lines "$LOGS/host.jsonl" type=lifecycle event=adopt | jq -r .pinned_policy_is_this_file)
+		assert_eq "$( [ "$state" = new ] && echo true || echo false)" "$same" \
+			"adopt after a kill at $d ms: pinned_policy_is_this_file (the kernel held $state)"
+		bh_stop
+	done
+	bh_log "of 8 applies killed mid-way: the kernel held the old policy $seen_old times, the new $seen_new times, a mix never"
+}
+
 tcase sighup_storm      case_sighup_storm
 tcase kill9_mid_revoke  case_kill9_mid_revoke
+tcase kill9_mid_apply   case_kill9_mid_apply
 
 bh_finish
