@@ -189,6 +189,8 @@ int cmd_grant(int argc, char **argv)
 		grant_usage(stderr);
 		rc = 2;
 	}
+	if (rc < 0)
+		rc = cli_check_values("grant", spec) ?: -1;
 	if (rc >= 0) {
 		json_decref(spec);
 		return rc;
@@ -245,6 +247,8 @@ int cmd_revoke(int argc, char **argv)
 		revoke_usage(stderr);
 		return 2;
 	}
+	if (sel[1] && (rc = cli_check_value("revoke", "to", sel[1])))
+		return rc;
 	req = json_pack("{s:s, s:s}", "op", "revoke", "partner", a.args[0]);
 	json_object_set_new(req, sel[0] ? "grant" : "to", json_string(sel[0] ? sel[0] : sel[1]));
 	return ctl_roundtrip(a.control, req, a.json, print_revoked, 0);

@@ -153,11 +153,30 @@ case_stuck_clients() {
 	stop_ok
 }
 
+# CLI mistakes name the option (checked before anything is sent: no daemon
+# is needed), not a position in a JSON text the user never wrote.
+case_cli_option_errors() {
+	local args want
+	while IFS='|' read -r args want; do
+		# shellcheck disable=SC2086  # args: words
+		cli $args --control "$CASE_DIR/none.sock"
+		assert_eq "2 $want" "$CLI_ST $CLI_ERR" "bulkhead $args"
+	done <<'EOF'
+grant acme --to 10.0.0.1 --ttl 0s|bulkhead grant: --ttl: "0s" must be positive
+grant acme --to 10.0.0.1 --ttl 99999d|bulkhead grant: --ttl: "99999d" too long: at most 100 years ("36525d"); for a grant with no end, give neither ttl nor expires
+grant acme --to 10.0.0.1/33 --ttl 1h|bulkhead grant: --to: prefix length /33 out of range (0-32) in "10.0.0.1/33"
+grant acme --to 10.0.0.1 --ttl 1h --ports 80,0|bulkhead grant: --ports: port 0 out of range (1-65535)
+grant acme --to 10.0.0.1 --ttl 1h --proto sctp|bulkhead grant: --proto: unknown protocol "sctp" (tcp, udp, icmp or any)
+revoke acme --to 10.0.0.300|bulkhead revoke: --to: bad address "10.0.0.300": expected an IPv4 or IPv6 address or CIDR
+EOF
+}
+
 tcase second_daemon_same_control case_second_same_control
 tcase kill9_reclaims_socket      case_kill9_reclaims_socket
 tcase second_daemon_same_pindir  case_second_same_pindir
 tcase kill9_reclaims_pindir      case_kill9_reclaims_pindir
 tcase bad_requests               case_bad_requests
 tcase stuck_clients              case_stuck_clients
+tcase cli_option_errors          case_cli_option_errors
 
 bh_finish
