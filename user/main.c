@@ -180,6 +180,7 @@ static int parse_group(const char *opt, const char *s, const char **name, gid_t 
 		return -EINVAL;
 	}
 	*gid = g->gr_gid;
+	free((char *)*name);	/* the option given twice: the last one */
 	*name = strdup(g->gr_name);
 	return *name ? 0 : -ENOMEM;
 }
@@ -257,18 +258,21 @@ static int cmd_run(int argc, char **argv)
 
 	rc = cli_parse(argc, argv, OPT_CONTROL | OPT_PIN_DIR | OPT_VERBOSE, own, run_opt, &o,
 		       run_usage, 0, 0, &a);
-	if (rc >= 0)
-		return rc;
-	if (!o.policy) {
+	if (rc < 0 && !o.policy) {
 		fprintf(stderr, "bulkhead run: --policy FILE is required\n\n");
 		run_usage(stderr);
-		return 2;
+		rc = 2;
 	}
-	o.pin_dir = a.pin_dir;
-	o.control = a.control;
-	if (o.to_stdout && !o.log_dir_set)
-		o.log_dir = NULL;	/* the default log dir only without --stdout */
-	return bh_daemon_run(&o);
+	if (rc < 0) {
+		o.pin_dir = a.pin_dir;
+		o.control = a.control;
+		if (o.to_stdout && !o.log_dir_set)
+			o.log_dir = NULL;	/* the default log dir only without --stdout */
+		rc = bh_daemon_run(&o);
+	}
+	free((char *)o.access.control_name);
+	free((char *)o.access.read_name);
+	return rc;
 }
 
 /* ---- down ---- */
