@@ -101,4 +101,13 @@ end),
 	"|---|---|---|---|---|",
 	(cases("trace") | sort_by(rtrimstr("MiB") | tonumber)[] as $c
 	 | "| \($c) | \(cell("trace"; $c; "lines"; "bulkhead"; commas)) | \(cell("trace"; $c; "lines_per_s"; "bulkhead"; commas)) | \(cell("trace"; $c; "lines_per_cpu_s"; "bulkhead"; commas)) | \(cell("trace"; $c; "rss_mib"; "bulkhead"; dp(1) + " MiB")) |")
+end),
+
+(if (cases("soak") | length) == 0 then empty else
+	"",
+	"### 7. soak: the daemon's memory under connection churn",
+	"",
+	"| duration | connections/s | distinct flows | VmRSS at start (after 10 s) | VmRSS at end | VmRSS max | flow map full |",
+	"|---|---|---|---|---|---|---|",
+	"| \(cell("soak"; "churn"; "secs"; "bulkhead"; commas)) s | \(cell("soak"; "churn"; "conn_per_s"; "bulkhead"; commas)) | 100,000 | \(cell("soak"; "churn"; "rss_start_kib"; "bulkhead"; commas)) KiB | \(cell("soak"; "churn"; "rss_end_kib"; "bulkhead"; commas)) KiB | \(cell("soak"; "churn"; "rss_max_kib"; "bulkhead"; commas)) KiB | \(cell("soak"; "churn"; "flow_map_full"; "bulkhead"; commas)) |"
 end)

@@ -11,7 +11,7 @@
 #
 #   bench/run.sh [--quick] [--only "SECTIONS"] [--update-docs]
 #
-# Sections: connect throughput scale hooks events trace (default: all).
+# Sections: connect throughput scale hooks events trace soak (default: all).
 # `--only trace` runs the `bulkhead trace --summary` section alone.
 # --quick: a short validation run (1 s samples, scale up to 100k).
 # --update-docs: after the run, put results.md into
@@ -21,6 +21,8 @@
 # BENCH_TPUT_SECS (3), BENCH_SCALE_SIZES ("1000 100000 1000000"),
 # BENCH_SCALE_SECS (3), BENCH_EVENT_SECS (4), BENCH_HOOK_SECS (2),
 # BENCH_TRACE_SIZES ("100 1024": MiB of generated log), BENCH_TRACE_ROUNDS (3),
+# BENCH_SOAK_SECS (300; the issue's soak is 3600), BENCH_SOAK_RATE (10000
+# connections/s), BENCH_SOAK_FLOWS (100000 distinct flows),
 # BENCH_PIN (1: client on CPU 0, servers and daemon on CPU 1), BENCH_OUT
 # (build/bench: where the outputs and the compiled bench tools go).
 #
@@ -34,7 +36,7 @@ BUILD=$SRC/build
 OUT=${BENCH_OUT:-$BUILD/bench}
 case $OUT in /*) ;; *) OUT=$PWD/$OUT ;; esac
 BULKHEAD=${BULKHEAD:-$BUILD/bulkhead}
-ONLY="connect throughput scale hooks events trace"
+ONLY="connect throughput scale hooks events trace soak"
 QUICK=0
 UPDATE_DOCS=0
 
@@ -63,6 +65,9 @@ HOOK_SECS=${BENCH_HOOK_SECS:-2}
 PIN=${BENCH_PIN:-1}
 TRACE_SIZES=${BENCH_TRACE_SIZES:-100 1024}
 TRACE_ROUNDS=${BENCH_TRACE_ROUNDS:-3}
+SOAK_SECS=${BENCH_SOAK_SECS:-300}
+SOAK_RATE=${BENCH_SOAK_RATE:-10000}
+SOAK_FLOWS=${BENCH_SOAK_FLOWS:-100000}
 
 # ------------------------------------------------------------------ state
 
@@ -177,7 +182,7 @@ mkdir -p "$OUT"
 W=$(mktemp -d /tmp/bh-bench.XXXXXX) || die "mktemp"
 
 CC=${CC:-cc}
-for t in crr udpflood denygen genpolicy tracegen; do
+for t in crr udpflood denygen genpolicy tracegen churn; do
 	"$CC" -O2 -Wall -Wextra -Werror -o "$OUT/$t" "$SRC/bench/$t.c" -lpthread -lz ||
 		die "cannot build bench/$t.c"
 done
@@ -802,6 +807,46 @@ section_trace() {
 	done
 }
 
+# ---------------------------------------------------------------- 7. soak
+
+# The daemon's memory while SOAK_RATE new connections a second churn through
+# SOAK_FLOWS distinct (address, port) pairs for SOAK_SECS (bench/churn.c:
+# each a new socket, a non-blocking connect, its SYN out of the veth to
+# 10.240.0.0/16, routed to the server namespace, which drops it, and a
+# close). VmRSS at the start (after 10 s of churn) and at the end, sampled
+# every 10 s; the flow map's losses at the end.
+section_soak() {
+	local pid t0 rss0="" rss rss_max=0 out n
+	say "7. soak: ${SOAK_RATE} connections/s through ${SOAK_FLOWS} flows for ${SOAK_SECS}s"
+	jq '.partners.acme.allow += [{"to": "10.240.0.0/16", "proto": "tcp", "ports": ["1-2"]}]' \
+		"$W/policy.json" >"$W/soak.json" || die "cannot write the soak policy"
+	ip -n "$NS_C" route replace 10.240.0.0/16 via "$S4" || die "cannot route 10.240.0.0/16"
+	daemon_start "$W/soak.json"
+	spawn_in "$NS_C" partners.slice/acme "$CPU_CLIENT" "$OUT/churn" -r "$SOAK_RATE" \
+		-d "$((SOAK_SECS + 10))" -n "$SOAK_FLOWS" 10.240.0.0 2 >"$W/churn.out" 2>>"$W/clients.err"
+	pid=$SPAWNED
+	t0=$(now_us)
+	while kill -0 "$pid" 2>/dev/null; do
+		sleep 10
+		rss=$(awk '/^VmRSS:/ { print $2 }' "/proc/$DAEMON_PID/status")
+		[ -n "$rss0" ] || rss0=$rss
+		[ "$rss" -le "$rss_max" ] || rss_max=$rss
+		say "   $(( ($(now_us) - t0) / 1000000 ))s: daemon VmRSS ${rss} KiB"
+	done
+	wait "$pid"
+	out=$(cat "$W/churn.out")
+	n=$(awk '{ print $4 }' <<<"$out")
+	rec soak churn bulkhead 1 conn_per_s "$n"
+	rec soak churn bulkhead 1 rss_start_kib "$rss0"
+	rec soak churn bulkhead 1 rss_end_kib "$rss"
+	rec soak churn bulkhead 1 rss_max_kib "$rss_max"
+	rec soak churn bulkhead 1 flow_map_full "$(bh_status | jq -r .events.lost_flow_map_full)"
+	rec soak churn bulkhead 1 secs "$SOAK_SECS"
+	say "   $out; VmRSS $rss0 -> $rss KiB (max $rss_max)"
+	daemon_stop
+	ip -n "$NS_C" route del 10.240.0.0/16 2>/dev/null
+}
+
 # ------------------------------------------------------------------ main
 
 for s in $ONLY; do
@@ -812,6 +857,7 @@ for s in $ONLY; do
 	hooks) section_hooks ;;
 	events) section_events ;;
 	trace) section_trace ;;
+	soak) section_soak ;;
 	*) die "unknown section $s" ;;
 	esac
 done

@@ -10,6 +10,8 @@
 #include "control.h"
 #include "loader.h"
 #include "log.h"
+#include "names.h"
+#include "values.h"
 
 const char *cli_pin_dir_default(void)
 {
@@ -162,3 +164,66 @@ int cli_read_text(const char *path, char **text, size_t *len)
 	return 0;
 }
 
+
+/* The reason of a value parser without its leading key word ("ttl \"0s\"
+ * must be positive" -> "\"0s\" must be positive"): the option names it. */
+static const char *reason_of(const char *why, const char *key)
+{
+	size_t n = strlen(key);
+
+	return !strncmp(why, key, n) && why[n] == ' ' ? why + n + 1 : why;
+}
+
+/* One option value through its policy-value parser; 0, or 2 after saying
+ * "bulkhead CMD: --OPT: reason". */
+static int check_one(const char *cmd, const char *opt, const char *v)
+{
+	char why[BH_REASON_LEN] = "";
+	struct bh_prefix pf;
+	struct bh_port_range pr;
+	int64_t ns;
+	uint8_t proto;
+	int err = 0;
+
+	if (!strcmp(opt, "to"))
+		err = bh_parse_prefix(v, &pf, why);
+	else if (!strcmp(opt, "ttl"))
+		err = bh_parse_ttl(v, &ns, why);
+	else if (!strcmp(opt, "expires"))
+		err = bh_parse_rfc3339(v, &ns, why);
+	else if (!strcmp(opt, "ports"))
+		err = bh_parse_port(v, &pr, why);
+	else if (!strcmp(opt, "proto") && bh_proto_parse(v, &proto)) {
+		snprintf(why, sizeof(why), "unknown protocol %s (tcp, udp, icmp or any)", BH_Q(v));
+		err = -EINVAL;
+	}
+	if (!err)
+		return 0;
+	fprintf(stderr, "bulkhead %s: --%s: %s\n", cmd, opt,
+		reason_of(why[0] ? why : "invalid value", opt));
+	return 2;
+}
+
+int cli_check_value(const char *cmd, const char *opt, const char *v)
+{
+	return check_one(cmd, opt, v);
+}
+
+int cli_check_values(const char *cmd, const json_t *spec)
+{
+	const char *key;
+	json_t *v;
+	size_t i;
+
+	json_object_foreach((json_t *)spec, key, v) {
+		int rc = 0;
+
+		if (json_is_string(v))
+			rc = check_one(cmd, key, json_string_value(v));
+		for (i = 0; !rc && json_is_array(v) && i < json_array_size(v); i++)
+			rc = check_one(cmd, key, json_string_value(json_array_get(v, i)) ?: "");
+		if (rc)
+			return rc;
+	}
+	return 0;
+}

@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <getopt.h>
+#include <jansson.h>
 #include "policy.h"
 
 /* $BULKHEAD_PIN_DIR / $BULKHEAD_CONTROL, or the built-in defaults. */
@@ -55,6 +56,13 @@ int cli_parse(int argc, char **argv, unsigned int mask, const struct cli_opt *ow
  * 0, or -errno after saying why on stderr. */
 int cli_read_text(const char *path, char **text, size_t *len);
 
+/* The values of a request's options (the keys of spec: to, ttl, expires,
+ * proto, ports) through the policy's value parsers, before anything is sent:
+ * 0, or 2 after "bulkhead CMD: --ttl: \"0s\" must be positive" on stderr
+ * (the option named, not a position in a JSON text the user never wrote). */
+int cli_check_values(const char *cmd, const json_t *spec);
+int cli_check_value(const char *cmd, const char *opt, const char *v);
+
 /* The control-plane client commands (cli_ctl.c). */
 int cmd_grant(int argc, char **argv);
 int cmd_revoke(int argc, char **argv);
@@ -62,5 +70,9 @@ int cmd_restore(int argc, char **argv);
 int cmd_list(int argc, char **argv);
 int cmd_apply(int argc, char **argv);
 int cmd_diff(int argc, char **argv);
+
+/* status, why, reach (argv[0]) for a caller who is not root: asked of the
+ * daemon (cli_read.c). The command's exit code. */
+int cli_read_remote(int argc, char **argv);
 
 #endif

@@ -40,7 +40,8 @@ static int ctl_print(const char *control, json_t *resp, int json,
 	json_t *errs;
 	int ok;
 
-	if (!resp && quiet_unreachable)
+	/* no daemon (no socket, nobody listening): the caller reads the pins */
+	if (!resp && quiet_unreachable && (errno == ENOENT || errno == ECONNREFUSED))
 		return 4;
 	if (!resp) {
 		fprintf(stderr, "bulkhead: cannot reach the daemon at %s: %s (is `bulkhead run` "
@@ -368,6 +369,8 @@ int cmd_grant(int argc, char **argv)
 		grant_usage(stderr);
 		rc = 2;
 	}
+	if (rc < 0)
+		rc = cli_check_values("grant", spec) ?: -1;
 	if (rc >= 0) {
 		json_decref(spec);
 		return rc;
@@ -487,6 +490,8 @@ int cmd_revoke(int argc, char **argv)
 		revoke_usage(stderr);
 		return 2;
 	}
+	if (which && (rc = cli_check_value("revoke", keys[which], r.sel[which])))
+		return rc;	/* --to, --within: named in the error, before the daemon */
 	req = json_pack("{s:s, s:s, s:s, s:b, s:b}", "op", "revoke", "partner", a.args[0],
 			keys[which], r.sel[which], "dry_run", r.dry_run, "yes", r.yes);
 	if (r.dry_run || r.yes || a.json)

@@ -66,8 +66,14 @@ struct bh_daemon {
 	int reattach;			/* an attach point was recreated: apply again */
 	uint64_t records;
 	uint64_t gen_before;		/* the generation found pinned (0: fresh) */
+	struct {			/* the trie found pinned, and --policy's */
+		uint64_t sum, sum_now;
+		size_t n, n_now;
+		int known;
+	} pinned;
 	size_t restored[BH_JIT_NEXT + 1];	/* pinned records found, by kind */
-	int ctl_fd;
+	struct bh_ctl_server *ctl;
+	int ctl_lock;			/* bh_ctl_lock, held for life */
 	int sfd;
 	int enforced;
 	struct bh_verify_job vj;		/* --verify-every */
@@ -507,8 +513,16 @@ static int enforce(struct bh_daemon *d, struct bh_policy *np)
 		return err;
 	err = bh_jit_load(d->gs.jit_fd, &d->gs.jit);
 	count_restored(d);
+	/* which policy the kernel held (a daemon killed mid-apply leaves the
+	 * old trie or the new one, never a mix): compared with --policy's */
+	if (!err && d->gen_before)
+		d->pinned.known = !bh_maps_trie_digest(bh_loader_maps(d->l), &d->pinned.sum,
+						       &d->pinned.n);
 	if (!err)
 		err = bh_grants_apply(&d->gs, d->l, np, &errs);
+	if (!err && d->pinned.known)
+		d->pinned.known = !bh_maps_trie_digest(bh_loader_maps(d->l), &d->pinned.sum_now,
+						       &d->pinned.n_now);
 	if (err) {
 		print_errors(&errs);
 		pr_warn("policy not applied: %s\n", strerror(-err));
@@ -566,11 +580,20 @@ static int setup(struct bh_daemon *d)
 	char *path = NULL, *text = NULL;
 	uint8_t sha[32];
 	size_t len;
-	int err, owner;
+	int err, owner = 0;
 
 	/* one daemon a control socket: a live one is never taken over (nothing
-	 * is loaded or pinned before this check) */
-	owner = bh_ctl_owner(o->control);
+	 * is loaded or pinned before this check); its lock, then a probe for a
+	 * daemon that holds none */
+	d->ctl_lock = bh_ctl_lock(o->control, &owner);
+	if (d->ctl_lock < 0 && d->ctl_lock != -EADDRINUSE) {
+		pr_warn("cannot lock %s.lock: %s\n", o->control, strerror(-d->ctl_lock));
+		return d->ctl_lock;
+	}
+	if (!owner && d->ctl_lock == -EADDRINUSE)
+		owner = -1;
+	if (!owner)
+		owner = bh_ctl_owner(o->control);
 	if (owner) {
 		if (owner > 0)
 			pr_warn("another bulkhead daemon (pid %d) is serving %s: stop it first, "
@@ -630,11 +653,11 @@ static int setup(struct bh_daemon *d)
 	err = bh_grants_set_source(&d->gs, path, sha, NULL);
 	if (err)
 		pr_warn("cannot pin %s as the policy file in force: %s\n", path, strerror(-err));
-	d->ctl_fd = bh_ctl_listen(o->control);
-	if (d->ctl_fd < 0) {
+	err = bh_ctl_server_open(&d->ctl, o->control, &o->access, bh_ops_handle, &d->ops);
+	if (err) {
 		pr_warn("cannot listen on %s: %s (enforcement is applied and pinned)\n",
-			o->control, strerror(-d->ctl_fd));
-		return d->ctl_fd;
+			o->control, strerror(-err));
+		return err;
 	}
 	bh_clock_now(&d->clk);
 	d->rb = ring_buffer__new(bh_loader_maps(d->l)->events, on_record, d, NULL);
@@ -646,6 +669,25 @@ static int setup(struct bh_daemon *d)
 	return 0;
 }
 
+/* The adopt (or fresh) event, with which policy the pinned trie was. */
+static json_t *adopt_event(struct bh_daemon *d)
+{
+	json_t *o = bh_event_adopt(d->gen_before, d->restored[BH_JIT_GRANT],
+				   d->restored[BH_JIT_REVOKE], d->restored[BH_JIT_TTL]);
+
+	if (o && d->gen_before) {
+		json_object_set_new(o, "pinned_trie_entries", json_integer(d->pinned.n));
+		/* true: the kernel already held --policy's trie (with the grant
+		 * records); false: another (the one before an apply that did
+		 * not finish, or an older file) */
+		json_object_set_new(o, "pinned_policy_is_this_file",
+				    d->pinned.known ? json_boolean(d->pinned.sum == d->pinned.sum_now &&
+						 d->pinned.n == d->pinned.n_now) :
+				    json_null());
+	}
+	return o;
+}
+
 /* Enforcement is attached: report, cut off what expired while no daemon
  * ran, say `ready`. */
 static void started(struct bh_daemon *d)
@@ -654,9 +696,7 @@ static void started(struct bh_daemon *d)
 	lifecycle(d, "start", bh_loader_bind_mode(d->l) == BH_BIND_MODE_CREATION ?
 		  "binding: at-creation (recreated cgroups are bound by the kernel at mkdir)" :
 		  "binding: rescan (recreated cgroups are bound by the daemon within a second)");
-	bh_writer_emit(d->w, NULL, bh_event_adopt(d->gen_before, d->restored[BH_JIT_GRANT],
-						  d->restored[BH_JIT_REVOKE],
-						  d->restored[BH_JIT_TTL]));
+	bh_writer_emit(d->w, NULL, adopt_event(d));
 	d->expiry_checked_ns = boot_now();
 	d->ops.cutoff_pending = d->gen_before ? "adopt" : NULL;	/* expiries while down */
 	run_cutoff(d);
@@ -744,11 +784,10 @@ static int poll_timeout(int64_t wake, uint64_t exp)
 /* Until SIGINT, SIGTERM or `down`. */
 static void loop(struct bh_daemon *d)
 {
-	struct pollfd pfd[4 + BH_METRICS_MAX_FDS] = {
+	/* signals, the ring, the control server, verify's report, the metrics */
+	struct pollfd pfd[3 + BH_CTL_NFDS + BH_METRICS_MAX_FDS] = {
 		{ .fd = d->sfd, .events = POLLIN },
 		{ .fd = ring_buffer__epoll_fd(d->rb), .events = POLLIN },
-		{ .fd = d->ctl_fd, .events = POLLIN },
-		{ .fd = -1, .events = POLLIN },
 	};
 	unsigned int flow_s = d->o->flow_interval_s;
 	int64_t next_sec = mono_ms() + 1000, next_rescan = mono_ms() + rescan_ms(d);
@@ -757,13 +796,16 @@ static void loop(struct bh_daemon *d)
 	for (;;) {
 		struct signalfd_siginfo si;
 		uint64_t exp = bh_grants_next_expiry(&d->gs, d->expiry_checked_ns, &d->clk);
+		int timeout = poll_timeout(next_sec < next_rescan ? next_sec : next_rescan, exp);
+		struct pollfd *vfd = pfd + 2 + BH_CTL_NFDS, *mfd = vfd + 1;
 		int64_t now;
 		int nm, n;
 
-		pfd[3].fd = bh_verify_job_fd(&d->vj);
-		nm = bh_metrics_http_fds(d->metrics, pfd + 4);
-		n = poll(pfd, 4 + (nfds_t)nm, poll_timeout(next_sec < next_rescan ? next_sec : next_rescan,
-							  exp));
+		bh_ctl_pollfds(d->ctl, pfd + 2);
+		vfd->fd = bh_verify_job_fd(&d->vj);
+		vfd->events = POLLIN;
+		nm = bh_metrics_http_fds(d->metrics, mfd);
+		n = poll(pfd, 3 + BH_CTL_NFDS + (nfds_t)nm, bh_ctl_timeout(d->ctl, timeout));
 
 		if (exp && boot_now() >= exp) {
 			check_expiries(d);
@@ -778,16 +820,18 @@ static void loop(struct bh_daemon *d)
 		if (d->reattach)
 			reattach_points(d);
 		if (n > 0 && nm)
-			bh_metrics_http_serve(d->metrics, pfd + 4, nm, render_metrics, d);
-		if (n > 0 && (pfd[2].revents & POLLIN)) {
-			d->cutoff_t0 = boot_now();	/* a revoke or apply may cut flows */
-			bh_ctl_serve_one(d->ctl_fd, bh_ops_handle, &d->ops);
-			if (d->ops.down)
+			bh_metrics_http_serve(d->metrics, mfd, nm, render_metrics, d);
+		d->cutoff_t0 = boot_now();	/* a revoke or apply served now may cut flows */
+		/* every round: a connection's deadline may have passed */
+		if (n >= 0 && bh_ctl_serve(d->ctl, pfd + 2)) {
+			if (d->ops.down) {
+				bh_ctl_flush(d->ctl);
 				return;
+			}
 			run_cutoff(d);	/* after the reply: enforcement already holds */
 			notify_enforcing(d, 0, NULL);
 		}
-		if (n > 0 && (pfd[3].revents & (POLLIN | POLLHUP)))
+		if (n > 0 && (vfd->revents & (POLLIN | POLLHUP)))
 			bh_verify_job_read(&d->vj, d->w, mono_ms());
 		if (n > 0)
 			bh_writer_flush(d->w);	/* one write per batch, never stale */
@@ -848,7 +892,9 @@ static void teardown(struct bh_daemon *d)
 {
 	size_t i;
 
-	bh_ctl_close(d->ctl_fd, d->o->control);
+	bh_ctl_server_close(d->ctl);
+	if (d->ctl_lock >= 0)
+		close(d->ctl_lock);
 	bh_metrics_http_close(d->metrics);
 	ring_buffer__free(d->rb);
 	if (d->w) {
@@ -877,7 +923,7 @@ int bh_daemon_run(const struct bh_daemon_opts *o)
 	if (!d)
 		return 1;
 	d->o = o;
-	d->ctl_fd = -1;
+	d->ctl_lock = -1;
 	d->sfd = -1;
 	if (setup(d) == 0) {
 		started(d);

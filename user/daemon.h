@@ -3,10 +3,13 @@
 #ifndef BULKHEAD_DAEMON_H
 #define BULKHEAD_DAEMON_H
 
+#include "control.h"
+
 struct bh_daemon_opts {
 	const char *policy;
 	const char *pin_dir;
 	const char *control;		/* control socket path */
+	struct bh_ctl_access access;	/* groups besides root (--control-group, --read-group) */
 	const char *log_dir;		/* NULL: stdout only */
 	int log_dir_set;		/* given explicitly (kept with --stdout) */
 	int to_stdout;

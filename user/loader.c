@@ -28,6 +28,7 @@
 #include "bulkhead.skel.h"
 #include "cgroup.h"
 #include "loader.h"
+#include "lock.h"
 #include "log.h"
 #include "maps.h"
 #include "pindir.h"
@@ -101,8 +102,12 @@ int bh_loader_open(struct bh_loader **lp, const char *pin_dir, unsigned int ring
 	l->lock_fd = open(l->pin_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (l->lock_fd < 0 || bh_lock_pin_dir(l->lock_fd)) {
 		err = -errno;
-		pr_warn("%s: %s\n", l->pin_dir, err == -EWOULDBLOCK ?
-			"another bulkhead daemon holds this pin directory" : strerror(-err));
+		if (err == -EWOULDBLOCK)
+			pr_warn("another bulkhead daemon (pid %d) holds the pin directory %s: stop "
+				"it first, or give this one its own --pin-dir\n",
+				bh_flock_holder(l->lock_fd), l->pin_dir);
+		else
+			pr_warn("%s: %s\n", l->pin_dir, strerror(-err));
 		goto fail;
 	}
 	l->fresh = bh_pin_dir_empty(l->pin_dir);

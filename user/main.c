@@ -2,6 +2,7 @@
 /* bulkhead: the command table (name, handler, one-line help) and the
  * commands that act on the local pins: check, run, status, down. */
 #include <errno.h>
+#include <grp.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +30,7 @@ struct cmd {
 	const char *name;
 	int (*fn)(int argc, char **argv);
 	const char *summary;
+	int ask_daemon;		/* reads the pins: a caller who is not root asks the daemon */
 };
 
 static void check_usage(FILE *f)
@@ -196,8 +198,41 @@ static void run_usage(FILE *f)
 		"                           (default $BULKHEAD_PIN_DIR or " BH_DEFAULT_PIN_DIR ")\n"
 		"  -c, --control PATH       control socket for grant/revoke/list/apply\n"
 		"                           (default $BULKHEAD_CONTROL or " BH_DEFAULT_CONTROL ")\n"
+		"  -g, --control-group GROUP  the control socket is 0660 for GROUP, whose\n"
+		"                           members grant, revoke and apply as root does\n"
+		"                           (each change audited with their uid, pid, comm)\n"
+		"  -G, --read-group GROUP   members of GROUP may run status, list, why and\n"
+		"                           reach only (a change is refused)\n"
 		"  -v, --verbose            debug output, libbpf's included\n"
 		"  -h, --help               this help\n");
+}
+
+/* --control-group / --read-group GROUP: a group name or number. */
+static int parse_group(const char *opt, const char *s, const char **name, gid_t *gid)
+{
+	struct group *g = getgrnam(s);
+	char *end;
+	unsigned long v;
+
+	if (!g) {
+		errno = 0;
+		v = strtoul(s, &end, 10);
+		if (!errno && end != s && !*end && v < 0xffffffffUL)
+			g = getgrgid((gid_t)v);
+	}
+	if (!g) {
+		fprintf(stderr, "bulkhead: %s: no such group '%s' (see getent group)\n", opt, s);
+		return -EINVAL;
+	}
+	if (!g->gr_gid) {
+		fprintf(stderr, "bulkhead: %s: '%s' is group 0 (root): give a group of its own\n",
+			opt, s);
+		return -EINVAL;
+	}
+	*gid = g->gr_gid;
+	free((char *)*name);	/* the option given twice: the last one */
+	*name = strdup(g->gr_name);
+	return *name ? 0 : -ENOMEM;
 }
 
 static int parse_uint(const char *opt, const char *s, unsigned int *out)
@@ -260,6 +295,12 @@ static int run_opt(void *ctx, int key, const char *arg)
 	case 'A':
 		o->metrics_any_addr = 1;
 		return 0;
+	case 'g':
+		return parse_group("--control-group", arg, &o->access.control_name,
+				   &o->access.control_gid);
+	case 'G':
+		return parse_group("--read-group", arg, &o->access.read_name,
+				   &o->access.read_gid);
 	}
 	return -1;
 }
@@ -278,6 +319,8 @@ static int cmd_run(int argc, char **argv)
 		{ "metrics-file", 'M', required_argument },
 		{ "metrics-listen", 'm', required_argument },
 		{ "metrics-listen-any", 'A', no_argument },
+		{ "control-group", 'g', required_argument },
+		{ "read-group", 'G', required_argument },
 		{ 0 }
 	};
 	struct bh_daemon_opts o = {
@@ -289,18 +332,21 @@ static int cmd_run(int argc, char **argv)
 
 	rc = cli_parse(argc, argv, OPT_CONTROL | OPT_PIN_DIR | OPT_VERBOSE, own, run_opt, &o,
 		       run_usage, 0, 0, &a);
-	if (rc >= 0)
-		return rc;
-	if (!o.policy) {
+	if (rc < 0 && !o.policy) {
 		fprintf(stderr, "bulkhead run: --policy FILE is required\n\n");
 		run_usage(stderr);
-		return 2;
+		rc = 2;
 	}
-	o.pin_dir = a.pin_dir;
-	o.control = a.control;
-	if (o.to_stdout && !o.log_dir_set)
-		o.log_dir = NULL;	/* the default log dir only without --stdout */
-	return bh_daemon_run(&o);
+	if (rc < 0) {
+		o.pin_dir = a.pin_dir;
+		o.control = a.control;
+		if (o.to_stdout && !o.log_dir_set)
+			o.log_dir = NULL;	/* the default log dir only without --stdout */
+		rc = bh_daemon_run(&o);
+	}
+	free((char *)o.access.control_name);
+	free((char *)o.access.read_name);
+	return rc;
 }
 
 /* ---- down ---- */
@@ -403,22 +449,24 @@ static int cmd_status(int argc, char **argv)
 static int cmd_help(int argc, char **argv);
 
 static const struct cmd cmds[] = {
-	{ "run", cmd_run, "load, attach, apply a policy and stay in the foreground" },
-	{ "check", cmd_check, "validate and compile a policy, print a summary" },
-	{ "status", cmd_status, "what is loaded, per-partner counters, event loss" },
-	{ "grant", cmd_grant, "just-in-time grant with a kernel-enforced expiry" },
-	{ "revoke", cmd_revoke, "revoke grants; enforced before the command returns" },
-	{ "restore", cmd_restore, "lift the revocation of a policy-file grant" },
-	{ "list", cmd_list, "grants in force with remaining lifetime, revocations" },
-	{ "apply", cmd_apply, "replace the running policy atomically, print what changed" },
-	{ "diff", cmd_diff, "what applying a policy file would change, flows it would cut" },
-	{ "down", cmd_down, "detach and unpin everything" },
-	{ "trace", bh_cmd_trace, "incident view of the event logs: timeline, summary, graph" },
-	{ "why", bh_cmd_why, "the verdict the kernel gives a destination now, and why" },
-	{ "reach", bh_cmd_reach, "blast radius: what a partner can reach now, shared destinations" },
-	{ "verify", bh_cmd_verify, "probe the kernel from each partner's identity: expected vs actual" },
-	{ "whois", bh_cmd_whois, "which partner a process or cgroup is attributed to" },
-	{ "help", cmd_help, "this help" },
+	{ "run", cmd_run, "load, attach, apply a policy and stay in the foreground", 0 },
+	{ "check", cmd_check, "validate and compile a policy, print a summary", 0 },
+	{ "status", cmd_status, "what is loaded, per-partner counters, event loss", 1 },
+	{ "grant", cmd_grant, "just-in-time grant with a kernel-enforced expiry", 0 },
+	{ "revoke", cmd_revoke, "revoke grants; enforced before the command returns", 0 },
+	{ "restore", cmd_restore, "lift the revocation of a policy-file grant", 0 },
+	{ "list", cmd_list, "grants in force with remaining lifetime, revocations", 0 },
+	{ "apply", cmd_apply, "replace the running policy atomically, print what changed", 0 },
+	{ "diff", cmd_diff, "what applying a policy file would change, flows it would cut", 0 },
+	{ "down", cmd_down, "detach and unpin everything", 0 },
+	{ "trace", bh_cmd_trace, "incident view of the event logs: timeline, summary, graph", 0 },
+	{ "why", bh_cmd_why, "the verdict the kernel gives a destination now, and why", 1 },
+	{ "reach", bh_cmd_reach, "blast radius: what a partner can reach now, shared destinations",
+	  1 },
+	{ "verify", bh_cmd_verify, "probe the kernel from each partner's identity: expected vs actual",
+	  0 },
+	{ "whois", bh_cmd_whois, "which partner a process or cgroup is attributed to", 0 },
+	{ "help", cmd_help, "this help", 0 },
 };
 
 static void usage(FILE *f)
@@ -447,6 +495,16 @@ static int cmd_help(int argc, char **argv)
 	return 0;
 }
 
+static int wants_help(int argc, char **argv)
+{
+	int i;
+
+	for (i = 2; i < argc; i++)
+		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))
+			return 1;
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	size_t i;
@@ -462,8 +520,11 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	for (i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
-		if (!strcmp(argv[1], cmds[i].name))
-			return cmds[i].fn(argc - 1, argv + 1);
+		if (strcmp(argv[1], cmds[i].name))
+			continue;
+		if (cmds[i].ask_daemon && geteuid() != 0 && !wants_help(argc, argv))
+			return cli_read_remote(argc - 1, argv + 1);
+		return cmds[i].fn(argc - 1, argv + 1);
 	}
 	fprintf(stderr, "bulkhead: unknown command '%s'\n\n", argv[1]);
 	usage(stderr);

@@ -335,6 +335,42 @@ int bh_maps_trie_each(int fd, int (*visit)(void *ctx, const struct bh_lpm_key *k
 	}
 }
 
+struct trie_digest {
+	uint64_t sum;
+	size_t n;
+};
+
+/* FNV-1a of one entry (key and value), summed: the same whatever the order
+ * the trie hands them out in. */
+static int digest_entry(void *ctx, const struct bh_lpm_key *k, const struct bh_lpm_val *v)
+{
+	struct trie_digest *d = ctx;
+	const uint8_t *parts[2] = { (const uint8_t *)k, (const uint8_t *)v };
+	size_t lens[2] = { sizeof(*k), sizeof(*v) }, i, j;
+	uint64_t h = 0xcbf29ce484222325ull;
+
+	for (i = 0; i < 2; i++)
+		for (j = 0; j < lens[i]; j++)
+			h = (h ^ parts[i][j]) * 0x100000001b3ull;
+	d->sum += h;
+	d->n++;
+	return 0;
+}
+
+int bh_maps_trie_digest(const struct bh_maps *m, uint64_t *sum, size_t *n)
+{
+	struct trie_digest d = { 0, 0 };
+	int fd = bh_maps_trie_current(m), err;
+
+	if (fd < 0)
+		return fd;
+	err = bh_maps_trie_each(fd, digest_entry, &d);
+	close(fd);
+	*sum = d.sum;
+	*n = d.n;
+	return err;
+}
+
 int bh_maps_trie_swap(const struct bh_maps *m, int trie_fd)
 {
 	return bpf_map_update_elem(m->policy, &zero, &trie_fd, BPF_ANY) ? -errno : 0;

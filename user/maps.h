@@ -93,6 +93,10 @@ int bh_maps_trie_each(int fd, int (*visit)(void *ctx, const struct bh_lpm_key *k
  * force. 0 / fd, or -errno. */
 int bh_maps_trie_swap(const struct bh_maps *m, int trie_fd);
 int bh_maps_trie_current(const struct bh_maps *m);
+/* The trie in force in a digest independent of entry order (sum) and its
+ * entry count (n): two tries with the same entries have the same. 0 or
+ * -errno. */
+int bh_maps_trie_digest(const struct bh_maps *m, uint64_t *sum, size_t *n);
 
 /* cgroup bindings (bh_cgroups). 0 or -errno. */
 int bh_maps_cgroup_bind(const struct bh_maps *m, uint64_t cgid, const struct bh_cgroup_val *v);

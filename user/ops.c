@@ -19,6 +19,7 @@
 #include "log.h"
 #include "sha256.h"
 #include "ops.h"
+#include "readcmd.h"
 #include "text.h"
 
 void bh_req_error_free(struct bh_req_error *e)
@@ -547,18 +548,27 @@ static json_t *op_ping(struct bh_ops *o, const json_t *req, const struct bh_peer
 	return ok_response();
 }
 
+/* status, why, reach for a caller who cannot read the pins (readcmd.c) */
+static json_t *op_read(struct bh_ops *o, const json_t *req, const struct bh_peer *peer)
+{
+	(void)peer;
+	return bh_readcmd_run(o->pin_dir, req);
+}
+
 static const struct {
 	const char *op;
 	json_t *(*handler)(struct bh_ops *o, const json_t *req, const struct bh_peer *peer);
+	int readonly;		/* allowed to the --read-group */
 } op_table[] = {
-	{ "grant", op_grant },
-	{ "revoke", op_revoke },
-	{ "restore", op_restore },
-	{ "list", op_list },
-	{ "apply", op_apply },
-	{ "diff", op_diff },
-	{ "down", op_down },
-	{ "ping", op_ping },
+	{ "grant", op_grant, 0 },
+	{ "revoke", op_revoke, 0 },
+	{ "restore", op_restore, 0 },
+	{ "list", op_list, 1 },
+	{ "apply", op_apply, 0 },
+	{ "diff", op_diff, 0 },	/* reads a file as root: not for the --read-group */
+	{ "down", op_down, 0 },
+	{ "ping", op_ping, 1 },
+	{ "read", op_read, 1 },
 };
 
 json_t *bh_ops_handle(void *ctx, const json_t *req, const struct bh_peer *peer)
@@ -568,8 +578,17 @@ json_t *bh_ops_handle(void *ctx, const json_t *req, const struct bh_peer *peer)
 
 	if (!op)
 		return bh_ctl_error("bad request: no \"op\"");
-	for (i = 0; i < sizeof(op_table) / sizeof(op_table[0]); i++)
-		if (!strcmp(op, op_table[i].op))
-			return op_table[i].handler(ctx, req, peer);
+	for (i = 0; i < sizeof(op_table) / sizeof(op_table[0]); i++) {
+		if (strcmp(op, op_table[i].op))
+			continue;
+		if (!op_table[i].readonly && peer->role < BH_PEER_CONTROL) {
+			pr_warn("control: refused `%s` from uid %u pid %d (%s): read group only\n",
+				op, peer->uid, peer->pid, peer->comm);
+			return bh_ctl_error("permission denied: `%s` changes enforcement: root or "
+					    "the --control-group only (uid %u is in the --read-group: "
+					    "status, list, why, reach)", op, peer->uid);
+		}
+		return op_table[i].handler(ctx, req, peer);
+	}
 	return bh_ctl_error("unknown op %s", op);
 }

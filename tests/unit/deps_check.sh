@@ -16,9 +16,9 @@ set -u
 cd "$(dirname "$0")/../.." || exit 1
 
 CMDS="awk bash bpftool cat cc chmod clang cp curl date dd df flock gcc getconf
-grep id install ip iperf3 jq ls make mkdir mktemp mount mv ncat nft nproc
+grep groupadd groupdel id install ip iperf3 jq ls make mkdir mktemp mount mv ncat nft nproc
 nsenter pkg-config promtool ps python3 readlink rm rmdir sed setpriv sh sleep socat ss
-stat sysctl tail taskset tc tee timeout touch tr umount uname wc"
+stat sysctl tail taskset tc tee timeout touch tr umount uname useradd userdel wc"
 
 if [ $# -gt 0 ]; then
 	deps="$*"
