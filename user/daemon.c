@@ -39,6 +39,7 @@
 #include "ops.h"
 #include "policy.h"
 #include "scan.h"
+#include "seen.h"
 
 #define BH_CG_CACHE 256
 
@@ -52,6 +53,8 @@ struct bh_daemon {
 	struct bh_event_builder *eb;	/* kernel records -> JSON, no allocation per record */
 	struct bh_alerts *alerts;	/* suppression and per-partner per-rule totals */
 	struct bh_scan *scan;		/* the scan rule's counts */
+	struct bh_seen *seen_dst;	/* first_seen: destinations reached, by partner */
+	struct bh_seen *seen_id;	/* identity_reuse: learning starts, identities */
 	struct ring_buffer *rb;
 	struct bh_clock clk;
 	char grant_name[128];		/* name_grant's answer, until its next call */
@@ -270,15 +273,113 @@ static void emit_decision(struct bh_daemon *d, const struct bh_event *e, const j
 		decision_alert(d, e, obj);
 }
 
+/* Is cgroup path cg (relative to the mount) one of partner pidx's bound
+ * cgroups or below one? */
+static int cgroup_of_partner(const struct bh_partner *p, const char *cg)
+{
+	for (size_t i = 0; i < p->ncgroups; i++) {
+		size_t n = strlen(p->cgroups[i]);
+
+		if (!strncmp(cg, p->cgroups[i], n) && (cg[n] == '\0' || cg[n] == '/'))
+			return 1;
+	}
+	return 0;
+}
+
+static const struct bh_partner *partner_of(const struct bh_daemon *d, uint32_t id)
+{
+	for (size_t i = 0; id && i < d->gs.pol.npartners; i++)
+		if (d->gs.pol.partners[i].id == id)
+			return &d->gs.pol.partners[i];
+	return NULL;
+}
+
+/* first_seen: a flow of a wide grant (or of a tier that asks for every grant)
+ * to an address:port the partner has not reached within --first-seen-days. */
+static void first_seen_check(struct bh_daemon *d, const struct bh_event *e, const json_t *obj)
+{
+	const struct bh_partner *p = partner_of(d, e->partner);
+	const char *dst = json_string_value(json_object_get(obj, "dst"));
+	int plen = bh_grants_plen(&d->gs, e->grant);
+	int64_t now = (int64_t)time(NULL), last;
+	char key[512], msg[512], akey[512];
+	struct bh_alert al = { .rule = BH_RULE_FIRST_SEEN, .partner_id = e->partner, .count = 1,
+			       .key = akey, .message = msg };
+
+	if (e->type != BH_EV_FLOW_NEW || !p || !dst || !d->seen_dst)
+		return;
+	if (!tier_of(d, e->partner)->first_seen && (plen < 0 || plen == 128))
+		return;
+	snprintf(key, sizeof(key), "%s\t%s\t%s\t%u", p->name, bh_proto_str(e->proto), dst,
+		 e->dport);
+	last = bh_seen_get(d->seen_dst, key);
+	bh_seen_put(d->seen_dst, key, now);
+	if (last && now - last <= (int64_t)d->o->first_seen_days * 86400)
+		return;
+	snprintf(akey, sizeof(akey), "first_seen/%u/%s/%s/%u", e->partner,
+		 bh_proto_str(e->proto), dst, e->dport);
+	snprintf(msg, sizeof(msg), "first connection within %u days to %s %s:%u",
+		 d->o->first_seen_days, bh_proto_str(e->proto), dst, e->dport);
+	al.evidence = decision_evidence(obj);
+	json_object_set_new(al.evidence, "days", json_integer(d->o->first_seen_days));
+	if (last)
+		json_object_set_new(al.evidence, "last_seen_unix", json_integer(last));
+	raise_alert(d, &al);
+}
+
+/* identity_reuse: a (comm, uid) the partner did not use in its learning
+ * period, or traffic of the partner from a cgroup that is not bound to it. */
+static void identity_check(struct bh_daemon *d, const struct bh_event *e, const json_t *obj)
+{
+	const struct bh_partner *p = partner_of(d, e->partner);
+	const char *comm = json_string_value(json_object_get(obj, "comm"));
+	const char *cg = json_string_value(json_object_get(obj, "cgroup"));
+	int64_t now = (int64_t)time(NULL), start;
+	char key[512], msg[512], akey[512];
+	struct bh_alert al = { .rule = BH_RULE_IDENTITY_REUSE, .partner_id = e->partner,
+			       .count = e->count ? e->count : 1, .key = akey, .message = msg };
+
+	if (!p || !(e->flags & BH_EVF_TASK) || !comm || !d->seen_id)
+		return;
+	if (cg && !cgroup_of_partner(p, cg)) {
+		snprintf(akey, sizeof(akey), "identity_reuse/%u/cgroup/%s", e->partner, cg);
+		snprintf(msg, sizeof(msg), "traffic of %s from a cgroup not bound to it: %s",
+			 p->name, cg);
+	} else {
+		snprintf(key, sizeof(key), "learn\t%s", p->name);
+		start = bh_seen_get(d->seen_id, key);
+		if (!start)
+			bh_seen_put(d->seen_id, key, start = now);
+		snprintf(key, sizeof(key), "id\t%s\t%s\t%u", p->name, comm, e->uid);
+		if ((now - start) * 1000000000ll < d->o->learn_ns) {
+			bh_seen_put(d->seen_id, key, now);
+			return;
+		}
+		if (bh_seen_get(d->seen_id, key))
+			return;
+		snprintf(akey, sizeof(akey), "identity_reuse/%u/%s/%u", e->partner, comm, e->uid);
+		snprintf(msg, sizeof(msg), "%s used by a process not seen in its learning period: "
+			 "comm %s uid %u", p->name, comm, e->uid);
+	}
+	al.evidence = decision_evidence(obj);
+	raise_alert(d, &al);
+}
+
 static int on_record(void *ctx, void *data, size_t len)
 {
 	struct bh_daemon *d = ctx;
 	struct bh_namer n = namer_of(d);
 	struct bh_event e;
+	const json_t *obj;
 
 	if (bh_event_decode(data, len, &e))
 		return 0;	/* not ours: a record from a different ABI */
-	emit_decision(d, &e, bh_event_build(d->eb, &e, &n, &d->clk));
+	obj = bh_event_build(d->eb, &e, &n, &d->clk);
+	emit_decision(d, &e, obj);
+	if (obj) {
+		first_seen_check(d, &e, obj);
+		identity_check(d, &e, obj);
+	}
 	return 0;
 }
 
@@ -699,6 +800,16 @@ static int setup(struct bh_daemon *d)
 		pr_warn("cannot allocate the event builder: %s\n", strerror(ENOMEM));
 	}
 	if (!err) {
+		err = bh_seen_open(&d->seen_dst, o->state_dir, "first_seen.tsv", BH_SEEN_MAX,
+				   (int64_t)o->first_seen_days * 86400);
+		if (!err)
+			err = bh_seen_open(&d->seen_id, o->state_dir, "identities.tsv",
+					   BH_SEEN_MAX, 0);
+		if (err)
+			pr_warn("state directory %s: %s (--state-dir)\n", o->state_dir,
+				strerror(-err));
+	}
+	if (!err) {
 		struct bh_scan_ops so = { d, scan_limits, scan_found };
 
 		d->alerts = bh_alerts_new(BH_ALERT_SUPPRESS_NS);
@@ -776,6 +887,18 @@ static void reload(struct bh_daemon *d)
 			 "running policy kept");
 }
 
+static void save_state(struct bh_daemon *d)
+{
+	struct bh_seen *s[2] = { d->seen_dst, d->seen_id };
+
+	for (int i = 0; i < 2; i++) {
+		int err = bh_seen_save(s[i]);
+
+		if (err)	/* retried next second */
+			pr_debug("saving alert state in %s: %s\n", d->o->state_dir, strerror(-err));
+	}
+}
+
 /* Every second. */
 static void tick(struct bh_daemon *d)
 {
@@ -783,6 +906,7 @@ static void tick(struct bh_daemon *d)
 	flush_floods(d, 0);
 	flush_scans(d, 0);
 	bh_alerts_tick(d->alerts, d->w, unix_now());
+	save_state(d);
 	report_loss(d);
 	sweep_expired(d);
 	check_expiries(d);
@@ -911,6 +1035,8 @@ static void teardown(struct bh_daemon *d)
 	bh_ctl_close(d->ctl_fd, d->o->control);
 	ring_buffer__free(d->rb);
 	bh_scan_free(d->scan);
+	bh_seen_close(d->seen_dst);
+	bh_seen_close(d->seen_id);
 	bh_alerts_free(d->alerts, d->w, unix_now());	/* pending counts first */
 	if (d->w) {
 		bh_writer_flush(d->w);

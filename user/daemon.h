@@ -3,6 +3,8 @@
 #ifndef BULKHEAD_DAEMON_H
 #define BULKHEAD_DAEMON_H
 
+#include <stdint.h>
+
 struct bh_daemon_opts {
 	const char *policy;
 	const char *pin_dir;
@@ -14,6 +16,9 @@ struct bh_daemon_opts {
 	unsigned int ring_size_kib;	/* 0 = default */
 	int no_destroy;			/* keep sockets a revocation cut off */
 	int no_bind_tp;			/* rescan mode even where binding at creation works */
+	const char *state_dir;		/* first_seen and identity state files */
+	unsigned int first_seen_days;	/* first_seen: not reached within this many days */
+	int64_t learn_ns;		/* identity_reuse: a partner's learning period */
 };
 
 /* Returns the process exit code. */

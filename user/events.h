@@ -138,6 +138,9 @@ void bh_grant_json_revoked(json_t *o, const struct bh_jit *r);
 
 struct bh_writer;
 
+/* mkdir -p, 0750 for what it creates (LOGDIR, the state directory). 0 or -errno. */
+int bh_make_dir(const char *dir);
+
 struct bh_writer_stats {
 	uint64_t lines;		/* lines written */
 	uint64_t bytes;

@@ -185,8 +185,69 @@ EOF2
 		phase=suppressed count:=$((n - 1))
 }
 
+# first_seen: a wide grant's new destination alerts once; the state file
+# remembers it across a restart (and `down`: the kernel's flows are gone).
+case_first_seen() {
+	local a="$LOGS/acme.jsonl" st="$CASE_DIR/fs-state"
+	policy <<EOF2
+{
+  "version": 1,
+  "partners": {
+    "acme": {"cgroups": ["$CASE_CG_REL/acme"],
+             "allow": [{"to": "10.20.0.0/16", "proto": "tcp", "ports": ["80"], "purpose": "wide"}]}
+  }
+}
+EOF2
+	srv_start echo 80
+	cg_new acme
+	start --state-dir "$st"
+	assert_eq ok "$(in_cg "$CASE_CG/acme" "$BH_PROBE" tcp-connect 10.20.0.5 80)" "first connect"
+	assert_eq ok "$(in_cg "$CASE_CG/acme" "$BH_PROBE" tcp-connect 10.20.0.5 80)" "second connect"
+	wait_until 10 ev__has "$a" type=alert rule=first_seen || fail_now "no first_seen alert"
+	bh_down
+	bh_wait_exit 10 || fail_now "the daemon did not exit after down"
+	assert_file_has "$st/first_seen.tsv" "$(printf 'acme	tcp	10.20.0.5	80')" "state file"
+	start --state-dir "$st"
+	assert_eq ok "$(in_cg "$CASE_CG/acme" "$BH_PROBE" tcp-connect 10.20.0.5 80)" "after restart"
+	assert_eq ok "$(in_cg "$CASE_CG/acme" "$BH_PROBE" tcp-connect 10.20.0.6 80)" "a new address"
+	wait_until 10 ev__has "$a" type=alert rule=first_seen dst=10.20.0.6 ||
+		fail_now "no first_seen alert for 10.20.0.6"
+	finish
+	assert_event_n 1 "one first_seen alert for 10.20.0.5, across the restart" "$a" \
+		type=alert rule=first_seen dst=10.20.0.5 dport:=80 severity=low grant.id=acme/1 \
+		days:=7 comm=probe key='first_seen/1/tcp/10.20.0.5/80'
+	assert_event_n 2 "two first_seen alerts in all" "$a" type=alert rule=first_seen
+}
+
+# identity_reuse: after the learning period, a process name the partner did
+# not use alerts once; its repeats are counted.
+case_identity_reuse() {
+	local a="$LOGS/acme.jsonl" t_end
+	denygen_prereq
+	policy_two
+	srv_start echo 80
+	cg_new acme beta
+	start --learn-period 2s
+	t_end=$(( $(bh_now_us) + 2500000 ))
+	assert_eq ok "$(in_cg "$CASE_CG/acme" "$BH_PROBE" tcp-connect 10.20.0.5 80)" "probe learnt"
+	wait_until 10 now_past "$t_end" || fail_now "the clock stood still"
+	assert_eq EPERM "$(in_cg "$CASE_CG/acme" "$BH_PROBE" tcp-connect 10.99.3.1 80)" \
+		"probe again after learning (denied: an event with its comm)"
+	in_cg "$CASE_CG/acme" "$DENYGEN" -c 5 -n 1 -p 2000 10.99.2.1 >"$CASE_DIR/d.out"
+	wait_until 10 ev__has "$a" type=alert rule=identity_reuse || fail_now "no identity_reuse alert"
+	wait_until 10 sum_is "$a" acme 6 || fail_now "the denials count $(deny_sum "$a" acme)"
+	finish
+	assert_event_n 1 "one identity_reuse alert" "$a" type=alert rule=identity_reuse -phase \
+		severity=high comm=denygen uid:=0 key='identity_reuse/1/denygen/0' dst=10.99.2.1
+	assert_event_n 1 "its repeats as a count" "$a" type=alert rule=identity_reuse \
+		phase=suppressed count:=4
+	assert_event_n 0 "the learnt process raised none" "$a" type=alert rule=identity_reuse comm=probe
+}
+
 tcase flood_segregation case_flood_segregation
 tcase scan_40_ports case_scan_40_ports
 tcase never_rule case_never_rule
 tcase expired_grant_use case_expired_grant_use
+tcase first_seen case_first_seen
+tcase identity_reuse case_identity_reuse
 bh_finish
