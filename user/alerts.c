@@ -110,12 +110,17 @@ static void drop(struct bh_alerts *a, size_t i, struct bh_writer *w, int64_t now
 	a->v[i] = a->v[--a->n];
 }
 
+void bh_alerts_end(struct bh_alerts *a, struct bh_writer *w, int64_t now_ns)
+{
+	while (a && a->n)
+		drop(a, a->n - 1, w, now_ns);
+}
+
 void bh_alerts_free(struct bh_alerts *a, struct bh_writer *w, int64_t now_ns)
 {
 	if (!a)
 		return;
-	while (a->n)
-		drop(a, a->n - 1, w, now_ns);
+	bh_alerts_end(a, w, now_ns);
 	free(a->v);
 	free(a);
 }

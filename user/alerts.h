@@ -32,7 +32,9 @@ struct bh_alert {
 
 /* Repeats of a key within window_ns of its alert are counted, not written. */
 struct bh_alerts *bh_alerts_new(int64_t window_ns);
-/* Reports pending suppression counts first (to w, when not NULL). */
+/* End every window now: the pending counts (to w, when not NULL). */
+void bh_alerts_end(struct bh_alerts *a, struct bh_writer *w, int64_t now_ns);
+/* Ends the windows first. NULL is ignored. */
 void bh_alerts_free(struct bh_alerts *a, struct bh_writer *w, int64_t now_ns);
 
 /* The alert line (partner's file and host.jsonl), or a repeat counted. */

@@ -825,7 +825,7 @@ static int setup(struct bh_daemon *d)
 	if (err)
 		return err;
 	d->ops = (struct bh_ops){ .gs = &d->gs, .l = d->l, .w = d->w, .clk = &d->clk,
-				  .pin_dir = bh_loader_pin_dir(d->l) };
+				  .pin_dir = bh_loader_pin_dir(d->l), .alerts = d->alerts };
 	d->ctl_fd = bh_ctl_listen(o->control);
 	if (d->ctl_fd < 0) {
 		pr_warn("cannot listen on %s: %s (enforcement is applied and pinned)\n",
@@ -1014,6 +1014,8 @@ static void stopping(struct bh_daemon *d)
 	/* open windows stay for the next daemon, unless `down` removed it all */
 	flush_floods(d, d->ops.down);
 	flush_scans(d, d->ops.down);
+	bh_scan_finish(d->scan);
+	bh_alerts_end(d->alerts, d->w, unix_now());	/* before the stop line */
 	if (d->o->flow_interval_s)
 		flush_flows(d);
 	report_loss(d);

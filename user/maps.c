@@ -329,6 +329,22 @@ uint64_t bh_maps_flood_pending(const struct bh_maps *m)
 	return n;
 }
 
+uint64_t bh_maps_scan_pending(const struct bh_maps *m)
+{
+	struct bh_scan_key k;
+	struct bh_scan_val *v = malloc(sizeof(*v));
+	uint64_t n = 0;
+	int have = 0;
+
+	while (v && m->scan >= 0 && bpf_map_get_next_key(m->scan, have ? &k : NULL, &k) == 0) {
+		have = 1;
+		if (bpf_map_lookup_elem(m->scan, &k, v) == 0)
+			n += v->folded;
+	}
+	free(v);
+	return n;
+}
+
 void bh_maps_flows_each(const struct bh_maps *m, bh_flow_visit visit, void *ctx)
 {
 	struct bh_flow_key k;

@@ -72,8 +72,10 @@ int bh_maps_plost_read(const struct bh_maps *m, uint32_t partner, struct bh_plos
 int bh_maps_plost_rep_read(const struct bh_maps *m, uint32_t partner, struct bh_plost *rep);
 int bh_maps_plost_rep_write(const struct bh_maps *m, uint32_t partner,
 			    const struct bh_plost *rep);
-/* Denied attempts still in the windows (nobody wrote them). */
+/* Denied attempts still in the windows (nobody wrote them): those of the
+ * flood keys, and those folded per host (bh_scan). */
 uint64_t bh_maps_flood_pending(const struct bh_maps *m);
+uint64_t bh_maps_scan_pending(const struct bh_maps *m);
 
 /* Flows: every (key, value) of bh_flows; forgetting one drops it from
  * bh_flows and bh_flowrep; the counters of a flow's last summary. */

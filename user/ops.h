@@ -62,6 +62,8 @@ struct bh_loader;
 struct bh_writer;
 
 /* What the operations act on: the daemon's. */
+struct bh_alerts;
+
 struct bh_ops {
 	struct bh_grants *gs;
 	struct bh_loader *l;
@@ -70,6 +72,8 @@ struct bh_ops {
 	const char *pin_dir;
 	const char *cutoff_pending;	/* set when sockets may have lost their grant */
 	int down;			/* `down` removed the pins: the daemon exits */
+	const struct bh_alerts *alerts;	/* alert totals per partner and rule
+					   (bh_alerts_total: bulkhead_alerts_total) */
 };
 
 /* The control socket's handler (bh_ctl_handler): ctx is a struct bh_ops. */

@@ -228,6 +228,21 @@ static int due(int64_t crossed_ns, int touched, int64_t now)
 	return crossed_ns > 0 && (!touched || now - crossed_ns >= BH_SCAN_LATE_NS);
 }
 
+/* Everything that crossed and is not reported yet. */
+static void report_pending(struct bh_scan *s, struct pscan *p)
+{
+	for (size_t i = 0; i < p->nh; i++)
+		if (p->h[i]->crossed_ns > 0)
+			found_host(s, p, p->h[i]);
+	for (size_t i = 0; i < p->ncrossed; i++) {
+		int pi = p->crossed[i] >> 16;
+		struct port *e = &p->port[pi][p->crossed[i] & 0xffff];
+
+		if (e->crossed_ns > 0)
+			found_port(s, p, pi, p->crossed[i] & 0xffff, e);
+	}
+}
+
 static void partner_tick(struct bh_scan *s, struct pscan *p, int64_t now)
 {
 	for (size_t i = 0; i < p->nh; i++) {
@@ -248,18 +263,16 @@ static void partner_tick(struct bh_scan *s, struct pscan *p, int64_t now)
 	}
 	/* the window ends W after it opened, once nothing is pending */
 	if (now - p->start_ns >= p->lim.window_ns) {
-		for (size_t i = 0; i < p->nh; i++)
-			if (p->h[i]->crossed_ns > 0)
-				found_host(s, p, p->h[i]);
-		for (size_t i = 0; i < p->ncrossed; i++) {
-			int pi = p->crossed[i] >> 16;
-			struct port *e = &p->port[pi][p->crossed[i] & 0xffff];
-
-			if (e->crossed_ns > 0)
-				found_port(s, p, pi, p->crossed[i] & 0xffff, e);
-		}
+		report_pending(s, p);
 		window_end(p);
 	}
+}
+
+void bh_scan_finish(struct bh_scan *s)
+{
+	for (size_t i = 0; i < BH_MAX_PARTNERS; i++)
+		if (s->p[i] && s->p[i]->start_ns)
+			report_pending(s, s->p[i]);
 }
 
 void bh_scan_tick(struct bh_scan *s)

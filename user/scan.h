@@ -47,5 +47,7 @@ void bh_scan_add(struct bh_scan *s, const struct bh_scan_key *k, const struct bh
 /* After the windows of a flush: report what crossed a threshold and has been
  * quiet since (or crossed 10 s ago), end partners' windows older than W. */
 void bh_scan_tick(struct bh_scan *s);
+/* The daemon stops: report what crossed and was not reported yet. */
+void bh_scan_finish(struct bh_scan *s);
 
 #endif
