@@ -35,6 +35,9 @@ static int ctl_roundtrip(const char *control, json_t *req, int json,
 		return 4;
 	}
 	ok = json_is_true(json_object_get(resp, "ok"));
+	errs = json_object_get(resp, "warnings");	/* the linter's, as `check` prints them */
+	for (size_t i = 0; !json && i < json_array_size(errs); i++)
+		fprintf(stderr, "%s\n", json_string_value(json_array_get(errs, i)));
 	if (json) {
 		char *s = json_dumps(resp, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 
@@ -132,6 +135,13 @@ static void grant_usage(FILE *f)
 		"(reason \"expired\"). Survives daemon restarts. A `policy` event names you.\n"
 		"The grant's id, PARTNER/jN, is never reused for another grant until\n"
 		"`bulkhead down`, so the grant.id of an event names one grant.\n"
+		"\n"
+		"The partner's tier (docs/policy.md, Tiers) bounds the lifetime (max_ttl:\n"
+		"critical 1h, high 8h, standard 1d, low 7d) and may require --purpose; a\n"
+		"grant beyond them is refused. The grant linter's findings (the whole\n"
+		"internet, every port, link-local or metadata addresses, a grant another\n"
+		"one already covers, a destination another partner has) are printed as\n"
+		"warnings on stderr, or refuse the grant in a tier that says so (critical).\n"
 		"\n"
 		"  -t, --to CIDR        address or prefix (IPv4 or IPv6)\n"
 		"  -T, --ttl D          lifetime: 90s, 15m, 8h, 2d\n"

@@ -32,9 +32,11 @@
 #include "events.h"
 #include "flows.h"
 #include "grants.h"
+#include "lint.h"
 #include "loader.h"
 #include "log.h"
 #include "maps.h"
+#include "metrics.h"
 #include "notify.h"
 #include "ops.h"
 #include "policy.h"
@@ -73,6 +75,9 @@ struct bh_daemon {
 	int ctl_fd;
 	int sfd;
 	int enforced;
+	struct bh_metrics_http *metrics;	/* --metrics-listen; NULL: off */
+	struct bh_metrics_hist cutoff_hist;	/* bulkhead_revocation_cutoff_seconds */
+	uint64_t cutoff_t0;		/* CLOCK_BOOTTIME of the change being cut off */
 };
 
 static uint64_t boot_now(void)
@@ -628,8 +633,10 @@ static void check_expiries(struct bh_daemon *d)
 	uint64_t now = boot_now(), next;
 
 	next = bh_grants_next_expiry(&d->gs, d->expiry_checked_ns, &d->clk);
-	if (next && next <= now)
+	if (next && next <= now) {
 		d->ops.cutoff_pending = "expiry";
+		d->cutoff_t0 = next;	/* the kernel cut the flows at the expiry itself */
+	}
 	d->expiry_checked_ns = now;
 }
 
@@ -646,10 +653,50 @@ static void run_cutoff(struct bh_daemon *d)
 	err = bh_cutoff(d->l, &n);
 	if (err)
 		pr_warn("destroying sockets cut off by %s: %s\n", why, strerror(-err));
+	else if (n && d->cutoff_t0)
+		bh_metrics_observe(&d->cutoff_hist, (double)(boot_now() - d->cutoff_t0) / 1e9);
+	d->cutoff_t0 = 0;
 	if (n || err)
 		bh_ops_event(&d->ops, "sockets-destroyed", NULL, NULL,
 			     json_pack("{s:s, s:i, s:s}", "cause", why, "count", (int)n,
 				       "result", err ? strerror(-err) : "ok"));
+}
+
+/* ---- metrics ---- */
+
+static uint64_t alerts_total(const void *ctx, uint32_t partner_id, unsigned int rule)
+{
+	return bh_alerts_total(ctx, partner_id, rule);
+}
+
+static char *render_metrics(void *ctx, size_t *len)
+{
+	struct bh_daemon *d = ctx;
+	struct bh_clock now;
+	char *buf;
+
+	bh_clock_now(&now);
+	if (bh_metrics_render(&(struct bh_metrics_src){ .maps = bh_loader_maps(d->l), .gs = &d->gs,
+			      .clk = &now, .cutoff = &d->cutoff_hist, .alerts = alerts_total,
+			      .alerts_ctx = d->alerts }, &buf, len))
+		return NULL;
+	return buf;
+}
+
+/* --metrics-file: the whole text, atomically. */
+static void write_metrics(struct bh_daemon *d)
+{
+	size_t len;
+	char *buf;
+	int err;
+
+	if (!d->o->metrics_file)
+		return;
+	buf = render_metrics(d, &len);
+	err = buf ? bh_metrics_write_file(d->o->metrics_file, buf, len) : -ENOMEM;
+	if (err)
+		pr_warn("cannot write the metrics file %s: %s\n", d->o->metrics_file, strerror(-err));
+	free(buf);
 }
 
 static void lifecycle(struct bh_daemon *d, const char *what, const char *detail)
@@ -787,6 +834,19 @@ static int setup(struct bh_daemon *d)
 		bh_errors_free(&errs);
 		return -EINVAL;
 	}
+	if (bh_policy_warnings(&np, NULL, &errs) > 0)	/* as `check` says them */
+		print_errors(&errs);
+	bh_errors_free(&errs);
+	if (o->metrics_listen) {
+		char why[256];
+
+		err = bh_metrics_listen(o->metrics_listen, o->metrics_any_addr, &d->metrics, why);
+		if (err) {
+			pr_warn("%s\n", why);
+			bh_policy_free(&np);
+			return err;
+		}
+	}
 	d->sfd = open_signals();
 	err = d->sfd < 0 ? -EIO : 0;
 	if (!err) {
@@ -857,6 +917,7 @@ static void started(struct bh_daemon *d)
 	d->ops.cutoff_pending = d->gen_before ? "adopt" : NULL;	/* expiries while down */
 	run_cutoff(d);
 	bh_writer_flush(d->w);
+	write_metrics(d);
 	if (d->o->to_stdout) {
 		pr_info("ready\n");	/* stdout is the JSON stream */
 	} else {
@@ -875,6 +936,7 @@ static void reload(struct bh_daemon *d)
 	int ok;
 
 	bh_notify_reloading();
+	d->cutoff_t0 = boot_now();
 	r = bh_ops_apply(&d->ops, d->o->policy, NULL, NULL, "reload");
 	ok = json_is_true(json_object_get(r, "ok"));
 	json_decref(r);
@@ -912,6 +974,7 @@ static void tick(struct bh_daemon *d)
 	check_expiries(d);
 	run_cutoff(d);
 	bh_writer_flush(d->w);
+	write_metrics(d);
 }
 
 /* Rescan mode binds recreated cgroups, well within a second; at creation
@@ -944,7 +1007,7 @@ static int poll_timeout(int64_t wake, uint64_t exp)
 /* Until SIGINT, SIGTERM or `down`. */
 static void loop(struct bh_daemon *d)
 {
-	struct pollfd pfd[3] = {
+	struct pollfd pfd[3 + BH_METRICS_MAX_FDS] = {
 		{ .fd = d->sfd, .events = POLLIN },
 		{ .fd = ring_buffer__epoll_fd(d->rb), .events = POLLIN },
 		{ .fd = d->ctl_fd, .events = POLLIN },
@@ -956,8 +1019,9 @@ static void loop(struct bh_daemon *d)
 	for (;;) {
 		struct signalfd_siginfo si;
 		uint64_t exp = bh_grants_next_expiry(&d->gs, d->expiry_checked_ns, &d->clk);
-		int n = poll(pfd, 3, poll_timeout(next_sec < next_rescan ? next_sec : next_rescan,
-						  exp));
+		int nm = bh_metrics_http_fds(d->metrics, pfd + 3);
+		int n = poll(pfd, 3 + (nfds_t)nm, poll_timeout(next_sec < next_rescan ? next_sec :
+							       next_rescan, exp));
 		int64_t now;
 
 		if (exp && boot_now() >= exp) {
@@ -972,7 +1036,10 @@ static void loop(struct bh_daemon *d)
 			ring_buffer__consume(d->rb);
 		if (d->reattach)
 			reattach_points(d);
+		if (n > 0 && nm)
+			bh_metrics_http_serve(d->metrics, pfd + 3, nm, render_metrics, d);
 		if (n > 0 && (pfd[2].revents & POLLIN)) {
+			d->cutoff_t0 = boot_now();	/* a revoke or apply may cut flows */
 			bh_ctl_serve_one(d->ctl_fd, bh_ops_handle, &d->ops);
 			if (d->ops.down)
 				return;
@@ -1019,6 +1086,8 @@ static void stopping(struct bh_daemon *d)
 	if (d->o->flow_interval_s)
 		flush_flows(d);
 	report_loss(d);
+	if (!d->ops.down)
+		write_metrics(d);	/* the last word; after `down` there is nothing to say */
 	snprintf(detail, sizeof(detail), "%llu kernel records written; %s",
 		 (unsigned long long)d->records, d->ops.down ?
 		 "enforcement removed by `bulkhead down`" :
@@ -1035,6 +1104,7 @@ static void teardown(struct bh_daemon *d)
 	size_t i;
 
 	bh_ctl_close(d->ctl_fd, d->o->control);
+	bh_metrics_http_close(d->metrics);
 	ring_buffer__free(d->rb);
 	bh_scan_free(d->scan);
 	bh_seen_close(d->seen_dst);

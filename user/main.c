@@ -32,23 +32,59 @@ struct cmd {
 static void check_usage(FILE *f)
 {
 	fprintf(f,
-		"Usage: bulkhead check [--json] FILE\n"
+		"Usage: bulkhead check [--json] [--strict] FILE\n"
 		"\n"
 		"Validate and compile a policy without touching the kernel. Prints a summary\n"
 		"(partners, grants, compiled trie entries) and exits 0, or prints every error\n"
-		"as FILE:LINE:COLUMN: reason and exits 1.\n"
+		"as FILE:LINE:COLUMN: reason and exits 1. A partner's tier is enforced here:\n"
+		"a grant without expiry, purpose, or a partner without org, where the tier\n"
+		"requires one, is an error (see docs/policy.md, Tiers).\n"
 		"\n"
 		"Likely mistakes that do not make the policy invalid are warnings, printed on\n"
 		"stderr as FILE:LINE:COLUMN: warning: reason (and in the JSON summary's\n"
-		"\"warnings\"); they do not change the exit status: a partner_root or bound\n"
-		"cgroup that does not exist on this host (yet), and an \"expires\" already past.\n"
+		"\"warnings\", each also in \"findings\" with its rule); they do not change\n"
+		"the exit status unless --strict: a partner_root or bound cgroup that does not\n"
+		"exist on this host (yet), an \"expires\" already past, and the grant linter's\n"
+		"rules: wide (0.0.0.0/0, ::/0, wider than the tier's widest_ipv4/ipv6),\n"
+		"all_ports (every port, every protocol), dead (within never), link_local\n"
+		"(link-local, cloud metadata services), duplicate, subsumed, shared (one\n"
+		"destination granted to two partners). `run`, `apply` and `grant` print the\n"
+		"same warnings.\n"
 		"\n"
-		"  -j, --json   summary as one JSON object\n"
-		"  -h, --help   this help\n");
+		"  -j, --json     summary as one JSON object\n"
+		"  -s, --strict   warnings are errors: exit 1 when there is any\n"
+		"  -h, --help     this help\n");
+}
+
+static int check_opt(void *ctx, int key, const char *arg)
+{
+	(void)arg;
+	*(int *)ctx = key == 's';
+	return key == 's' ? 0 : -1;
+}
+
+/* The summary with the warnings (and each finding) as JSON on stdout. */
+static void check_json(const struct bh_policy *p, const struct bh_compiled *c,
+		       const struct bh_errors *warns, json_t *findings)
+{
+	json_t *o = bh_policy_summary_json(p, c), *w = json_array();
+
+	for (size_t i = 0; o && w && i < warns->n; i++)
+		json_array_append_new(w, json_string(warns->msg[i]));
+	if (o && w) {
+		json_object_set_new(o, "warnings", w);
+		json_object_set(o, "findings", findings);
+		w = NULL;
+	}
+	if (o && !json_dumpf(o, stdout, JSON_COMPACT))
+		putchar('\n');
+	json_decref(w);
+	json_decref(o);
 }
 
 static int cmd_check(int argc, char **argv)
 {
+	static const struct cli_opt own[] = { { "strict", 's', no_argument }, { 0 } };
 	struct bh_policy p = {};
 	struct bh_compiled c = {};
 	struct bh_errors errs = {}, warns = {};
@@ -56,14 +92,14 @@ static int cmd_check(int argc, char **argv)
 	struct cli_args a;
 	char cg2[PATH_MAX], *text = NULL;
 	size_t i, len = 0;
-	json_t *o, *w;
-	int err;
+	json_t *findings = json_array();
+	int err, strict = 0, n;
 
-	err = cli_parse(argc, argv, OPT_JSON, NULL, NULL, NULL, check_usage, 1, 1, &a);
-	if (err >= 0)
-		return err;
-	if (cli_read_text(a.args[0], &text, &len))
-		return 1;
+	err = cli_parse(argc, argv, OPT_JSON, own, check_opt, &strict, check_usage, 1, 1, &a);
+	if (err >= 0 || cli_read_text(a.args[0], &text, &len)) {
+		json_decref(findings);
+		return err >= 0 ? err : 1;
+	}
 	err = bh_policy_parse(a.args[0], text, len, &p, &errs);
 	bh_clock_now(&clk);
 	if (!err) {
@@ -74,33 +110,30 @@ static int cmd_check(int argc, char **argv)
 	}
 	if (err) {
 		cli_print_errors(&errs);
-		bh_errors_free(&errs);
-		bh_policy_free(&p);
-		free(text);
-		return 1;
+		n = 1;
+		goto out;
 	}
-	if (bh_policy_lint(&p, text, len, bh_cgroup2_mount(cg2, sizeof(cg2)) ? NULL : cg2,
-			   clk.wall_ns, &warns) < 0)
+	n = bh_policy_lint_list(&p, text, len, bh_cgroup2_mount(cg2, sizeof(cg2)) ? NULL : cg2,
+				clk.wall_ns, &warns, findings);
+	if (n < 0)
 		fprintf(stderr, "%s: out of memory looking for warnings\n", a.args[0]);
 	cli_print_errors(&warns);
-	if (a.json) {
-		o = bh_policy_summary_json(&p, &c);
-		w = json_array();
-		for (i = 0; o && w && i < warns.n; i++)
-			json_array_append_new(w, json_string(warns.msg[i]));
-		if (o && w)
-			json_object_set_new(o, "warnings", w);
-		if (o && !json_dumpf(o, stdout, JSON_COMPACT))
-			putchar('\n');
-		json_decref(o);
-	} else {
+	if (a.json)
+		check_json(&p, &c, &warns, findings);
+	else
 		bh_policy_summary(&p, &c, stdout, 0);
-	}
+	if (strict && n > 0)
+		fprintf(stderr, "%s: %d warning%s, and --strict makes them errors\n", a.args[0], n,
+			n == 1 ? "" : "s");
+	n = strict && n > 0;
+out:
+	json_decref(findings);
+	bh_errors_free(&errs);
 	bh_errors_free(&warns);
 	bh_compiled_free(&c);
 	bh_policy_free(&p);
 	free(text);
-	return 0;
+	return n;
 }
 
 /* ---- run ---- */
@@ -149,6 +182,15 @@ static void run_usage(FILE *f)
 		"                           days (default 7)\n"
 		"  -L, --learn-period DUR   identity_reuse: the (comm, uid) pairs a partner\n"
 		"                           uses in its first DUR are expected (default 24h)\n"
+		"  -M, --metrics-file PATH  Prometheus metrics (docs/metrics.md) written to PATH\n"
+		"                           every second, atomically (a temporary file renamed\n"
+		"                           over it): for node_exporter's textfile collector,\n"
+		"                           name it *.prom in its directory\n"
+		"  -m, --metrics-listen ADDR:PORT  serve GET /metrics over HTTP on ADDR:PORT\n"
+		"                           (127.0.0.1:9477, [::1]:9477; off by default), from\n"
+		"                           the event loop without ever blocking it\n"
+		"  -A, --metrics-listen-any  allow --metrics-listen on a non-loopback address\n"
+		"                           (refused otherwise: the metrics name every partner)\n"
 		"  -P, --pin-dir DIR        bpffs directory for maps and links\n"
 		"                           (default $BULKHEAD_PIN_DIR or " BH_DEFAULT_PIN_DIR ")\n"
 		"  -c, --control PATH       control socket for grant/revoke/list/apply\n"
@@ -211,6 +253,15 @@ static int run_opt(void *ctx, int key, const char *arg)
 		}
 		return 0;
 	}
+	case 'M':
+		o->metrics_file = arg;
+		return 0;
+	case 'm':
+		o->metrics_listen = arg;
+		return 0;
+	case 'A':
+		o->metrics_any_addr = 1;
+		return 0;
 	}
 	return -1;
 }
@@ -228,6 +279,9 @@ static int cmd_run(int argc, char **argv)
 		{ "state-dir", 'S', required_argument },
 		{ "first-seen-days", 'D', required_argument },
 		{ "learn-period", 'L', required_argument },
+		{ "metrics-file", 'M', required_argument },
+		{ "metrics-listen", 'm', required_argument },
+		{ "metrics-listen-any", 'A', no_argument },
 		{ 0 }
 	};
 	struct bh_daemon_opts o = {

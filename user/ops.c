@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "events.h"
+#include "lint.h"
 #include "loader.h"
 #include "ops.h"
 #include "text.h"
@@ -211,7 +212,7 @@ void bh_ops_event(struct bh_ops *o, const char *action, const struct bh_peer *pe
 static json_t *op_grant(struct bh_ops *o, const json_t *req, const struct bh_peer *peer)
 {
 	struct bh_req_error e = {};
-	struct bh_errors errs = {};
+	struct bh_errors errs = {}, warns = {};
 	struct bh_grant_req r;
 	struct bh_clock clk;
 	json_t *resp, *g;
@@ -220,22 +221,32 @@ static json_t *op_grant(struct bh_ops *o, const json_t *req, const struct bh_pee
 
 	if (bh_parse_grant_req(&o->gs->pol, req, &r, &e))
 		return req_refused(&e);
-	err = bh_grants_new_seq(o->gs, &seq);
+	bh_clock_now(&clk);
+	err = bh_jit_lint(o->gs, r.pidx, &r.g, &clk, &e.e, &warns);	/* tier, linter */
+	err = err ? err : bh_grants_new_seq(o->gs, &seq);
 	if (err) {
 		bh_grant_free(&r.g);
-		return bh_ctl_error("grant failed: cannot allocate a grant id: %s", strerror(-err));
+		bh_errors_free(&warns);
+		e.listed = 1;
+		return e.e.n ? req_refused(&e) :
+		       bh_ctl_error("grant failed: cannot allocate a grant id: %s", strerror(-err));
 	}
-	bh_clock_now(&clk);
 	err = bh_grants_add(o->gs, o->l, seq, r.pidx, &r.g, peer, &clk, &g, &errs);
 	bh_grant_free(&r.g);
-	if (err)
+	if (err) {
+		bh_errors_free(&warns);
 		return failed(&errs, "grant", err);
+	}
 	resp = ok_response();
+	if (warns.n)
+		json_object_set_new(resp, "warnings", errors_json(&warns));
 	if (g) {
 		json_object_set(resp, "grant", g);
 		bh_ops_event(o, "grant", peer, o->gs->pol.partners[r.pidx].name,
-			     json_pack("{s:o}", "grant", g));
+			     json_pack("{s:o, s:o*}", "grant", g, "warnings",
+				       warns.n ? errors_json(&warns) : NULL));
 	}
+	bh_errors_free(&warns);
 	return resp;
 }
 
@@ -282,7 +293,7 @@ json_t *bh_ops_apply(struct bh_ops *o, const char *name, const char *text,
 		     const struct bh_peer *peer, const char *action)
 {
 	struct bh_policy np = {};
-	struct bh_errors errs = {};
+	struct bh_errors errs = {}, warns = {};
 	json_t *resp;
 	size_t ngrants;
 	int err;
@@ -303,12 +314,17 @@ json_t *bh_ops_apply(struct bh_ops *o, const char *name, const char *text,
 	}
 	ngrants = o->gs->eff.ngrants;
 	o->cutoff_pending = action;
+	bh_policy_warnings(&o->gs->pol, text, &warns);	/* as `check` says them */
 	bh_ops_event(o, action, peer, NULL,
-		     json_pack("{s:s, s:s, s:i, s:i}", "file", name, "result", "applied",
-			       "partners", (int)o->gs->pol.npartners, "grants", (int)ngrants));
+		     json_pack("{s:s, s:s, s:i, s:i, s:o*}", "file", name, "result", "applied",
+			       "partners", (int)o->gs->pol.npartners, "grants", (int)ngrants,
+			       "warnings", warns.n ? errors_json(&warns) : NULL));
 	resp = ok_response();
 	json_object_set_new(resp, "partners", json_integer(o->gs->pol.npartners));
 	json_object_set_new(resp, "grants", json_integer(ngrants));
+	if (warns.n)
+		json_object_set_new(resp, "warnings", errors_json(&warns));
+	bh_errors_free(&warns);
 	return resp;
 }
 

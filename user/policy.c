@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include "arena.h"
 #include "jpos.h"
+#include "lint.h"
 #include "policy.h"
 #include "text.h"
 #include "validate.h"
@@ -129,6 +130,8 @@ int bh_policy_parse(const char *name, const char *text, size_t len,
 	err = bh_validate_policy(name, &src, p, errs);
 	if (!err)
 		err = fill_grant_positions(&src, p);
+	if (!err)
+		err = bh_tier_enforce(p, &src, errs);
 	bh_errors_sort(errs, first_err, name);
 out:
 	if (err == -ENOMEM)

@@ -428,9 +428,12 @@ static void tier_key(struct pctx *c, const json_t *tv, const char *key, const js
 	else if (!strcmp(key, "scan_hosts"))
 		tier_int(c, tv, key, v, 1, 1 << 24, &t->scan_hosts);
 	else if (!strcmp(key, "widest_ipv4") || !strcmp(key, "widest_ipv6")) {
-		n = key[10] == '4' ? t->widest_v4 : t->widest_v6;
-		tier_int(c, tv, key, v, 0, key[10] == '4' ? 32 : 128, &n);
-		*(key[10] == '4' ? &t->widest_v4 : &t->widest_v6) = (uint8_t)n;
+		int v6 = !strcmp(key, "widest_ipv6");
+		uint8_t *dst = v6 ? &t->widest_v6 : &t->widest_v4;
+
+		n = *dst;
+		tier_int(c, tv, key, v, 0, v6 ? 128 : 32, &n);
+		*dst = (uint8_t)n;
 	} else
 		err_member(c, tv, key, AT_KEY, "unknown key %s in tier (expected " TIER_KEYS ")",
 			   BH_Q(key));

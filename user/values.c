@@ -297,6 +297,20 @@ int bh_parse_rfc3339(const char *s, int64_t *unix_ns, char *why)
 	return 0;
 }
 
+const char *bh_format_ttl(int64_t ns, char *buf, size_t len)
+{
+	static const struct { int64_t s; char u; } units[] = {
+		{ 86400, 'd' }, { 3600, 'h' }, { 60, 'm' }, { 1, 's' },
+	};
+	int64_t sec = ns / BH_NS_PER_SEC;
+	size_t i;
+
+	for (i = 0; i < 3 && (sec < units[i].s || sec % units[i].s); i++)
+		;
+	snprintf(buf, len, "%lld%c", (long long)(sec / units[i].s), units[i].u);
+	return buf;
+}
+
 int bh_parse_ttl(const char *s, int64_t *ns, char *why)
 {
 	size_t n = strlen(s);

@@ -1292,7 +1292,12 @@ static void test_lint(void)
 	if (rc)
 		goto out;
 	n = bh_policy_lint(&p, text, strlen(text), cg2, now, &w);
-	CHECK(n == 10 && w.n == 10, "lint: %d warnings (%zu kept), want 10", n, w.n);
+	CHECK(n == 12 && w.n == 12, "lint: %d warnings (%zu kept), want 12", n, w.n);
+	/* the grant linter (tests/unit/test_tiers.c has each rule) */
+	CHECK(has_warning(&w, "t.json:4:12: warning: acme/1 (10.0.0.1, at 4:12) allows every port "
+			  "of every protocol", ""), "all ports, grant 1");
+	CHECK(has_warning(&w, "t.json:6:3: warning: acme/3 (10.0.0.3, at 6:3) allows every port", ""),
+	      "all ports, grant 3");
 	CHECK(has_warning(&w, "t.json:3:3: warning: cgroup \"gone.slice\"", "`bulkhead run` refuses it"),
 	      "missing cgroup");
 	CHECK(has_warning(&w, "t.json:3:17: warning: cgroup \"p.slice/later\"",

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <jansson.h>
 #include "lint.h"
 #include "policy.h"
 #include "../harness.h"
@@ -31,7 +32,7 @@ static const char *first_err(const struct bh_errors *e)
 static void test_tier_defaults(void)
 {
 	const char *text = "{\"version\": 1, \"partner_root\": \"p\", \"partners\": {\n"
-			   "\"a\": {}, \"b\": {\"tier\": \"critical\"}, \"c\": {\"tier\": \"low\"}}}\n";
+			   "\"a\": {}, \"b\": {\"tier\": \"critical\", \"org\": \"B\"}, \"c\": {\"tier\": \"low\"}}}\n";
 	struct bh_errors e = { 0 };
 	const struct bh_tier *t;
 	struct bh_policy p;
@@ -73,7 +74,7 @@ static void test_tier_overrides(void)
 		"   \"lab\": {\"max_ttl\": null, \"lint\": \"refuse\", \"severity_floor\": \"medium\",\n"
 		"            \"widest_ipv4\": 8, \"widest_ipv6\": 32, \"scan_window\": \"1h\",\n"
 		"            \"first_seen\": true, \"scan_hosts\": 100}},\n"
-		" \"partners\": {\"a\": {\"tier\": \"lab\"}, \"b\": {\"tier\": \"critical\"}}}\n";
+		" \"partners\": {\"a\": {\"tier\": \"lab\"}, \"b\": {\"tier\": \"critical\", \"org\": \"B\"}}}\n";
 	struct bh_errors e = { 0 };
 	const struct bh_tier *t;
 	struct bh_policy p;
@@ -145,10 +146,170 @@ static void test_tier_errors(void)
 	}
 }
 
+/* The tier requirements: errors at the grant (or the partner's tier). */
+static void test_tier_enforced(void)
+{
+	static const struct bad cases[] = {
+		{ "must_expire", "{\"version\": 1, \"partner_root\": \"p\", \"partners\": {\n"
+		  "\"a\": {\"tier\": \"high\", \"org\": \"A\", \"allow\": [\n"
+		  "  {\"to\": \"10.0.0.1\", \"purpose\": \"x\", \"ttl\": \"1h\"},\n"
+		  "  {\"to\": \"10.0.0.2\", \"purpose\": \"y\"}]}}}",
+		  "t.json:4:3: grant 2 of partner a never expires: tier high wants every grant to" },
+		{ "require_purpose", "{\"version\": 1, \"partner_root\": \"p\", \"partners\": {\n"
+		  "\"a\": {\"tier\": \"critical\", \"org\": \"A\", \"allow\": [\n"
+		  "    {\"to\": \"10.0.0.1\", \"ttl\": \"1h\"}]}}}",
+		  "t.json:3:5: grant 1 of partner a has no \"purpose\": tier critical requires one" },
+		{ "require_org", "{\"version\": 1, \"partner_root\": \"p\", \"partners\": {\n"
+		  "\"a\": {\"tier\": \"high\"}}}",
+		  "t.json:2:15: partner a has no \"org\": tier high requires one" },
+		{ "require_org, tier added", "{\"version\": 1, \"partner_root\": \"p\",\n"
+		  "\"tiers\": {\"standard\": {\"require_org\": true}}, \"partners\": {\n"
+		  "\"a\": {}}}",
+		  "t.json:3:1: partner a has no \"org\": tier standard requires one" },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct bh_errors e = { 0 };
+		struct bh_policy p;
+		int rc = parse(cases[i].json, &p, &e);
+
+		CHECK(rc == -EINVAL && e.n == 1 &&
+		      !strncmp(first_err(&e), cases[i].want, strlen(cases[i].want)),
+		      "%s: rc %d, %zu errors, got '%s', want '%s...'", cases[i].label, rc, e.n,
+		      first_err(&e), cases[i].want);
+		if (!rc)
+			bh_policy_free(&p);
+		bh_errors_free(&e);
+	}
+}
+
+/* Lint text (a valid policy); each want must be one of the warnings, and
+ * there must be exactly nwant of them. */
+static void lint_case(const char *label, const char *text, size_t nwant, const char *const *want,
+		      const char *rule)
+{
+	const int64_t now = 1767225600LL * 1000000000LL;	/* 2026-01-01T00:00:00Z */
+	struct bh_errors e = { 0 }, w = { 0 };
+	json_t *list = json_array();
+	struct bh_policy p;
+	int n;
+
+	if (parse(text, &p, &e)) {
+		CHECK(0, "%s: parse: %s", label, first_err(&e));
+		bh_errors_free(&e);
+		json_decref(list);
+		return;
+	}
+	n = bh_policy_lint_list(&p, text, strlen(text), NULL, now, &w, list);
+	CHECK(n == (int)nwant && w.n == nwant, "%s: %d warnings, want %zu (first: %s)", label, n,
+	      nwant, w.n ? w.msg[0] : "none");
+	for (size_t i = 0; i < nwant; i++) {
+		size_t j;
+
+		for (j = 0; j < w.n && strncmp(w.msg[j], want[i], strlen(want[i])); j++)
+			;
+		CHECK(j < w.n, "%s: no warning '%s...' (first: %s)", label, want[i],
+		      w.n ? w.msg[0] : "none");
+	}
+	for (size_t i = 0; rule && i < json_array_size(list); i++) {
+		const char *r = json_string_value(json_object_get(json_array_get(list, i), "rule"));
+
+		CHECK(r && !strcmp(r, rule), "%s: finding %zu has rule %s, want %s", label, i,
+		      r ? r : "(none)", rule);
+	}
+	CHECK(json_array_size(list) == w.n, "%s: %zu listed, %zu warnings", label,
+	      json_array_size(list), w.n);
+	json_decref(list);
+	bh_errors_free(&w);
+	bh_policy_free(&p);
+}
+
+/* One partner "a" with org; GRANTS from line 3 on. */
+#define ONE(grants) "{\"version\": 1, \"partner_root\": \"p\", \"partners\": {\n" \
+	"\"a\": {\"org\": \"A\", \"allow\": [\n" grants "]}}}\n"
+#define W(...) ((const char *const[]){ __VA_ARGS__ })
+
+static void test_lint_rules(void)
+{
+	lint_case("wide: 0.0.0.0/0", ONE("  {\"to\": \"0.0.0.0/0\", \"proto\": \"tcp\", \"ports\": [443]}"),
+		  2, W("t.json:3:10: warning: a/1 (0.0.0.0/0, at 3:3) grants every IPv4 address",
+		       "t.json:3:10: warning: a/1 (0.0.0.0/0, at 3:3) reaches link-local 169.254.0.0/16"),
+		  NULL);
+	lint_case("wide: ::/0", ONE("  {\"to\": \"::/0\", \"proto\": \"tcp\", \"ports\": [443]}"), 2,
+		  W("t.json:3:10: warning: a/1 (::/0, at 3:3) grants every IPv6 and IPv4 address",
+		    "t.json:3:10: warning: a/1 (::/0, at 3:3) reaches link-local 169.254.0.0/16"), NULL);
+	lint_case("wide: /8 in standard", ONE("  {\"to\": \"10.0.0.0/8\", \"proto\": \"udp\", \"ports\": [53]}"),
+		  1, W("t.json:3:10: warning: a/1 (10.0.0.0/8, at 3:3) is a /8, wider than tier standard "
+		       "allows without a warning (/16, \"widest_ipv4\" in \"tiers\")"), BH_LINT_WIDE);
+	lint_case("wide: configurable", "{\"version\": 1, \"partner_root\": \"p\",\n"
+		  "\"tiers\": {\"standard\": {\"widest_ipv6\": 64}}, \"partners\": {\n"
+		  "\"a\": {\"org\": \"A\", \"allow\": [{\"to\": \"2001:db8::/48\", \"proto\": \"tcp\", "
+		  "\"ports\": [1]}, {\"to\": \"10.0.0.0/16\", \"proto\": \"tcp\", \"ports\": [1]}]}}}", 1,
+		  W("t.json:3:36: warning: a/1 (2001:db8::/48, at 3:29) is a /48, wider than tier "
+		    "standard allows without a warning (/64, \"widest_ipv6\""), BH_LINT_WIDE);
+	lint_case("all ports, every protocol", ONE("  {\"to\": \"10.0.0.1\"},\n"
+		  "  {\"to\": \"10.0.0.2\", \"proto\": \"tcp\"},\n"
+		  "  {\"to\": \"10.0.0.3\", \"proto\": \"icmp\"}"), 2,
+		  W("t.json:3:3: warning: a/1 (10.0.0.1, at 3:3) allows every port of every protocol: "
+		    "name the \"ports\" and the \"proto\"",
+		    "t.json:4:3: warning: a/2 (10.0.0.2, at 4:3) allows every port: name the \"ports\""),
+		  BH_LINT_ALL_PORTS);
+	lint_case("dead under never", "{\"version\": 1, \"partner_root\": \"p\",\n"
+		  "\"never\": [\"10.9.0.0/16\"], \"partners\": {\"a\": {\"org\": \"A\", \"allow\": [\n"
+		  "  {\"to\": \"10.9.1.0/24\", \"proto\": \"tcp\", \"ports\": [80]}]}}}", 1,
+		  W("t.json:3:10: warning: a/1 (10.9.1.0/24, at 3:3) lies within never 10.9.0.0/16: "
+		    "it allows nothing"), BH_LINT_DEAD);
+	lint_case("link-local and metadata", ONE(
+		  "  {\"to\": \"169.254.10.0/24\", \"proto\": \"tcp\", \"ports\": [80]},\n"
+		  "  {\"to\": \"100.100.100.200\", \"proto\": \"tcp\", \"ports\": [80]},\n"
+		  "  {\"to\": \"fe80::1\", \"proto\": \"tcp\", \"ports\": [80]}"), 3,
+		  W("t.json:3:10: warning: a/1 (169.254.10.0/24, at 3:3) reaches link-local 169.254.0.0/16",
+		    "t.json:4:10: warning: a/2 (100.100.100.200, at 4:3) reaches the Alibaba Cloud "
+		    "metadata service 100.100.100.200: add it to \"never\"",
+		    "t.json:5:10: warning: a/3 (fe80::1, at 5:3) reaches link-local fe80::/10"),
+		  BH_LINT_LINK_LOCAL);
+	lint_case("link-local excluded by never", "{\"version\": 1, \"partner_root\": \"p\",\n"
+		  "\"never\": [\"169.254.0.0/16\"], \"partners\": {\"a\": {\"org\": \"A\", \"allow\": [\n"
+		  "  {\"to\": \"169.0.0.0/16\", \"proto\": \"tcp\", \"ports\": [80]}]}}}", 0, NULL, NULL);
+	lint_case("duplicate", ONE("  {\"to\": \"10.0.0.1\", \"proto\": \"tcp\", \"ports\": [443]},\n"
+		  "  {\"to\": \"10.0.0.1\", \"proto\": \"tcp\", \"ports\": [\"443\"]}"), 1,
+		  W("t.json:4:3: warning: a/2 (10.0.0.1, at 4:3) duplicates a/1 (10.0.0.1, at 3:3)"),
+		  BH_LINT_DUPLICATE);
+	lint_case("subsumed, either order", ONE(
+		  "  {\"to\": \"10.0.0.1\", \"proto\": \"tcp\", \"ports\": [443]},\n"
+		  "  {\"to\": \"10.0.0.0/24\", \"proto\": \"any\", \"ports\": [\"400-500\"]},\n"
+		  "  {\"to\": \"10.0.0.2\", \"proto\": \"udp\", \"ports\": [450], \"ttl\": \"1h\"},\n"
+		  "  {\"to\": \"10.0.0.3\", \"proto\": \"udp\", \"ports\": [501]}"), 2,
+		  W("t.json:3:3: warning: a/1 (10.0.0.1, at 3:3) is subsumed by a/2 (10.0.0.0/24, at 4:3)",
+		    "t.json:5:3: warning: a/3 (10.0.0.2, at 5:3) is subsumed by a/2"), BH_LINT_SUBSUMED);
+	lint_case("not subsumed: outlives the wider", ONE(
+		  "  {\"to\": \"10.0.0.0/24\", \"proto\": \"tcp\", \"ports\": [443], \"ttl\": \"1h\"},\n"
+		  "  {\"to\": \"10.0.0.1\", \"proto\": \"tcp\", \"ports\": [443]}"), 0, NULL, NULL);
+	lint_case("shared across partners", "{\"version\": 1, \"partner_root\": \"p\", \"partners\": {\n"
+		  "\"a\": {\"org\": \"A\", \"allow\": [{\"to\": \"10.0.0.0/24\", \"proto\": \"tcp\", \"ports\": [443]}]},\n"
+		  "\"b\": {\"org\": \"B\", \"allow\": [{\"to\": \"10.0.0.7\", \"proto\": \"any\", \"ports\": [\"400-500\"]},\n"
+		  "  {\"to\": \"10.0.0.8\", \"proto\": \"tcp\", \"ports\": [80]}]}}}", 1,
+		  W("t.json:3:36: warning: b/1 (10.0.0.7, at 3:29) overlaps a/1 (10.0.0.0/24, at 2:29) of "
+		    "partner a: a destination granted to two partners"), BH_LINT_SHARED);
+	lint_case("shared: nested prefixes, three partners", "{\"version\": 1, \"partner_root\": \"p\", \"partners\": {\n"
+		  "\"a\": {\"org\": \"A\", \"allow\": [{\"to\": \"10.0.0.0/16\", \"proto\": \"tcp\", \"ports\": [443]}]},\n"
+		  "\"b\": {\"org\": \"B\", \"allow\": [{\"to\": \"10.0.5.0/24\", \"proto\": \"tcp\", \"ports\": [443]},\n"
+		  "  {\"to\": \"10.1.0.0/24\", \"proto\": \"tcp\", \"ports\": [443]}]},\n"
+		  "\"c\": {\"org\": \"C\", \"allow\": [{\"to\": \"10.0.5.7\", \"proto\": \"tcp\", \"ports\": [443]}]}}}\n", 3,
+		  W("t.json:3:36: warning: b/1 (10.0.5.0/24, at 3:29) overlaps a/1 (10.0.0.0/16, at 2:29)",
+		    "t.json:5:36: warning: c/1 (10.0.5.7, at 5:29) overlaps a/1 (10.0.0.0/16, at 2:29)",
+		    "t.json:5:36: warning: c/1 (10.0.5.7, at 5:29) overlaps b/1 (10.0.5.0/24, at 3:29)"),
+		  BH_LINT_SHARED);
+	lint_case("clean", ONE("  {\"to\": \"10.0.0.1\", \"proto\": \"tcp\", \"ports\": [443]}"), 0,
+		  NULL, NULL);
+}
+
 int main(void)
 {
 	T_RUN("tiers: defaults and a partner's tier", test_tier_defaults);
 	T_RUN("tiers: overrides and added tiers", test_tier_overrides);
 	T_RUN("tiers: errors with file:line:column", test_tier_errors);
+	T_RUN("tiers: must_expire, require_purpose, require_org enforced", test_tier_enforced);
+	T_RUN("lint: each rule with file:line:column", test_lint_rules);
 	return T_SUMMARY();
 }
