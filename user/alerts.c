@@ -64,7 +64,8 @@ static json_t *alert_head(const char *partner, const char *org, uint32_t partner
 		return NULL;
 	if (!partner)	/* as kernel events: null for no partner */
 		json_object_set_new(o, "partner", json_null());
-	json_object_set_new(o, "partner_id", json_integer(partner_id));
+	if (partner_id < BH_MAX_PARTNERS)	/* UINT32_MAX: not known (verify_failed) */
+		json_object_set_new(o, "partner_id", json_integer(partner_id));
 	json_object_set_new(o, "rule", json_string(bh_rule_str(rule)));
 	json_object_set_new(o, "severity", json_string(bh_severity_str(severity)));
 	json_object_set_new(o, "key", json_string(key));

@@ -19,6 +19,7 @@ struct bh_daemon_opts {
 	const char *state_dir;		/* first_seen and identity state files */
 	unsigned int first_seen_days;	/* first_seen: not reached within this many days */
 	int64_t learn_ns;		/* identity_reuse: a partner's learning period */
+	long long verify_every_ms;	/* run `bulkhead verify` this often; 0 = never */
 	const char *metrics_file;	/* Prometheus text, rewritten every second; NULL: off */
 	const char *metrics_listen;	/* ADDR:PORT serving GET /metrics; NULL: off */
 	int metrics_any_addr;		/* serve it on a non-loopback address too */

@@ -21,6 +21,8 @@
 #include "trace.h"
 #include "version.h"
 #include "reach.h"
+#include "verify.h"
+#include "whois.h"
 #include "why.h"
 
 struct cmd {
@@ -182,6 +184,12 @@ static void run_usage(FILE *f)
 		"                           days (default 7)\n"
 		"  -L, --learn-period DUR   identity_reuse: the (comm, uid) pairs a partner\n"
 		"                           uses in its first DUR are expected (default 24h)\n"
+		"  -E, --verify-every D     run `bulkhead verify` (probes, revocation and\n"
+		"                           expiry proofs) every D (90s, 15m, 1h) and write\n"
+		"                           each result as a `verify` event (host.jsonl and\n"
+		"                           the partner's file), with an `alert` (rule\n"
+		"                           verify_failed) for any result not as expected;\n"
+		"                           the first run is D after the start\n"
 		"  -M, --metrics-file PATH  Prometheus metrics (docs/metrics.md) written to PATH\n"
 		"                           every second, atomically (a temporary file renamed\n"
 		"                           over it): for node_exporter's textfile collector,\n"
@@ -253,6 +261,17 @@ static int run_opt(void *ctx, int key, const char *arg)
 		}
 		return 0;
 	}
+	case 'E': {
+		char why[BH_REASON_LEN];
+		int64_t ns;
+
+		if (bh_parse_ttl(arg, &ns, why)) {
+			fprintf(stderr, "bulkhead run: --verify-every: %s\n", why);
+			return -EINVAL;
+		}
+		o->verify_every_ms = ns / 1000000;
+		return 0;
+	}
 	case 'M':
 		o->metrics_file = arg;
 		return 0;
@@ -279,6 +298,7 @@ static int cmd_run(int argc, char **argv)
 		{ "state-dir", 'S', required_argument },
 		{ "first-seen-days", 'D', required_argument },
 		{ "learn-period", 'L', required_argument },
+		{ "verify-every", 'E', required_argument },
 		{ "metrics-file", 'M', required_argument },
 		{ "metrics-listen", 'm', required_argument },
 		{ "metrics-listen-any", 'A', no_argument },
@@ -415,12 +435,16 @@ static const struct cmd cmds[] = {
 	{ "status", cmd_status, "what is loaded, per-partner counters, event loss" },
 	{ "grant", cmd_grant, "just-in-time grant with a kernel-enforced expiry" },
 	{ "revoke", cmd_revoke, "revoke grants; enforced before the command returns" },
+	{ "restore", cmd_restore, "lift the revocation of a policy-file grant" },
 	{ "list", cmd_list, "grants in force with remaining lifetime, revocations" },
-	{ "apply", cmd_apply, "replace the running policy atomically" },
+	{ "apply", cmd_apply, "replace the running policy atomically, print what changed" },
+	{ "diff", cmd_diff, "what applying a policy file would change, flows it would cut" },
 	{ "down", cmd_down, "detach and unpin everything" },
 	{ "trace", bh_cmd_trace, "incident view of the event logs: timeline, summary, graph" },
 	{ "why", bh_cmd_why, "the verdict the kernel gives a destination now, and why" },
 	{ "reach", bh_cmd_reach, "blast radius: what a partner can reach now, shared destinations" },
+	{ "verify", bh_cmd_verify, "probe the kernel from each partner's identity: expected vs actual" },
+	{ "whois", bh_cmd_whois, "which partner a process or cgroup is attributed to" },
 	{ "help", cmd_help, "this help" },
 };
 

@@ -52,6 +52,10 @@ struct bh_grant {
 					   started ttls); 0 = none; wins over the two above */
 	char *purpose;			/* may be NULL */
 	char *to_text;			/* the `to` string as written */
+	char *gid;			/* its id within the partner (policy grants): the
+					   file's "id", or derived from its content
+					   (bh_grant_derive_ids); NULL for JIT grants */
+	int gid_explicit;		/* gid is the file's "id" */
 	int line, col;			/* where the grant object starts */
 };
 
@@ -126,6 +130,9 @@ struct bh_policy {
  * cannot be read (also described in errs).
  */
 int bh_policy_load(const char *path, struct bh_policy *p, struct bh_errors *errs);
+/* The whole file at path in *text (free it; *len bytes, a NUL after them
+ * may be missing). 0 or -errno (described in errs). */
+int bh_policy_read(const char *path, char **text, size_t *len, struct bh_errors *errs);
 /* Same, from a buffer; name is used in messages. */
 int bh_policy_parse(const char *name, const char *text, size_t len,
 		    struct bh_policy *p, struct bh_errors *errs);
@@ -140,5 +147,19 @@ void bh_policy_free(struct bh_policy *p);
 int bh_grant_parse(const struct bh_policy *p, uint32_t pidx, const char *name,
 		   const char *text, struct bh_grant *out, struct bh_errors *errs);
 void bh_grant_free(struct bh_grant *g);
+
+/*
+ * Policy grant ids (docs/policy.md, "Grant ids"): a grant's id within its
+ * partner is its "id" when the file gives one, else derived from its content
+ * alone, never from its position: "h" and 12 hex digits of a hash of (to,
+ * proto, merged ports); the second and later grants of a partner with the
+ * same content get ".2", ".3", ... in file order. Sets every gid p lacks
+ * (allocated in p's store). 0 or -ENOMEM.
+ */
+int bh_grant_derive_ids(struct bh_policy *p);
+/* s is an id a file may give (1-32 of A-Z a-z 0-9 . _ -, starting with a
+ * letter, and not of the derived or just-in-time forms). 0, or -EINVAL with
+ * why (BH_REASON_LEN). */
+int bh_grant_id_check(const char *s, char *why);
 
 #endif

@@ -44,6 +44,8 @@ struct pctx {
 	size_t npend;
 	int failed;
 	int in_store;		/* grants' blocks go to the policy's store */
+	int root_unknown;	/* the root has an unknown key (a misspelt
+				   partner_root?): no second error about it */
 };
 
 enum { AT_VAL = 0, AT_KEY = 1 };
@@ -232,11 +234,39 @@ static int grant_time(struct gctx *x, const char *key, const json_t *v)
 	return 0;
 }
 
+/* "id": a stable name, unique among the partner's grants. */
+static int grant_id(struct gctx *x, const char *key, const json_t *v)
+{
+	char why[BH_REASON_LEN];
+	const char *s = json_string_value(v);
+
+	if (!json_is_string(v)) {
+		err_member(x->c, x->gv, key, AT_VAL, "\"id\" must be a string like \"api\"");
+		return 1;
+	}
+	if (bh_grant_id_check(s, why)) {
+		err_member(x->c, x->gv, key, AT_VAL, "%s", why);
+		return 1;
+	}
+	for (size_t i = 0; i < x->p->ngrants; i++) {
+		const struct bh_grant *o = &x->p->grants[i];
+
+		if (o->partner_idx == x->g.partner_idx && o->gid_explicit && !strcmp(o->gid, s)) {
+			err_member(x->c, x->gv, key, AT_VAL, "grant id %s given twice in this partner "
+				   "(ids are unique per partner)", BH_Q(s));
+			return 1;
+		}
+	}
+	x->g.gid = grant_strdup(x, s);
+	x->g.gid_explicit = 1;
+	return x->g.gid ? 0 : -ENOMEM;
+}
+
 static const struct {
 	const char *key;
 	int (*parse)(struct gctx *x, const char *key, const json_t *v);
 } grant_keys[] = {
-	{ "to", grant_to }, { "proto", grant_proto }, { "ports", grant_ports_seen },
+	{ "id", grant_id }, { "to", grant_to }, { "proto", grant_proto }, { "ports", grant_ports_seen },
 	{ "purpose", grant_purpose }, { "expires", grant_time }, { "ttl", grant_time },
 };
 
@@ -246,7 +276,7 @@ static int grant_key(struct gctx *x, const char *key, const json_t *v)
 		if (!strcmp(key, grant_keys[i].key))
 			return grant_keys[i].parse(x, key, v);
 	err_member(x->c, x->gv, key, AT_KEY,
-		   "unknown key %s in grant (expected to, proto, ports, purpose, expires, ttl)",
+		   "unknown key %s in grant (expected id, to, proto, ports, purpose, expires, ttl)",
 		   BH_Q(key));
 	return 1;
 }
@@ -262,6 +292,38 @@ static int port_of_json(const json_t *v, struct bh_port_range *r, char *why)
 	return -EINVAL;
 }
 
+/* "ports" written as the CLI's --ports: "443,8000-8100", one string. */
+static int grant_ports_text(struct gctx *x)
+{
+	struct bh_grant *g = &x->g;
+	char why[BH_REASON_LEN], *dup, *tok, *save = NULL;
+	size_t n = 1;
+
+	for (const char *s = json_string_value(x->ports); *s; s++)
+		n += *s == ',';
+	g->ports = x->c->in_store ? bh_store_alloc(&x->p->store, n * sizeof(*g->ports)) :
+				    calloc(n, sizeof(*g->ports));
+	dup = strdup(json_string_value(x->ports));
+	if (!g->ports || !dup) {
+		free(dup);
+		return -ENOMEM;
+	}
+	for (tok = strtok_r(dup, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		if (bh_parse_port(tok, &g->ports[g->nports], why)) {
+			err_member(x->c, x->gv, "ports", AT_VAL, "%s", why);
+			free(dup);
+			return 1;
+		}
+		g->nports++;
+	}
+	free(dup);
+	if (!g->nports) {
+		err_member(x->c, x->gv, "ports", AT_VAL, "\"ports\" is empty (omit it for all ports)");
+		return 1;
+	}
+	return 0;
+}
+
 /* The "ports" seen into x->g (merged): 0, 1 (reported) or -ENOMEM. */
 static int grant_ports(struct gctx *x)
 {
@@ -271,14 +333,21 @@ static int grant_ports(struct gctx *x)
 	int bad = 0;
 	json_t *e;
 
-	if (!json_is_array(x->ports) || !n) {
-		err_member(x->c, x->gv, "ports", AT_VAL,
-			   "\"ports\" must be a non-empty array (omit it for all ports)");
-		return 1;
-	}
 	if (g->proto == BH_PROTO_ICMP) {
 		err_member(x->c, x->gv, "ports", AT_VAL,
 			   "\"ports\" given with proto \"icmp\", which has no ports");
+		return 1;
+	}
+	if (json_is_string(x->ports)) {
+		bad = grant_ports_text(x);
+		if (bad)
+			return bad;
+		goto merge;
+	}
+	if (!json_is_array(x->ports) || !n) {
+		err_member(x->c, x->gv, "ports", AT_VAL,
+			   "\"ports\" must be a non-empty array or a string like \"443,8000-8100\" "
+			   "(omit it for all ports)");
 		return 1;
 	}
 	g->ports = x->c->in_store ? bh_store_alloc(&x->p->store, n * sizeof(*g->ports)) :
@@ -293,6 +362,7 @@ static int grant_ports(struct gctx *x)
 			g->nports++;
 		}
 	}
+merge:
 	g->nports = bh_port_ranges_merge(g->ports, g->nports);
 	if (!bad && g->nports > BH_MAX_RULES) {
 		err_member(x->c, x->gv, "ports", AT_VAL,
@@ -715,6 +785,8 @@ static int implicit_bindings(struct pctx *c, const json_t *partners, struct bh_p
 		if (pt->ncgroups || !json_is_object(pv) || (cg && !json_is_array(cg)) ||
 		    json_array_size(cg))
 			continue;
+		if (!p->partner_root && c->root_unknown)
+			continue;	/* one mistake, one error: the unknown key's */
 		if (!p->partner_root) {
 			if (cg)
 				err_member(c, pv, "cgroups", AT_VAL,
@@ -918,6 +990,13 @@ static int size_tables(const json_t *partners, struct bh_policy *p)
 	return p->partners && p->grants ? 0 : -ENOMEM;
 }
 
+static void unknown_root_key(struct pctx *c, const json_t *root, const char *key)
+{
+	c->root_unknown = 1;
+	err_member(c, root, key, AT_KEY,
+		   "unknown key %s (expected version, partner_root, never, tiers, partners)", BH_Q(key));
+}
+
 static int parse_root(struct pctx *c, const json_t *root, struct bh_policy *p, struct bindings *b)
 {
 	const json_t *partners = json_object_get(root, "partners"), *v;
@@ -945,9 +1024,7 @@ static int parse_root(struct pctx *c, const json_t *root, struct bh_policy *p, s
 		else if (!strcmp(key, "partners"))
 			err = root_partners(c, root, key, v, p, b);
 		else if (strcmp(key, "tiers"))
-			err_member(c, root, key, AT_KEY,
-				   "unknown key %s (expected version, partner_root, never, tiers, partners)",
-				   BH_Q(key));
+			unknown_root_key(c, root, key);
 		if (err)
 			return err;
 	}

@@ -100,8 +100,20 @@ int bh_parse_prefix(const char *s, struct bh_prefix *pf, char *why)
 	m = *pf;
 	prefix_mask(&m);
 	if (memcmp(m.addr, pf->addr, sizeof(m.addr))) {
-		snprintf(why, BH_REASON_LEN, "host bits set in %s, did you mean %s?", BH_Q(s),
-			 bh_prefix_str(&m, alt, sizeof(alt)));
+		char one[64];
+		struct bh_prefix host = *pf;
+		unsigned long bits = (unsigned long)max - n;
+
+		host.plen = 128;
+		bh_prefix_str(&host, one, sizeof(one));
+		if (bits < 32)
+			snprintf(why, BH_REASON_LEN, "host bits set in %s: write %s for that one "
+				 "address, or %s for the whole prefix (%lu addresses)", BH_Q(s), one,
+				 bh_prefix_str(&m, alt, sizeof(alt)), 1ul << bits);
+		else
+			snprintf(why, BH_REASON_LEN, "host bits set in %s: write %s for that one "
+				 "address, or %s for the whole prefix (2^%lu addresses)", BH_Q(s),
+				 one, bh_prefix_str(&m, alt, sizeof(alt)), bits);
 		return -EINVAL;
 	}
 	return 0;
