@@ -51,7 +51,7 @@ json_t *bh_flood_json(const struct bh_flood_key *k, const struct bh_flood_val *v
  * bh_event_json; only text that changed (the timestamp, an address or a name
  * that differs from the previous record's) is copied. The object returned
  * belongs to the builder and holds only until its next build: write it
- * (bh_writer_write) or copy it (bh_alert_json, json_deep_copy) before then,
+ * (bh_writer_write) or copy it (json_deep_copy) before then,
  * and never change it. NULL only without memory. One thread at a time. */
 struct bh_event_builder;
 

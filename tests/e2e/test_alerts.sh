@@ -159,7 +159,7 @@ case_expired_grant_use() {
   "version": 1,
   "partners": {
     "acme": {"cgroups": ["$CASE_CG_REL/acme"],
-             "allow": [{"to": "10.20.0.5", "proto": "tcp", "ports": ["80"], "ttl": "2s",
+             "allow": [{"id": "short", "to": "10.20.0.5", "proto": "tcp", "ports": ["80"], "ttl": "2s",
                         "purpose": "short"}]}
   }
 }
@@ -179,7 +179,7 @@ EOF2
 	finish
 	bh_log "$n denied connects after the expiry"
 	assert_event_n 1 "one expired_grant_use alert" "$a" type=alert rule=expired_grant_use \
-		severity=medium -phase reason=expired dst=10.20.0.5 dport:=80 grant.id=acme/1 \
+		severity=medium -phase reason=expired dst=10.20.0.5 dport:=80 grant.id=acme/short \
 		grant.purpose=short comm=probe
 	assert_event_n 1 "its repeats as a count" "$a" type=alert rule=expired_grant_use \
 		phase=suppressed count:=$((n - 1))
@@ -194,7 +194,7 @@ case_first_seen() {
   "version": 1,
   "partners": {
     "acme": {"cgroups": ["$CASE_CG_REL/acme"],
-             "allow": [{"to": "10.20.0.0/16", "proto": "tcp", "ports": ["80"], "purpose": "wide"}]}
+             "allow": [{"id": "wide", "to": "10.20.0.0/16", "proto": "tcp", "ports": ["80"], "purpose": "wide"}]}
   }
 }
 EOF2
@@ -214,7 +214,7 @@ EOF2
 		fail_now "no first_seen alert for 10.20.0.6"
 	finish
 	assert_event_n 1 "one first_seen alert for 10.20.0.5, across the restart" "$a" \
-		type=alert rule=first_seen dst=10.20.0.5 dport:=80 severity=low grant.id=acme/1 \
+		type=alert rule=first_seen dst=10.20.0.5 dport:=80 severity=low grant.id=acme/wide \
 		days:=7 comm=probe key='first_seen/1/tcp/10.20.0.5/80'
 	assert_event_n 2 "two first_seen alerts in all" "$a" type=alert rule=first_seen
 }
