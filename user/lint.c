@@ -46,6 +46,9 @@ struct findings {
 	const char *rule;	/* the rule of the findings being added */
 };
 
+/* A policy grant's stable id in messages (docs/policy.md "Grant ids"). */
+#define GID(g) ((g)->gid ? (g)->gid : "?")
+
 static int vadd(struct findings *f, enum where at, size_t partner, size_t idx, const char *fmt,
 		va_list ap)
 {
@@ -217,9 +220,9 @@ static int find_expired(const struct bh_policy *p, int64_t now, struct findings 
 		if (!g->expires_unix_ns || g->expires_unix_ns > now)
 			continue;
 		bh_format_unix_ts(g->expires_unix_ns, ts, sizeof(ts));
-		err = add(f, AT_EXPIRES, g->partner_idx, k, "grant %zu of partner %s expired at %s, "
-			  "before now: it allows nothing (denials say reason \"expired\")", k + 1,
-			  p->partners[g->partner_idx].name, ts);
+		err = add(f, AT_EXPIRES, g->partner_idx, k, "grant %s/%s expired at %s, "
+			  "before now: it allows nothing (denials say reason \"expired\")",
+			  p->partners[g->partner_idx].name, GID(g), ts);
 	}
 	free(nth);
 	return err;
@@ -351,7 +354,9 @@ static void label(const struct lctx *c, const struct bh_grant *g, char *buf, siz
 	char id[128];
 	size_t i = (size_t)(g - c->p->grants);
 
-	if (!c->gs || bh_grants_name(c->gs, g->id, id, sizeof(id), &purpose))
+	if (g->gid)	/* the grant's stable id (docs/policy.md "Grant ids") */
+		bh_grant_format_file_id(id, sizeof(id), name, g->gid);
+	else if (!c->gs || bh_grants_name(c->gs, g->id, id, sizeof(id), &purpose))
 		bh_grant_format_id(id, sizeof(id), name, (uint32_t)(c->nth ? c->nth[i] + 1 : i + 1), 0);
 	if (g->line)
 		snprintf(buf, len, "%s (%s, at %d:%d)", id, g->to_text ? g->to_text : "?", g->line,
@@ -595,12 +600,12 @@ static int tier_findings(const struct bh_policy *p, const size_t *nth, struct fi
 		const char *name = p->partners[g->partner_idx].name;
 
 		if (t->must_expire && !g->expires_unix_ns && !g->ttl_ns)
-			err = add(f, AT_GRANT, g->partner_idx, nth[i], "grant %zu of partner %s never "
+			err = add(f, AT_GRANT, g->partner_idx, nth[i], "grant %s/%s never "
 				  "expires: tier %s wants every grant to (add \"expires\" or \"ttl\")",
-				  nth[i] + 1, name, t->name);
+				  name, GID(g), t->name);
 		if (!err && t->require_purpose && !g->purpose)
-			err = add(f, AT_GRANT, g->partner_idx, nth[i], "grant %zu of partner %s has no "
-				  "\"purpose\": tier %s requires one", nth[i] + 1, name, t->name);
+			err = add(f, AT_GRANT, g->partner_idx, nth[i], "grant %s/%s has no "
+				  "\"purpose\": tier %s requires one", name, GID(g), t->name);
 	}
 	return err;
 }

@@ -80,9 +80,9 @@ case_ttl_standard() {
 # 3. `grant acme --to 0.0.0.0/0 --ttl 1h` in the standard tier: granted, with
 # the linter's warnings on stderr, in --json and in the policy event.
 case_jit_lint_warns() {
-	tier_policy standard '[{"to": "10.1.2.3", "proto": "tcp", "ports": ["80"]}]'
+	tier_policy standard '[{"to": "10.1.2.3", "proto": "tcp", "ports": ["80"], "id": "web"}]'
 	jit_start
-	cli grant acme --to 0.0.0.0/0 --ttl 1h
+	cli grant acme --to 0.0.0.0/0 --proto any --ports all --ttl 1h
 	assert_eq 0 "$CLI_ST" "grant --to 0.0.0.0/0 exit status (tier standard)"
 	assert_contains "warning: grant of acme to 0.0.0.0/0 grants every IPv4 address" "$CLI_ERR" \
 		"wide warning"
@@ -100,7 +100,7 @@ case_jit_lint_warns() {
 	assert_eq 2 "$(jq '.warnings | length' <<<"$CLI_OUT")" "warnings in --json"
 	assert_contains "is subsumed by acme/j1 (0.0.0.0/0)" "$(jq -r '.warnings[]' <<<"$CLI_OUT")" \
 		"subsumed by the live JIT grant"
-	assert_contains "is subsumed by acme/1 (10.1.2.3, at 9:17)" "$(jq -r '.warnings[]' <<<"$CLI_OUT")" \
+	assert_contains "is subsumed by acme/web (10.1.2.3, at 9:17)" "$(jq -r '.warnings[]' <<<"$CLI_OUT")" \
 		"subsumed by the policy-file grant"
 	stop_ok
 }
@@ -109,7 +109,7 @@ case_jit_lint_warns() {
 case_jit_lint_refuses() {
 	tier_policy critical '[]'
 	jit_start
-	cli grant acme --to 0.0.0.0/0 --ttl 30m --purpose "all of it"
+	cli grant acme --to 0.0.0.0/0 --proto any --ports all --ttl 30m --purpose "all of it"
 	assert_eq 1 "$CLI_ST" "grant --to 0.0.0.0/0 exit status (tier critical)"
 	assert_contains "grant of acme to 0.0.0.0/0 grants every IPv4 address: grant the partner's endpoints, not the internet (tier critical refuses a grant the linter warns about)" \
 		"$CLI_ERR" "the refusal names the finding"
@@ -121,18 +121,18 @@ case_jit_lint_refuses() {
 # 5. `run` and `apply` print the warnings `check` prints, FILE:LINE:COLUMN.
 case_run_apply_warn() {
 	local f2="$CASE_DIR/wide.json"
-	tier_policy standard '[{"to": "10.0.0.0/8", "proto": "tcp", "ports": ["80"]}]'
+	tier_policy standard '[{"to": "10.0.0.0/8", "proto": "tcp", "ports": ["80"], "id": "web"}]'
 	jit_start
 	assert_file_has "$CASE_DIR/bulkhead.err" \
-		"$POLICY:9:24: warning: acme/1 (10.0.0.0/8, at 9:17) is a /8, wider than tier standard" \
+		"$POLICY:9:24: warning: acme/web (10.0.0.0/8, at 9:17) is a /8, wider than tier standard" \
 		"run prints the linter's warning"
 	sed 's#10.0.0.0/8#0.0.0.0/0#' "$POLICY" >"$f2"
 	cli apply "$f2"
 	assert_eq 0 "$CLI_ST" "apply exit status"
-	assert_contains "$f2:9:24: warning: acme/1 (0.0.0.0/0, at 9:17) grants every IPv4 address" \
+	assert_contains "$f2:9:24: warning: acme/web (0.0.0.0/0, at 9:17) grants every IPv4 address" \
 		"$CLI_ERR" "apply prints the linter's warning"
 	cli check "$f2"
-	assert_contains "$f2:9:24: warning: acme/1 (0.0.0.0/0, at 9:17) grants every IPv4 address" \
+	assert_contains "$f2:9:24: warning: acme/web (0.0.0.0/0, at 9:17) grants every IPv4 address" \
 		"$CLI_ERR" "check prints the same"
 	stop_ok
 }
@@ -140,23 +140,23 @@ case_run_apply_warn() {
 # 6. check: warnings keep exit 0; --strict exits 1; --json lists the findings.
 case_check_strict() {
 	CASE_CG_REL=bh-tiers.slice/x
-	tier_policy standard '[{"to": "10.0.0.1", "proto": "tcp", "ports": ["80"]}, {"to": "10.0.0.1", "proto": "tcp", "ports": ["80"]}]'
+	tier_policy standard '[{"to": "10.0.0.1", "proto": "tcp", "ports": ["80"], "id": "a"}, {"to": "10.0.0.1", "proto": "tcp", "ports": ["80"], "id": "b"}]'
 	cli check "$POLICY"
 	assert_eq 0 "$CLI_ST" "check exit status with warnings"
-	assert_contains "$POLICY:9:70: warning: acme/2 (10.0.0.1, at 9:70) duplicates acme/1 (10.0.0.1, at 9:17)" "$CLI_ERR" \
+	assert_contains "$POLICY:9:81: warning: acme/b (10.0.0.1, at 9:81) duplicates acme/a (10.0.0.1, at 9:17)" "$CLI_ERR" \
 		"duplicate warning"
 	cli check --strict "$POLICY"
 	assert_eq 1 "$CLI_ST" "check --strict exit status with warnings"
 	assert_contains "and --strict makes them errors" "$CLI_ERR" "--strict says why"
 	cli check --json "$POLICY"
 	assert_eq 0 "$CLI_ST" "check --json exit status"
-	assert_eq '{"rule":"duplicate","line":9,"column":70,"partner":"acme"}' \
+	assert_eq '{"rule":"duplicate","line":9,"column":81,"partner":"acme"}' \
 		"$(jq -c '.findings[] | select(.rule) | {rule, line, column, partner}' <<<"$CLI_OUT")" \
 		"the finding in --json"
-	tier_policy high '[{"to": "10.0.0.1", "proto": "tcp", "ports": ["80"], "purpose": "p"}]'
+	tier_policy high '[{"to": "10.0.0.1", "proto": "tcp", "ports": ["80"], "purpose": "p", "id": "web"}]'
 	cli check "$POLICY"
 	assert_eq 1 "$CLI_ST" "check exit status: tier high, a grant without expiry"
-	assert_eq "$POLICY:9:17: grant 1 of partner acme never expires: tier high wants every grant to (add \"expires\" or \"ttl\")" \
+	assert_eq "$POLICY:9:17: grant acme/web never expires: tier high wants every grant to (add \"expires\" or \"ttl\")" \
 		"$CLI_ERR" "the tier error, FILE:LINE:COLUMN"
 }
 

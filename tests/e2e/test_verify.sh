@@ -19,7 +19,7 @@ verify_policy() {
     "acme": {
       "cgroups": ["$CASE_CG_REL/acme"],
       "allow": [
-        {"to": "10.20.0.0/24", "proto": "tcp", "ports": ["8000-8100"], "purpose": "api range"},
+        {"to": "10.20.0.0/24", "proto": "tcp", "ports": ["8000-8100"], "purpose": "api range", "id": "api"},
         {"to": "192.0.2.7", "proto": "icmp"},
         {"to": "fd00:20::/64", "proto": "udp", "ports": ["53"]}
       ]
@@ -51,7 +51,7 @@ case_verify_as_expected() {
 	probe_is "$CLI_OUT" "tcp 10.20.0.0:8000" kernel allow
 	probe_is "$CLI_OUT" "tcp 10.20.0.0:8000" errno ENETUNREACH
 	probe_is "$CLI_OUT" "tcp 10.20.0.255:8100" kernel allow
-	probe_is "$CLI_OUT" "tcp 10.20.0.128:8000" rule "granted acme/1 (event)"
+	probe_is "$CLI_OUT" "tcp 10.20.0.128:8000" rule "granted acme/api (event)"
 	probe_is "$CLI_OUT" "tcp 10.20.0.6:443" rule "never (event)"
 	probe_is "$CLI_OUT" "tcp 10.20.0.0:8101" kernel deny
 	probe_is "$CLI_OUT" "tcp 10.20.0.0:7999" kernel deny
