@@ -93,6 +93,15 @@ end),
 	 else "", "Sustainable rate (1x): \($x.median | commas) events/s, the highest offer, in steps of 1.25x from what the writer got out with the generator flat out, that ran without ring loss and with lines written at >= 95 % of the offer." end)
 end),
 
+(if (cases("scan") | length) == 0 then empty else
+	"",
+	"### 7. Scan of 65,535 ports of one host at full speed (denied connects; counted exactly, one alert per host)",
+	"",
+	"| attempts | attempts/s | counted (sum of counts) | scan alerts | lines written | daemon CPU-seconds |",
+	"|---|---|---|---|---|---|",
+	"| \(cell("scan"; "one-host"; "attempts"; "bulkhead"; commas)) | \(cell("scan"; "one-host"; "attempts_per_s"; "bulkhead"; commas)) | \(cell("scan"; "one-host"; "counted"; "bulkhead"; commas)) | \(cell("scan"; "one-host"; "scan_alerts"; "bulkhead"; commas)) | \(cell("scan"; "one-host"; "lines"; "bulkhead"; commas)) | \(cell("scan"; "one-host"; "daemon_cpu_s"; "bulkhead"; dp(2))) |"
+end),
+
 (if (cases("trace") | length) == 0 then empty else
 	"",
 	"### 6. bulkhead trace --summary (generated log: a rotated chain with two gzipped files, a second partner, host.jsonl; one CPU)",

@@ -11,7 +11,7 @@
 #
 #   bench/run.sh [--quick] [--only "SECTIONS"] [--update-docs]
 #
-# Sections: connect throughput scale hooks events trace soak (default: all).
+# Sections: connect throughput scale hooks events trace soak scan (default: all).
 # `--only trace` runs the `bulkhead trace --summary` section alone.
 # --quick: a short validation run (1 s samples, scale up to 100k).
 # --update-docs: after the run, put results.md into
@@ -36,7 +36,7 @@ BUILD=$SRC/build
 OUT=${BENCH_OUT:-$BUILD/bench}
 case $OUT in /*) ;; *) OUT=$PWD/$OUT ;; esac
 BULKHEAD=${BULKHEAD:-$BUILD/bulkhead}
-ONLY="connect throughput scale hooks events trace soak"
+ONLY="connect throughput scale hooks events trace soak scan"
 QUICK=0
 UPDATE_DOCS=0
 
@@ -319,7 +319,8 @@ daemon_start() {
 	# shellcheck disable=SC2016
 	exec {DAEMON_FD}< <(exec sh -c 'echo $$ >"$1/cgroup.procs" || exit 125; shift; exec "$@"' \
 		bench "$CGB/daemon" "${pre[@]}" "$BULKHEAD" run --policy "$policy" --pin-dir "$PINDIR" \
-		--control "$W/control.sock" --log-dir "$W/logs" "$@" 2>>"$W/daemon.err")
+		--control "$W/control.sock" --log-dir "$W/logs" --state-dir "$W/state" "$@" \
+		2>>"$W/daemon.err")
 	DAEMON_PID=$!
 	while IFS= read -r -t 300 -u "$DAEMON_FD" line; do
 		[ "$line" = ready ] && break
@@ -849,6 +850,44 @@ section_soak() {
 
 # ------------------------------------------------------------------ main
 
+# 7. A scan of 65,535 ports of one host at full speed: every attempt counted
+# (the counts of acme's lines add up), one scan alert per host; the rate and
+# the daemon's CPU. A new host each round (an alert's key is suppressed for
+# an hour).
+section_scan() {
+	local r out att sum nal i c0 c1 t0 tl hz wall cpu lines f="$W/logs/acme.jsonl"
+	say "7. scan: 65,535 denied ports of one host at full speed"
+	daemon_start "$W/policy.json"
+	hz=$(getconf CLK_TCK)
+	for r in 1 2 3; do
+		log_truncate
+		c0=$(daemon_cpu_ticks)
+		t0=$(now_us)
+		out=$(run_in "$NS_C" partners.slice/acme "$CPU_CLIENT" "$OUT/denygen" -d 600 -c 65535 -n 1 \
+			"10.98.$r.1" 2>>"$W/clients.err")
+		att=$(num attempts <<<"$out")
+		for i in $(seq 120); do	# the windows close 2-3 s after the scan
+			sum=$(jq -s '[.[] | select(.verdict == "deny") | .count] | add // 0' "$f" 2>/dev/null)
+			nal=$(jq -s '[.[] | select(.type == "alert" and .rule == "scan" and .phase == null)] | length' "$f" 2>/dev/null)
+			[ "$sum" = "$att" ] && [ "${nal:-0}" -ge 1 ] && break
+			sleep 0.25
+		done
+		tl=$(log_mtime_us)
+		c1=$(daemon_cpu_ticks)
+		lines=$(wc -l <"$f")
+		wall=$(secs_between "$t0" "$tl")
+		cpu=$(calc %.3f "$((c1 - c0)) / $hz")
+		rec scan one-host bulkhead "$r" attempts_per_s "$(num rate <<<"$out")"
+		rec scan one-host bulkhead "$r" attempts "$att"
+		rec scan one-host bulkhead "$r" counted "$sum"
+		rec scan one-host bulkhead "$r" scan_alerts "$nal"
+		rec scan one-host bulkhead "$r" lines "$lines"
+		rec scan one-host bulkhead "$r" daemon_cpu_s "$cpu"
+		say "   round $r: $att attempts at $(num rate <<<"$out")/s, counted $sum, $nal scan alert(s), $lines lines, daemon CPU ${cpu}s over ${wall}s"
+	done
+	daemon_stop
+}
+
 for s in $ONLY; do
 	case $s in
 	connect) section_connect ;;
@@ -858,6 +897,7 @@ for s in $ONLY; do
 	events) section_events ;;
 	trace) section_trace ;;
 	soak) section_soak ;;
+	scan) section_scan ;;
 	*) die "unknown section $s" ;;
 	esac
 done

@@ -135,4 +135,47 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } bh_flowrep SEC(".maps");
 
+/* Scan aggregation and per-partner budgets (report.bpf.h). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, BH_MAX_SCAN_KEYS);
+	__type(key, struct bh_scan_key);
+	__type(value, struct bh_scan_val);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} bh_scan SEC(".maps");
+
+/* An empty bh_scan value per CPU to create keys from (too big for the stack). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct bh_scan_val);
+} bh_scan_zero SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, BH_MAX_PARTNERS);
+	__type(key, __u32);
+	__type(value, struct bh_budget);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} bh_budget SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, BH_MAX_PARTNERS);
+	__type(key, __u32);
+	__type(value, struct bh_plost);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} bh_plost SEC(".maps");
+
+/* Userspace only: the bh_plost totals already reported, by partner id. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, BH_MAX_PARTNERS);
+	__type(key, __u32);
+	__type(value, struct bh_plost);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} bh_plost_rep SEC(".maps");
+
 #endif /* BH_MAPS_BPF_H */

@@ -2,7 +2,9 @@
 /*
  * Event reporting: records into the bh_events ring (struct bh_event, with
  * the task, cgroup and socket it came from), denials aggregated per window in
- * bh_flood, and what was emitted or lost counted in bh_lost.
+ * bh_flood (per tuple, within the partner's detail budget, bh_budget) and in
+ * bh_scan (per host, every denial, with its ports), and what was emitted or
+ * lost counted in bh_lost (host-wide) and bh_plost (per partner).
  */
 #ifndef BH_REPORT_BPF_H
 #define BH_REPORT_BPF_H
@@ -91,6 +93,24 @@ static __always_inline void bh_fill_origin(struct bh_event *e, const struct bh_s
 	e->cookie = bpf_get_socket_cookie(src->ctx);
 }
 
+enum bh_plstat { BH_PL_RING_FULL, BH_PL_UNFOLDED, BH_PL_SCAN_FULL, BH_PL_OVER_BUDGET };
+
+static __always_inline void bh_plost_inc(__u32 partner, enum bh_plstat what)
+{
+	struct bh_plost *l = bpf_map_lookup_elem(&bh_plost, &partner);
+
+	if (!l)
+		return;
+	if (what == BH_PL_RING_FULL)
+		l->ring_full++;
+	else if (what == BH_PL_UNFOLDED)
+		l->unfolded++;
+	else if (what == BH_PL_SCAN_FULL)
+		l->scan_full++;
+	else
+		l->over_budget++;
+}
+
 static __always_inline int bh_emit(const struct bh_src *src, const struct bh_sk *s, __u32 partner,
 				   const struct bh_tuple *t, __u8 type, __u8 verdict,
 				   __u8 reason, __u32 grant, __u64 count, __u64 now)
@@ -99,6 +119,7 @@ static __always_inline int bh_emit(const struct bh_src *src, const struct bh_sk 
 
 	if (!e) {
 		bh_evstat_inc(BH_EVSTAT_RING_FULL);
+		bh_plost_inc(partner, BH_PL_RING_FULL);
 		return -1;
 	}
 	__builtin_memset(e, 0, sizeof(*e));
@@ -120,10 +141,73 @@ static __always_inline int bh_emit(const struct bh_src *src, const struct bh_sk 
 	return 0;
 }
 
-/* A deny or audit decision: the first per (partner, dst, dport, proto, reason)
- * in a window is an event; the rest are counted in bh_flood and flushed by
- * userspace as one event with `count`. An event that cannot be reserved is
- * kept as a count too, so counts always add up to the attempts. */
+/* One more new flood key for partner in window: 1 while within its detail
+ * budget. The reset at a new window may race with another CPU's take: the
+ * budget is approximate, the counts it decides between are not. */
+static __always_inline int bh_budget_take(__u32 partner, __u64 window)
+{
+	struct bh_budget *b = bpf_map_lookup_elem(&bh_budget, &partner);
+
+	if (!b)
+		return 1;
+	if (b->window != window) {
+		b->window = window;
+		b->used = 0;
+	}
+	return __sync_fetch_and_add(&b->used, 1) < BH_PARTNER_EVENTS_PER_WINDOW;
+}
+
+/* Every denial, per (partner, host, proto, reason) and window, with its port
+ * set; folded: the attempt is in no event or flood key. Returns 0, or -1 when
+ * bh_scan is full (the attempt is in no scan count). */
+static __always_inline int bh_scan_add(const struct bh_src *src, __u32 partner,
+				       const struct bh_tuple *t, const struct bh_decision *d,
+				       __u64 window, __u64 now, int folded)
+{
+	struct bh_scan_key k = {};
+	struct bh_scan_val *v;
+	__u64 bit = 1ull << (t->dport & 63), old;
+	__u32 w = (t->dport >> 6) & (BH_SCAN_PORT_WORDS - 1);
+
+	k.window = window;
+	k.partner = partner;
+	k.proto = t->proto;
+	k.reason = d->reason;
+	__builtin_memcpy(k.daddr, t->addr, 16);
+	v = bpf_map_lookup_elem(&bh_scan, &k);
+	if (!v) {
+		struct bh_scan_val *nv;
+		__u32 zero = 0;
+
+		/* the 8 KiB value cannot live on the stack: start from an
+		 * empty one of bh_scan_zero */
+		nv = bpf_map_lookup_elem(&bh_scan_zero, &zero);
+		if (!nv)
+			return -1;
+		nv->verdict = d->verdict;
+		nv->hook = src->hook;
+		bpf_map_update_elem(&bh_scan, &k, nv, BPF_NOEXIST);
+		v = bpf_map_lookup_elem(&bh_scan, &k);
+		if (!v)
+			return -1;
+	}
+	__sync_fetch_and_add(&v->attempts, 1);
+	if (folded)
+		__sync_fetch_and_add(&v->folded, 1);
+	v->last_ts_boot_ns = now;
+	old = __sync_fetch_and_or(&v->ports[w], bit);
+	if (!(old & bit))
+		__sync_fetch_and_add(&v->distinct, 1);
+	return 0;
+}
+
+/* A deny or audit decision. Per (partner, dst, dport, proto, reason) in a
+ * window: the first is an event, the rest are counted in bh_flood and flushed
+ * by userspace as one event with `count`; an event that cannot be reserved is
+ * kept as a count too. A partner over its detail budget opens no new key: its
+ * attempt is counted in bh_scan only (folded), which userspace reports per
+ * host. Every attempt is in bh_scan as well (for the scan alert). So the
+ * counts always add up to the attempts. */
 static __always_inline void bh_report_deny(const struct bh_src *src, const struct bh_sk *s,
 					   __u32 partner, const struct bh_tuple *t,
 					   const struct bh_decision *d)
@@ -143,8 +227,20 @@ static __always_inline void bh_report_deny(const struct bh_src *src, const struc
 	if (v) {
 		__sync_fetch_and_add(&v->suppressed, 1);
 		v->last_ts_boot_ns = now;
+		if (bh_scan_add(src, partner, t, d, k.window, now, 0))
+			bh_plost_inc(partner, BH_PL_SCAN_FULL);
 		return;
 	}
+	if (!bh_budget_take(partner, k.window)) {
+		bh_plost_inc(partner, BH_PL_OVER_BUDGET);
+		if (bh_scan_add(src, partner, t, d, k.window, now, 1)) {
+			bh_plost_inc(partner, BH_PL_SCAN_FULL);
+			bh_plost_inc(partner, BH_PL_UNFOLDED);	/* only counted here */
+		}
+		return;
+	}
+	if (bh_scan_add(src, partner, t, d, k.window, now, 0))
+		bh_plost_inc(partner, BH_PL_SCAN_FULL);
 	nv.last_ts_boot_ns = now;
 	nv.verdict = d->verdict;
 	nv.hook = src->hook;

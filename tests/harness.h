@@ -17,6 +17,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 struct bh_harness {
@@ -97,6 +98,17 @@ static void T_SKIP(const char *fmt, ...)
 	vprintf(fmt, ap);
 	va_end(ap);
 	putchar('\n');
+}
+
+/* Remove a test's temporary directory tree (rm -rf); says so when it cannot. */
+__attribute__((unused))
+static void T_RMTREE(const char *dir)
+{
+	char cmd[512];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	if (system(cmd))
+		fprintf(stderr, "could not remove %s\n", dir);
 }
 
 /* Print the summary line; returns the exit status (1 on any failure). */

@@ -30,6 +30,7 @@ bin=${BH_TEST_BIN_DIR:-build}
 run_suite "unit: policy parser and compiler" "$bin/test_policy"
 run_suite "unit: criticality tiers and grant linter" "$bin/test_tiers"
 run_suite "unit: event JSON and writer" "$bin/test_events"
+run_suite "unit: alerts (suppression, scan counts, state files)" "$bin/test_alerts"
 run_suite "unit: trace log parser, merge and filters" "$bin/test_trace"
 run_suite "unit: regressions of fuzzing findings" "$bin/test_fuzzfix"
 run_suite "unit: make deps installs every command the tests call" tests/unit/deps_check.sh

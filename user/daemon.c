@@ -23,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <bpf/libbpf.h>
+#include "alerts.h"
 #include "bind.h"
 #include "cgroup.h"
 #include "control.h"
@@ -40,6 +41,8 @@
 #include "notify.h"
 #include "ops.h"
 #include "policy.h"
+#include "scan.h"
+#include "seen.h"
 #include "sha256.h"
 
 #define BH_CG_CACHE 256
@@ -52,6 +55,10 @@ struct bh_daemon {
 	uint64_t expiry_checked_ns;	/* expiries up to here have been acted on */
 	struct bh_writer *w;
 	struct bh_event_builder *eb;	/* kernel records -> JSON, no allocation per record */
+	struct bh_alerts *alerts;	/* suppression and per-partner per-rule totals */
+	struct bh_scan *scan;		/* the scan rule's counts */
+	struct bh_seen *seen_dst;	/* first_seen: destinations reached, by partner */
+	struct bh_seen *seen_id;	/* identity_reuse: learning starts, identities */
 	struct ring_buffer *rb;
 	struct bh_clock clk;
 	char grant_name[128];		/* name_grant's answer, until its next call */
@@ -184,6 +191,87 @@ static struct bh_namer namer_of(struct bh_daemon *d)
 
 /* ---- kernel records ---- */
 
+static int64_t unix_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000000ll + ts.tv_nsec;
+}
+
+/* The settings of partner id's tier (the default tier for an unknown id). */
+static const struct bh_tier *tier_of(const struct bh_daemon *d, uint32_t id)
+{
+	uint32_t i;
+
+	for (i = 0; i < d->gs.pol.npartners; i++)
+		if (d->gs.pol.partners[i].id == id)
+			break;
+	return bh_partner_tier(&d->gs.pol, i);
+}
+
+static void raise_alert(struct bh_daemon *d, struct bh_alert *al)
+{
+	al->partner = name_partner(d, al->partner_id);
+	al->org = al->partner ? name_org(d, al->partner_id) : NULL;
+	al->floor = tier_of(d, al->partner_id)->severity_floor;
+	bh_alerts_raise(d->alerts, d->w, al, unix_now());
+}
+
+/* The evidence fields of a decision that raised an alert. */
+static json_t *decision_evidence(const json_t *obj)
+{
+	static const char *const keys[] = {
+		"verdict", "reason", "grant", "hook", "proto", "src", "dst", "dport", "pid",
+		"uid", "comm", "cgroup", "cgroup_id", "aggregated", "window_start",
+	};
+	json_t *o = json_object();
+
+	for (size_t i = 0; o && i < sizeof(keys) / sizeof(keys[0]); i++) {
+		json_t *v = json_object_get(obj, keys[i]);
+
+		if (v)
+			json_object_set_new(o, keys[i], json_deep_copy(v));
+	}
+	json_object_set_new(o, "ts", json_deep_copy(json_object_get(obj, "ts")));
+	return o;
+}
+
+/* A decision whose reason is a rule's (never, use_after_revoke,
+ * expired_grant_use, unknown_identity): its alert, keyed by what repeats. */
+static void decision_alert(struct bh_daemon *d, const struct bh_event *e, const json_t *obj)
+{
+	int rule = bh_reason_rule(e->reason);
+	const char *dst = json_string_value(json_object_get(obj, "dst"));
+	const char *cg = json_string_value(json_object_get(obj, "cgroup"));
+	char key[512], msg[512];
+	struct bh_alert al = { .rule = (unsigned int)rule, .partner_id = e->partner,
+			       .count = e->count, .key = key, .message = msg };
+
+	if (rule < 0)
+		return;
+	switch (rule) {
+	case BH_RULE_UNKNOWN_IDENTITY:
+		snprintf(key, sizeof(key), "unknown_identity/%llu",
+			 (unsigned long long)e->cgroup_id);
+		snprintf(msg, sizeof(msg), "a cgroup bound to no partner (%s) tried the network: "
+			 "%s %s:%u", cg ? cg : "removed", bh_proto_str(e->proto), dst ? dst : "?",
+			 e->dport);
+		break;
+	default:	/* aggregated lines have no grant: keyed by destination */
+		snprintf(key, sizeof(key), "%s/%u/%s/%s/%u", bh_rule_str(rule), e->partner,
+			 bh_proto_str(e->proto), dst ? dst : "?", e->dport);
+		snprintf(msg, sizeof(msg), rule == BH_RULE_NEVER ?
+			 "tried a never-listed destination: %s %s:%u" :
+			 rule == BH_RULE_EXPIRED_GRANT_USE ?
+			 "still using an expired grant: %s %s:%u" :
+			 "used a destination after its grant was revoked: %s %s:%u",
+			 bh_proto_str(e->proto), dst ? dst : "?", e->dport);
+	}
+	al.evidence = decision_evidence(obj);
+	raise_alert(d, &al);
+}
+
 /* A decision's object (the builder's, valid until its next build) to its
  * partner's file; one that deserves a human also raises an alert (in
  * addition, so counts are unaffected), in that file and host.jsonl. */
@@ -194,9 +282,101 @@ static void emit_decision(struct bh_daemon *d, const struct bh_event *e, const j
 	if (!obj)
 		return;
 	d->records++;
-	if (e->type == BH_EV_DECISION && bh_reason_alerts(e->reason))
-		bh_writer_emit_both(d->w, partner, bh_alert_json(obj, bh_reason_str(e->reason)));
 	bh_writer_write(d->w, partner, obj);
+	if (e->type == BH_EV_DECISION)
+		decision_alert(d, e, obj);
+}
+
+/* Is cgroup path cg (relative to the mount) one of partner pidx's bound
+ * cgroups or below one? */
+static int cgroup_of_partner(const struct bh_partner *p, const char *cg)
+{
+	for (size_t i = 0; i < p->ncgroups; i++) {
+		size_t n = strlen(p->cgroups[i]);
+
+		if (!strncmp(cg, p->cgroups[i], n) && (cg[n] == '\0' || cg[n] == '/'))
+			return 1;
+	}
+	return 0;
+}
+
+static const struct bh_partner *partner_of(const struct bh_daemon *d, uint32_t id)
+{
+	for (size_t i = 0; id && i < d->gs.pol.npartners; i++)
+		if (d->gs.pol.partners[i].id == id)
+			return &d->gs.pol.partners[i];
+	return NULL;
+}
+
+/* first_seen: a flow of a wide grant (or of a tier that asks for every grant)
+ * to an address:port the partner has not reached within --first-seen-days. */
+static void first_seen_check(struct bh_daemon *d, const struct bh_event *e, const json_t *obj)
+{
+	const struct bh_partner *p = partner_of(d, e->partner);
+	const char *dst = json_string_value(json_object_get(obj, "dst"));
+	int plen = bh_grants_plen(&d->gs, e->grant);
+	int64_t now = (int64_t)time(NULL), last;
+	char key[512], msg[512], akey[512];
+	struct bh_alert al = { .rule = BH_RULE_FIRST_SEEN, .partner_id = e->partner, .count = 1,
+			       .key = akey, .message = msg };
+
+	if (e->type != BH_EV_FLOW_NEW || !p || !dst || !d->seen_dst)
+		return;
+	if (!tier_of(d, e->partner)->first_seen && (plen < 0 || plen == 128))
+		return;
+	snprintf(key, sizeof(key), "%s\t%s\t%s\t%u", p->name, bh_proto_str(e->proto), dst,
+		 e->dport);
+	last = bh_seen_get(d->seen_dst, key);
+	bh_seen_put(d->seen_dst, key, now);
+	if (last && now - last <= (int64_t)d->o->first_seen_days * 86400)
+		return;
+	snprintf(akey, sizeof(akey), "first_seen/%u/%s/%s/%u", e->partner,
+		 bh_proto_str(e->proto), dst, e->dport);
+	snprintf(msg, sizeof(msg), "first connection within %u days to %s %s:%u",
+		 d->o->first_seen_days, bh_proto_str(e->proto), dst, e->dport);
+	al.evidence = decision_evidence(obj);
+	json_object_set_new(al.evidence, "days", json_integer(d->o->first_seen_days));
+	if (last)
+		json_object_set_new(al.evidence, "last_seen_unix", json_integer(last));
+	raise_alert(d, &al);
+}
+
+/* identity_reuse: a (comm, uid) the partner did not use in its learning
+ * period, or traffic of the partner from a cgroup that is not bound to it. */
+static void identity_check(struct bh_daemon *d, const struct bh_event *e, const json_t *obj)
+{
+	const struct bh_partner *p = partner_of(d, e->partner);
+	const char *comm = json_string_value(json_object_get(obj, "comm"));
+	const char *cg = json_string_value(json_object_get(obj, "cgroup"));
+	int64_t now = (int64_t)time(NULL), start;
+	char key[512], msg[512], akey[512];
+	struct bh_alert al = { .rule = BH_RULE_IDENTITY_REUSE, .partner_id = e->partner,
+			       .count = e->count ? e->count : 1, .key = akey, .message = msg };
+
+	if (!p || !(e->flags & BH_EVF_TASK) || !comm || !d->seen_id)
+		return;
+	if (cg && !cgroup_of_partner(p, cg)) {
+		snprintf(akey, sizeof(akey), "identity_reuse/%u/cgroup/%s", e->partner, cg);
+		snprintf(msg, sizeof(msg), "traffic of %s from a cgroup not bound to it: %s",
+			 p->name, cg);
+	} else {
+		snprintf(key, sizeof(key), "learn\t%s", p->name);
+		start = bh_seen_get(d->seen_id, key);
+		if (!start)
+			bh_seen_put(d->seen_id, key, start = now);
+		snprintf(key, sizeof(key), "id\t%s\t%s\t%u", p->name, comm, e->uid);
+		if ((now - start) * 1000000000ll < d->o->learn_ns) {
+			bh_seen_put(d->seen_id, key, now);
+			return;
+		}
+		if (bh_seen_get(d->seen_id, key))
+			return;
+		snprintf(akey, sizeof(akey), "identity_reuse/%u/%s/%u", e->partner, comm, e->uid);
+		snprintf(msg, sizeof(msg), "%s used by a process not seen in its learning period: "
+			 "comm %s uid %u", p->name, comm, e->uid);
+	}
+	al.evidence = decision_evidence(obj);
+	raise_alert(d, &al);
 }
 
 static int on_record(void *ctx, void *data, size_t len)
@@ -204,10 +384,16 @@ static int on_record(void *ctx, void *data, size_t len)
 	struct bh_daemon *d = ctx;
 	struct bh_namer n = namer_of(d);
 	struct bh_event e;
+	const json_t *obj;
 
 	if (bh_event_decode(data, len, &e))
 		return 0;	/* not ours: a record from a different ABI */
-	emit_decision(d, &e, bh_event_build(d->eb, &e, &n, &d->clk));
+	obj = bh_event_build(d->eb, &e, &n, &d->clk);
+	emit_decision(d, &e, obj);
+	if (obj) {
+		first_seen_check(d, &e, obj);
+		identity_check(d, &e, obj);
+	}
 	return 0;
 }
 
@@ -263,7 +449,8 @@ static int flush_window(void *ctx, const struct bh_flood_key *k, const struct bh
 	struct bh_namer nm = namer_of(f->d);
 	struct bh_event e = {
 		.type = BH_EV_DECISION, .partner = k->partner, .reason = k->reason,
-		.verdict = v->verdict,
+		.verdict = v->verdict, .proto = k->proto, .dport = k->dport,
+		.count = v->suppressed, .hook = v->hook,
 	};
 
 	if (!f->all && k->window + 2 > f->cur)
@@ -282,6 +469,108 @@ static void flush_floods(struct bh_daemon *d, int all)
 	struct flood_flush f = { d, boot_now() / BH_FLOOD_WINDOW_NS, all };
 
 	bh_maps_flood_drain(bh_loader_maps(d->l), flush_window, &f);
+}
+
+struct scan_flush {
+	struct bh_daemon *d;
+	uint64_t cur;
+	int all;
+};
+
+static int flush_scan_window(void *ctx, const struct bh_scan_key *k, const struct bh_scan_val *v)
+{
+	struct scan_flush *f = ctx;
+	struct bh_namer nm = namer_of(f->d);
+
+	if (!f->all && k->window + 2 > f->cur)
+		return 0;
+	bh_scan_add(f->d->scan, k, v);
+	if (v->folded) {
+		f->d->records++;
+		bh_writer_emit(f->d->w, name_partner(f->d, k->partner),
+			       bh_scan_json(k, v, &nm, &f->d->clk));
+	}
+	return 1;
+}
+
+/* Per-host denial windows that have closed (as flush_floods): the scan
+ * rule's counts, and the per-host lines of attempts with no event. */
+static void flush_scans(struct bh_daemon *d, int all)
+{
+	struct scan_flush f = { d, boot_now() / BH_FLOOD_WINDOW_NS, all };
+
+	bh_maps_scan_drain(bh_loader_maps(d->l), flush_scan_window, &f);
+	bh_scan_tick(d->scan);
+}
+
+static void scan_limits(void *ctx, uint32_t partner, struct bh_scan_limits *l)
+{
+	const struct bh_tier *t = tier_of(ctx, partner);
+
+	l->ports = t->scan_ports;
+	l->hosts = t->scan_hosts;
+	l->window_ns = t->scan_window_ns;
+}
+
+static void scan_found(void *ctx, const struct bh_scan_found *f)
+{
+	struct bh_daemon *d = ctx;
+	char dst[64], key[256], msg[256];
+	struct bh_alert al = { .rule = BH_RULE_SCAN, .partner_id = f->partner, .count = 1,
+			       .key = key, .message = msg, .evidence = json_object() };
+	const char *proto = bh_proto_str(f->proto);
+	long long w = (long long)(f->window_ns / 1000000000);
+
+	bh_addr_str(f->dst, dst, sizeof(dst));
+	json_object_set_new(al.evidence, "proto", json_string(proto));
+	json_object_set_new(al.evidence, "window_s", json_integer(w));
+	if (f->by_host) {
+		snprintf(key, sizeof(key), "scan/%u/host/%s/%s", f->partner, proto, dst);
+		snprintf(msg, sizeof(msg), "denied attempts to %u distinct %s ports of %s "
+			 "within %llds", f->distinct, proto, dst, w);
+		json_object_set_new(al.evidence, "dst", json_string(dst));
+		json_object_set_new(al.evidence, "distinct_ports", json_integer(f->distinct));
+		json_object_set_new(al.evidence, "attempts", json_integer((json_int_t)f->attempts));
+		json_object_set_new(al.evidence, "first_port", json_integer(f->first_port));
+		json_object_set_new(al.evidence, "last_port", json_integer(f->last_port));
+	} else {
+		snprintf(key, sizeof(key), "scan/%u/port/%s/%u", f->partner, proto, f->dport);
+		snprintf(msg, sizeof(msg), "denied attempts to %u distinct hosts on %s port %u "
+			 "within %llds", f->distinct, proto, f->dport, w);
+		json_object_set_new(al.evidence, "dport", json_integer(f->dport));
+		json_object_set_new(al.evidence, "distinct_hosts", json_integer(f->distinct));
+	}
+	raise_alert(d, &al);
+}
+
+/* What one partner lost, in its own file only (against what was reported:
+ * pinned in bh_plost_rep, so a restart neither repeats nor forgets). */
+static void report_partner_loss(struct bh_daemon *d, uint32_t id, const char *partner)
+{
+	const struct bh_maps *m = bh_loader_maps(d->l);
+	struct bh_plost now, rep = {};
+	static const struct {
+		const char *what;
+		size_t off;
+	} f[] = {
+		{ "partner_ring", offsetof(struct bh_plost, ring_full) },
+		{ "partner_unfolded", offsetof(struct bh_plost, unfolded) },
+		{ "partner_scan_map", offsetof(struct bh_plost, scan_full) },
+	};
+
+	if (bh_maps_plost_read(m, id, &now))
+		return;
+	bh_maps_plost_rep_read(m, id, &rep);
+	for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++) {
+		uint64_t n = *(uint64_t *)((char *)&now + f[i].off);
+		uint64_t r = *(uint64_t *)((char *)&rep + f[i].off);
+
+		if (n > r)
+			bh_writer_emit(d->w, partner, bh_event_partner_loss(f[i].what, partner,
+									     n - r));
+	}
+	if (memcmp(&now, &rep, sizeof(now)))
+		bh_maps_plost_rep_write(m, id, &now);
 }
 
 static void loss_if(struct bh_daemon *d, const char *what, uint64_t now, uint64_t reported)
@@ -310,6 +599,8 @@ static void report_loss(struct bh_daemon *d)
 	loss_if(d, "uncounted_denies", now.lost.uncounted, d->reported.lost.uncounted);
 	/* fewer than reported: bound paths were removed with their counts */
 	loss_if(d, "lifecycle_ring", now.lifecycle_lost, d->reported.lifecycle_lost);
+	for (size_t i = 0; i < d->gs.pol.npartners; i++)
+		report_partner_loss(d, d->gs.pol.partners[i].id, d->gs.pol.partners[i].name);
 	if (memcmp(&d->reported, &now, sizeof(now)))
 		bh_maps_reported_write(m, &now);
 	d->reported = now;
@@ -382,6 +673,11 @@ static void run_cutoff(struct bh_daemon *d)
 
 /* ---- metrics ---- */
 
+static uint64_t alerts_total(const void *ctx, uint32_t partner_id, unsigned int rule)
+{
+	return bh_alerts_total(ctx, partner_id, rule);
+}
+
 static char *render_metrics(void *ctx, size_t *len)
 {
 	struct bh_daemon *d = ctx;
@@ -390,8 +686,9 @@ static char *render_metrics(void *ctx, size_t *len)
 
 	bh_clock_now(&now);
 	if (bh_metrics_render(&(struct bh_metrics_src){ .maps = bh_loader_maps(d->l), .gs = &d->gs,
-			      .clk = &now, .cutoff = &d->cutoff_hist,
-			      .verify_ok_unix_ns = d->vj.ok_unix_ns }, &buf, len))
+			      .clk = &now, .cutoff = &d->cutoff_hist, .alerts = alerts_total,
+			      .alerts_ctx = d->alerts, .verify_ok_unix_ns = d->vj.ok_unix_ns },
+			      &buf, len))
 		return NULL;
 	return buf;
 }
@@ -641,6 +938,26 @@ static int setup(struct bh_daemon *d)
 		err = -ENOMEM;
 		pr_warn("cannot allocate the event builder: %s\n", strerror(ENOMEM));
 	}
+	if (!err) {
+		err = bh_seen_open(&d->seen_dst, o->state_dir, "first_seen.tsv", BH_SEEN_MAX,
+				   (int64_t)o->first_seen_days * 86400);
+		if (!err)
+			err = bh_seen_open(&d->seen_id, o->state_dir, "identities.tsv",
+					   BH_SEEN_MAX, 0);
+		if (err)
+			pr_warn("state directory %s: %s (--state-dir)\n", o->state_dir,
+				strerror(-err));
+	}
+	if (!err) {
+		struct bh_scan_ops so = { d, scan_limits, scan_found };
+
+		d->alerts = bh_alerts_new(BH_ALERT_SUPPRESS_NS);
+		d->scan = bh_scan_new(&so);
+		if (!d->alerts || !d->scan) {
+			err = -ENOMEM;
+			pr_warn("cannot allocate the alert state: %s\n", strerror(ENOMEM));
+		}
+	}
 	if (!err)
 		err = enforce(d, &np);
 	bh_policy_free(&np);
@@ -649,7 +966,8 @@ static int setup(struct bh_daemon *d)
 		return err;
 	}
 	d->ops = (struct bh_ops){ .gs = &d->gs, .l = d->l, .w = d->w, .clk = &d->clk,
-				  .pin_dir = bh_loader_pin_dir(d->l), .policy_path = path };
+				  .pin_dir = bh_loader_pin_dir(d->l), .alerts = d->alerts,
+				  .policy_path = path };
 	err = bh_grants_set_source(&d->gs, path, sha, NULL);
 	if (err)
 		pr_warn("cannot pin %s as the policy file in force: %s\n", path, strerror(-err));
@@ -741,11 +1059,26 @@ static void reload(struct bh_daemon *d)
 			 "running policy kept");
 }
 
+static void save_state(struct bh_daemon *d)
+{
+	struct bh_seen *s[2] = { d->seen_dst, d->seen_id };
+
+	for (int i = 0; i < 2; i++) {
+		int err = bh_seen_save(s[i]);
+
+		if (err)	/* retried next second */
+			pr_debug("saving alert state in %s: %s\n", d->o->state_dir, strerror(-err));
+	}
+}
+
 /* Every second. */
 static void tick(struct bh_daemon *d)
 {
 	bh_clock_now(&d->clk);	/* follow wall-clock steps */
 	flush_floods(d, 0);
+	flush_scans(d, 0);
+	bh_alerts_tick(d->alerts, d->w, unix_now());
+	save_state(d);
 	report_loss(d);
 	sweep_expired(d);
 	check_expiries(d);
@@ -872,6 +1205,9 @@ static void stopping(struct bh_daemon *d)
 	ring_buffer__consume(d->rb);
 	/* open windows stay for the next daemon, unless `down` removed it all */
 	flush_floods(d, d->ops.down);
+	flush_scans(d, d->ops.down);
+	bh_scan_finish(d->scan);
+	bh_alerts_end(d->alerts, d->w, unix_now());	/* before the stop line */
 	if (d->o->flow_interval_s)
 		flush_flows(d);
 	report_loss(d);
@@ -897,6 +1233,10 @@ static void teardown(struct bh_daemon *d)
 		close(d->ctl_lock);
 	bh_metrics_http_close(d->metrics);
 	ring_buffer__free(d->rb);
+	bh_scan_free(d->scan);
+	bh_seen_close(d->seen_dst);
+	bh_seen_close(d->seen_id);
+	bh_alerts_free(d->alerts, d->w, unix_now());	/* pending counts first */
 	if (d->w) {
 		bh_writer_flush(d->w);
 		bh_writer_close(d->w);
@@ -928,6 +1268,7 @@ int bh_daemon_run(const struct bh_daemon_opts *o)
 	if (setup(d) == 0) {
 		started(d);
 		bh_verify_job_init(&d->vj, o->verify_every_ms, mono_ms());
+		d->vj.alerts = d->alerts;
 		loop(d);
 		stopping(d);
 		ret = 0;

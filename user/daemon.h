@@ -3,6 +3,7 @@
 #ifndef BULKHEAD_DAEMON_H
 #define BULKHEAD_DAEMON_H
 
+#include <stdint.h>
 #include "control.h"
 
 struct bh_daemon_opts {
@@ -17,6 +18,9 @@ struct bh_daemon_opts {
 	unsigned int ring_size_kib;	/* 0 = default */
 	int no_destroy;			/* keep sockets a revocation cut off */
 	int no_bind_tp;			/* rescan mode even where binding at creation works */
+	const char *state_dir;		/* first_seen and identity state files */
+	unsigned int first_seen_days;	/* first_seen: not reached within this many days */
+	int64_t learn_ns;		/* identity_reuse: a partner's learning period */
 	long long verify_every_ms;	/* run `bulkhead verify` this often; 0 = never */
 	const char *metrics_file;	/* Prometheus text, rewritten every second; NULL: off */
 	const char *metrics_listen;	/* ADDR:PORT serving GET /metrics; NULL: off */

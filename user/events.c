@@ -514,15 +514,34 @@ json_t *bh_event_loss(const char *what, uint64_t count, const char *error)
 	return o;
 }
 
-json_t *bh_alert_json(const json_t *decision, const char *what)
+json_t *bh_scan_json(const struct bh_scan_key *k, const struct bh_scan_val *v,
+		     const struct bh_namer *n, const struct bh_clock *clk)
 {
-	json_t *o = json_deep_copy(decision);
+	struct bh_event e = {
+		.ts_boot_ns = v->last_ts_boot_ns, .count = v->folded, .partner = k->partner,
+		.type = BH_EV_DECISION, .hook = v->hook, .verdict = v->verdict,
+		.reason = k->reason, .proto = k->proto,
+	};
+	int64_t window_ns = (int64_t)(k->window * BH_FLOOD_WINDOW_NS);
+	json_t *o;
 
+	memcpy(e.daddr, k->daddr, sizeof(e.daddr));
+	o = build_owned(&e, n, clk, &window_ns);
 	if (!o)
 		return NULL;
-	set_str(o, "type", "alert");
-	set_ext(o, "what", what);
-	json_object_del(o, "phase");
+	json_object_del(o, "dport");
+	set_str(o, "scope", "host");
+	set_int(o, "distinct_ports", v->distinct);
+	set_int(o, "host_attempts", v->attempts);
+	return o;
+}
+
+json_t *bh_event_partner_loss(const char *what, const char *partner, uint64_t count)
+{
+	json_t *o = bh_event_loss(what, count, NULL);
+
+	if (o && partner)
+		set_ext(o, "partner", partner);
 	return o;
 }
 

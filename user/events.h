@@ -51,7 +51,7 @@ json_t *bh_flood_json(const struct bh_flood_key *k, const struct bh_flood_val *v
  * bh_event_json; only text that changed (the timestamp, an address or a name
  * that differs from the previous record's) is copied. The object returned
  * belongs to the builder and holds only until its next build: write it
- * (bh_writer_write) or copy it (bh_alert_json, json_deep_copy) before then,
+ * (bh_writer_write) or copy it (json_deep_copy) before then,
  * and never change it. NULL only without memory. One thread at a time. */
 struct bh_event_builder;
 
@@ -64,9 +64,11 @@ const json_t *bh_flood_build(struct bh_event_builder *b, const struct bh_flood_k
 			     const struct bh_flood_val *v, const struct bh_namer *n,
 			     const struct bh_clock *clk);
 
-/* An "alert" (what: "never", "unknown_partner", "revoked"...) carrying a copy
- * of the decision object that raised it. */
-json_t *bh_alert_json(const json_t *decision, const char *what);
+/* The aggregated line of a closed per-host window (bh_scan) with attempts
+ * that had no event of their own ("folded"): the decision fields of the key,
+ * "count" = folded, "scope": "host", "distinct_ports", no dport. */
+json_t *bh_scan_json(const struct bh_scan_key *k, const struct bh_scan_val *v,
+		     const struct bh_namer *n, const struct bh_clock *clk);
 
 /* A new object with v, ts (now), type, and, if partner is not NULL, partner. */
 json_t *bh_event_new(const char *type, const char *partner);
@@ -83,6 +85,10 @@ json_t *bh_event_binding(const struct bh_bindev *e, const char *partner, const c
 /* {"type":"loss","what":what,"count":count[,"error":error]}: events or lines
  * that could not be delivered (what: "ring", "flood_map", "log_write"). */
 json_t *bh_event_loss(const char *what, uint64_t count, const char *error);
+
+/* {"type":"loss","partner":partner,"what":what,"count":count}: what one
+ * partner lost ("partner_ring", "partner_unfolded", "partner_scan_map"). */
+json_t *bh_event_partner_loss(const char *what, const char *partner, uint64_t count);
 
 /* A ring buffer record as a struct bh_event (copied out after its size is
  * checked). 0, or -EPROTO for a record of another size (another ABI). */
@@ -131,6 +137,9 @@ void bh_grant_json_revoked(json_t *o, const struct bh_jit *r);
  * One thread at a time. */
 
 struct bh_writer;
+
+/* mkdir -p, 0750 for what it creates (LOGDIR, the state directory). 0 or -errno. */
+int bh_make_dir(const char *dir);
 
 struct bh_writer_stats {
 	uint64_t lines;		/* lines written */

@@ -636,6 +636,18 @@ int bh_grants_name(const struct bh_grants *gs, uint32_t id, char *buf, size_t le
 	return 0;
 }
 
+int bh_grants_plen(const struct bh_grants *gs, uint32_t id)
+{
+	if (id & BH_JIT_GRANT_BIT) {
+		const struct bh_jit *r = bh_jit_grant_of(&gs->jit, id & ~BH_JIT_GRANT_BIT);
+
+		return r ? r->plen : -ENOENT;
+	}
+	if (id == 0 || id > gs->pol.ngrants)
+		return -ENOENT;
+	return gs->pol.grants[id - 1].to.plen;
+}
+
 uint64_t bh_grants_expiry_boot(const struct bh_grant *g, const struct bh_clock *clk)
 {
 	if (g->expires_boot_ns)

@@ -151,6 +151,10 @@ int bh_grants_partner(const struct bh_policy *pol, const char *name, uint32_t *i
 int bh_grants_name(const struct bh_grants *gs, uint32_t id, char *buf, size_t len,
 		   const char **purpose);
 
+/* The prefix length of kernel grant id's destination (0..128, IPv4 as
+ * 96 + n), or -ENOENT. */
+int bh_grants_plen(const struct bh_grants *gs, uint32_t id);
+
 /* Expiry instant of a grant in force (CLOCK_BOOTTIME), 0 = none; a wall-clock
  * expiry is converted with the clock pair clk. */
 uint64_t bh_grants_expiry_boot(const struct bh_grant *g, const struct bh_clock *clk);

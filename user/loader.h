@@ -16,6 +16,7 @@
 
 #define BH_DEFAULT_PIN_DIR "/sys/fs/bpf/bulkhead"
 #define BH_DEFAULT_LOG_DIR "/var/log/bulkhead"
+#define BH_DEFAULT_STATE_DIR "/var/lib/bulkhead"
 
 struct bh_loader;
 struct bh_maps;

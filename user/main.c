@@ -179,6 +179,13 @@ static void run_usage(FILE *f)
 		"                           (within a second) instead of in the kernel at\n"
 		"                           creation (tp_btf/cgroup_mkdir); the fallback used\n"
 		"                           anyway where the tracepoints cannot attach\n"
+		"  -S, --state-dir DIR      what alerts remember across restarts: destinations\n"
+		"                           reached (first_seen) and identities learnt\n"
+		"                           (identity_reuse) (default " BH_DEFAULT_STATE_DIR ")\n"
+		"  -D, --first-seen-days N  first_seen: a destination not reached within N\n"
+		"                           days (default 7)\n"
+		"  -L, --learn-period DUR   identity_reuse: the (comm, uid) pairs a partner\n"
+		"                           uses in its first DUR are expected (default 24h)\n"
 		"  -E, --verify-every D     run `bulkhead verify` (probes, revocation and\n"
 		"                           expiry proofs) every D (90s, 15m, 1h) and write\n"
 		"                           each result as a `verify` event (host.jsonl and\n"
@@ -275,6 +282,20 @@ static int run_opt(void *ctx, int key, const char *arg)
 	case 'T':
 		o->no_bind_tp = 1;
 		return 0;
+	case 'S':
+		o->state_dir = arg;
+		return 0;
+	case 'D':
+		return parse_uint("--first-seen-days", arg, &o->first_seen_days);
+	case 'L': {
+		char why[BH_REASON_LEN];
+
+		if (bh_parse_ttl(arg, &o->learn_ns, why)) {
+			fprintf(stderr, "bulkhead: --learn-period: %s\n", why);
+			return -EINVAL;
+		}
+		return 0;
+	}
 	case 'E': {
 		char why[BH_REASON_LEN];
 		int64_t ns;
@@ -315,6 +336,9 @@ static int cmd_run(int argc, char **argv)
 		{ "ring-size", 'r', required_argument },
 		{ "no-destroy", 'k', no_argument },
 		{ "no-bind-tracepoints", 'T', no_argument },
+		{ "state-dir", 'S', required_argument },
+		{ "first-seen-days", 'D', required_argument },
+		{ "learn-period", 'L', required_argument },
 		{ "verify-every", 'E', required_argument },
 		{ "metrics-file", 'M', required_argument },
 		{ "metrics-listen", 'm', required_argument },
@@ -326,6 +350,9 @@ static int cmd_run(int argc, char **argv)
 	struct bh_daemon_opts o = {
 		.log_dir = BH_DEFAULT_LOG_DIR,
 		.flow_interval_s = 10,
+		.state_dir = BH_DEFAULT_STATE_DIR,
+		.first_seen_days = 7,
+		.learn_ns = 24ll * 3600 * 1000000000ll,
 	};
 	struct cli_args a;
 	int rc;

@@ -30,6 +30,9 @@ void bh_maps_of_skel(struct bh_maps *m, const struct bulkhead_bpf *skel)
 		.reported = bpf_map__fd(skel->maps.bh_reported),
 		.flowrep = bpf_map__fd(skel->maps.bh_flowrep),
 		.porgs = bpf_map__fd(skel->maps.bh_porgs),
+		.scan = bpf_map__fd(skel->maps.bh_scan),
+		.plost = bpf_map__fd(skel->maps.bh_plost),
+		.plost_rep = bpf_map__fd(skel->maps.bh_plost_rep),
 		.cgpaths = -1,
 		.bindev = -1,
 	};
@@ -70,6 +73,9 @@ int bh_maps_open_pinned(struct bh_maps *m, const char *pin_dir)
 		{ "bh_reported", offsetof(struct bh_maps, reported) },
 		{ "bh_flowrep", offsetof(struct bh_maps, flowrep) },
 		{ "bh_porgs", offsetof(struct bh_maps, porgs) },
+		{ "bh_scan", offsetof(struct bh_maps, scan) },
+		{ "bh_plost", offsetof(struct bh_maps, plost) },
+		{ "bh_plost_rep", offsetof(struct bh_maps, plost_rep) },
 		{ "bh_cgpaths", offsetof(struct bh_maps, cgpaths) },
 		{ "bh_bindev", offsetof(struct bh_maps, bindev) },
 	};
@@ -90,7 +96,7 @@ int bh_maps_open_pinned(struct bh_maps *m, const char *pin_dir)
 
 void bh_maps_close(struct bh_maps *m)
 {
-	int *fd = &m->policy, *end = &m->bindev;
+	int *fd = &m->policy, *end = &m->plost_rep;
 
 	if (!m->owned)
 		return;
@@ -198,11 +204,12 @@ int bh_maps_pname_write(const struct bh_maps *m, uint32_t id, const struct bh_pn
 	return bpf_map_update_elem(m->pnames, &id, n, BPF_ANY) ? -errno : 0;
 }
 
-void bh_maps_flood_drain(const struct bh_maps *m, bh_flood_visit visit, void *ctx)
+/* Visit every entry of hash fd (read in batches of chunk); those visit
+ * returns 1 for are deleted after the walk (a few syscalls for the map). */
+static void drain(int fd, size_t ksz, size_t vsz, uint32_t chunk,
+		  int (*visit)(void *ctx, const void *k, const void *v), void *ctx)
 {
-	enum { CHUNK = 1024 };
-	struct bh_flood_key *keys = malloc(CHUNK * sizeof(*keys)), *done = NULL, *nd;
-	struct bh_flood_val *vals = malloc(CHUNK * sizeof(*vals));
+	char *keys = malloc(chunk * ksz), *vals = malloc(chunk * vsz), *done = NULL, *nd;
 	size_t ndone = 0, cap = 0;
 	uint32_t i, count, batch = 0;
 	int err = 0, first = 1;
@@ -210,35 +217,101 @@ void bh_maps_flood_drain(const struct bh_maps *m, bh_flood_visit visit, void *ct
 	if (!keys || !vals)
 		goto out;
 	while (!err) {
-		count = CHUNK;
-		err = bpf_map_lookup_batch(m->flood, first ? NULL : &batch, &batch, keys, vals,
+		count = chunk;
+		err = bpf_map_lookup_batch(fd, first ? NULL : &batch, &batch, keys, vals,
 					   &count, NULL) ? errno : 0;
 		first = 0;
 		if (err && err != ENOENT)	/* ENOENT: this was the last chunk */
 			break;
 		for (i = 0; i < count; i++) {
-			if (visit(ctx, &keys[i], &vals[i]) != 1)
+			if (visit(ctx, keys + i * ksz, vals + i * vsz) != 1)
 				continue;
 			if (ndone == cap) {
-				cap = cap ? cap * 2 : CHUNK;
-				nd = realloc(done, cap * sizeof(*done));
+				cap = cap ? cap * 2 : chunk;
+				nd = realloc(done, cap * ksz);
 				if (!nd)
 					goto out;
 				done = nd;
 			}
-			done[ndone++] = keys[i];
+			memcpy(done + ndone++ * ksz, keys + i * ksz, ksz);
 		}
 	}
 	if (ndone) {
 		count = (uint32_t)ndone;
-		if (bpf_map_delete_batch(m->flood, done, &count, NULL))
+		if (bpf_map_delete_batch(fd, done, &count, NULL))
 			for (i = 0; i < ndone; i++)	/* one by one */
-				bpf_map_delete_elem(m->flood, &done[i]);
+				bpf_map_delete_elem(fd, done + i * ksz);
 	}
 out:
 	free(keys);
 	free(vals);
 	free(done);
+}
+
+struct typed_visit {
+	bh_flood_visit flood;
+	bh_scan_visit scan;
+	void *ctx;
+};
+
+static int visit_flood(void *ctx, const void *k, const void *v)
+{
+	struct typed_visit *t = ctx;
+
+	return t->flood(t->ctx, k, v);
+}
+
+static int visit_scan(void *ctx, const void *k, const void *v)
+{
+	struct typed_visit *t = ctx;
+
+	return t->scan(t->ctx, k, v);
+}
+
+void bh_maps_flood_drain(const struct bh_maps *m, bh_flood_visit visit, void *ctx)
+{
+	struct typed_visit t = { .flood = visit, .ctx = ctx };
+
+	drain(m->flood, sizeof(struct bh_flood_key), sizeof(struct bh_flood_val), 1024,
+	      visit_flood, &t);
+}
+
+void bh_maps_scan_drain(const struct bh_maps *m, bh_scan_visit visit, void *ctx)
+{
+	struct typed_visit t = { .scan = visit, .ctx = ctx };
+
+	if (m->scan >= 0)
+		drain(m->scan, sizeof(struct bh_scan_key), sizeof(struct bh_scan_val), 64,
+		      visit_scan, &t);
+}
+
+int bh_maps_plost_read(const struct bh_maps *m, uint32_t partner, struct bh_plost *sum)
+{
+	struct bh_plost *pc;
+	int i, ncpu, err;
+
+	memset(sum, 0, sizeof(*sum));
+	if (m->plost < 0)
+		return -ENOENT;
+	err = percpu_read(m->plost, &partner, sizeof(*pc), (void **)&pc, &ncpu);
+	for (i = 0; !err && i < ncpu; i++) {
+		sum->ring_full += pc[i].ring_full;
+		sum->unfolded += pc[i].unfolded;
+		sum->scan_full += pc[i].scan_full;
+		sum->over_budget += pc[i].over_budget;
+	}
+	free(pc);
+	return err;
+}
+
+int bh_maps_plost_rep_read(const struct bh_maps *m, uint32_t partner, struct bh_plost *rep)
+{
+	return bpf_map_lookup_elem(m->plost_rep, &partner, rep) ? -errno : 0;
+}
+
+int bh_maps_plost_rep_write(const struct bh_maps *m, uint32_t partner, const struct bh_plost *rep)
+{
+	return bpf_map_update_elem(m->plost_rep, &partner, rep, BPF_ANY) ? -errno : 0;
 }
 
 uint64_t bh_maps_flood_pending(const struct bh_maps *m)
@@ -253,6 +326,22 @@ uint64_t bh_maps_flood_pending(const struct bh_maps *m)
 		if (bpf_map_lookup_elem(m->flood, &k, &v) == 0)
 			n += v.suppressed;
 	}
+	return n;
+}
+
+uint64_t bh_maps_scan_pending(const struct bh_maps *m)
+{
+	struct bh_scan_key k;
+	struct bh_scan_val *v = malloc(sizeof(*v));
+	uint64_t n = 0;
+	int have = 0;
+
+	while (v && m->scan >= 0 && bpf_map_get_next_key(m->scan, have ? &k : NULL, &k) == 0) {
+		have = 1;
+		if (bpf_map_lookup_elem(m->scan, &k, v) == 0)
+			n += v->folded;
+	}
+	free(v);
 	return n;
 }
 

@@ -22,7 +22,7 @@ struct bind_bpf;
  * bind object's (bind.bpf.c), the rest the datapath's. */
 struct bh_maps {
 	int policy, cgroups, state, counters, pnames, jit, events, flood, flows, lost,
-	    reported, flowrep, porgs, cgpaths, bindev;
+	    reported, flowrep, porgs, cgpaths, bindev, scan, plost, plost_rep;
 	int owned;		/* opened from pins: bh_maps_close closes them */
 };
 
@@ -62,8 +62,20 @@ int bh_maps_porg_write(const struct bh_maps *m, uint32_t id, const struct bh_por
 typedef int (*bh_flood_visit)(void *ctx, const struct bh_flood_key *k,
 			      const struct bh_flood_val *v);
 void bh_maps_flood_drain(const struct bh_maps *m, bh_flood_visit visit, void *ctx);
-/* Denied attempts still in the windows (nobody wrote them). */
+/* Scan windows (per partner and host, with their ports): likewise. */
+typedef int (*bh_scan_visit)(void *ctx, const struct bh_scan_key *k,
+			     const struct bh_scan_val *v);
+void bh_maps_scan_drain(const struct bh_maps *m, bh_scan_visit visit, void *ctx);
+/* A partner's losses (bh_plost, summed over CPUs), and the totals already
+ * reported in its file (bh_plost_rep). 0 or -errno. */
+int bh_maps_plost_read(const struct bh_maps *m, uint32_t partner, struct bh_plost *sum);
+int bh_maps_plost_rep_read(const struct bh_maps *m, uint32_t partner, struct bh_plost *rep);
+int bh_maps_plost_rep_write(const struct bh_maps *m, uint32_t partner,
+			    const struct bh_plost *rep);
+/* Denied attempts still in the windows (nobody wrote them): those of the
+ * flood keys, and those folded per host (bh_scan). */
 uint64_t bh_maps_flood_pending(const struct bh_maps *m);
+uint64_t bh_maps_scan_pending(const struct bh_maps *m);
 
 /* Flows: every (key, value) of bh_flows; forgetting one drops it from
  * bh_flows and bh_flowrep; the counters of a flow's last summary. */

@@ -117,7 +117,34 @@ int bh_severity_parse(const char *s, uint8_t *sev)
 	return 0;
 }
 
-int bh_reason_alerts(unsigned int r)
+static const char *const rule_names[BH_RULE__MAX] = {
+	[BH_RULE_SCAN] = "scan",
+	[BH_RULE_USE_AFTER_REVOKE] = "use_after_revoke",
+	[BH_RULE_EXPIRED_GRANT_USE] = "expired_grant_use",
+	[BH_RULE_NEVER] = "never",
+	[BH_RULE_UNKNOWN_IDENTITY] = "unknown_identity",
+	[BH_RULE_FIRST_SEEN] = "first_seen",
+	[BH_RULE_IDENTITY_REUSE] = "identity_reuse",
+	[BH_RULE_VERIFY_FAILED] = "verify_failed",
+};
+
+const char *bh_rule_str(unsigned int r)
 {
-	return r == BH_REASON_NEVER || r == BH_REASON_UNKNOWN_PARTNER || r == BH_REASON_REVOKED;
+	return NAME_OF(rule_names, r);
+}
+
+int bh_reason_rule(unsigned int r)
+{
+	switch (r) {
+	case BH_REASON_NEVER:
+		return BH_RULE_NEVER;
+	case BH_REASON_UNKNOWN_PARTNER:
+		return BH_RULE_UNKNOWN_IDENTITY;
+	case BH_REASON_REVOKED:
+		return BH_RULE_USE_AFTER_REVOKE;
+	case BH_REASON_EXPIRED:
+		return BH_RULE_EXPIRED_GRANT_USE;
+	default:
+		return -1;
+	}
 }

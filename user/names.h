@@ -25,10 +25,6 @@ const char *bh_proto_str(unsigned int proto);
 int bh_proto_parse(const char *s, uint8_t *proto);
 int bh_mode_parse(const char *s, uint8_t *mode);
 
-/* Decisions with this reason deserve a human: they also raise an alert whose
- * "what" is the reason's name ("never", "unknown_partner", "revoked"). */
-int bh_reason_alerts(unsigned int reason);
-
 /* Alert severities (docs/alerts.md), lowest first; a tier's severity floor
  * (policy.h) is one of them. "low", "medium", "high", "critical"; and back:
  * 0 or -EINVAL. */
@@ -41,6 +37,22 @@ enum bh_severity {
 };
 #define BH_SEVERITY_NAMES "\"low\", \"medium\", \"high\" or \"critical\""
 const char *bh_severity_str(unsigned int sev);
+
+/* Alert rules (docs/alerts.md): stable ids, in lines as "rule". */
+enum bh_alert_rule {
+	BH_RULE_SCAN,
+	BH_RULE_USE_AFTER_REVOKE,
+	BH_RULE_EXPIRED_GRANT_USE,
+	BH_RULE_NEVER,
+	BH_RULE_UNKNOWN_IDENTITY,
+	BH_RULE_FIRST_SEEN,
+	BH_RULE_IDENTITY_REUSE,
+	BH_RULE_VERIFY_FAILED,		/* raised by `bulkhead verify` */
+	BH_RULE__MAX,
+};
+const char *bh_rule_str(unsigned int rule);
+/* The rule a decision with this reason raises, or -1 (no alert). */
+int bh_reason_rule(unsigned int reason);
 int bh_severity_parse(const char *s, uint8_t *sev);
 
 #endif

@@ -70,6 +70,8 @@ struct bh_loader;
 struct bh_writer;
 
 /* What the operations act on: the daemon's. */
+struct bh_alerts;
+
 struct bh_ops {
 	struct bh_grants *gs;
 	struct bh_loader *l;
@@ -80,6 +82,8 @@ struct bh_ops {
 	char *policy_path;		/* the policy file in force (absolute; owned):
 					   SIGHUP re-reads it, `apply` replaces it */
 	int down;			/* `down` removed the pins: the daemon exits */
+	const struct bh_alerts *alerts;	/* alert totals per partner and rule
+					   (bh_alerts_total: bulkhead_alerts_total) */
 };
 
 /* The control socket's handler (bh_ctl_handler): ctx is a struct bh_ops. */

@@ -238,7 +238,7 @@ static uint64_t unwritten_denies(const char *pin_dir)
 
 	if (bh_maps_open_pinned(&m, pin_dir))
 		return 0;
-	n = bh_maps_flood_pending(&m);
+	n = bh_maps_flood_pending(&m) + bh_maps_scan_pending(&m);
 	bh_maps_close(&m);
 	return n;
 }

@@ -17,6 +17,7 @@
 #include "daemon.h"
 #include "events.h"
 #include "log.h"
+#include "alerts.h"
 #include "verify_job.h"
 
 #define MAX_FAILING 20	/* failing probes named in one event */
@@ -106,20 +107,39 @@ static json_t *failing(const json_t *p)
 	return arr;
 }
 
-static void emit(struct bh_writer *w, const char *partner, json_t *ev, int wrong)
+/* verify_failed (docs/alerts.md): the verify line's fields as evidence. */
+static void raise_failed(struct bh_alerts *a, struct bh_writer *w, const char *partner,
+			 const json_t *ev)
 {
-	if (wrong) {
-		json_t *a = bh_alert_json(ev, "verify_failed");
+	char key[256], msg[512];
+	const char *sum = json_string_value(json_object_get(ev, "summary"));
+	const char *err = json_string_value(json_object_get(ev, "error"));
+	struct bh_alert al = { .rule = BH_RULE_VERIFY_FAILED, .partner_id = UINT32_MAX,
+			       .partner = partner, .key = key, .message = msg, .count = 1,
+			       .evidence = json_deep_copy(ev) };
+	struct timespec ts;
 
-		if (a)
-			json_object_set_new(a, "rule", json_string("verify_failed"));
-		bh_writer_emit_both(w, partner, a);
-	}
+	snprintf(key, sizeof(key), "verify_failed/%s", partner ? partner : "host");
+	snprintf(msg, sizeof(msg), "verify: not as expected: %s", sum ? sum : err ? err : "");
+	json_object_del(al.evidence, "v");
+	json_object_del(al.evidence, "type");
+	json_object_del(al.evidence, "partner");
+	json_object_set_new(al.evidence, "what", json_string("verify_failed"));
+	clock_gettime(CLOCK_REALTIME, &ts);
+	bh_alerts_raise(a, w, &al, (int64_t)ts.tv_sec * 1000000000ll + ts.tv_nsec);
+}
+
+static void emit(struct bh_alerts *a, struct bh_writer *w, const char *partner, json_t *ev,
+		 int wrong)
+{
+	if (wrong && a)
+		raise_failed(a, w, partner, ev);
 	bh_writer_emit_both(w, partner, ev);
 }
 
 /* One verify event per partner; the proofs ride on the first partner's. */
-static void report(struct bh_writer *w, const json_t *r, int st, int64_t ms)
+static void report(struct bh_alerts *a, struct bh_writer *w, const json_t *r, int st,
+		   int64_t ms)
 {
 	const json_t *parts = json_object_get(r, "partners");
 	size_t i, n = 0;
@@ -131,7 +151,7 @@ static void report(struct bh_writer *w, const json_t *r, int st, int64_t ms)
 		json_object_set_new(ev, "error", json_string("verify could not run (exit 2): "
 							     "see the daemon's stderr"));
 		json_object_set_new(ev, "duration_ms", json_integer(ms));
-		emit(w, NULL, ev, 1);
+		emit(a, w, NULL, ev, 1);
 		return;
 	}
 	for (i = 0; i < json_array_size(parts); i++) {
@@ -157,7 +177,7 @@ static void report(struct bh_writer *w, const json_t *r, int st, int64_t ms)
 		json_object_set_new(ev, "summary", json_incref(json_object_get(r, "summary")));
 		json_object_set_new(ev, "duration_ms", json_integer(ms));
 		json_object_set_new(ev, "ok", json_boolean(!wrong));
-		emit(w, name, ev, wrong > 0);
+		emit(a, w, name, ev, wrong > 0);
 	}
 }
 
@@ -194,7 +214,7 @@ void bh_verify_job_read(struct bh_verify_job *j, struct bh_writer *w, int64_t no
 	j->out[j->len] = '\0';
 	r = json_loads(j->out, 0, NULL);
 	st = WIFEXITED(st) ? WEXITSTATUS(st) : 2;
-	report(w, r, st, now_ms - j->started_ms);
+	report(j->alerts, w, r, st, now_ms - j->started_ms);
 	json_decref(r);
 	if (st == 0) {	/* bulkhead_verify_last_success_timestamp_seconds */
 		struct timespec ts;

@@ -14,6 +14,7 @@
 
 struct bh_daemon_opts;
 struct bh_writer;
+struct bh_alerts;
 
 struct bh_verify_job {
 	int64_t every_ms;	/* 0: off */
@@ -24,6 +25,7 @@ struct bh_verify_job {
 	size_t len, cap;
 	int64_t started_ms;
 	int64_t ok_unix_ns;	/* CLOCK_REALTIME of the last run with every probe and proof as expected; 0: none */
+	struct bh_alerts *alerts;	/* where verify_failed is raised (the daemon's); NULL: none */
 };
 
 void bh_verify_job_init(struct bh_verify_job *j, int64_t every_ms, int64_t now_ms);

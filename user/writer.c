@@ -93,8 +93,7 @@ static unsigned int hash_name(const char *s)
 	return h % BH_WRITER_BUCKETS;
 }
 
-/* mkdir -p, 0750 for what it creates. */
-static int make_dir(const char *dir)
+int bh_make_dir(const char *dir)
 {
 	char p[PATH_MAX];
 	size_t i, n = strlen(dir);
@@ -387,7 +386,7 @@ int bh_writer_open(struct bh_writer **wp, const char *log_dir, int to_stdout)
 			err = -ENOMEM;
 			goto fail;
 		}
-		err = make_dir(w->dir);
+		err = bh_make_dir(w->dir);
 		if (err)
 			goto fail;
 		/* fail early on a directory that cannot be written */
@@ -569,7 +568,7 @@ void bh_writer_reopen(struct bh_writer *w)
 		for (f = w->bucket[i]; f; f = f->next)
 			close_file(f);
 	close_file(&w->host);
-	err = make_dir(w->dir);
+	err = bh_make_dir(w->dir);
 	if (err)		/* lines are counted as lost until it works */
 		pr_warn("event log directory %s: %s\n", w->dir, strerror(-err));
 }

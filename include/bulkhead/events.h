@@ -12,6 +12,13 @@
 #define BH_FLOOD_WINDOW_NS 1000000000ull	/* deny aggregation window: 1 s */
 #define BH_MAX_FLOOD_KEYS 65536
 #define BH_MAX_FLOWS 65536
+#define BH_MAX_SCAN_KEYS 2048	/* (partner, host) denial windows at once */
+#define BH_SCAN_PORT_WORDS 1024	/* 65,536 port bits */
+/* Detail budget: new (partner, dst, dport, proto, reason) keys, that is
+ * events on the ring, a partner may open per flood window. Beyond it its
+ * denials are only counted per host (bh_scan), so one partner's flood
+ * cannot take the ring or the flood map from the others. */
+#define BH_PARTNER_EVENTS_PER_WINDOW 1000
 
 enum bh_event_type {
 	BH_EV_DECISION = 1,	/* a connect/send/packet decision (hook says which) */
@@ -68,6 +75,46 @@ struct bh_flood_val {
 	__u8  hook;
 	__u8  pad[6];
 	char  comm[BH_TASK_COMM_LEN];
+};
+
+/* Scan aggregation: every denial, per (partner, host) and window, with the
+ * set of its ports; userspace counts distinct ports per host and distinct
+ * hosts per port from them (the `scan` alert). `folded` are the attempts of
+ * the window that have no event and no flood key (the partner was over its
+ * detail budget): the host's aggregated line reports them. */
+struct bh_scan_key {
+	__u64 window;		/* ts_boot_ns / BH_FLOOD_WINDOW_NS */
+	__u32 partner;
+	__u8  proto;
+	__u8  reason;
+	__u8  pad[2];
+	__u8  daddr[16];
+};
+
+struct bh_scan_val {
+	__u64 attempts;		/* every denial of the key in the window */
+	__u64 folded;		/* of those, the ones in no event or flood key */
+	__u64 last_ts_boot_ns;
+	__u32 distinct;		/* bits set in ports */
+	__u8  verdict;		/* of the window's first denial */
+	__u8  hook;
+	__u8  pad[2];
+	__u64 ports[BH_SCAN_PORT_WORDS];	/* bit p: port p was tried */
+};
+
+/* bh_budget (array by partner id): the partner's detail budget in use. */
+struct bh_budget {
+	__u64 window;
+	__u64 used;		/* new flood keys opened in window */
+};
+
+/* bh_plost (per-CPU array by partner id): what one partner lost, reported
+ * in its own file (userspace keeps what it reported in bh_plost_rep). */
+struct bh_plost {
+	__u64 ring_full;	/* its events not reserved (counted in their key) */
+	__u64 unfolded;		/* over budget with bh_scan full: only in this count */
+	__u64 scan_full;	/* denials missing from scan counting (bh_scan full) */
+	__u64 over_budget;	/* attempts folded per host (not a loss: counted) */
 };
 
 /* Allowed flows: first packet emits BH_EV_FLOW_NEW, bytes/packets both ways. */

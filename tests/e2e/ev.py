@@ -212,7 +212,10 @@ def strings_ok(v):
     return True
 
 
-KERNEL_TYPES = {"connect", "send", "packet", "flow", "alert"}
+KERNEL_TYPES = {"connect", "send", "packet", "flow"}
+ALERT_RULES = {"scan", "use_after_revoke", "expired_grant_use", "never", "unknown_identity",
+               "first_seen", "identity_reuse", "verify_failed"}
+SEVERITIES = {"critical", "high", "medium", "low"}
 INT_FIELDS = ("partner_id", "dport", "sport", "pid", "tid", "uid", "cgroup_id",
               "cookie", "count")
 
@@ -257,6 +260,16 @@ def validate(paths):
                         errors.append("%s: %s missing or not a string" % (where, k))
                 if "partner" not in obj:
                     errors.append("%s: no partner field" % where)
+            if obj.get("type") == "alert":
+                if obj.get("rule") not in ALERT_RULES:
+                    errors.append("%s: rule %r unknown" % (where, obj.get("rule")))
+                if obj.get("severity") not in SEVERITIES:
+                    errors.append("%s: severity %r unknown" % (where, obj.get("severity")))
+                for k in ("message", "key"):
+                    if not isinstance(obj.get(k), str):
+                        errors.append("%s: %s missing or not a string" % (where, k))
+                if "partner" not in obj or not is_int(obj.get("count")):
+                    errors.append("%s: no partner or count" % where)
             for k in INT_FIELDS:
                 if k in obj and not is_int(obj[k]):
                     errors.append("%s: %s is %r, not an integer" % (where, k, obj[k]))

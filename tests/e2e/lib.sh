@@ -419,6 +419,13 @@ bh_spawn() {
 	if "$BULKHEAD" run --help 2>&1 | grep -q -- --log-dir; then
 		set -- --log-dir "$LOGS" "$@"
 	fi
+	# and the alerts' state (first_seen, identity_reuse) unless the case gives one
+	case " $* " in
+	*" --state-dir "*) ;;
+	*) if "$BULKHEAD" run --help 2>&1 | grep -q -- --state-dir; then
+		set -- --state-dir "$CASE_DIR/state" "$@"
+	   fi ;;
+	esac
 	# and the control socket, so CLI commands in the case reach this daemon only
 	export BULKHEAD_CONTROL="$CASE_DIR/control.sock"
 	set -- --control "$BULKHEAD_CONTROL" "$@"

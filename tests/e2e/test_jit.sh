@@ -84,10 +84,10 @@ case_revoke_tcp() {
 	[ "$issued" -gt "$S" ] || fail "the client sent nothing after revoke returned ($issued <= $S)"
 	assert_eq "connected none" "$(jf c phase) $(jf c end_err)" "client socket with --no-destroy (alive, no error)"
 	assert_eq 0 "$(ev_count "$LOGS/host.jsonl" action=sockets-destroyed)" "sockets-destroyed events with --no-destroy"
-	assert_event "alert what revoked in acme.jsonl" "$LOGS/acme.jsonl" \
-		type=alert what=revoked dst=10.20.0.5 dport:=9000
-	assert_event "alert what revoked in host.jsonl" "$LOGS/host.jsonl" \
-		type=alert what=revoked partner=acme
+	assert_event "alert use_after_revoke in acme.jsonl" "$LOGS/acme.jsonl" \
+		type=alert rule=use_after_revoke dst=10.20.0.5 dport:=9000
+	assert_event "alert use_after_revoke in host.jsonl" "$LOGS/host.jsonl" \
+		type=alert rule=use_after_revoke partner=acme
 	assert_event "policy event revoke naming the caller and acme/j1" "$LOGS/host.jsonl" \
 		type=policy action=revoke partner=acme caller.uid:=0 caller.comm=bulkhead revoked.#:=1 revoked.0.id=acme/j1
 	assert_event "policy event revoke in acme.jsonl" "$LOGS/acme.jsonl" \
@@ -131,7 +131,7 @@ case_revoke_udp() {
 	[ "$sent" -le "$S" ] || fail "send() accepted datagram $sent after revoke returned (mark $S)"
 	[ "$nerr" -ge $((issued - S)) ] || fail "only $nerr sends failed, $((issued - S)) were made after the revoke"
 	assert_eq "EPERM EPERM" "$(jf c first_err) $(jf c last_err)" "errno of the first and last sends the kernel dropped"
-	assert_event "alert what revoked" "$LOGS/acme.jsonl" type=alert what=revoked dport:=5353
+	assert_event "alert use_after_revoke" "$LOGS/acme.jsonl" type=alert rule=use_after_revoke dport:=5353
 	assert_eq revoked "$(grant_field acme/dns state)" "acme/dns state after revoke"
 	assert_eq live "$(grant_field acme/web state)" "acme/web (not revoked) state"
 	assert_probe EPERM "$ACME" udp-connect-send 10.20.0.5 5353
@@ -168,8 +168,8 @@ case_revoke_replies() {
 		fail "the client application received server line $max, sent after revoke returned (mark $S_srv)"
 	fi
 	[ "$srv_issued" -gt "$S_srv" ] || fail "the server sent nothing after the revoke"
-	assert_event "alert what revoked for the ingress drop" "$LOGS/acme.jsonl" \
-		type=alert what=revoked hook=ingress
+	assert_event "alert use_after_revoke for the ingress drop" "$LOGS/acme.jsonl" \
+		type=alert rule=use_after_revoke hook=ingress
 	stop_ok
 }
 

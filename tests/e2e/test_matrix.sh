@@ -153,8 +153,8 @@ case_cut() {
 		bh_log "client issued $issued lines, $S when revoke returned; the server got $n, the last $max"
 		assert_le "$max" "$S" "last line at the server (<= what the client had issued when revoke returned)"
 		[ "$issued" -gt $((S + 20)) ] || fail "the client sent only $((issued - S)) lines after the revoke"
-		assert_event "alert what revoked" "$LOGS/acme.jsonl" \
-			type=alert what=revoked dst="$dst" dport:="$port"
+		assert_event "alert use_after_revoke" "$LOGS/acme.jsonl" \
+			type=alert rule=use_after_revoke dst="$dst" dport:="$port"
 		assert_eq "$max" "$n" "lines at the server are 1..max without gaps"
 	else
 		cut_at_expiry c "$rx" "$exp_us"
@@ -213,8 +213,8 @@ case_ingress() {
 	EV_WAIT=15 assert_event "packet event: deny, revoked, ingress, from $dst:$port to $src" "$LOGS/acme.jsonl" \
 		type=packet verdict=deny reason=revoked hook=ingress proto="$proto" dst="$dst" \
 		dport:="$port" src="$src" sport\>=1 partner=acme
-	assert_event "alert what revoked for the ingress drop" "$LOGS/acme.jsonl" \
-		type=alert what=revoked hook=ingress
+	assert_event "alert use_after_revoke for the ingress drop" "$LOGS/acme.jsonl" \
+		type=alert rule=use_after_revoke hook=ingress
 	jf_stop srv
 	max=$(jf c recv_max) srv_sent=$(jf srv sent)
 	bh_log "server sent $srv_sent lines, $S_srv issued when revoke returned; the client application got up to $max"

@@ -276,12 +276,6 @@ int main(void)
 	T_RUN("merge: rotated chain, gzip, host copies, bad lines", t_merge);
 	T_RUN("filters: kinds AND, items OR, --not", t_filters);
 	T_RUN("--since/--until values", t_time_options);
-	{
-		char cmd[128];
-
-		snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-		if (system(cmd))
-			fprintf(stderr, "could not remove %s\n", dir);
-	}
+	T_RMTREE(dir);
 	return T_SUMMARY();
 }
