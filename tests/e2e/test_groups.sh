@@ -90,7 +90,7 @@ case_groups() {
 	assert_eq acme "$(jq -r .partner <<<"$AS_OUT")" "reach as $GR names acme"
 
 	# the read group: every change refused, nothing changed
-	as "$UR" grant acme --to 10.9.9.9 --ttl 1h
+	as "$UR" grant acme --to 10.9.9.9 --proto tcp --ports 443 --ttl 1h
 	want="bulkhead: permission denied: \`grant\` changes enforcement: root or the --control-group only (uid $UID_R is in the --read-group: status, list, why, reach)"
 	assert_eq "1 $want" "$AS_ST $AS_ERR" "grant by a member of $GR refused"
 	as "$UR" revoke acme --to 10.20.0.0/16

@@ -360,7 +360,7 @@ case_grant_defaults() {
 	cli grant acme --to 10.20.0.5 --proto tcp --ports 443 --ports 8000-8100 --ttl 10m --json
 	assert_eq '["443","8000-8100"]' "$(jq -c .grant.ports <<<"$CLI_OUT")" "--ports repeated"
 	cli grant acme --to 10.77.0.10/24 --proto tcp --ports 443 --ttl 10m
-	assert_eq 1 "$CLI_ST" "host bits"
+	assert_eq 2 "$CLI_ST" "host bits (refused by the CLI, naming --to)"
 	assert_contains "write 10.77.0.10/32 for that one address, or 10.77.0.0/24 for the whole prefix (256 addresses)" "$CLI_ERR" "stderr"
 	stop_ok
 }
