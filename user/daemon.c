@@ -23,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <bpf/libbpf.h>
+#include <bulkhead/unix.h>
 #include "bind.h"
 #include "cgroup.h"
 #include "control.h"
@@ -194,6 +195,29 @@ static int on_record(void *ctx, void *data, size_t len)
 	if (bh_event_decode(data, len, &e))
 		return 0;	/* not ours: a record from a different ABI */
 	emit_decision(d, &e, bh_event_build(d->eb, &e, &n, &d->clk));
+	return 0;
+}
+
+/* A decision of the UNIX socket hooks to its partner's file (a never deny
+ * also raises an alert, as for addresses). */
+static int on_unixev(void *ctx, void *data, size_t len)
+{
+	struct bh_daemon *d = ctx;
+	struct bh_namer n = namer_of(d);
+	const char *partner;
+	struct bh_unixev e;
+	json_t *o;
+
+	if (bh_unixev_decode(data, len, &e))
+		return 0;	/* a record from a different ABI */
+	partner = name_partner(d, e.partner);
+	o = bh_event_unix(&e, &n, &d->clk);
+	if (!o)
+		return 0;
+	d->records++;
+	if (bh_reason_alerts(e.reason))
+		bh_writer_emit_both(d->w, partner, bh_alert_json(o, bh_reason_str(e.reason)));
+	bh_writer_emit(d->w, partner, o);
 	return 0;
 }
 
@@ -523,7 +547,9 @@ static int setup(struct bh_daemon *d)
 	}
 	bh_clock_now(&d->clk);
 	d->rb = ring_buffer__new(bh_loader_maps(d->l)->events, on_record, d, NULL);
-	if (!d->rb || ring_buffer__add(d->rb, bh_loader_maps(d->l)->bindev, on_bindev, d)) {
+	if (!d->rb || ring_buffer__add(d->rb, bh_loader_maps(d->l)->bindev, on_bindev, d) ||
+	    (bh_loader_maps(d->l)->unixev >= 0 &&
+	     ring_buffer__add(d->rb, bh_loader_maps(d->l)->unixev, on_unixev, d))) {
 		err = -errno;
 		pr_warn("cannot open the event ring buffers: %s\n", strerror(-err));
 		return err;
@@ -539,6 +565,8 @@ static void started(struct bh_daemon *d)
 	lifecycle(d, "start", bh_loader_bind_mode(d->l) == BH_BIND_MODE_CREATION ?
 		  "binding: at-creation (recreated cgroups are bound by the kernel at mkdir)" :
 		  "binding: rescan (recreated cgroups are bound by the daemon within a second)");
+	if (bh_loader_unix_unavailable(d->l))
+		lifecycle(d, "warning", bh_loader_unix_unavailable(d->l));
 	bh_writer_emit(d->w, NULL, bh_event_adopt(d->gen_before, d->restored[BH_JIT_GRANT],
 						  d->restored[BH_JIT_REVOKE],
 						  d->restored[BH_JIT_TTL]));
