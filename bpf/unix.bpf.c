@@ -184,7 +184,12 @@ static __always_inline void unix_count(__u32 partner, __u8 verdict, int lost)
 		return;
 	if (verdict < BH_VERDICT__MAX)
 		c->verdicts[verdict]++;
-	if (lost)
+	if (!lost)
+		return;
+	c->ring_full++;
+	partner = 0;	/* and the total */
+	c = bpf_map_lookup_elem(&bh_unix_cnt, &partner);
+	if (c)
 		c->ring_full++;
 }
 

@@ -307,10 +307,12 @@ static void report_loss(struct bh_daemon *d)
 {
 	const struct bh_maps *m = bh_loader_maps(d->l);
 	struct bh_reported now = {};
+	struct bh_unix_counts uc;
 
 	if (bh_maps_lost_read(m, &now.lost))
 		return;
 	now.lifecycle_lost = bh_bind_lost(m);
+	now.unix_lost = bh_maps_unix_counts_sum(m, 0, &uc) ? 0 : uc.ring_full;
 	if (!d->reported_loaded && bh_maps_reported_read(m, &d->reported) == 0)
 		d->reported_loaded = 1;
 	loss_if(d, "ring", now.lost.ring_full, d->reported.lost.ring_full);
@@ -320,6 +322,8 @@ static void report_loss(struct bh_daemon *d)
 	loss_if(d, "uncounted_denies", now.lost.uncounted, d->reported.lost.uncounted);
 	/* fewer than reported: bound paths were removed with their counts */
 	loss_if(d, "lifecycle_ring", now.lifecycle_lost, d->reported.lifecycle_lost);
+	/* UNIX socket decisions counted in bh_unix_cnt but not written */
+	loss_if(d, "unix_ring", now.unix_lost, d->reported.unix_lost);
 	if (memcmp(&d->reported, &now, sizeof(now)))
 		bh_maps_reported_write(m, &now);
 	d->reported = now;

@@ -413,19 +413,27 @@ static int partner_cgroups(struct pctx *c, const json_t *pv, const char *key, co
 	return 0;
 }
 
-static void partner_mode(struct pctx *c, const json_t *pv, const char *key, const json_t *v,
-			 struct bh_partner *pt)
+/* A member key of pv naming one of an enum's names (parse, names for the
+ * message) into *out. */
+static void enum_member(struct pctx *c, const json_t *pv, const char *key, const json_t *v,
+			int (*parse)(const char *s, uint8_t *out), const char *names,
+			uint8_t *out)
 {
 	const char *s = json_is_string(v) ? json_string_value(v) : "";
 
-	if (!bh_mode_parse(s, &pt->mode))
+	if (!parse(s, out))
 		return;
 	if (json_is_string(v))
-		err_member(c, pv, key, AT_VAL, "unknown mode %s (expected " BH_MODE_NAMES ")",
-			   BH_Q(s));
+		err_member(c, pv, key, AT_VAL, "unknown %s %s (expected %s)", key, BH_Q(s), names);
 	else
-		err_member(c, pv, key, AT_VAL, "\"mode\" must be " BH_MODE_NAMES ", not %s",
+		err_member(c, pv, key, AT_VAL, "\"%s\" must be %s, not %s", key, names,
 			   type_name(v));
+}
+
+static void partner_mode(struct pctx *c, const json_t *pv, const char *key, const json_t *v,
+			 struct bh_partner *pt)
+{
+	enum_member(c, pv, key, v, bh_mode_parse, BH_MODE_NAMES, &pt->mode);
 }
 
 static int partner_allow(struct pctx *c, const json_t *pv, const char *key, const json_t *v,
@@ -470,16 +478,7 @@ static int partner_label(struct pctx *c, const json_t *pv, const char *key, cons
 static void partner_unix_mode(struct pctx *c, const json_t *pv, const char *key,
 			      const json_t *v, struct bh_partner *pt)
 {
-	const char *s = json_is_string(v) ? json_string_value(v) : "";
-
-	if (!bh_unix_mode_parse(s, &pt->unix_mode))
-		return;
-	if (json_is_string(v))
-		err_member(c, pv, key, AT_VAL, "unknown unix_mode %s (expected " BH_UNIX_MODE_NAMES ")",
-			   BH_Q(s));
-	else
-		err_member(c, pv, key, AT_VAL, "\"unix_mode\" must be " BH_UNIX_MODE_NAMES ", not %s",
-			   type_name(v));
+	enum_member(c, pv, key, v, bh_unix_mode_parse, BH_UNIX_MODE_NAMES, &pt->unix_mode);
 }
 
 /* "unix": an array of socket names (bh_parse_unix_name); 0 or -ENOMEM. */

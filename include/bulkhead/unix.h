@@ -20,7 +20,7 @@
 #define BH_UNIX_PATH_MAX 108
 /* Key bytes: sun_path plus its terminator slot, rounded up. */
 #define BH_UNIX_NAME_LEN 112
-#define BH_UNIXEV_RING (256 << 10)	/* bytes: about 1,600 records */
+#define BH_UNIXEV_RING (256 << 10)	/* bytes: about 1,400 records */
 
 /*
  * Trie key: partner id (network byte order), then the socket's name as the
@@ -83,7 +83,8 @@ struct bh_unixev {
 };
 
 /* bh_unix_cnt[partner] (per-CPU): the partner's UNIX decisions by verdict,
- * and those whose record the ring had no room for (counted, not written). */
+ * and those whose record the ring had no room for (counted, not written).
+ * Index 0 (no partner decides there) holds the ring_full total of all. */
 struct bh_unix_counts {
 	__u64 verdicts[BH_VERDICT__MAX];
 	__u64 ring_full;

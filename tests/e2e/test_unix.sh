@@ -199,9 +199,31 @@ case_unix_reload() {
 	stop_ok
 }
 
+# Nothing lost: 5,000 connects as fast as one process makes them; the lines
+# written plus the `unix_ring` losses reported add up to exactly 5,000.
+unix_accounted() {
+	local lines lost
+	lines=$(ev count "$LOGS/acme.jsonl" family=unix type=connect path="$S/granted.sock")
+	lost=$(ev sum count "$LOGS/host.jsonl" type=loss what=unix_ring | cut -d' ' -f1)
+	UNIX_SEEN="lines=$lines lost=${lost:-0}"
+	[ $((lines + ${lost:-0})) -eq 5000 ]
+}
+
+case_unix_accounted() {
+	unix_setup
+	unix_policy enforce
+	bh_start "$POLICY"
+	unix_hooks_or_skip
+	assert_contains "ok=5000" "$(in_cg "$CASE_CG/acme" "$UP" bench 5000 "$S/granted.sock")" "5000 granted connects"
+	wait_until 10 unix_accounted || fail "lines + unix_ring losses != 5000: $UNIX_SEEN"
+	bh_log "accounted: $UNIX_SEEN"
+	stop_ok
+}
+
 tcase unix_off case_unix_off
 tcase unix_audit case_unix_audit
 tcase unix_enforce case_unix_enforce
 tcase unix_nonpartner case_unix_nonpartner
 tcase unix_reload case_unix_reload
+tcase unix_accounted case_unix_accounted
 bh_finish

@@ -4,9 +4,12 @@
  * (tests/e2e/test_unix.sh). NAME is a path, or "@name" for an abstract name.
  *
  *   unixprobe serve TYPE NAME     bind NAME (TYPE stream, dgram, seqpacket),
- *                                 listen, print "ready", then wait to be killed
+ *                                 listen, print "ready", then accept and close
+ *                                 connections until killed
  *   unixprobe connect TYPE NAME   connect(2) a new TYPE socket to NAME
  *   unixprobe sendto NAME         one datagram from an unconnected socket
+ *   unixprobe bench N NAME        N stream connects (socket, connect, close)
+ *                                 to NAME: prints "ns_per_connect=T ok=K"
  *
  * A client prints "ok" or the errno's name ("EPERM") and exits 0 either way
  * (1 on a usage error).
@@ -21,6 +24,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 #include "common.h"
 
@@ -58,6 +62,36 @@ static int report(int rc)
 	return 0;
 }
 
+static long long now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000000ll + ts.tv_nsec;
+}
+
+static int bench(long n, const char *name)
+{
+	struct sockaddr_un sun;
+	socklen_t len = addr_of(name, &sun);
+	long i, ok = 0;
+	long long t0;
+
+	if (!len || n <= 0)
+		return fprintf(stderr, "unixprobe: bad count or name\n"), 1;
+	t0 = now_ns();
+	for (i = 0; i < n; i++) {
+		int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+
+		if (fd < 0)
+			return report(-1), 1;
+		ok += connect(fd, (struct sockaddr *)&sun, len) == 0;
+		close(fd);
+	}
+	printf("ns_per_connect=%lld ok=%ld\n", (now_ns() - t0) / n, ok);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct sockaddr_un sun;
@@ -79,8 +113,14 @@ int main(int argc, char **argv)
 			return report(-1), 1;
 		printf("ready\n");
 		fflush(stdout);
-		for (;;)
-			pause();
+		for (;;) {	/* connections are accepted and closed */
+			int c = type == SOCK_DGRAM ? -1 : accept(fd, NULL, NULL);
+
+			if (c >= 0)
+				close(c);
+			else
+				pause();
+		}
 	}
 	if (argc == 3 && !strcmp(argv[1], "sendto")) {
 		len = addr_of(argv[2], &sun);
@@ -91,6 +131,8 @@ int main(int argc, char **argv)
 			return report(-1);
 		return report(sendto(fd, "x", 1, 0, (struct sockaddr *)&sun, len) == 1 ? 0 : -1);
 	}
-	fprintf(stderr, "usage: unixprobe serve|connect TYPE NAME | sendto NAME\n");
+	if (argc == 4 && !strcmp(argv[1], "bench"))
+		return bench(atol(argv[2]), argv[3]);
+	fprintf(stderr, "usage: unixprobe serve|connect TYPE NAME | sendto NAME | bench N NAME\n");
 	return 1;
 }

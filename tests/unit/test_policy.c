@@ -190,27 +190,31 @@ static const struct bad_case bad_cases[] = {
 	{ "empty file", "", "1:1", "expected" },
 };
 
+/* One bad input: rejected, its first error at bc->where with bc->reason. */
+static void check_bad_case(const struct bad_case *bc)
+{
+	struct bh_errors e = { 0 };
+	struct bh_policy p;
+	char prefix[64];
+	int rc;
+
+	snprintf(prefix, sizeof(prefix), "t.json:%s: ", bc->where);
+	rc = parse(bc->json, &p, &e);
+	CHECK(rc == -EINVAL, "%s: rc %d, want -EINVAL", bc->label, rc);
+	CHECK(e.n >= 1 && !strncmp(first_err(&e), prefix, strlen(prefix)) &&
+	      strstr(first_err(&e), bc->reason),
+	      "%s: got '%s', want '%s...%s'", bc->label, first_err(&e), prefix, bc->reason);
+	for (size_t j = 0; j < e.n; j++)
+		CHECK(well_formed(e.msg[j], "t.json"), "%s: malformed '%s'", bc->label, e.msg[j]);
+	CHECK(p.npartners == 0 && p.ngrants == 0 && !p.file, "%s: policy not left empty", bc->label);
+	bh_errors_free(&e);
+	bh_policy_free(&p);
+}
+
 static void test_bad_inputs(void)
 {
-	for (size_t i = 0; i < sizeof(bad_cases) / sizeof(bad_cases[0]); i++) {
-		const struct bad_case *bc = &bad_cases[i];
-		struct bh_errors e = { 0 };
-		struct bh_policy p;
-		char prefix[64];
-		int rc;
-
-		snprintf(prefix, sizeof(prefix), "t.json:%s: ", bc->where);
-		rc = parse(bc->json, &p, &e);
-		CHECK(rc == -EINVAL, "%s: rc %d, want -EINVAL", bc->label, rc);
-		CHECK(e.n >= 1 && !strncmp(first_err(&e), prefix, strlen(prefix)) &&
-		      strstr(first_err(&e), bc->reason),
-		      "%s: got '%s', want '%s...%s'", bc->label, first_err(&e), prefix, bc->reason);
-		for (size_t j = 0; j < e.n; j++)
-			CHECK(well_formed(e.msg[j], "t.json"), "%s: malformed '%s'", bc->label, e.msg[j]);
-		CHECK(p.npartners == 0 && p.ngrants == 0 && !p.file, "%s: policy not left empty", bc->label);
-		bh_errors_free(&e);
-		bh_policy_free(&p);
-	}
+	for (size_t i = 0; i < sizeof(bad_cases) / sizeof(bad_cases[0]); i++)
+		check_bad_case(&bad_cases[i]);
 }
 
 static void test_error_collection(void)
@@ -1581,20 +1585,8 @@ static void test_unix_policy(void)
 	struct bh_policy p;
 	int rc;
 
-	for (size_t i = 0; i < sizeof(unix_bad) / sizeof(unix_bad[0]); i++) {
-		const struct bad_case *bc = &unix_bad[i];
-		char prefix[64];
-
-		snprintf(prefix, sizeof(prefix), "t.json:%s: ", bc->where);
-		rc = parse(bc->json, &p, &e);
-		CHECK(rc == -EINVAL, "%s: rc %d, want -EINVAL", bc->label, rc);
-		CHECK(e.n >= 1 && !strncmp(first_err(&e), prefix, strlen(prefix)) &&
-		      strstr(first_err(&e), bc->reason),
-		      "%s: got '%s', want '%s...%s'", bc->label, first_err(&e), prefix, bc->reason);
-		CHECK(p.npartners == 0 && !p.file, "%s: policy not left empty", bc->label);
-		bh_errors_free(&e);
-		bh_policy_free(&p);
-	}
+	for (size_t i = 0; i < sizeof(unix_bad) / sizeof(unix_bad[0]); i++)
+		check_bad_case(&unix_bad[i]);
 
 	rc = parse(ok, &p, &e);
 	CHECK(rc == 0, "unix policy: rc %d: %s", rc, first_err(&e));
