@@ -72,22 +72,18 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } bh_unix_cnt SEC(".maps");
 
-/* The lookup key and the name's scan, too large for the BPF stack. */
-struct unix_scratch {
+/* A name being judged: the lookup key and what its scan found. On the
+ * stack, not in a per-CPU map: this kernel can preempt a program in
+ * process context, and another task would reuse a per-CPU buffer. */
+struct unix_scan {
 	struct bh_unix_key k;
 	__u32 len;		/* bytes of sun_path in the address */
 	__u32 match;		/* bytes a lookup may match: the name and its 0, or fewer */
+	__u32 clen, dots, bad;	/* the scan: current component, its dots, seen bad */
 	__u8  abstract;
 	__u8  noncanon;		/* a path with a ".", ".." or empty component */
 	__u8  pad[2];
 };
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct unix_scratch);
-} bh_unix_tmp SEC(".maps");
 
 /* Partner of the deepest bound ancestor of the current task; 0 when that
  * is not a bound cgroup (a partner root, an anchor, nothing). */
@@ -111,14 +107,8 @@ static __always_inline __u32 unix_partner(void)
 	return kind == BH_CG_BOUND ? partner : 0;
 }
 
-/* The scan of a name, one byte a bpf_loop step (verified once, whatever
- * the name's length). */
-struct unix_scan {
-	struct unix_scratch *x;
-	__u32 len, match, clen, dots, bad;
-	__u8 abstract;
-};
-
+/* One byte of the name a bpf_loop step (verified once, whatever the
+ * name's length). */
 static long unix_scan_byte(__u32 i, void *arg)
 {
 	struct unix_scan *sc = arg;
@@ -127,7 +117,7 @@ static long unix_scan_byte(__u32 i, void *arg)
 	i += 1;		/* byte 0 is '/' (or 0: abstract) */
 	if (i >= sc->len || i >= BH_UNIX_PATH_MAX)
 		return 1;
-	c = sc->x->k.name[i];
+	c = sc->k.name[i];
 	if (c == 0) {
 		sc->match = sc->abstract ? i : i + 1;
 		if (!sc->abstract)
@@ -145,34 +135,30 @@ static long unix_scan_byte(__u32 i, void *arg)
 }
 
 /*
- * sun_path of ctx into x->k.name, scanned once from its second byte. A path
+ * sun_path of ctx into sc->k.name, scanned once from its second byte. A path
  * name ends at its first 0 (as the kernel reads it) and matches with that
  * 0; a component "", "." or ".." makes it non-canonical. An abstract name is
  * every byte of the address: one holding a 0 byte past its first matches
  * only up to it, so never an exact entry.
  */
-static __always_inline int unix_name(struct bpf_sock_addr *ctx, struct unix_scratch *x)
+static __always_inline int unix_name(struct bpf_sock_addr *ctx, struct unix_scan *sc)
 {
 	struct bpf_sock_addr_kern *sa = bpf_cast_to_kern_ctx(ctx);
-	struct unix_scan sc = { .x = x };
-	__u32 alen = sa->uaddrlen;
+	__u32 alen = sa->uaddrlen, len;
 
 	if (alen <= 2)
 		return -1;	/* unnamed (autobind): nothing to judge */
-	sc.len = alen - 2 > BH_UNIX_PATH_MAX ? BH_UNIX_PATH_MAX : alen - 2;
-	__builtin_memset(x->k.name, 0, sizeof(x->k.name));
-	if (bpf_probe_read_kernel(x->k.name, BH_UNIX_PATH_MAX, (char *)sa->uaddr + 2))
+	sc->len = alen - 2 > BH_UNIX_PATH_MAX ? BH_UNIX_PATH_MAX : alen - 2;
+	if (bpf_probe_read_kernel(sc->k.name, BH_UNIX_PATH_MAX, (char *)sa->uaddr + 2))
 		return -1;
-	sc.abstract = x->k.name[0] == 0;
-	sc.match = sc.len + 1;
-	bpf_loop(BH_UNIX_PATH_MAX - 1, unix_scan_byte, &sc, 0);	/* bytes 1 .. 107 */
-	sc.bad |= sc.clen == sc.dots && sc.dots && sc.dots <= 2;	/* a trailing "." or ".." */
-	x->len = sc.len;
-	x->match = sc.match;
-	x->abstract = sc.abstract;
-	x->noncanon = !sc.abstract && sc.bad;
-	if (sc.len < BH_UNIX_NAME_LEN)
-		x->k.name[sc.len] = 0;	/* the terminator slot */
+	sc->abstract = sc->k.name[0] == 0;
+	sc->match = sc->len + 1;
+	bpf_loop(BH_UNIX_PATH_MAX - 1, unix_scan_byte, sc, 0);	/* bytes 1 .. 107 */
+	sc->bad |= sc->clen == sc->dots && sc->dots && sc->dots <= 2;	/* a trailing "." or ".." */
+	sc->noncanon = !sc->abstract && sc->bad;
+	len = sc->len;
+	if (len < BH_UNIX_NAME_LEN)
+		sc->k.name[len] = 0;	/* the terminator slot */
 	return 0;
 }
 
@@ -193,7 +179,7 @@ static __always_inline void unix_count(__u32 partner, __u8 verdict, int lost)
 		c->ring_full++;
 }
 
-static __always_inline void unix_report(struct bpf_sock_addr *ctx, const struct unix_scratch *x,
+static __always_inline void unix_report(struct bpf_sock_addr *ctx, const struct unix_scan *x,
 					__u32 partner, __u32 grant, __u8 hook, __u8 verdict,
 					__u8 reason)
 {
@@ -225,7 +211,7 @@ static __always_inline void unix_report(struct bpf_sock_addr *ctx, const struct 
 
 static __always_inline int unix_judge(struct bpf_sock_addr *ctx, __u8 hook)
 {
-	struct unix_scratch *x;
+	struct unix_scan sc = {}, *x = &sc;
 	struct bh_unix_val *v;
 	__u32 zero = 0, partner, grant = 0;
 	__u8 mode, verdict, reason;
@@ -235,8 +221,7 @@ static __always_inline int unix_judge(struct bpf_sock_addr *ctx, __u8 hook)
 	if (!partner)
 		return 1;
 	trie = bpf_map_lookup_elem(&bh_unix_pol, &zero);
-	x = bpf_map_lookup_elem(&bh_unix_tmp, &zero);
-	if (!trie || !x || unix_name(ctx, x))
+	if (!trie || unix_name(ctx, x))
 		return 1;
 	x->k.prefixlen = 32;
 	x->k.partner = bpf_htonl(partner);
