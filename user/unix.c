@@ -95,6 +95,15 @@ const char *bh_unix_unavailable(const struct bh_unix *u)
 	return u && u->why[0] ? u->why : NULL;
 }
 
+const char *bh_attach_type_str(unsigned int type)
+{
+	if (type == BH_ATTACH_UNIX_CONNECT)
+		return "cgroup_unix_connect";
+	if (type == BH_ATTACH_UNIX_SENDMSG)
+		return "cgroup_unix_sendmsg";
+	return libbpf_bpf_attach_type_str((enum bpf_attach_type)type);
+}
+
 static int put_entry(void *arg, const struct bh_unix_key *k, const struct bh_unix_val *v)
 {
 	return bh_maps_unix_trie_put(*(int *)arg, k, v);

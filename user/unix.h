@@ -26,6 +26,10 @@ void bh_unix_close(struct bh_unix *u);
 struct bpf_object *bh_unix_object(const struct bh_unix *u);
 /* NULL when the hooks are loaded, else a sentence saying what is missing. */
 const char *bh_unix_unavailable(const struct bh_unix *u);
+/* The name of a cgroup attach type as libbpf writes them, the UNIX hooks'
+ * included ("cgroup_unix_connect", "cgroup_unix_sendmsg"), which libbpf
+ * 1.1.2 does not know; NULL for an unknown one. */
+const char *bh_attach_type_str(unsigned int type);
 /* Compile p's UNIX grants, unix_mode and never names into a new trie and
  * install it whole (atomic for the UNIX hooks). Without the hooks: 0. 0 or
  * -errno with the reason in errs. */
