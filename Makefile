@@ -55,9 +55,10 @@ USER_SRCS := $(wildcard user/*.c)
 USER_OBJS := $(patsubst user/%.c,$(BUILD)/user/%.o,$(USER_SRCS))
 LIB_OBJS  := $(filter-out $(BUILD)/user/main.o,$(USER_OBJS))
 
-# Two BPF objects: the datapath, and binding at creation (bind.bpf.c: its
-# tracepoints may be missing, and a missing one fails its whole object).
-BPF_OBJS := bulkhead bind
+# Three BPF objects: the datapath, binding at creation (bind.bpf.c: its
+# tracepoints may be missing, and a missing one fails its whole object), and
+# local UNIX sockets (unix.bpf.c: its hooks need kernel 6.7+).
+BPF_OBJS := bulkhead bind unix
 .SECONDARY: $(patsubst %,$(BUILD)/%.bpf.o,$(BPF_OBJS))
 
 $(BUILD)/%.bpf.o: bpf/%.bpf.c | $(DEPS_STAMP)

@@ -4,10 +4,13 @@
  * byte picks a ring record (the size check of bh_event_decode on the rest,
  * then bh_event_build with a builder kept across inputs, as the daemon's)
  * or a flood window (a bh_flood_key and a bh_flood_val from the rest, then
- * bh_flood_build); every object built must dump to JSON.
+ * bh_flood_build), or with first byte 'U' a UNIX socket record
+ * (bh_unixev_decode, then bh_event_unix); every object built must dump to
+ * valid UTF-8 JSON.
  */
 #include <errno.h>
 #include "fuzz.h"
+#include <bulkhead/unix.h>
 #include "events.h"
 
 static const char *f_partner(void *ctx, uint32_t id)
@@ -53,12 +56,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	static struct bh_event_builder *b;
 	struct bh_flood_key k;
 	struct bh_flood_val v;
+	struct bh_unixev u;
 	struct bh_event e;
+	json_t *o;
 
 	if (!b && !(b = bh_event_builder_new()))
 		abort();
 	if (!size)
 		return 0;
+	if (data[0] == 'U') {
+		if (bh_unixev_decode(data + 1, size - 1, &u))
+			return 0;
+		o = bh_event_unix(&u, &n, &clk);
+		dump_ok(o);
+		json_decref(o);
+		return 0;
+	}
 	if (!(data[0] & 1)) {
 		if (bh_event_decode(data + 1, size - 1, &e))
 			return 0;

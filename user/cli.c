@@ -191,7 +191,7 @@ static int check_one(const char *cmd, const char *opt, const char *v)
 		err = bh_parse_ttl(v, &ns, why);
 	else if (!strcmp(opt, "expires"))
 		err = bh_parse_rfc3339(v, &ns, why);
-	else if (!strcmp(opt, "ports"))
+	else if (!strcmp(opt, "ports") && strcmp(v, "all"))	/* "all": every port, asked for */
 		err = bh_parse_port(v, &pr, why);
 	else if (!strcmp(opt, "proto") && bh_proto_parse(v, &proto)) {
 		snprintf(why, sizeof(why), "unknown protocol %s (tcp, udp, icmp or any)", BH_Q(v));

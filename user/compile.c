@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/types.h>
+#include <bulkhead/unix.h>
 #include "compile.h"
 #include "policy.h"
 
@@ -488,4 +489,53 @@ void bh_compiled_free(struct bh_compiled *c)
 	free(c->keys);
 	free(c->vals);
 	memset(c, 0, sizeof(*c));
+}
+
+/* ------------------------------------------------------- local UNIX sockets */
+
+static void unix_key_of(uint32_t partner, const struct bh_unix_name *n, struct bh_unix_key *k)
+{
+	memset(k, 0, sizeof(*k));
+	k->prefixlen = 32 + 8 * (n ? n->len + !n->prefix : 0);
+	k->partner = htonl(partner);
+	if (n)
+		memcpy(k->name, n->bytes, n->len);
+}
+
+int bh_unix_compile(const struct bh_policy *p, bh_unix_sink sink, void *arg)
+{
+	struct bh_unix_key k;
+	size_t i, j;
+	int err = 0;
+
+	for (i = 0; !err && i < p->nnever_unix; i++) {
+		struct bh_unix_val v = { .flags = BH_UNIXF_NEVER |
+				       (p->never_unix[i].prefix ? 0 : BH_UNIXF_EXACT) };
+
+		unix_key_of(BH_PARTNER_NEVER, &p->never_unix[i], &k);
+		err = sink(arg, &k, &v);
+	}
+	for (i = 0; !err && i < p->npartners; i++) {
+		const struct bh_partner *pt = &p->partners[i];
+		struct bh_unix_val v = { .mode = pt->unix_mode };
+
+		unix_key_of(pt->id, NULL, &k);
+		err = sink(arg, &k, &v);
+		for (j = 0; !err && j < pt->nunix; j++) {
+			v.grant = (uint32_t)j + 1;
+			v.flags = BH_UNIXF_GRANT | (pt->unixg[j].prefix ? 0 : BH_UNIXF_EXACT);
+			unix_key_of(pt->id, &pt->unixg[j], &k);
+			err = sink(arg, &k, &v);
+		}
+	}
+	return err;
+}
+
+size_t bh_unix_max_entries(const struct bh_policy *p)
+{
+	size_t n = p->nnever_unix + p->npartners;
+
+	for (size_t i = 0; i < p->npartners; i++)
+		n += p->partners[i].nunix;
+	return n;
 }

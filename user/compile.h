@@ -60,4 +60,18 @@ int bh_compile_stream(const struct bh_policy *p, const struct bh_clock *clk,
 		      bh_compile_sink sink, void *arg, struct bh_compiled *counts,
 		      struct bh_errors *errs);
 
+/*
+ * Local UNIX sockets (bulkhead/unix.h): p's entries of the UNIX name trie,
+ * one by one to sink: a default entry per partner (prefixlen 32: its
+ * unix_mode), an entry per `unix` grant (exact with its 0, or a directory
+ * prefix), and the never list's names under BH_PARTNER_NEVER (with every
+ * partner's mode irrelevant there). Partner ids must be set. 0 or sink's
+ * -errno. bh_unix_max_entries: how many at most.
+ */
+struct bh_unix_key;
+struct bh_unix_val;
+typedef int (*bh_unix_sink)(void *arg, const struct bh_unix_key *k, const struct bh_unix_val *v);
+int bh_unix_compile(const struct bh_policy *p, bh_unix_sink sink, void *arg);
+size_t bh_unix_max_entries(const struct bh_policy *p);
+
 #endif

@@ -24,6 +24,7 @@
 #include <unistd.h>
 #include <bpf/libbpf.h>
 #include "alerts.h"
+#include <bulkhead/unix.h>
 #include "bind.h"
 #include "cgroup.h"
 #include "control.h"
@@ -397,6 +398,46 @@ static int on_record(void *ctx, void *data, size_t len)
 	return 0;
 }
 
+/* A UNIX socket name on the never list: rule never, keyed by the name. */
+static void unix_never_alert(struct bh_daemon *d, const struct bh_unixev *e, const json_t *obj)
+{
+	const char *path = json_string_value(json_object_get(obj, "path"));
+	char key[512], msg[512];
+	struct bh_alert al = { .rule = BH_RULE_NEVER, .partner_id = e->partner, .count = 1,
+			       .key = key, .message = msg };
+	json_t *ev = decision_evidence(obj);
+
+	snprintf(key, sizeof(key), "never/%u/unix/%s", e->partner, path ? path : "?");
+	snprintf(msg, sizeof(msg), "tried a never-listed local socket: %s", path ? path : "?");
+	json_object_set_new(ev, "family", json_string("unix"));
+	json_object_set_new(ev, "path", json_string(path ? path : "?"));
+	al.evidence = ev;
+	raise_alert(d, &al);
+}
+
+/* A decision of the UNIX socket hooks to its partner's file (a never deny
+ * also raises an alert, as for addresses). */
+static int on_unixev(void *ctx, void *data, size_t len)
+{
+	struct bh_daemon *d = ctx;
+	struct bh_namer n = namer_of(d);
+	const char *partner;
+	struct bh_unixev e;
+	json_t *o;
+
+	if (bh_unixev_decode(data, len, &e))
+		return 0;	/* a record from a different ABI */
+	partner = name_partner(d, e.partner);
+	o = bh_event_unix(&e, &n, &d->clk);
+	if (!o)
+		return 0;
+	d->records++;
+	if (e.reason == BH_REASON_NEVER)
+		unix_never_alert(d, &e, o);
+	bh_writer_emit(d->w, partner, o);
+	return 0;
+}
+
 /* A bind or unbind after apply (the kernel's at creation, or the rescan's):
  * a `lifecycle` event in host.jsonl and in the partner's file. */
 static void emit_binding(void *ctx, const struct bh_bindev *e)
@@ -586,10 +627,12 @@ static void report_loss(struct bh_daemon *d)
 {
 	const struct bh_maps *m = bh_loader_maps(d->l);
 	struct bh_reported now = {};
+	struct bh_unix_counts uc;
 
 	if (bh_maps_lost_read(m, &now.lost))
 		return;
 	now.lifecycle_lost = bh_bind_lost(m);
+	now.unix_lost = bh_maps_unix_counts_sum(m, 0, &uc) ? 0 : uc.ring_full;
 	if (!d->reported_loaded && bh_maps_reported_read(m, &d->reported) == 0)
 		d->reported_loaded = 1;
 	loss_if(d, "ring", now.lost.ring_full, d->reported.lost.ring_full);
@@ -601,6 +644,8 @@ static void report_loss(struct bh_daemon *d)
 	loss_if(d, "lifecycle_ring", now.lifecycle_lost, d->reported.lifecycle_lost);
 	for (size_t i = 0; i < d->gs.pol.npartners; i++)
 		report_partner_loss(d, d->gs.pol.partners[i].id, d->gs.pol.partners[i].name);
+	/* UNIX socket decisions counted in bh_unix_cnt but not written */
+	loss_if(d, "unix_ring", now.unix_lost, d->reported.unix_lost);
 	if (memcmp(&d->reported, &now, sizeof(now)))
 		bh_maps_reported_write(m, &now);
 	d->reported = now;
@@ -979,7 +1024,9 @@ static int setup(struct bh_daemon *d)
 	}
 	bh_clock_now(&d->clk);
 	d->rb = ring_buffer__new(bh_loader_maps(d->l)->events, on_record, d, NULL);
-	if (!d->rb || ring_buffer__add(d->rb, bh_loader_maps(d->l)->bindev, on_bindev, d)) {
+	if (!d->rb || ring_buffer__add(d->rb, bh_loader_maps(d->l)->bindev, on_bindev, d) ||
+	    (bh_loader_maps(d->l)->unixev >= 0 &&
+	     ring_buffer__add(d->rb, bh_loader_maps(d->l)->unixev, on_unixev, d))) {
 		err = -errno;
 		pr_warn("cannot open the event ring buffers: %s\n", strerror(-err));
 		return err;
@@ -1014,6 +1061,8 @@ static void started(struct bh_daemon *d)
 	lifecycle(d, "start", bh_loader_bind_mode(d->l) == BH_BIND_MODE_CREATION ?
 		  "binding: at-creation (recreated cgroups are bound by the kernel at mkdir)" :
 		  "binding: rescan (recreated cgroups are bound by the daemon within a second)");
+	if (bh_loader_unix_unavailable(d->l))
+		lifecycle(d, "warning", bh_loader_unix_unavailable(d->l));
 	bh_writer_emit(d->w, NULL, adopt_event(d));
 	d->expiry_checked_ns = boot_now();
 	d->ops.cutoff_pending = d->gen_before ? "adopt" : NULL;	/* expiries while down */

@@ -18,6 +18,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <bulkhead/unix.h>
 #include "control.h"
 #include "events.h"
 #include "version.h"
@@ -498,6 +499,86 @@ json_t *bh_event_binding(const struct bh_bindev *e, const char *partner, const c
 	set_int(o, "cgroup_id", (json_int_t)e->new_cgid);
 	set_int(o, "partner_id", e->partner);
 	set_str(o, "how", how);
+	return o;
+}
+
+/* ---- local UNIX sockets ---- */
+
+_Static_assert(sizeof(struct bh_unixev) == 48 + 16 + BH_UNIX_NAME_LEN, "bh_unixev layout");
+
+int bh_unixev_decode(const void *data, size_t len, struct bh_unixev *e)
+{
+	if (len < sizeof(*e))
+		return -EPROTO;
+	memcpy(e, data, sizeof(*e));
+	if (e->name_len > BH_UNIX_PATH_MAX)
+		e->name_len = BH_UNIX_PATH_MAX;
+	return 0;
+}
+
+/* "/path" or "@name" from sun_path bytes, valid UTF-8. */
+static void unix_name_text(const struct bh_unixev *e, char *out, size_t outlen)
+{
+	uint8_t raw[BH_UNIX_NAME_LEN + 1];
+	size_t n = e->name_len < BH_UNIX_PATH_MAX ? e->name_len : BH_UNIX_PATH_MAX, i;
+
+	memcpy(raw, e->name, n);
+	raw[n] = 0;
+	if (e->flags & BH_UNIXEV_ABSTRACT) {
+		raw[0] = '@';
+		for (i = 1; i < n; i++)
+			if (!raw[i])
+				raw[i] = 0x01;	/* shown as U+FFFD, not cut */
+	}
+	bh_sanitize(raw, n, out, outlen);
+}
+
+static const char *unix_socktype(uint8_t flags)
+{
+	return flags & BH_UNIXEV_DGRAM ? "dgram" : flags & BH_UNIXEV_SEQPACKET ? "seqpacket" : "stream";
+}
+
+json_t *bh_event_unix(const struct bh_unixev *e, const struct bh_namer *n,
+		      const struct bh_clock *clk)
+{
+	const char *partner = n && n->partner ? n->partner(n->ctx, e->partner) : NULL;
+	json_t *o = bh_event_new_org(e->hook == BH_HOOK_SENDMSG ? "send" : "connect", partner,
+				     partner && n->org ? n->org(n->ctx, e->partner) : NULL);
+	char ts[BH_TS_LEN], name[BH_UNIX_NAME_LEN * 3 + 4], comm[BH_TASK_COMM_LEN * 3 + 1];
+	const char *cg = n && n->cgroup ? n->cgroup(n->ctx, e->cgroup_id) : NULL;
+
+	if (!o)
+		return NULL;
+	bh_format_ts((int64_t)e->ts_boot_ns, clk, ts, sizeof(ts));
+	set_str(o, "ts", ts);
+	if (!partner)
+		json_object_set_new_nocheck(o, "partner", json_null());
+	set_int(o, "partner_id", e->partner);
+	set_str(o, "family", "unix");
+	set_str(o, "verdict", bh_verdict_str(e->verdict));
+	set_str(o, "reason", bh_reason_str(e->reason));
+	if (e->grant && partner) {
+		json_t *g = json_object();
+		char id[96];
+
+		snprintf(id, sizeof(id), "%s/u%u", partner, e->grant);
+		if (g)
+			set_ext(g, "id", id);
+		json_object_set_new_nocheck(o, "grant", g);
+	}
+	set_str(o, "hook", bh_hook_str(e->hook));
+	set_str(o, "socktype", unix_socktype(e->flags));
+	unix_name_text(e, name, sizeof(name));
+	set_str(o, "path", name);
+	set_int(o, "pid", e->pid);
+	set_int(o, "tid", e->tid);
+	set_int(o, "uid", e->uid);
+	bh_sanitize((const uint8_t *)e->comm, sizeof(e->comm), comm, sizeof(comm));
+	set_str(o, "comm", comm);
+	if (cg)
+		set_ext(o, "cgroup", cg);
+	set_int(o, "cgroup_id", e->cgroup_id);
+	set_int(o, "count", 1);
 	return o;
 }
 

@@ -79,6 +79,16 @@ json_t *bh_event_new_org(const char *type, const char *partner, const char *org)
  * kernel at creation, or by the rescan): event "bind"/"unbind", cgroup,
  * old_cgroup_id, cgroup_id (0 on unbind), partner, org (when not NULL),
  * partner_id, how. */
+/* A decision of the UNIX socket hooks (bulkhead/unix.h): type "connect" or
+ * "send", "family": "unix", "path" (a path, or "@name" for an abstract name;
+ * sanitised: any byte that is not valid UTF-8, and every control character
+ * and embedded 0 of an abstract name, becomes U+FFFD), "socktype". Grant
+ * ids are "<partner>/u<n>". NULL only without memory. */
+struct bh_unixev;
+json_t *bh_event_unix(const struct bh_unixev *e, const struct bh_namer *n,
+		      const struct bh_clock *clk);
+/* A ring record of the UNIX hooks: 0, or -EPROTO when len is not one. */
+int bh_unixev_decode(const void *data, size_t len, struct bh_unixev *e);
 json_t *bh_event_binding(const struct bh_bindev *e, const char *partner, const char *org,
 			 const struct bh_clock *clk);
 

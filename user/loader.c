@@ -32,6 +32,7 @@
 #include "log.h"
 #include "maps.h"
 #include "pindir.h"
+#include "unix.h"
 
 
 struct bh_attach_point {
@@ -55,6 +56,8 @@ struct bh_loader {
 	uint64_t *attached;
 	/* binding at creation, or the rescan fallback (bind.c) */
 	struct bh_bind *bind;
+	/* local UNIX sockets (unix.c): its programs go to every attach point */
+	struct bh_unix *unixs;
 	/* bh_fold_tcp, bh_fold_udp iterators (flows.c), made on first use */
 	struct bpf_link *fold_links[2];
 	/* the pin directory held no pins when this loader locked it (nothing
@@ -141,6 +144,8 @@ int bh_loader_open(struct bh_loader **lp, const char *pin_dir, unsigned int ring
 	for (uint32_t id = 1; id < BH_MAX_PARTNERS; id++)
 		bh_maps_pname_read(&l->maps, id, &l->names[id]);
 	err = bh_bind_open(&l->bind, l->pin_dir, bind_tp, &l->maps);	/* bh_cgroups is pinned */
+	if (!err)
+		err = bh_unix_open(&l->unixs, l->pin_dir, &l->maps);
 	if (err)
 		goto fail;
 	*lp = l;
@@ -172,6 +177,7 @@ void bh_loader_close(struct bh_loader *l)
 		bpf_link__destroy(l->fold_links[i]);
 		l->fold_links[i] = NULL;
 	}
+	bh_unix_close(l->unixs);
 	bh_bind_close(l->bind);
 	bulkhead_bpf__destroy(l->skel);	/* closes fds; pinned state stays */
 	l->skel = NULL;
@@ -216,6 +222,11 @@ size_t bh_loader_npoints(const struct bh_loader *l)
 const char *bh_loader_point(const struct bh_loader *l, size_t i)
 {
 	return i < l->npoints ? l->points[i].path : NULL;
+}
+
+const char *bh_loader_unix_unavailable(const struct bh_loader *l)
+{
+	return bh_unix_unavailable(l->unixs);
 }
 
 enum bh_bind_mode bh_loader_bind_mode(const struct bh_loader *l)
@@ -521,23 +532,18 @@ void bh_free_strv(char **v)
 	free(v);
 }
 
-static int attach_point(struct bh_loader *l, const struct bh_attach_point *pt)
+/* The cgroup programs of obj at cgroup cgfd (full: its path, for messages). */
+static int attach_obj(struct bh_loader *l, struct bpf_object *obj, int cgfd,
+		      const struct bh_attach_point *pt, const char *full)
 {
+	char lpath[PATH_MAX + 64];
 	struct bpf_program *prog;
-	char full[PATH_MAX * 2], lpath[PATH_MAX + 64];
-	int cgfd, err = 0;
+	int err = 0;
 
-	snprintf(full, sizeof(full), "%s/%s", l->cg2, pt->path);
-	cgfd = open(full, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (cgfd < 0) {
-		err = -errno;
-		pr_warn("cannot open cgroup %s: %s\n", full, strerror(-err));
-		return err;
-	}
-	bpf_object__for_each_program(prog, l->skel->obj) {
+	bpf_object__for_each_program(prog, obj) {
 		struct bpf_link *link;
 
-		if (bpf_program__type(prog) == BPF_PROG_TYPE_TRACING)
+		if (bpf_program__type(prog) == BPF_PROG_TYPE_TRACING || !bpf_program__autoload(prog))
 			continue;	/* the fold iterators: bh_fold_flows */
 		bh_pin_link_path(lpath, sizeof(lpath), l->pin_dir, pt->cgid, bpf_program__name(prog));
 		link = access(lpath, F_OK) == 0 ? bpf_link__open(lpath) : NULL;
@@ -566,6 +572,26 @@ static int attach_point(struct bh_loader *l, const struct bh_attach_point *pt)
 		}
 		bpf_link__destroy(link);	/* the pin keeps it attached */
 	}
+	return err;
+}
+
+/* The datapath's programs at pt, then the UNIX object's (when loaded). */
+static int attach_point(struct bh_loader *l, const struct bh_attach_point *pt)
+{
+	struct bpf_object *uobj = bh_unix_object(l->unixs);
+	char full[PATH_MAX * 2];
+	int cgfd, err;
+
+	snprintf(full, sizeof(full), "%s/%s", l->cg2, pt->path);
+	cgfd = open(full, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (cgfd < 0) {
+		err = -errno;
+		pr_warn("cannot open cgroup %s: %s\n", full, strerror(-err));
+		return err;
+	}
+	err = attach_obj(l, l->skel->obj, cgfd, pt, full);
+	if (!err && uobj)
+		err = attach_obj(l, uobj, cgfd, pt, full);
 	close(cgfd);
 	return err;
 }
@@ -744,6 +770,9 @@ int bh_apply(struct bh_loader *l, struct bh_policy *p, struct bh_errors *errs)
 		bh_errors_add(errs, "cannot install the policy trie: %s", strerror(-err));
 		goto out;
 	}
+	err = bh_unix_apply(l->unixs, p, errs);
+	if (err)
+		goto out;
 	err = bump_gen(l);
 	if (err) {
 		bh_errors_add(errs, "cannot bump the policy generation: %s", strerror(-err));

@@ -42,6 +42,8 @@ const char *bh_loader_partner(const struct bh_loader *l, uint32_t id);
 /* The attach points (relative to the cgroup2 mount): how many, the i-th. */
 size_t bh_loader_npoints(const struct bh_loader *l);
 const char *bh_loader_point(const struct bh_loader *l, size_t i);
+/* NULL when the UNIX socket hooks are attached, else why not (unix.h). */
+const char *bh_loader_unix_unavailable(const struct bh_loader *l);
 /* How recreated bound cgroups are bound (bind.h). */
 enum bh_bind_mode bh_loader_bind_mode(const struct bh_loader *l);
 /* The socket iterator k (0: bh_fold_tcp, 1: bh_fold_udp), attached on first

@@ -10,6 +10,8 @@
 #include <bpf/libbpf.h>
 #include "bind.skel.h"
 #include "bulkhead.skel.h"
+#include "unix.skel.h"
+#include <bulkhead/unix.h>
 #include "maps.h"
 
 static const uint32_t zero;
@@ -35,6 +37,9 @@ void bh_maps_of_skel(struct bh_maps *m, const struct bulkhead_bpf *skel)
 		.plost_rep = bpf_map__fd(skel->maps.bh_plost_rep),
 		.cgpaths = -1,
 		.bindev = -1,
+		.unixpol = -1,
+		.unixev = -1,
+		.unixcnt = -1,
 	};
 }
 
@@ -42,6 +47,32 @@ void bh_maps_of_bind_skel(struct bh_maps *m, const struct bind_bpf *skel)
 {
 	m->cgpaths = bpf_map__fd(skel->maps.bh_cgpaths);
 	m->bindev = bpf_map__fd(skel->maps.bh_bindev);
+}
+
+void bh_maps_of_unix_skel(struct bh_maps *m, const struct unix_bpf *skel)
+{
+	m->unixpol = bpf_map__fd(skel->maps.bh_unix_pol);
+	m->unixev = bpf_map__fd(skel->maps.bh_unixev);
+	m->unixcnt = bpf_map__fd(skel->maps.bh_unix_cnt);
+}
+
+int bh_maps_unix_trie_new(size_t max)
+{
+	LIBBPF_OPTS(bpf_map_create_opts, mo, .map_flags = BPF_F_NO_PREALLOC);
+	int fd = bpf_map_create(BPF_MAP_TYPE_LPM_TRIE, "bh_unix_trie", sizeof(struct bh_unix_key),
+				sizeof(struct bh_unix_val), max ? (uint32_t)max : 1, &mo);
+
+	return fd < 0 ? -errno : fd;
+}
+
+int bh_maps_unix_trie_put(int fd, const struct bh_unix_key *k, const struct bh_unix_val *v)
+{
+	return bpf_map_update_elem(fd, k, v, BPF_ANY) ? -errno : 0;
+}
+
+int bh_maps_unix_trie_swap(const struct bh_maps *m, int trie_fd)
+{
+	return bpf_map_update_elem(m->unixpol, &zero, &trie_fd, BPF_ANY) ? -errno : 0;
 }
 
 static int open_pin(const char *pin_dir, const char *name)
@@ -78,6 +109,9 @@ int bh_maps_open_pinned(struct bh_maps *m, const char *pin_dir)
 		{ "bh_plost_rep", offsetof(struct bh_maps, plost_rep) },
 		{ "bh_cgpaths", offsetof(struct bh_maps, cgpaths) },
 		{ "bh_bindev", offsetof(struct bh_maps, bindev) },
+		{ "bh_unix_pol", offsetof(struct bh_maps, unixpol) },
+		{ "bh_unixev", offsetof(struct bh_maps, unixev) },
+		{ "bh_unix_cnt", offsetof(struct bh_maps, unixcnt) },
 	};
 	size_t i;
 
@@ -96,7 +130,7 @@ int bh_maps_open_pinned(struct bh_maps *m, const char *pin_dir)
 
 void bh_maps_close(struct bh_maps *m)
 {
-	int *fd = &m->policy, *end = &m->plost_rep;
+	int *fd = &m->policy, *end = &m->unixcnt;
 
 	if (!m->owned)
 		return;
@@ -189,6 +223,22 @@ int bh_maps_counters_sum(const struct bh_maps *m, uint32_t partner, struct bh_co
 			sum->verdicts[j] += pc[i].verdicts[j];
 		for (j = 0; j < BH_REASON__MAX; j++)
 			sum->reasons[j] += pc[i].reasons[j];
+	}
+	free(pc);
+	return err;
+}
+
+int bh_maps_unix_counts_sum(const struct bh_maps *m, uint32_t partner, struct bh_unix_counts *sum)
+{
+	struct bh_unix_counts *pc;
+	int i, j, ncpu, err;
+
+	memset(sum, 0, sizeof(*sum));
+	err = percpu_read(m->unixcnt, &partner, sizeof(*pc), (void **)&pc, &ncpu);
+	for (i = 0; !err && i < ncpu; i++) {
+		for (j = 0; j < BH_VERDICT__MAX; j++)
+			sum->verdicts[j] += pc[i].verdicts[j];
+		sum->ring_full += pc[i].ring_full;
 	}
 	free(pc);
 	return err;

@@ -17,12 +17,17 @@
 
 struct bulkhead_bpf;
 struct bind_bpf;
+struct unix_bpf;
+struct bh_unix_key;
+struct bh_unix_val;
+struct bh_unix_counts;
 
 /* Map fds; -1: not pinned (from a pin directory). cgpaths and bindev are the
  * bind object's (bind.bpf.c), the rest the datapath's. */
 struct bh_maps {
 	int policy, cgroups, state, counters, pnames, jit, events, flood, flows, lost,
-	    reported, flowrep, porgs, cgpaths, bindev, scan, plost, plost_rep;
+	    reported, flowrep, porgs, cgpaths, bindev, scan, plost, plost_rep, unixpol, unixev,
+	    unixcnt;
 	int owned;		/* opened from pins: bh_maps_close closes them */
 };
 
@@ -30,6 +35,8 @@ struct bh_maps {
 void bh_maps_of_skel(struct bh_maps *m, const struct bulkhead_bpf *skel);
 /* Add the bind object's (bh_cgpaths, bh_bindev; owned by its skeleton). */
 void bh_maps_of_bind_skel(struct bh_maps *m, const struct bind_bpf *skel);
+/* Add the UNIX object's (bh_unix_pol, bh_unixev, bh_unix_cnt; its skeleton's). */
+void bh_maps_of_unix_skel(struct bh_maps *m, const struct unix_bpf *skel);
 /* The maps pinned in pin_dir. 0, or -ENOENT when nothing is (no bh_pnames). */
 int bh_maps_open_pinned(struct bh_maps *m, const char *pin_dir);
 void bh_maps_close(struct bh_maps *m);
@@ -87,6 +94,14 @@ int bh_maps_flowrep_read(const struct bh_maps *m, const struct bh_flow_key *k,
 			 struct bh_flow_rep *r);
 int bh_maps_flowrep_write(const struct bh_maps *m, const struct bh_flow_key *k,
 			  const struct bh_flow_rep *r);
+
+/* Local UNIX sockets: a new, empty name trie for max entries (fd or -errno),
+ * an entry put into it, the trie installed in bh_unix_pol (atomic), and the
+ * per-CPU counts of a partner summed. 0 or -errno. */
+int bh_maps_unix_trie_new(size_t max);
+int bh_maps_unix_trie_put(int fd, const struct bh_unix_key *k, const struct bh_unix_val *v);
+int bh_maps_unix_trie_swap(const struct bh_maps *m, int trie_fd);
+int bh_maps_unix_counts_sum(const struct bh_maps *m, uint32_t partner, struct bh_unix_counts *sum);
 
 /* A new, empty policy trie for max entries (installed by bh_maps_trie_swap).
  * fd or -errno. */

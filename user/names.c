@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <string.h>
 #include <bulkhead/bulkhead.h>
+#include <bulkhead/unix.h>
 #include "names.h"
 
 #define NAME_OF(tab, v) ((v) < sizeof(tab) / sizeof((tab)[0]) && (tab)[v] ? (tab)[v] : "unknown")
@@ -32,6 +33,12 @@ static const char *const hook_names[BH_HOOK__MAX] = {
 static const char *const mode_names[] = {
 	[BH_MODE_ENFORCE] = "enforce",
 	[BH_MODE_AUDIT] = "audit",
+};
+
+static const char *const unix_mode_names[] = {
+	[BH_UNIX_OFF] = "off",
+	[BH_UNIX_AUDIT] = "audit",
+	[BH_UNIX_ENFORCE] = "enforce",
 };
 
 static const char *const proto_names[256] = {
@@ -100,6 +107,21 @@ int bh_proto_parse(const char *s, uint8_t *proto)
 int bh_mode_parse(const char *s, uint8_t *mode)
 {
 	int i = index_of(mode_names, sizeof(mode_names) / sizeof(mode_names[0]), s);
+
+	if (i < 0)
+		return -EINVAL;
+	*mode = (uint8_t)i;
+	return 0;
+}
+
+const char *bh_unix_mode_str(unsigned int m)
+{
+	return NAME_OF(unix_mode_names, m);
+}
+
+int bh_unix_mode_parse(const char *s, uint8_t *mode)
+{
+	int i = index_of(unix_mode_names, sizeof(unix_mode_names) / sizeof(unix_mode_names[0]), s);
 
 	if (i < 0)
 		return -EINVAL;

@@ -25,6 +25,12 @@ const char *bh_proto_str(unsigned int proto);
 int bh_proto_parse(const char *s, uint8_t *proto);
 int bh_mode_parse(const char *s, uint8_t *mode);
 
+/* enum bh_unix_mode (bulkhead/unix.h): "off", "audit", "enforce"; the reverse
+ * 0 or -EINVAL. */
+#define BH_UNIX_MODE_NAMES "\"off\", \"audit\" or \"enforce\""
+const char *bh_unix_mode_str(unsigned int mode);
+int bh_unix_mode_parse(const char *s, uint8_t *mode);
+
 /* Alert severities (docs/alerts.md), lowest first; a tier's severity floor
  * (policy.h) is one of them. "low", "medium", "high", "critical"; and back:
  * 0 or -EINVAL. */

@@ -403,6 +403,7 @@ void bh_policy_free(struct bh_policy *p)
 		free(p->partners[i].name);
 		free(p->partners[i].org);
 		free(p->partners[i].contact);
+		free(p->partners[i].unixg);
 	}
 	for (i = 0; i < p->ngrants && !p->store; i++)
 		bh_grant_free(&p->grants[i]);
@@ -410,6 +411,7 @@ void bh_policy_free(struct bh_policy *p)
 	free(p->partners);
 	free(p->grants);
 	free(p->never);
+	free(p->never_unix);
 	free(p->tiers);
 	free(p->partner_root);
 	free(p->file);

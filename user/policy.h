@@ -105,6 +105,9 @@ struct bh_partner {
 	char **cgroups;			/* paths relative to the cgroup2 mount, no leading '/' */
 	char *org;			/* the organisation the identity belongs to; NULL: none */
 	char *contact;			/* who to call about it; NULL: none (bh_parse_label) */
+	uint8_t unix_mode;		/* enum bh_unix_mode (bulkhead/unix.h); default audit */
+	size_t nunix;
+	struct bh_unix_name *unixg;	/* `unix` grants: grant id "<name>/u<i + 1>" */
 	uint32_t tier;			/* index into bh_policy.tiers (bh_partner_tier) */
 };
 
@@ -116,6 +119,8 @@ struct bh_policy {
 	char *partner_root;		/* NULL when absent; relative, no leading '/' */
 	size_t nnever;
 	struct bh_prefix *never;
+	size_t nnever_unix;
+	struct bh_unix_name *never_unix;	/* UNIX names of the never list */
 	size_t npartners;
 	struct bh_partner *partners;
 	size_t ngrants;

@@ -26,6 +26,7 @@
 #include "maps.h"
 #include "names.h"
 #include "status.h"
+#include "unix.h"
 #include "version.h"
 
 struct find_cg {
@@ -86,7 +87,7 @@ static void link_json(void *ctx, const char *name, int fd)
 		json_object_set_new(o, "link_id", json_integer(li.id));
 		json_object_set_new(o, "prog_id", json_integer(li.prog_id));
 		json_object_set_new(o, "attach_type",
-				    json_string(libbpf_bpf_attach_type_str(li.cgroup.attach_type) ?:
+				    json_string(bh_attach_type_str(li.cgroup.attach_type) ?:
 						"unknown"));
 		json_object_set_new(o, "cgroup_id", json_integer(li.cgroup.cgroup_id));
 		cgp = cgroup_path(ls->cg2, li.cgroup.cgroup_id, &find);

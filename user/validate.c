@@ -22,6 +22,7 @@
 #include "jpos.h"
 #include "names.h"
 #include "validate.h"
+#include <bulkhead/unix.h>
 
 /* ------------------------------------------------------- positioned errors */
 
@@ -658,19 +659,27 @@ static int partner_cgroups(struct pctx *c, const json_t *pv, const char *key, co
 	return 0;
 }
 
-static void partner_mode(struct pctx *c, const json_t *pv, const char *key, const json_t *v,
-			 struct bh_partner *pt)
+/* A member key of pv naming one of an enum's names (parse, names for the
+ * message) into *out. */
+static void enum_member(struct pctx *c, const json_t *pv, const char *key, const json_t *v,
+			int (*parse)(const char *s, uint8_t *out), const char *names,
+			uint8_t *out)
 {
 	const char *s = json_is_string(v) ? json_string_value(v) : "";
 
-	if (!bh_mode_parse(s, &pt->mode))
+	if (!parse(s, out))
 		return;
 	if (json_is_string(v))
-		err_member(c, pv, key, AT_VAL, "unknown mode %s (expected " BH_MODE_NAMES ")",
-			   BH_Q(s));
+		err_member(c, pv, key, AT_VAL, "unknown %s %s (expected %s)", key, BH_Q(s), names);
 	else
-		err_member(c, pv, key, AT_VAL, "\"mode\" must be " BH_MODE_NAMES ", not %s",
+		err_member(c, pv, key, AT_VAL, "\"%s\" must be %s, not %s", key, names,
 			   type_name(v));
+}
+
+static void partner_mode(struct pctx *c, const json_t *pv, const char *key, const json_t *v,
+			 struct bh_partner *pt)
+{
+	enum_member(c, pv, key, v, bh_mode_parse, BH_MODE_NAMES, &pt->mode);
 }
 
 static int partner_allow(struct pctx *c, const json_t *pv, const char *key, const json_t *v,
@@ -710,6 +719,56 @@ static int partner_label(struct pctx *c, const json_t *pv, const char *key, cons
 	return err == -ENOMEM ? err : 0;
 }
 
+/* ------------------------------------------------------- local UNIX sockets */
+
+static void partner_unix_mode(struct pctx *c, const json_t *pv, const char *key,
+			      const json_t *v, struct bh_partner *pt)
+{
+	enum_member(c, pv, key, v, bh_unix_mode_parse, BH_UNIX_MODE_NAMES, &pt->unix_mode);
+}
+
+/* "unix": an array of socket names (bh_parse_unix_name); 0 or -ENOMEM. */
+static int partner_unix(struct pctx *c, const json_t *pv, const char *key, const json_t *v,
+			struct bh_partner *pt)
+{
+	char why[BH_REASON_LEN];
+	json_t *e;
+	size_t i;
+
+	if (!json_is_array(v)) {
+		err_member(c, pv, key, AT_VAL, "\"unix\" must be an array of UNIX socket paths "
+			   "or @abstract names, not %s", type_name(v));
+		return 0;
+	}
+	free(pt->unixg);
+	pt->nunix = 0;
+	pt->unixg = calloc(json_array_size(v) + 1, sizeof(*pt->unixg));
+	if (!pt->unixg)
+		return -ENOMEM;
+	json_array_foreach(v, i, e) {
+		if (!json_is_string(e))
+			err_elem(c, v, i, "a unix grant is a socket path or @abstract name string, "
+				 "not %s", type_name(e));
+		else if (bh_parse_unix_name(json_string_value(e), &pt->unixg[pt->nunix], why))
+			err_elem(c, v, i, "%s", why);
+		else
+			pt->nunix++;
+	}
+	return 0;
+}
+
+/* A never entry written as a UNIX name (bh_is_unix_name) into p. */
+static void never_unix(struct pctx *c, const json_t *arr, size_t i, const char *s,
+		       struct bh_policy *p)
+{
+	char why[BH_REASON_LEN];
+
+	if (bh_parse_unix_name(s, &p->never_unix[p->nnever_unix], why))
+		err_elem(c, arr, i, "%s", why);
+	else
+		p->nnever_unix++;
+}
+
 /* The next partner (name: pv of partners) into p; 0 or -ENOMEM. */
 static int parse_partner(struct pctx *c, const json_t *partners, const char *name,
 			 const json_t *pv, struct bh_policy *p, struct bindings *b)
@@ -723,6 +782,7 @@ static int parse_partner(struct pctx *c, const json_t *partners, const char *nam
 	memset(pt, 0, sizeof(*pt));
 	pt->id = pidx + 1;
 	pt->mode = BH_MODE_ENFORCE;
+	pt->unix_mode = BH_UNIX_AUDIT;
 	pt->tier = (uint32_t)(bh_tier_find(p, BH_TIER_DEFAULT) - p->tiers);
 	pt->name = strdup(name);
 	if (!pt->name)
@@ -753,9 +813,13 @@ static int parse_partner(struct pctx *c, const json_t *partners, const char *nam
 			err = partner_label(c, pv, key, v, &pt->contact);
 		else if (!strcmp(key, "tier"))
 			partner_tier(c, pv, key, v, p, pt);
+		else if (!strcmp(key, "unix"))
+			err = partner_unix(c, pv, key, v, pt);
+		else if (!strcmp(key, "unix_mode"))
+			partner_unix_mode(c, pv, key, v, pt);
 		else
 			err_member(c, pv, key, AT_KEY, "unknown key %s in partner (expected cgroups, "
-				   "mode, allow, org, contact, tier)", BH_Q(key));
+				   "mode, allow, org, contact, tier, unix, unix_mode)", BH_Q(key));
 		if (err)
 			return err;
 	}
@@ -907,16 +971,21 @@ static int parse_never(struct pctx *c, const json_t *root, const json_t *v, stru
 	json_t *e;
 
 	if (!json_is_array(v)) {
-		err_member(c, root, "never", AT_VAL, "\"never\" must be an array of addresses or CIDRs, not %s",
+		err_member(c, root, "never", AT_VAL, "\"never\" must be an array of addresses, CIDRs or UNIX socket names, not %s",
 			   type_name(v));
 		return 0;
 	}
 	p->never = calloc(json_array_size(v) + 1, sizeof(*p->never));
-	if (!p->never)
+	p->never_unix = calloc(json_array_size(v) + 1, sizeof(*p->never_unix));
+	if (!p->never || !p->never_unix)
 		return -ENOMEM;
 	json_array_foreach(v, i, e) {
 		if (!json_is_string(e)) {
-			err_elem(c, v, i, "a never entry is an address or CIDR string, not %s", type_name(e));
+			err_elem(c, v, i, "a never entry is an address, CIDR or UNIX socket name string, not %s", type_name(e));
+			continue;
+		}
+		if (bh_is_unix_name(json_string_value(e))) {
+			never_unix(c, v, i, json_string_value(e), p);
 			continue;
 		}
 		if (bh_parse_prefix(json_string_value(e), &p->never[p->nnever], why)) {

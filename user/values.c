@@ -424,6 +424,42 @@ int bh_parse_cgroup_path(const char *s, char **out, char *why)
 	return *out ? 0 : -ENOMEM;
 }
 
+int bh_is_unix_name(const char *s)
+{
+	return s[0] == '/' || s[0] == '@';
+}
+
+int bh_parse_unix_name(const char *s, struct bh_unix_name *n, char *why)
+{
+	size_t len = strlen(s);
+	int abstract = s[0] == '@';
+
+	memset(n, 0, sizeof(*n));
+	if (!bh_is_unix_name(s)) {
+		snprintf(why, BH_REASON_LEN, "UNIX socket %s is not an absolute path or an @abstract "
+			 "name (the kernel sees a relative path as written: use the absolute one)",
+			 BH_Q(s));
+		return -EINVAL;
+	}
+	if (len > BH_UNIX_NAME_MAX) {
+		snprintf(why, BH_REASON_LEN, "UNIX socket %s too long: %zu bytes, at most %d",
+			 BH_Q(s), len, BH_UNIX_NAME_MAX);
+		return -EINVAL;
+	}
+	if (abstract ? len == 1 : !components_ok(s, 1, len - (len > 1 && s[len - 1] == '/'))) {
+		snprintf(why, BH_REASON_LEN, abstract ? "abstract UNIX name %s is empty" :
+			 "UNIX socket path %s has an empty, \".\" or \"..\" component", BH_Q(s));
+		return -EINVAL;
+	}
+	memcpy(n->bytes, s, len);
+	if (abstract)
+		n->bytes[0] = 0;
+	n->len = (uint16_t)len;
+	n->prefix = s[len - 1] == '/';
+	n->abstract = (uint8_t)abstract;
+	return 0;
+}
+
 int bh_valid_partner_name(const char *s)
 {
 	size_t n = strlen(s);

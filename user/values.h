@@ -65,6 +65,26 @@ const char *bh_format_ttl(int64_t ns, char *buf, size_t len);
  */
 int bh_parse_cgroup_path(const char *s, char **out, char *why);
 
+/*
+ * A UNIX socket name of a `unix` grant or a `never` entry: an absolute path
+ * ("/run/app.sock"), a directory prefix ending in '/' ("/run/app/": every
+ * path below it), or an abstract name "@name" ("@name/" a prefix of abstract
+ * names). In bytes as the kernel's sun_path holds them: an abstract name's
+ * first byte is 0. No empty, "." or ".." component in a path; at most
+ * BH_UNIX_NAME_MAX bytes (sun_path's 108 with room for the path's 0).
+ * -EINVAL (why).
+ */
+#define BH_UNIX_NAME_MAX 107
+struct bh_unix_name {
+	uint8_t bytes[BH_UNIX_NAME_MAX + 1];	/* sun_path bytes, 0 padded */
+	uint16_t len;				/* of bytes */
+	uint8_t prefix;				/* ends in '/': a directory prefix */
+	uint8_t abstract;
+};
+int bh_parse_unix_name(const char *s, struct bh_unix_name *n, char *why);
+/* True when s is written as a UNIX name (starts with '/' or '@'), not as an address. */
+int bh_is_unix_name(const char *s);
+
 /* 1-64 characters of A-Z a-z 0-9 . _ -, not "." or "..": 1, else 0. */
 int bh_valid_partner_name(const char *s);
 

@@ -156,7 +156,8 @@ struct bh_lost {
 struct bh_reported {
 	struct bh_lost lost;
 	__u64 lifecycle_lost;	/* sum of bh_cgpaths ev_lost already reported (bind.h) */
-	__u64 reserved[3];
+	__u64 unix_lost;	/* bh_unix_cnt[0].ring_full already reported (unix.h) */
+	__u64 reserved[2];
 };
 
 struct bh_flow_rep {

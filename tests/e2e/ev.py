@@ -255,7 +255,10 @@ def validate(paths):
             if not isinstance(obj.get("type"), str):
                 errors.append("%s: no type" % where)
             if obj.get("type") in KERNEL_TYPES:
-                for k in ("verdict", "reason", "proto", "dst", "hook"):
+                # local UNIX sockets: a path and a socket type, no address
+                where_to = (("path", "socktype") if obj.get("family") == "unix"
+                            else ("proto", "dst"))
+                for k in ("verdict", "reason", "hook") + where_to:
                     if not isinstance(obj.get(k), str):
                         errors.append("%s: %s missing or not a string" % (where, k))
                 if "partner" not in obj:

@@ -989,7 +989,7 @@ case_status_after_stop() {
 	finish
 	status_json "$st" || return 1
 	assert_eq false "$(ev jget "$st" daemon_running)" "status: daemon_running"
-	assert_eq 10 "$(ev jget "$st" 'programs.#')" "status: programs"
+	assert_eq 12 "$(ev jget "$st" 'programs.#')" "status: programs"
 	progs=$(python3 - "$st" "$CASE_CG_REL" <<'EOF'
 import json, sys
 st = json.load(open(sys.argv[1]))
@@ -1007,7 +1007,9 @@ bh_ingress cgroup_inet_ingress at-partner-parent
 bh_sendmsg4 cgroup_udp4_sendmsg at-partner-parent
 bh_sendmsg6 cgroup_udp6_sendmsg at-partner-parent
 bh_sock_create cgroup_inet_sock_create at-partner-parent
-bh_sock_release cgroup_inet_sock_release at-partner-parent" "$(printf '%s\n' "$progs" | sort)" "status: programs and attach points"
+bh_sock_release cgroup_inet_sock_release at-partner-parent
+bh_unix_connect cgroup_unix_connect at-partner-parent
+bh_unix_sendmsg cgroup_unix_sendmsg at-partner-parent" "$(printf '%s\n' "$progs" | sort)" "status: programs and attach points"
 	assert_eq 3 "$(ev jget "$st" 'partners.[partner=acme].verdicts.deny')" "status: acme deny"
 	assert_eq 2 "$(ev jget "$st" 'partners.[partner=acme].verdicts.allow')" "status: acme allow (one per connect)"
 	assert_eq 0 "$(ev jget "$st" 'partners.[partner=acme].verdicts.audit')" "status: acme audit"

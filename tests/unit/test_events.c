@@ -22,6 +22,7 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#include <bulkhead/unix.h>
 #include "events.h"
 #include "../harness.h"
 
@@ -1497,6 +1498,62 @@ static void bench(void)
 	bench_one("flow new with grant:", &flow, n, rounds, dir);
 }
 
+/* ---- local UNIX sockets ---- */
+
+static void test_json_unix(void)
+{
+	struct bh_unixev e = {
+		.ts_boot_ns = 6234567891ull, .cgroup_id = 4242, .partner = 3, .grant = 2,
+		.pid = 4711, .tid = 4712, .uid = 0, .hook = BH_HOOK_CONNECT,
+		.verdict = BH_VERDICT_ALLOW, .reason = BH_REASON_GRANTED, .comm = "psql",
+	};
+	uint8_t raw[sizeof(struct bh_unixev)];
+	struct bh_unixev back;
+
+	memcpy(e.name, "/run/db.sock", 12);
+	e.name_len = 12;
+	check_obj(bh_event_unix(&e, &namer, &clk),
+		  "{\"v\":1,\"ts\":\"2026-11-23T11:20:32.234567Z\",\"type\":\"connect\","
+		  "\"partner\":\"acme\",\"partner_id\":3,\"family\":\"unix\",\"verdict\":\"allow\","
+		  "\"reason\":\"granted\",\"grant\":{\"id\":\"acme/u2\"},\"hook\":\"connect\","
+		  "\"socktype\":\"stream\",\"path\":\"/run/db.sock\",\"pid\":4711,\"tid\":4712,"
+		  "\"uid\":0,\"comm\":\"psql\",\"cgroup\":\"partners.slice/acme.service\","
+		  "\"cgroup_id\":4242,\"count\":1}", __LINE__);
+
+	/* an abstract name with an embedded 0, a control byte and invalid UTF-8,
+	 * sent as a datagram by an unknown partner: valid JSON, nothing cut */
+	memset(e.name, 0, sizeof(e.name));
+	memcpy(e.name, "\0a\0b\x01\xff\xc3\xa9", 8);
+	e.name_len = 8;
+	e.flags = BH_UNIXEV_ABSTRACT | BH_UNIXEV_DGRAM;
+	e.hook = BH_HOOK_SENDMSG;
+	e.partner = 9;
+	e.grant = 0;
+	e.verdict = BH_VERDICT_AUDIT;
+	e.reason = BH_REASON_NO_GRANT;
+	check_obj(bh_event_unix(&e, &namer, &clk),
+		  "{\"v\":1,\"ts\":\"2026-11-23T11:20:32.234567Z\",\"type\":\"send\","
+		  "\"partner\":null,\"partner_id\":9,\"family\":\"unix\",\"verdict\":\"audit\","
+		  "\"reason\":\"no_grant\",\"hook\":\"sendmsg\",\"socktype\":\"dgram\","
+		  "\"path\":\"@a\\ufffdb\\ufffd\\ufffd\\u00e9\",\"pid\":4711,\"tid\":4712,\"uid\":0,"
+		  "\"comm\":\"psql\",\"cgroup\":\"partners.slice/acme.service\",\"cgroup_id\":4242,"
+		  "\"count\":1}", __LINE__);
+
+	/* a record with a name_len past sun_path is clamped; a short one refused */
+	memset(raw, 0xff, sizeof(raw));
+	e.name_len = 4000;
+	memcpy(raw, &e, sizeof(e));
+	CHECK(bh_unixev_decode(raw, sizeof(e), &back) == 0 && back.name_len == BH_UNIX_PATH_MAX,
+	      "name_len clamped to %u", back.name_len);
+	CHECK(bh_unixev_decode(raw, sizeof(e) - 1, &back) == -EPROTO, "short record refused");
+	back.flags = 0;
+	memset(back.name, 0xff, sizeof(back.name));
+	json_t *o = bh_event_unix(&back, &namer, &clk);
+	CHECK(o && json_string_length(json_object_get(o, "path")) == 3 * BH_UNIX_PATH_MAX,
+	      "108 invalid bytes: 108 U+FFFD");
+	json_decref(o);
+}
+
 int main(int argc, char **argv)
 {
 	const char *keep = getenv("BH_TEST_KEEP");
@@ -1509,6 +1566,7 @@ int main(int argc, char **argv)
 	}
 	T_RUN("ts: boot ns to RFC 3339 UTC with microseconds", test_ts);
 	T_RUN("ts: now", test_ts_now);
+	T_RUN("unix: connect/send events, names sanitised", test_json_unix);
 	T_RUN("sanitize: UTF-8 kept, invalid and control bytes replaced", test_sanitize);
 	T_RUN("sanitize: hostile comm survives dump and parse", test_comm_roundtrip);
 	T_RUN("addr: IPv4-mapped shown as IPv4", test_addr);

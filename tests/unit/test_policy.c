@@ -27,6 +27,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <bulkhead/decide.h>
+#include <bulkhead/unix.h>
 #include "lint.h"
 #include "policy.h"
 #include "../harness.h"
@@ -204,27 +205,31 @@ static const struct bad_case bad_cases[] = {
 	{ "empty file", "", "1:1", "expected" },
 };
 
+/* One bad input: rejected, its first error at bc->where with bc->reason. */
+static void check_bad_case(const struct bad_case *bc)
+{
+	struct bh_errors e = { 0 };
+	struct bh_policy p;
+	char prefix[64];
+	int rc;
+
+	snprintf(prefix, sizeof(prefix), "t.json:%s: ", bc->where);
+	rc = parse(bc->json, &p, &e);
+	CHECK(rc == -EINVAL, "%s: rc %d, want -EINVAL", bc->label, rc);
+	CHECK(e.n >= 1 && !strncmp(first_err(&e), prefix, strlen(prefix)) &&
+	      strstr(first_err(&e), bc->reason),
+	      "%s: got '%s', want '%s...%s'", bc->label, first_err(&e), prefix, bc->reason);
+	for (size_t j = 0; j < e.n; j++)
+		CHECK(well_formed(e.msg[j], "t.json"), "%s: malformed '%s'", bc->label, e.msg[j]);
+	CHECK(p.npartners == 0 && p.ngrants == 0 && !p.file, "%s: policy not left empty", bc->label);
+	bh_errors_free(&e);
+	bh_policy_free(&p);
+}
+
 static void test_bad_inputs(void)
 {
-	for (size_t i = 0; i < sizeof(bad_cases) / sizeof(bad_cases[0]); i++) {
-		const struct bad_case *bc = &bad_cases[i];
-		struct bh_errors e = { 0 };
-		struct bh_policy p;
-		char prefix[64];
-		int rc;
-
-		snprintf(prefix, sizeof(prefix), "t.json:%s: ", bc->where);
-		rc = parse(bc->json, &p, &e);
-		CHECK(rc == -EINVAL, "%s: rc %d, want -EINVAL", bc->label, rc);
-		CHECK(e.n >= 1 && !strncmp(first_err(&e), prefix, strlen(prefix)) &&
-		      strstr(first_err(&e), bc->reason),
-		      "%s: got '%s', want '%s...%s'", bc->label, first_err(&e), prefix, bc->reason);
-		for (size_t j = 0; j < e.n; j++)
-			CHECK(well_formed(e.msg[j], "t.json"), "%s: malformed '%s'", bc->label, e.msg[j]);
-		CHECK(p.npartners == 0 && p.ngrants == 0 && !p.file, "%s: policy not left empty", bc->label);
-		bh_errors_free(&e);
-		bh_policy_free(&p);
-	}
+	for (size_t i = 0; i < sizeof(bad_cases) / sizeof(bad_cases[0]); i++)
+		check_bad_case(&bad_cases[i]);
 }
 
 static void test_error_collection(void)
@@ -1590,6 +1595,100 @@ static void test_one_mistake(void)
 	bh_errors_free(&e);
 }
 
+/* ------------------------------------------------ local UNIX sockets */
+
+static const struct bad_case unix_bad[] = {
+	{ "unix relative path", P("\"acme\": {\"cgroups\": [\"a\"], \"unix\": [\n  \"run/x.sock\"]}\n"), "3:3",
+	  "not an absolute path or an @abstract name" },
+	{ "unix .. component", P("\"acme\": {\"cgroups\": [\"a\"], \"unix\": [\"/ok\",\n  \"/run/../x.sock\"]}\n"),
+	  "3:3", "\"..\" component" },
+	{ "unix empty component", P("\"acme\": {\"cgroups\": [\"a\"], \"unix\": [\n  \"/run//x\"]}\n"), "3:3",
+	  "empty, \".\" or \"..\" component" },
+	{ "unix too long", P("\"acme\": {\"cgroups\": [\"a\"], \"unix\": [\n  \"/"
+	  "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"]}\n"),
+	  "3:3", "too long: 108 bytes, at most 107" },
+	{ "unix empty abstract", P("\"acme\": {\"cgroups\": [\"a\"], \"unix\": [\n  \"@\"]}\n"), "3:3",
+	  "abstract UNIX name \"@\" is empty" },
+	{ "unix not a string", P("\"acme\": {\"cgroups\": [\"a\"], \"unix\": [\n  7]}\n"), "3:3",
+	  "a unix grant is a socket path or @abstract name string, not an integer" },
+	{ "unix not an array", P("\"acme\": {\"cgroups\": [\"a\"], \"unix\":\n  \"/x\"}\n"), "3:3",
+	  "\"unix\" must be an array" },
+	{ "bad unix_mode", P("\"acme\": {\"cgroups\": [\"a\"], \"unix_mode\":\n  \"deny\"}\n"), "3:3",
+	  "unknown unix_mode \"deny\" (expected \"off\", \"audit\" or \"enforce\")" },
+	{ "unix_mode not a string", P("\"acme\": {\"cgroups\": [\"a\"], \"unix_mode\":\n  false}\n"), "3:3",
+	  "\"unix_mode\" must be \"off\", \"audit\" or \"enforce\", not a boolean" },
+	{ "never relative unix", "{\"version\": 1, \"never\": [\"/ok.sock\",\n  \"@\"]}\n", "2:3",
+	  "abstract UNIX name \"@\" is empty" },
+	{ "never unix ..", "{\"version\": 1, \"never\": [\n  \"/run/./docker.sock\"]}\n", "2:3",
+	  "\".\" or \"..\" component" },
+};
+
+/* What the name trie holds for a policy: the sink's view. */
+struct unix_seen {
+	struct bh_unix_key k[16];
+	struct bh_unix_val v[16];
+	size_t n;
+};
+
+static int unix_sink(void *arg, const struct bh_unix_key *k, const struct bh_unix_val *v)
+{
+	struct unix_seen *s = arg;
+
+	if (s->n == 16)
+		return -E2BIG;
+	s->k[s->n] = *k;
+	s->v[s->n++] = *v;
+	return 0;
+}
+
+static void test_unix_policy(void)
+{
+	const char *ok = "{\"version\": 1, \"never\": [\"10.0.0.0/8\", \"/var/run/docker.sock\", \"/run/adm/\"],\n"
+			 " \"partners\": {\"acme\": {\"cgroups\": [\"a\"], \"unix_mode\": \"enforce\",\n"
+			 "  \"unix\": [\"/run/db.sock\", \"/run/app/\", \"@ctl\", \"/\"]},\n"
+			 " \"beta\": {\"cgroups\": [\"b\"]}}}\n";
+	struct unix_seen s = { .n = 0 };
+	struct bh_errors e = { 0 };
+	struct bh_policy p;
+	int rc;
+
+	for (size_t i = 0; i < sizeof(unix_bad) / sizeof(unix_bad[0]); i++)
+		check_bad_case(&unix_bad[i]);
+
+	rc = parse(ok, &p, &e);
+	CHECK(rc == 0, "unix policy: rc %d: %s", rc, first_err(&e));
+	if (rc)
+		return;
+	CHECK(p.nnever == 1 && p.nnever_unix == 2, "never: %zu addresses, %zu UNIX names",
+	      p.nnever, p.nnever_unix);
+	CHECK(p.partners[0].unix_mode == BH_UNIX_ENFORCE && p.partners[1].unix_mode == BH_UNIX_AUDIT,
+	      "unix_mode enforce, default audit");
+	CHECK(p.partners[0].nunix == 4 && p.partners[0].unixg[1].prefix &&
+	      p.partners[0].unixg[2].abstract && p.partners[0].unixg[2].bytes[0] == 0 &&
+	      !memcmp(p.partners[0].unixg[2].bytes + 1, "ctl", 3), "grants parsed");
+	rc = bh_unix_compile(&p, unix_sink, &s);
+	CHECK(rc == 0 && s.n == 2 + 2 + 4, "compiled %zu entries (rc %d), want 8", s.n, rc);
+	/* never: exact with its 0, a prefix without */
+	CHECK(s.k[0].partner == htonl(BH_PARTNER_NEVER) && s.k[0].prefixlen == 32 + 8 * 21 &&
+	      s.v[0].flags == (BH_UNIXF_NEVER | BH_UNIXF_EXACT), "never exact entry");
+	CHECK(s.k[1].prefixlen == 32 + 8 * 9 && s.v[1].flags == BH_UNIXF_NEVER, "never prefix entry");
+	/* acme: its default (mode), then its grants by id */
+	CHECK(s.k[2].partner == htonl(p.partners[0].id) && s.k[2].prefixlen == 32 &&
+	      s.v[2].mode == BH_UNIX_ENFORCE && !s.v[2].flags, "acme default entry");
+	CHECK(s.k[3].prefixlen == 32 + 8 * 13 && s.v[3].grant == 1 &&
+	      s.v[3].flags == (BH_UNIXF_GRANT | BH_UNIXF_EXACT), "exact grant u1");
+	CHECK(s.k[4].prefixlen == 32 + 8 * 9 && s.v[4].grant == 2 && s.v[4].flags == BH_UNIXF_GRANT,
+	      "prefix grant u2");
+	CHECK(s.k[5].prefixlen == 32 + 8 * 5 && s.k[5].name[0] == 0 && s.k[5].name[1] == 'c' &&
+	      s.v[5].grant == 3, "abstract grant u3: 0 c t l and its 0");
+	CHECK(s.k[6].prefixlen == 32 + 8 && s.k[6].name[0] == '/' && s.v[6].grant == 4,
+	      "\"/\": a prefix of every path");
+	CHECK(s.k[7].partner == htonl(p.partners[1].id) && s.k[7].prefixlen == 32 &&
+	      s.v[7].mode == BH_UNIX_AUDIT, "beta default entry: audit");
+	CHECK(bh_unix_max_entries(&p) == s.n, "max entries %zu", bh_unix_max_entries(&p));
+	bh_policy_free(&p);
+}
+
 int main(int argc, char **argv)
 {
 	const char *bad_dir = argc > 1 ? argv[1] : "tests/unit/bad";
@@ -1613,6 +1712,7 @@ int main(int argc, char **argv)
 	test_lint();
 	test_org();
 	test_bad_files(bad_dir);
+	test_unix_policy();
 	if (!getenv("BH_TEST_SKIP_1M"))
 		test_million();
 	return T_SUMMARY();
