@@ -39,6 +39,7 @@ for t in "$fuzzdir"/fuzz_*; do
 done
 run_suite "kernel: socket destroy (sock_diag)" "$bin/kernel/test_sockkill"
 run_suite "end-to-end: kernel datapath" tests/e2e/run.sh
+run_suite "log shipping: rsyslog imfile across logrotate runs" tests/pkg/test_logship.sh
 run_suite "upgrade: an earlier commit's pins taken over without a gap" tests/pkg/test_upgrade.sh
 run_suite "packaging: deb, Debian 12 root, unit, man pages, Ansible role" tests/pkg/test_pkg.sh
 if [ "$total_skip" -gt 0 ]; then

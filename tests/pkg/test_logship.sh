@@ -7,15 +7,12 @@
 # forwards what it reads. Every line written (current, .1 and .2.gz files)
 # arrives exactly once: count in = count out, and the sorted lines are equal.
 #
-# NOT in tests/run-all.sh: with Debian 12's rsyslog 8.2302 it fails in most
-# runs. imfile (inotify and polling mode, wildcard or one input per file),
-# on seeing that the name now has a new inode, drops the renamed file at once
-# ("inode changed from A to B, unlinking from internal lists" in its debug
-# log): the lines it had not read yet and those the daemon writes before its
-# SIGHUP reopen (always the `policy` reload line, at times flows, once most of
-# a file) are never sent. A second input on *.jsonl.1 sends lines twice
-# instead. Run by hand: bash tests/pkg/test_logship.sh (BH_RSYSLOG_DEBUG=1
-# keeps rsyslog's debug log in the case directory; BH_KEEP_TMP=1 keeps it).
+# With Debian 12's rsyslog 8.2302 this holds only because the logrotate file
+# says `nocreate`: imfile lets go of a renamed file (after a last read) as
+# soon as the name shows a new inode, and with `create` that happens before
+# the daemon's SIGHUP reopen, losing the lines written in between (3 of 3
+# runs lost some). BH_RSYSLOG_DEBUG=1 keeps rsyslog's debug log in the case
+# directory (BH_KEEP_TMP=1 keeps the directory).
 
 # Case functions are only called through tcase.
 # shellcheck disable=SC2317
