@@ -31,6 +31,7 @@ run_suite "unit: policy parser and compiler" "$bin/test_policy"
 run_suite "unit: event JSON and writer" "$bin/test_events"
 run_suite "unit: trace log parser, merge and filters" "$bin/test_trace"
 run_suite "unit: regressions of fuzzing findings" "$bin/test_fuzzfix"
+run_suite "unit: ECS mapping of docs/shipping.md over real event lines" tests/unit/ecs_map.py
 run_suite "unit: make deps installs every command the tests call" tests/unit/deps_check.sh
 # libFuzzer targets (make fuzz): each over its corpus plus FUZZ_RUNS new inputs
 fuzzdir=${BH_FUZZ_BIN_DIR:-build/fuzz/fuzz}
