@@ -68,6 +68,7 @@ layout_version() { bpftool -j map dump pinned "$PINDIR/bh_layout" | jq '.[0].for
 # probe sent when an ACK is late, as it may be on a loaded machine, repairs a
 # loss only when TCPLossProbeRecovery counts it); with the counters it is from
 tcp_lost() {
+	# shellcheck disable=SC2016  # awk program
 	in_ns "$NS_C" awk '
 		$1 == "Tcp:" || $1 == "TcpExt:" {
 			if (!(($1) in h)) { h[$1] = 1; for (i = 2; i <= NF; i++) n[$1, i] = $i; next }
@@ -216,7 +217,6 @@ refused_unchanged() {
 }
 
 case_refused() {
-	local v
 	command -v bpftool >/dev/null || fail_now "bpftool not installed (make deps)"
 	cg_new acme
 	ACME=$CASE_CG/acme
