@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # End-to-end test of log rotation and shipping (issue 17): the real daemon
 # writes events while the package's logrotate file (packaging/bulkhead.logrotate,
-# paths pointed at the case's log dir, its SIGHUP sent to the case's daemon)
+# paths pointed at the case's log dir, its SIGUSR1 sent to the case's daemon)
 # rotates twice, and rsyslogd in the foreground with the shipped imfile
 # config (contrib/logging/rsyslog-bulkhead.conf, target a local TCP listener)
 # forwards what it reads. Every line written (current, .1 and .2.gz files)
@@ -11,7 +11,7 @@
 # With Debian 12's rsyslog 8.2302 this holds only because the logrotate file
 # says `nocreate`: imfile lets go of a renamed file (after a last read) as
 # soon as the name shows a new inode, and with `create` that happens before
-# the daemon's SIGHUP reopen, losing the lines written in between (3 of 3
+# the daemon's SIGUSR1 reopen, losing the lines written in between (3 of 3
 # runs lost some). BH_RSYSLOG_DEBUG=1 keeps rsyslog's debug log in the case
 # directory (BH_KEEP_TMP=1 keeps the directory).
 
@@ -75,9 +75,9 @@ case_rsyslog_rotation() {
 	# the package's logrotate file, on this case's logs and daemon
 	sed -e "s|/var/log/bulkhead|$LOGS|" \
 		-e "s|if \[ -d /run/systemd/system \]; then|if true; then|" \
-		-e "s|^\(\t*\)systemctl kill .*|\1kill -HUP $BH_DAEMON_PID|" \
+		-e "s|^\(\t*\)systemctl kill .*|\1kill -USR1 $BH_DAEMON_PID|" \
 		"$SRC/packaging/bulkhead.logrotate" >"$CASE_DIR/logrotate.conf"
-	grep -q "kill -HUP $BH_DAEMON_PID" "$CASE_DIR/logrotate.conf" || fail_now "postrotate not substituted"
+	grep -q "kill -USR1 $BH_DAEMON_PID" "$CASE_DIR/logrotate.conf" || fail_now "postrotate not substituted"
 	wait_until 10 out_has 1 || fail_now "rsyslog forwarded nothing: $(tail -n 3 "$CASE_DIR/rsyslog.log")"
 
 	traffic &
