@@ -50,6 +50,15 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } bh_counters SEC(".maps");
 
+/* Userspace only: the pin directory's layout version (bulkhead.h). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct bh_layout);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} bh_layout SEC(".maps");
+
 /* Userspace only: partner names by id (stable ids across restarts). */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);

@@ -33,6 +33,7 @@ run_suite "unit: event JSON and writer" "$bin/test_events"
 run_suite "unit: alerts (suppression, scan counts, state files)" "$bin/test_alerts"
 run_suite "unit: trace log parser, merge and filters" "$bin/test_trace"
 run_suite "unit: regressions of fuzzing findings" "$bin/test_fuzzfix"
+run_suite "unit: ECS mapping of docs/shipping.md over real event lines" tests/unit/ecs_map.py
 run_suite "unit: make deps installs every command the tests call" tests/unit/deps_check.sh
 # libFuzzer targets (make fuzz): each over its corpus plus FUZZ_RUNS new inputs
 fuzzdir=${BH_FUZZ_BIN_DIR:-build/fuzz/fuzz}
@@ -41,6 +42,8 @@ for t in "$fuzzdir"/fuzz_*; do
 done
 run_suite "kernel: socket destroy (sock_diag)" "$bin/kernel/test_sockkill"
 run_suite "end-to-end: kernel datapath" tests/e2e/run.sh
+run_suite "log shipping: rsyslog imfile across logrotate runs" tests/pkg/test_logship.sh
+run_suite "upgrade: an earlier commit's pins taken over without a gap" tests/pkg/test_upgrade.sh
 run_suite "packaging: deb, Debian 12 root, unit, man pages, Ansible role" tests/pkg/test_pkg.sh
 if [ "$total_skip" -gt 0 ]; then
 	echo "$total_pass passed, $total_fail failed, $total_skip skipped"

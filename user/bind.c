@@ -192,6 +192,18 @@ int bh_bind_open(struct bh_bind **out, const char *pin_dir, int use_tp, struct b
 	return 0;
 }
 
+int bh_bind_pins_fit(const char *pin_dir, struct bh_pin_fit *fit)
+{
+	LIBBPF_OPTS(bpf_object_open_opts, oo, .pin_root_path = pin_dir);
+	struct bind_bpf *s = bind_bpf__open_opts(&oo);
+
+	if (!s)
+		return -errno;
+	bh_maps_pins_fit(s->obj, fit);
+	bind_bpf__destroy(s);
+	return 0;
+}
+
 void bh_bind_close(struct bh_bind *b)
 {
 	if (!b)

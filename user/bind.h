@@ -34,6 +34,10 @@ struct bh_maps;
 int bh_bind_open(struct bh_bind **b, const char *pin_dir, int use_tp, struct bh_maps *maps);
 /* NULL is ignored. Pinned state (maps, links) stays. */
 void bh_bind_close(struct bh_bind *b);
+/* Before load: add the bind object's maps to fit (bh_maps_pins_fit). 0 or
+ * -errno (the object cannot be opened). */
+struct bh_pin_fit;
+int bh_bind_pins_fit(const char *pin_dir, struct bh_pin_fit *fit);
 
 enum bh_bind_mode bh_bind_mode(const struct bh_bind *b);
 /* "at-creation" or "rescan". */

@@ -7,8 +7,11 @@
  * Pin layout under the pin directory (default /sys/fs/bpf/bulkhead; pindir.c):
  *   bh_policy bh_cgroups bh_state bh_counters bh_sk bh_pnames   maps (by name; maps.c)
  *   links/<cgroup id>-<program>                                  one bpf_link each
- * Maps are reused on the next load (libbpf pin-by-name), links are updated in
- * place with the new program (BPF_LINK_UPDATE), so a restart never opens a gap.
+ *   bh_layout                                                    the layout version (layout.c)
+ * Maps are reused on the next load (libbpf pin-by-name; a newer build checks
+ * first that it can take them over, layout.c), links are updated in place
+ * with the new program (BPF_LINK_UPDATE), so a restart or an upgrade never
+ * opens a gap.
  * Binding at creation (bind.c) is opened with it: bh_cgpaths is filled before
  * bh_cgroups at every apply.
  */
@@ -27,6 +30,7 @@
 #include "bind.h"
 #include "bulkhead.skel.h"
 #include "cgroup.h"
+#include "layout.h"
 #include "loader.h"
 #include "lock.h"
 #include "log.h"
@@ -64,6 +68,8 @@ struct bh_loader {
 	 * to adopt), and this loader created the directory itself */
 	int fresh;
 	int made_dir;
+	/* the layout of the pins taken over (0: fresh) */
+	uint32_t layout_before;
 };
 
 static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
@@ -128,6 +134,11 @@ int bh_loader_open(struct bh_loader **lp, const char *pin_dir, unsigned int ring
 			goto fail;
 		}
 	}
+	if (!l->fresh) {
+		err = bh_layout_check(l->pin_dir, l->skel->obj, &l->layout_before);
+		if (err)
+			goto fail;
+	}
 	err = bulkhead_bpf__load(l->skel);
 	if (err) {
 		pr_warn("cannot load the BPF programs: %s%s\n", strerror(-err),
@@ -136,6 +147,9 @@ int bh_loader_open(struct bh_loader **lp, const char *pin_dir, unsigned int ring
 		goto fail;
 	}
 	bh_maps_of_skel(&l->maps, l->skel);
+	err = bh_layout_record(&l->maps, l->pin_dir);
+	if (err)
+		goto fail;
 	l->names = calloc(BH_MAX_PARTNERS, sizeof(*l->names));
 	if (!l->names) {
 		err = -ENOMEM;

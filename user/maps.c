@@ -35,6 +35,7 @@ void bh_maps_of_skel(struct bh_maps *m, const struct bulkhead_bpf *skel)
 		.scan = bpf_map__fd(skel->maps.bh_scan),
 		.plost = bpf_map__fd(skel->maps.bh_plost),
 		.plost_rep = bpf_map__fd(skel->maps.bh_plost_rep),
+		.layout = bpf_map__fd(skel->maps.bh_layout),
 		.cgpaths = -1,
 		.bindev = -1,
 		.unixpol = -1,
@@ -107,6 +108,7 @@ int bh_maps_open_pinned(struct bh_maps *m, const char *pin_dir)
 		{ "bh_scan", offsetof(struct bh_maps, scan) },
 		{ "bh_plost", offsetof(struct bh_maps, plost) },
 		{ "bh_plost_rep", offsetof(struct bh_maps, plost_rep) },
+		{ "bh_layout", offsetof(struct bh_maps, layout) },
 		{ "bh_cgpaths", offsetof(struct bh_maps, cgpaths) },
 		{ "bh_bindev", offsetof(struct bh_maps, bindev) },
 		{ "bh_unix_pol", offsetof(struct bh_maps, unixpol) },
@@ -637,4 +639,92 @@ int bh_maps_jit_unpin_v1(const char *pin_dir)
 
 	snprintf(path, sizeof(path), "%s/bh_jit", pin_dir);
 	return unlink(path) ? -errno : 0;
+}
+
+int bh_maps_layout_read(const struct bh_maps *m, struct bh_layout *v)
+{
+	memset(v, 0, sizeof(*v));
+	if (m->layout < 0)
+		return -ENOENT;
+	if (bpf_map_lookup_elem(m->layout, &zero, v))
+		return -errno;
+	return v->version ? 0 : -ENOENT;	/* created, never written */
+}
+
+int bh_maps_layout_pinned(const char *pin_dir, struct bh_layout *v)
+{
+	struct bh_maps m = { .layout = open_pin(pin_dir, "bh_layout") };
+	int err;
+
+	memset(v, 0, sizeof(*v));
+	if (m.layout < 0)
+		return m.layout;
+	err = bh_maps_layout_read(&m, v);
+	close(m.layout);
+	return err;
+}
+
+int bh_maps_layout_write(const struct bh_maps *m, const struct bh_layout *v)
+{
+	return bpf_map_update_elem(m->layout, &zero, v, BPF_ANY) ? -errno : 0;
+}
+
+/* How the pinned map at fd differs from map's definition: 0 (it does not)
+ * or 1 with the difference in buf. */
+static int pin_differs(int fd, const struct bpf_map *map, char *buf, size_t len)
+{
+	struct bpf_map_info info = {};
+	uint32_t ilen = sizeof(info);
+	size_t i;
+
+	if (bpf_obj_get_info_by_fd(fd, &info, &ilen)) {
+		snprintf(buf, len, "%s: cannot read the pinned map: %s", bpf_map__name(map),
+			 strerror(errno));
+		return 1;
+	}
+	const struct {
+		const char *what;
+		unsigned long long have, want;
+	} f[] = {
+		{ "type", info.type, bpf_map__type(map) },
+		{ "key size", info.key_size, bpf_map__key_size(map) },
+		{ "value size", info.value_size, bpf_map__value_size(map) },
+		{ "max entries", info.max_entries, bpf_map__max_entries(map) },
+		{ "flags", info.map_flags, bpf_map__map_flags(map) },
+	};
+	for (i = 0; i < sizeof(f) / sizeof(f[0]); i++) {
+		if (f[i].have == f[i].want)
+			continue;
+		snprintf(buf, len, "%s is pinned with %s %llu, this build's has %llu",
+			 bpf_map__name(map), f[i].what, f[i].have, f[i].want);
+		return 1;
+	}
+	return 0;
+}
+
+void bh_maps_pins_fit(const struct bpf_object *obj, struct bh_pin_fit *fit)
+{
+	const struct bpf_map *map;
+	char why[sizeof(fit->bad)];
+
+	bpf_object__for_each_map(map, obj) {
+		const char *path = bpf_map__pin_path(map);
+		int fd;
+
+		if (!path)
+			continue;	/* not pinned: this load's own */
+		fd = bpf_obj_get(path);
+		if (fd < 0 && errno == ENOENT) {
+			fit->created++;
+			continue;
+		}
+		if (fd < 0)
+			snprintf(why, sizeof(why), "%s: %s", path, strerror(errno));
+		if (fd >= 0 && !pin_differs(fd, map, why, sizeof(why)))
+			fit->reused++;
+		else if (!fit->bad[0])
+			snprintf(fit->bad, sizeof(fit->bad), "%s", why);
+		if (fd >= 0)
+			close(fd);
+	}
 }

@@ -26,8 +26,8 @@ struct bh_unix_counts;
  * bind object's (bind.bpf.c), the rest the datapath's. */
 struct bh_maps {
 	int policy, cgroups, state, counters, pnames, jit, events, flood, flows, lost,
-	    reported, flowrep, porgs, cgpaths, bindev, scan, plost, plost_rep, unixpol, unixev,
-	    unixcnt;
+	    reported, flowrep, porgs, layout, cgpaths, bindev, scan, plost, plost_rep, unixpol,
+	    unixev, unixcnt;
 	int owned;		/* opened from pins: bh_maps_close closes them */
 };
 
@@ -143,6 +143,23 @@ int bh_maps_cgpath_get(const struct bh_maps *m, const struct bh_cgpath_key *k,
 int bh_maps_cgpath_put(const struct bh_maps *m, const struct bh_cgpath_key *k,
 		       const struct bh_cgpath_val *v, uint64_t flags);
 int bh_maps_cgpath_del(const struct bh_maps *m, const struct bh_cgpath_key *k);
+
+/* The pin directory's layout record (bh_layout[0]), from m or from the pin
+ * in pin_dir. 0, -ENOENT (no record: layout 1 or nothing) or -errno. */
+int bh_maps_layout_read(const struct bh_maps *m, struct bh_layout *v);
+int bh_maps_layout_pinned(const char *pin_dir, struct bh_layout *v);
+int bh_maps_layout_write(const struct bh_maps *m, const struct bh_layout *v);
+
+/* Before load: which of obj's pinned-by-name maps are in the pin directory
+ * already and fit (libbpf reuses them), which are new to it (libbpf creates
+ * and pins them), and the first one pinned with another shape (type, key,
+ * value, entries, flags), described in bad ("" when none). */
+struct bpf_object;
+struct bh_pin_fit {
+	unsigned int reused, created;
+	char bad[256];
+};
+void bh_maps_pins_fit(const struct bpf_object *obj, struct bh_pin_fit *fit);
 
 /* The JIT record map (bh_jit_v2, or a layout-1 bh_jit), by fd (m->jit). */
 int bh_maps_jit_next(int fd, const uint32_t *key, uint32_t *next);

@@ -22,6 +22,10 @@
 
 struct bh_policy;
 
+/* The comment key: allowed in every object of a policy (its value a string
+ * or an array of strings) and ignored, so a policy file can explain itself. */
+#define BH_POLICY_COMMENT "//"
+
 /*
  * Semantics the compiler relies on and the kernel mirrors:
  * - IPv4 lives in the IPv6 space as ::ffff:a.b.c.d, so an IPv6 prefix that

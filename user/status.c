@@ -395,6 +395,7 @@ int bh_status(const char *pin_dir, int json)
 	struct bh_state st;
 	char cg2[PATH_MAX] = "";
 	json_t *root, *links, *partners, *events, *bind;
+	struct bh_layout lay;
 	size_t i;
 	int ret = 0;
 
@@ -412,6 +413,9 @@ int bh_status(const char *pin_dir, int json)
 	json_object_set_new(root, "daemon_running", json_boolean(daemon_running(pin_dir)));
 	json_object_set_new(root, "policy_generation", json_integer(st.gen));
 	json_object_set_new(root, "version", json_string(BH_VERSION));
+	if (bh_maps_layout_read(&m, &lay))
+		lay = (struct bh_layout){ .version = 1 };	/* no record: layout 1 */
+	json_object_set_new(root, "pin_layout", json_integer(lay.version));
 	json_object_set_new(root, "policy", policy_json(pin_dir, st.gen));
 	links = links_json(pin_dir, cg2);
 	partners = partners_json(&m);
@@ -435,9 +439,10 @@ int bh_status(const char *pin_dir, int json)
 		free(s);
 	} else {
 		printf("bulkhead     %s\npin dir      %s\ncgroup2      %s\ndaemon       %s\n"
-		       "generation   %llu\n", BH_VERSION, pin_dir, cg2, daemon_running(pin_dir) ? "running" :
+		       "generation   %llu\npin layout   %u\n", BH_VERSION, pin_dir, cg2,
+		       daemon_running(pin_dir) ? "running" :
 		       ret ? "not running" : "not running (enforcement stays pinned)",
-		       (unsigned long long)st.gen);
+		       (unsigned long long)st.gen, lay.version);
 		policy_print(json_object_get(root, "policy"));
 		printf("\nprograms (%zu links)\n", json_array_size(links));
 		if (!json_array_size(links))

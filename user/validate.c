@@ -235,6 +235,23 @@ static int grant_time(struct gctx *x, const char *key, const json_t *v)
 	return 0;
 }
 
+/* key of obj is the comment key "//", allowed in every object of a policy
+ * and ignored: 1 (its value checked: a string or an array of strings, else
+ * an error in c), or 0 when key is another key. */
+static int is_comment(struct pctx *c, const json_t *obj, const char *key, const json_t *v)
+{
+	size_t i, n = json_array_size(v);
+
+	if (strcmp(key, BH_POLICY_COMMENT))
+		return 0;
+	for (i = 0; i < n && json_is_string(json_array_get(v, i)); i++)
+		;
+	if (!json_is_string(v) && !(json_is_array(v) && i == n))
+		err_member(c, obj, key, AT_VAL, "a comment (\"%s\") is a string or an array "
+			   "of strings, not %s", BH_POLICY_COMMENT, type_name(v));
+	return 1;
+}
+
 /* "id": a stable name, unique among the partner's grants. */
 static int grant_id(struct gctx *x, const char *key, const json_t *v)
 {
@@ -389,6 +406,8 @@ static int parse_grant(struct pctx *c, const json_t *allow, size_t i, uint32_t p
 		return 0;
 	}
 	json_object_foreach((json_t *)x.gv, key, v) {
+		if (is_comment(c, x.gv, key, v))
+			continue;
 		r = grant_key(&x, key, v);
 		if (r < 0)
 			goto out;
@@ -801,6 +820,8 @@ static int parse_partner(struct pctx *c, const json_t *partners, const char *nam
 		return 0;
 	}
 	json_object_foreach((json_t *)pv, key, v) {
+		if (is_comment(c, pv, key, v))
+			continue;
 		if (!strcmp(key, "cgroups"))
 			err = partner_cgroups(c, pv, key, v, p, pidx, b);
 		else if (!strcmp(key, "mode"))
@@ -1038,6 +1059,8 @@ static int root_partners(struct pctx *c, const json_t *root, const char *key, co
 		return 0;
 	}
 	json_object_foreach((json_t *)v, name, pv) {
+		if (is_comment(c, v, name, pv))
+			continue;
 		err = parse_partner(c, v, name, pv, p, b);
 		if (err)
 			return err;
@@ -1084,6 +1107,8 @@ static int parse_root(struct pctx *c, const json_t *root, struct bh_policy *p, s
 	if (err)
 		return err;
 	json_object_foreach((json_t *)root, key, v) {
+		if (is_comment(c, root, key, v))
+			continue;
 		if (!strcmp(key, "version"))
 			root_version(c, root, key, v);
 		else if (!strcmp(key, "partner_root"))

@@ -13,6 +13,29 @@
 
 #define BH_ABI_VERSION 1
 
+/*
+ * The pin directory's layout version, recorded in the pinned map bh_layout
+ * by every daemon that loads over it (pins of layout 1, made before the
+ * record existed, are known by their maps: bh_pnames without bh_layout).
+ * Bump it when a pinned map is added or renamed. A map whose type, key,
+ * value or size would change gets a new name instead (as bh_jit became
+ * bh_jit_v2) and a migration from the old one, so that a newer daemon can
+ * always reuse every map it shares with an older one and create the maps
+ * that are new to it (user/layout.c). Pins of a later layout are refused.
+ *   1  the maps of bulkhead 0.1 (no record)
+ *   2  bh_layout added
+ */
+#define BH_LAYOUT_VERSION 2
+
+/* bh_layout[0]: the layout of the pin directory and the bulkhead version
+ * that last loaded over it. Userspace only. */
+struct bh_layout {
+	__u32 version;		/* BH_LAYOUT_VERSION of that daemon */
+	__u32 pad;
+	char  built_by[64];	/* its BH_VERSION (truncated) */
+	__u64 reserved[4];	/* zero */
+};
+
 /* Limits. */
 #define BH_MAX_PARTNERS   1024   /* partner ids 1..BH_MAX_PARTNERS-1; 0 = none */
 #define BH_MAX_RULES      8      /* port/proto rules in one flattened prefix */

@@ -156,7 +156,7 @@ unix_mode_case() {
 	else
 		assert_event_n "$n" "$mode: one event per attempt" "$LOGS/acme.jsonl" family=unix type!=alert
 		assert_event "$mode: the never deny raises an alert" "$LOGS/host.jsonl" type=alert \
-			what=never family=unix path="$S/never.sock"
+			rule=never family=unix path="$S/never.sock"
 	fi
 	ev validate "$LOGS"/*.jsonl >"$CASE_DIR/validate.out" 2>&1 ||
 		fail "event logs not valid: $(head -n 3 "$CASE_DIR/validate.out")"

@@ -169,7 +169,8 @@ case_make_install() {
 		[ -e "$d/$f" ] && ok "installed $f" || bad "make install lacks $f"
 	done
 	check "starter policy accepted by bulkhead check" build/bulkhead check "$d/etc/bulkhead/policy.json"
-	[ "$(jq -c .partners "$d/etc/bulkhead/policy.json")" = "{}" ] || bad "starter policy has partners"
+	[ "$(jq -c '.partners | del(."//")' "$d/etc/bulkhead/policy.json")" = "{}" ] || bad "starter policy has partners"
+	[ "$(jq -r '."//" | length' "$d/etc/bulkhead/policy.json")" -gt 0 ] || bad "starter policy has no comment"
 	echo '{"version": 1, "partners": {}, "never": ["10.9.9.9/32"]}' >"$d/etc/bulkhead/policy.json"
 	cp "$d/etc/bulkhead/policy.json" "$WORK/mine.json"
 	make --no-print-directory install DESTDIR="$d" PREFIX=/usr >"$WORK/install2.log" 2>&1 || bad "second make install"
@@ -255,7 +256,8 @@ case_chroot_install() {
 	in_root bulkhead --version | grep -qE '^bulkhead [0-9]+\.[0-9]+\.[0-9]+' && ok "bulkhead --version" ||
 		bad "bulkhead --version: $(in_root bulkhead --version 2>&1)"
 	check "starter policy accepted in the root" in_root bulkhead check /etc/bulkhead/policy.json
-	[ "$(jq -c .partners "$ROOT/etc/bulkhead/policy.json")" = "{}" ] || bad "starter policy has partners"
+	[ "$(jq -c '.partners | del(."//")' "$ROOT/etc/bulkhead/policy.json")" = "{}" ] || bad "starter policy has partners"
+	[ "$(jq -r '."//" | length' "$ROOT/etc/bulkhead/policy.json")" -gt 0 ] || bad "starter policy has no comment"
 	# an existing policy survives a reinstall
 	echo '{"version": 1, "partners": {}, "never": ["10.9.9.9/32"]}' >"$ROOT/etc/bulkhead/policy.json"
 	cp "$ROOT/etc/bulkhead/policy.json" "$WORK/mine.json"

@@ -91,6 +91,13 @@ static const struct bad_case bad_cases[] = {
 	  "unknown key \"allows\"" },
 	{ "unknown grant key", G("{\"to\": \"10.0.0.1\",\n  \"port\": [\"443\"]}\n"), "3:3",
 	  "unknown key \"port\"" },
+	/* comments ("//"): a string or an array of strings, at every level */
+	{ "comment a number", "{\"version\": 1,\n  \"//\": 7}\n", "2:9", "a comment (\"//\") is a string or an array of strings, not an integer" },
+	{ "comment list of objects", P("\"//\":\n  [\"ok\", {}]\n"), "3:3", "a comment (\"//\") is a string" },
+	{ "partner comment an object", P("\"acme\": {\"cgroups\": [\"a\"],\n  \"//\": {}}\n"), "3:9",
+	  "a comment (\"//\")" },
+	{ "grant comment null", G("{\"to\": \"10.0.0.1\",\n  \"//\": null}\n"), "3:9", "a comment (\"//\")" },
+	{ "other comment key", G("{\"to\": \"10.0.0.1\",\n  \"#\": \"x\"}\n"), "3:3", "unknown key \"#\"" },
 	/* addresses */
 	{ "bad CIDR", G("{\"to\":\n  \"10.0.0.300/8\"}\n"), "3:3", "bad address \"10.0.0.300/8\"" },
 	{ "bad CIDR text", G("{\"to\":\n  \"example.com\"}\n"), "3:3", "bad address" },
@@ -230,6 +237,39 @@ static void test_bad_inputs(void)
 {
 	for (size_t i = 0; i < sizeof(bad_cases) / sizeof(bad_cases[0]); i++)
 		check_bad_case(&bad_cases[i]);
+}
+
+/* "//" anywhere is a comment: ignored, the policy the same as without it. */
+static void test_comments(void)
+{
+	static const char *const with =
+		"{\"//\": [\"starter policy\", \"two lines\"], \"version\": 1,\n"
+		" \"never\": [\"169.254.169.254/32\"],\n"
+		" \"partners\": {\"//\": \"name: partner\",\n"
+		"  \"acme\": {\"//\": \"a partner\", \"cgroups\": [\"a.slice\"], \"allow\": [\n"
+		"   {\"//\": \"a grant\", \"to\": \"10.0.0.0/8\", \"proto\": \"tcp\", \"ports\": [\"443\"]}]}}}\n";
+	static const char *const without =
+		"{\"version\": 1, \"never\": [\"169.254.169.254/32\"], \"partners\": {\"acme\": {\n"
+		" \"cgroups\": [\"a.slice\"], \"allow\": [{\"to\": \"10.0.0.0/8\", \"proto\": \"tcp\", \"ports\": [\"443\"]}]}}}\n";
+	struct bh_errors e1 = { 0 }, e2 = { 0 };
+	struct bh_policy a, b;
+	int r1 = parse(with, &a, &e1), r2 = parse(without, &b, &e2);
+
+	CHECK(r1 == 0, "policy with comments: rc %d: %s", r1, first_err(&e1));
+	CHECK(r2 == 0, "policy without comments: rc %d: %s", r2, first_err(&e2));
+	if (!r1 && !r2) {
+		CHECK(a.npartners == 1 && b.npartners == 1 && !strcmp(a.partners[0].name, "acme"),
+		      "comments: partners %zu (the comment is no partner)", a.npartners);
+		CHECK(a.ngrants == b.ngrants && a.ngrants == 1, "comments: grants %zu vs %zu", a.ngrants,
+		      b.ngrants);
+		CHECK(a.nnever == b.nnever, "comments: never %zu vs %zu", a.nnever, b.nnever);
+		CHECK(a.ngrants == 1 && a.grants[0].nports == b.grants[0].nports &&
+		      a.grants[0].proto == b.grants[0].proto, "comments: the grant differs");
+	}
+	bh_errors_free(&e1);
+	bh_errors_free(&e2);
+	bh_policy_free(&a);
+	bh_policy_free(&b);
 }
 
 static void test_error_collection(void)
@@ -1695,6 +1735,7 @@ int main(int argc, char **argv)
 
 	test_bad_inputs();
 	test_error_collection();
+	test_comments();
 	test_parse_values();
 	test_prefix_str();
 	test_decisions();
