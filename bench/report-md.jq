@@ -81,6 +81,21 @@ end),
 	  "Cells with fewer than 100 runs (a workload's one or two setup sockets: cold caches) are left out; results.json has them."
 end),
 
+(if (cases("conncost") | length) == 0 then empty else
+	(cases("conncost") | sort_by(tonumber)) as $n
+	| ([$s[] | select(.section == "conncost" and .config != "total" and .metric == "runs_per_conn" and .median >= 0.01) | .config] | unique) as $p
+	| "",
+	  "### 4b. BPF time per partner connection (bpf_stats over the loopback CRR loop from the partner cgroup; ns per run, runs per connection in parentheses)",
+	  "",
+	  ("| program | " + ($n | map("\(tonumber | commas) grants") | join(" | ")) + " |"),
+	  ("|---|" + ($n | map("---|") | join(""))),
+	  ($p[] as $prog | "| \($prog) | " + ($n | map(. as $c
+		| g("conncost"; $c; "ns_per_run"; $prog) as $x | g("conncost"; $c; "runs_per_conn"; $prog) as $r
+		| if $x == null then "–" else "\($x.median | dp(0)) (\($r.median | dp(2)))" end) | join(" | ")) + " |"),
+	  ("| **total per connection** | " + ($n | map(. as $c | g("conncost"; $c; "ns_per_conn"; "total")
+		| if . == null then "–" else "**\(.median | commas) ns**" end) | join(" | ")) + " |")
+end),
+
 (if (cases("events") | length) == 0 then empty else
 	"",
 	"### 5. Events (denied connects to distinct tuples, each a first-of-window event; daemon alone on one CPU)",

@@ -20,6 +20,7 @@
 # Knobs (environment): BENCH_ROUNDS (5), BENCH_CONNECT_SECS (4),
 # BENCH_TPUT_SECS (3), BENCH_SCALE_SIZES ("1000 100000 1000000"),
 # BENCH_SCALE_SECS (3), BENCH_EVENT_SECS (4), BENCH_HOOK_SECS (2),
+# BENCH_HOOK_SIZES ("1 100000 1000000": grant prefixes of the per-connection cost),
 # BENCH_TRACE_SIZES ("100 1024": MiB of generated log), BENCH_TRACE_ROUNDS (3),
 # BENCH_PIN (1: client on CPU 0, servers and daemon on CPU 1), BENCH_OUT
 # (build/bench: where the outputs and the compiled bench tools go).
@@ -52,6 +53,7 @@ done
 if [ "$QUICK" = 1 ]; then
 	: "${BENCH_CONNECT_SECS:=1}" "${BENCH_TPUT_SECS:=1}" "${BENCH_SCALE_SECS:=1}"
 	: "${BENCH_EVENT_SECS:=2}" "${BENCH_HOOK_SECS:=1}" "${BENCH_SCALE_SIZES:=1000 100000}"
+	: "${BENCH_HOOK_SIZES:=1 100000}"
 fi
 ROUNDS=${BENCH_ROUNDS:-5}
 CONNECT_SECS=${BENCH_CONNECT_SECS:-4}
@@ -60,6 +62,7 @@ SCALE_SIZES=${BENCH_SCALE_SIZES:-1000 100000 1000000}
 SCALE_SECS=${BENCH_SCALE_SECS:-3}
 EVENT_SECS=${BENCH_EVENT_SECS:-4}
 HOOK_SECS=${BENCH_HOOK_SECS:-2}
+HOOK_SIZES=${BENCH_HOOK_SIZES:-1 100000 1000000}
 PIN=${BENCH_PIN:-1}
 TRACE_SIZES=${BENCH_TRACE_SIZES:-100 1024}
 TRACE_ROUNDS=${BENCH_TRACE_ROUNDS:-3}
@@ -246,7 +249,8 @@ for s in $ONLY; do
 	connect) est=$((est + ROUNDS * 10 * (CONNECT_SECS + 1))) ;;
 	throughput) est=$((est + ROUNDS * 4 * (4 * TPUT_SECS + 3))) ;;
 	scale) for n in $SCALE_SIZES; do est=$((est + 3 * (1 + n / 200000) + (1 + n / 80000) + ROUNDS * (3 * SCALE_SECS + 3 + n / 125000))); done ;;
-	hooks) est=$((est + 7 * (HOOK_SECS + 1))) ;;
+	hooks) est=$((est + 7 * (HOOK_SECS + 1)))
+	       for n in $HOOK_SIZES; do est=$((est + HOOK_SECS + 2 + n / 250000)); done ;;
 	events) est=$((est + 18 * (EVENT_SECS + 1))) ;;
 	trace) for n in $TRACE_SIZES; do est=$((est + n / 40 + TRACE_ROUNDS * (1 + n / 200))); done ;;
 	esac
@@ -666,8 +670,40 @@ section_hooks() {
 	done
 	kill_wait "$rpid"
 	daemon_stop
+	for n in $HOOK_SIZES; do conn_cost "$n"; done
 	sysctl -qw kernel.bpf_stats_enabled="$STATS_SAVED"
 	STATS_SAVED=""
+}
+
+# conn_cost N: BPF time per partner connection with N grant prefixes (the
+# loopback CRR loop, one client process in the partner cgroup): each
+# program's ns per run and runs per connection, and their sum per connection
+# (section conncost; case N; config = program or "total").
+conn_cost() {
+	local n=$1 before after name c0 t0 c1 t1 conns total=0 line=""
+	"$OUT/genpolicy" -n "$n" -s 42 -g 127.0.0.1 -P "443,5000-5999" \
+		-j "$W/cost-$n.json" -r "$CG_REL/partners.slice" -c "$CG_REL/partners.slice/acme" \
+		>/dev/null || die "genpolicy $n failed"
+	daemon_start "$W/cost-$n.json"
+	before=$(prog_stats)
+	conns=$(run_in "$NS_C" partners.slice/acme "$CPU_CLIENT" "$OUT/crr" client -d "$HOOK_SECS" \
+		127.0.0.1 "$P_CRR" 2>>"$W/clients.err" | num conns)
+	after=$(prog_stats)
+	daemon_stop
+	rm -f "$W/cost-$n.json"
+	[ "${conns:-0}" -gt 0 ] || { warn "conncost $n: no connections"; return 0; }
+	while read -r name c1 t1; do
+		[ -n "$name" ] || continue
+		read -r _ c0 t0 <<<"$(grep "^$name " <<<"$before")"
+		[ "$((c1 - ${c0:-0}))" -gt 0 ] || continue
+		rec conncost "$n" "$name" 1 ns_per_run "$(calc %.1f "($t1 - ${t0:-0}) / ($c1 - ${c0:-0})")"
+		rec conncost "$n" "$name" 1 runs_per_conn "$(calc %.3f "($c1 - ${c0:-0}) / $conns")"
+		rec conncost "$n" "$name" 1 ns_per_conn "$(calc %.1f "($t1 - ${t0:-0}) / $conns")"
+		total=$((total + t1 - ${t0:-0}))
+		line="$line ${name#bh_} $(calc %.0f "($t1 - ${t0:-0}) / $conns")"
+	done <<<"$after"
+	rec conncost "$n" total 1 ns_per_conn "$(calc %.1f "$total / $conns")"
+	say "   $n grants, ns per connection:$line; total $(calc %.0f "$total / $conns") ($conns connections)"
 }
 
 # ------------------------------------------------------------- 5. events
