@@ -25,8 +25,8 @@ static __always_inline __u64 bh_ancestor(enum bh_cg_src src, struct __sk_buff *s
  * BH_SK_UNKNOWN when it is a partner root or nothing matched (the programs
  * only run below attach points, so "nothing" means the binding was removed:
  * fail closed). */
-static __always_inline void bh_identify_walk(enum bh_cg_src src, struct __sk_buff *skb,
-					     __u32 *partner, __u8 *flags)
+static __always_inline void bh_identify(enum bh_cg_src src, struct __sk_buff *skb,
+					__u32 *partner, __u8 *flags)
 {
 	__u32 hit_partner = 0, hit_kind = 0;
 	struct bh_cgroup_val *v;
@@ -53,30 +53,6 @@ static __always_inline void bh_identify_walk(enum bh_cg_src src, struct __sk_buf
 		*partner = BH_PARTNER_UNKNOWN;
 		*flags = BH_SK_TAGGED | BH_SK_UNKNOWN;
 	}
-}
-
-/* The walk's answer for the socket's own cgroup, from bh_idc while it is
- * current (bh_idgen read before the walk: a change of bh_cgroups during it
- * leaves an entry that is never used). */
-static __always_inline void bh_identify(enum bh_cg_src src, struct __sk_buff *skb,
-					__u32 *partner, __u8 *flags)
-{
-	__u64 cg = src == SRC_SKB ? bpf_skb_cgroup_id(skb) : bpf_get_current_cgroup_id();
-	struct bh_idc *c, n = {};
-	__u32 zero = 0;
-	__u64 *gen = bpf_map_lookup_elem(&bh_idgen, &zero);
-
-	n.idgen = gen ? *gen : 0;
-	c = bpf_map_lookup_elem(&bh_idc, &cg);
-	if (c && c->idgen == n.idgen) {
-		*partner = c->partner;
-		*flags = c->flags;
-		return;
-	}
-	bh_identify_walk(src, skb, partner, flags);
-	n.partner = *partner;
-	n.flags = *flags;
-	bpf_map_update_elem(&bh_idc, &cg, &n, BPF_ANY);
 }
 
 static __always_inline void bh_tag(struct bh_sk *s, enum bh_cg_src src, struct __sk_buff *skb)

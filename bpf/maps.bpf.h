@@ -34,15 +34,6 @@ struct {
 
 #include "cgroups.bpf.h"
 
-/* Identity by the socket's own cgroup id (bulkhead.h); a pure cache. */
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, BH_MAX_IDC);
-	__type(key, __u64);
-	__type(value, struct bh_idc);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} bh_idc SEC(".maps");
-
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 1);

@@ -12,8 +12,6 @@
 #include "bulkhead.skel.h"
 #include "maps.h"
 
-_Static_assert(sizeof(struct bh_idc) == 16, "bh_idc layout");
-
 static const uint32_t zero;
 
 void bh_maps_of_skel(struct bh_maps *m, const struct bulkhead_bpf *skel)
@@ -32,7 +30,6 @@ void bh_maps_of_skel(struct bh_maps *m, const struct bulkhead_bpf *skel)
 		.reported = bpf_map__fd(skel->maps.bh_reported),
 		.flowrep = bpf_map__fd(skel->maps.bh_flowrep),
 		.porgs = bpf_map__fd(skel->maps.bh_porgs),
-		.idgen = bpf_map__fd(skel->maps.bh_idgen),
 		.cgpaths = -1,
 		.bindev = -1,
 	};
@@ -73,7 +70,6 @@ int bh_maps_open_pinned(struct bh_maps *m, const char *pin_dir)
 		{ "bh_reported", offsetof(struct bh_maps, reported) },
 		{ "bh_flowrep", offsetof(struct bh_maps, flowrep) },
 		{ "bh_porgs", offsetof(struct bh_maps, porgs) },
-		{ "bh_idgen", offsetof(struct bh_maps, idgen) },
 		{ "bh_cgpaths", offsetof(struct bh_maps, cgpaths) },
 		{ "bh_bindev", offsetof(struct bh_maps, bindev) },
 	};
@@ -355,24 +351,9 @@ int bh_maps_trie_current(const struct bh_maps *m)
 	return fd < 0 ? -errno : fd;
 }
 
-/* After every change of bh_cgroups: the datapath's identity cache (bh_idc)
- * stops using what it found before (include/bulkhead/bulkhead.h). */
-static int idgen_bump(const struct bh_maps *m)
-{
-	uint64_t gen = 0;
-
-	if (m->idgen < 0)
-		return 0;	/* pins of a version without the cache */
-	bpf_map_lookup_elem(m->idgen, &zero, &gen);
-	gen++;
-	return bpf_map_update_elem(m->idgen, &zero, &gen, BPF_ANY) ? -errno : 0;
-}
-
 int bh_maps_cgroup_bind(const struct bh_maps *m, uint64_t cgid, const struct bh_cgroup_val *v)
 {
-	if (bpf_map_update_elem(m->cgroups, &cgid, v, BPF_ANY))
-		return -errno;
-	return idgen_bump(m);
+	return bpf_map_update_elem(m->cgroups, &cgid, v, BPF_ANY) ? -errno : 0;
 }
 
 int bh_maps_cgroup_lookup(const struct bh_maps *m, uint64_t cgid, struct bh_cgroup_val *v)
@@ -382,9 +363,7 @@ int bh_maps_cgroup_lookup(const struct bh_maps *m, uint64_t cgid, struct bh_cgro
 
 int bh_maps_cgroup_unbind(const struct bh_maps *m, uint64_t cgid)
 {
-	if (bpf_map_delete_elem(m->cgroups, &cgid))
-		return errno == ENOENT ? 0 : -errno;
-	return idgen_bump(m);
+	return bpf_map_delete_elem(m->cgroups, &cgid) && errno != ENOENT ? -errno : 0;
 }
 
 int bh_maps_porg_read(const struct bh_maps *m, uint32_t id, struct bh_porg *o)
@@ -427,10 +406,8 @@ void bh_maps_cgroups_prune(const struct bh_maps *m, int (*keep)(void *ctx, uint6
 	int have = 0;
 
 	while (bpf_map_get_next_key(m->cgroups, have ? &key : NULL, &next) == 0) {
-		if (!keep(ctx, next) && bpf_map_delete_elem(m->cgroups, &next) == 0) {
-			idgen_bump(m);
+		if (!keep(ctx, next) && bpf_map_delete_elem(m->cgroups, &next) == 0)
 			continue;	/* restart from the same key */
-		}
 		key = next;
 		have = 1;
 	}

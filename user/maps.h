@@ -22,7 +22,7 @@ struct bind_bpf;
  * bind object's (bind.bpf.c), the rest the datapath's. */
 struct bh_maps {
 	int policy, cgroups, state, counters, pnames, jit, events, flood, flows, lost,
-	    reported, flowrep, porgs, idgen, cgpaths, bindev;
+	    reported, flowrep, porgs, cgpaths, bindev;
 	int owned;		/* opened from pins: bh_maps_close closes them */
 };
 

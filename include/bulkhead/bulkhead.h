@@ -86,24 +86,6 @@ struct bh_cgroup_val {
 };
 
 /*
- * bh_idc: the identity of a cgroup's sockets (what the walk of its ancestors
- * in bh_cgroups found), cached by the socket's own cgroup id, so a socket is
- * tagged with two lookups instead of one per cgroup level. An entry counts
- * only while its idgen equals bh_idgen[0], which userspace increments after
- * every change of bh_cgroups (user/maps.c). The bind object's changes need
- * none: it binds a cgroup as it is created and unbinds one as it is removed,
- * and no other cgroup's identity depends on a cgroup without descendants.
- */
-#define BH_MAX_IDC 16384
-
-struct bh_idc {
-	__u64 idgen;
-	__u32 partner;
-	__u8  flags;		/* enum bh_sk_flags: TAGGED, UNKNOWN, OUTSIDE */
-	__u8  pad[3];
-};
-
-/*
  * Policy trie (LPM) key: 32 bits of partner id, then the destination as a
  * 128-bit IPv6 address (IPv4 as ::ffff:a.b.c.d). prefixlen counts both, so a
  * grant of 10.0.0.0/8 for partner 3 is {32 + 96 + 8, 3, ::ffff:10.0.0.0}.
