@@ -28,6 +28,7 @@ run_suite() {
 # The C test binaries: tests/unit/X.c is BIN/X, tests/kernel/X.c is BIN/kernel/X.
 bin=${BH_TEST_BIN_DIR:-build}
 run_suite "unit: policy parser and compiler" "$bin/test_policy"
+run_suite "unit: criticality tiers and grant linter" "$bin/test_tiers"
 run_suite "unit: event JSON and writer" "$bin/test_events"
 run_suite "unit: trace log parser, merge and filters" "$bin/test_trace"
 run_suite "unit: regressions of fuzzing findings" "$bin/test_fuzzfix"

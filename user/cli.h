@@ -58,7 +58,9 @@ int cli_read_text(const char *path, char **text, size_t *len);
 /* The control-plane client commands (cli_ctl.c). */
 int cmd_grant(int argc, char **argv);
 int cmd_revoke(int argc, char **argv);
+int cmd_restore(int argc, char **argv);
 int cmd_list(int argc, char **argv);
 int cmd_apply(int argc, char **argv);
+int cmd_diff(int argc, char **argv);
 
 #endif

@@ -11,6 +11,7 @@
 #include <bulkhead/decide.h>
 #include "cgroup.h"
 #include "cutoff.h"
+#include "grants.h"
 #include "log.h"
 #include "maps.h"
 #include "sockkill.h"
@@ -106,37 +107,135 @@ static int uncovered(void *ctx, const struct bh_sock_info *si)
 	return res.reason != BH_REASON_GRANTED;
 }
 
-int bh_cutoff(struct bh_loader *l, unsigned int *destroyed)
+/* The partner of every cgroup below the attach points (w, sorted), and the
+ * trie in force, for a scan of the sockets. */
+static int prepare(struct bh_loader *l, struct walk *w, struct judge *j, char ***dirs)
 {
-	struct walk w = { .maps = bh_loader_maps(l) };
-	size_t npoints = bh_loader_npoints(l);
-	struct judge j = { .w = &w };
-	char **dirs = bh_point_dirs(l);
+	size_t npoints = bh_loader_npoints(l), i;
 	struct timespec ts;
-	size_t i;
 	int err = 0;
 
-	*destroyed = 0;
-	if (!dirs)
+	*w = (struct walk){ .maps = bh_loader_maps(l) };
+	*j = (struct judge){ .w = w, .trie_fd = -1 };
+	*dirs = bh_point_dirs(l);
+	if (!*dirs)
 		return -ENOMEM;
 	for (i = 0; i < npoints && !err; i++) {
-		memset(w.at_level, 0, sizeof(w.at_level));
-		bh_cgroup_walk(dirs[i], -1, walk_cb, &w);
-		err = w.err;
+		memset(w->at_level, 0, sizeof(w->at_level));
+		bh_cgroup_walk((*dirs)[i], -1, walk_cb, w);
+		err = w->err;
 	}
-	if (!err && w.n)
-		qsort(w.v, w.n, sizeof(*w.v), cg_cmp);
+	if (!err && w->n)
+		qsort(w->v, w->n, sizeof(*w->v), cg_cmp);
 	if (!err) {
-		j.trie_fd = bh_maps_trie_current(w.maps);
-		err = j.trie_fd < 0 ? j.trie_fd : 0;
+		j->trie_fd = bh_maps_trie_current(w->maps);
+		err = j->trie_fd < 0 ? j->trie_fd : 0;
 	}
-	if (!err) {
-		clock_gettime(CLOCK_BOOTTIME, &ts);
-		j.now = (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
-		err = bh_sock_kill((const char *const *)dirs, npoints, uncovered, &j, destroyed);
-		close(j.trie_fd);
-	}
+	clock_gettime(CLOCK_BOOTTIME, &ts);
+	j->now = (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
+	return err;
+}
+
+static void release(struct walk *w, struct judge *j, char **dirs)
+{
+	if (j->trie_fd >= 0)
+		close(j->trie_fd);
 	bh_free_strv(dirs);
-	free(w.v);
+	free(w->v);
+}
+
+int bh_cutoff(struct bh_loader *l, unsigned int *destroyed)
+{
+	struct walk w;
+	struct judge j;
+	char **dirs;
+	int err;
+
+	*destroyed = 0;
+	err = prepare(l, &w, &j, &dirs);
+	if (!err)
+		err = bh_sock_kill((const char *const *)dirs, bh_loader_npoints(l), uncovered, &j,
+				   destroyed);
+	release(&w, &j, dirs);
+	return err;
+}
+
+/* A socket judged against the policy in force and against a candidate. */
+struct preview {
+	struct judge j;
+	const struct bh_compiled *c;
+	unsigned int cut;
+};
+
+/* The candidate's entry for partner (network order) and address: the
+ * longest prefix, as the kernel's trie would find it. */
+static const struct bh_lpm_val *candidate_entry(const struct bh_compiled *c, uint32_t partner,
+						const uint8_t *addr)
+{
+	const struct bh_lpm_val *best = NULL;
+	uint32_t best_len = 0;
+
+	for (size_t i = 0; i < c->n; i++) {
+		const struct bh_lpm_key *k = &c->keys[i];
+		struct bh_prefix in, pf;
+
+		if (k->partner != partner || (best && k->prefixlen <= best_len))
+			continue;
+		memcpy(in.addr, addr, 16);
+		in.plen = 128;
+		memcpy(pf.addr, k->addr, 16);
+		pf.plen = (uint8_t)(k->prefixlen - 32);
+		if (bh_prefix_within(&in, &pf)) {
+			best = &c->vals[i];
+			best_len = k->prefixlen;
+		}
+	}
+	return best;
+}
+
+/* Allowed now, denied by the candidate: counted, never destroyed. */
+static int would_cut(void *ctx, const struct bh_sock_info *si)
+{
+	struct preview *p = ctx;
+	const struct cg_partner *cp = partner_of(p->j.w, si->cgroup_id);
+	const struct bh_lpm_val *v;
+	struct bh_val_result res;
+
+	if (!cp || cp->partner == CG_OUTSIDE || cp->partner == BH_PARTNER_UNKNOWN || !si->dport ||
+	    uncovered(&p->j, si))
+		return 0;	/* not a partner flow, or already not allowed */
+	v = candidate_entry(p->c, htonl(cp->partner), si->dst);
+	if (v && v->mode == BH_MODE_AUDIT)
+		return 0;
+	if (v)
+		bh_val_decide(v, si->proto == IPPROTO_TCP ? BH_PROTO_TCP : BH_PROTO_UDP, si->dport,
+			      p->j.now, &res);
+	p->cut += !v || res.reason != BH_REASON_GRANTED;
+	return 0;
+}
+
+int bh_cutoff_preview(struct bh_loader *l, const struct bh_policy *eff, unsigned int *cut)
+{
+	struct bh_compiled c = {};
+	struct bh_errors errs = {};
+	struct preview p = { .c = &c };
+	struct bh_clock clk;
+	struct walk w;
+	char **dirs;
+	int err;
+
+	*cut = 0;
+	bh_clock_now(&clk);
+	err = bh_compile(eff, &clk, &c, &errs);
+	bh_errors_free(&errs);
+	if (err)
+		return err;
+	err = prepare(l, &w, &p.j, &dirs);
+	if (!err)
+		err = bh_sock_kill((const char *const *)dirs, bh_loader_npoints(l), would_cut, &p,
+				   NULL);
+	*cut = p.cut;
+	release(&w, &p.j, dirs);
+	bh_compiled_free(&c);
 	return err;
 }

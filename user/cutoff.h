@@ -15,4 +15,12 @@
  */
 int bh_cutoff(struct bh_loader *l, unsigned int *destroyed);
 
+/*
+ * The same scan, destroying nothing: how many established TCP and connected
+ * UDP flows of partners the policy in force allows and eff (a candidate
+ * effective policy, partner ids set as they would be applied) would deny:
+ * what `diff` and `apply --dry-run` report as cut. 0 or -errno.
+ */
+int bh_cutoff_preview(struct bh_loader *l, const struct bh_policy *eff, unsigned int *cut);
+
 #endif

@@ -28,15 +28,19 @@
 #include "control.h"
 #include "cutoff.h"
 #include "daemon.h"
+#include "verify_job.h"
 #include "events.h"
 #include "flows.h"
 #include "grants.h"
+#include "lint.h"
 #include "loader.h"
 #include "log.h"
 #include "maps.h"
+#include "metrics.h"
 #include "notify.h"
 #include "ops.h"
 #include "policy.h"
+#include "sha256.h"
 
 #define BH_CG_CACHE 256
 
@@ -66,6 +70,10 @@ struct bh_daemon {
 	int ctl_fd;
 	int sfd;
 	int enforced;
+	struct bh_verify_job vj;		/* --verify-every */
+	struct bh_metrics_http *metrics;	/* --metrics-listen; NULL: off */
+	struct bh_metrics_hist cutoff_hist;	/* bulkhead_revocation_cutoff_seconds */
+	uint64_t cutoff_t0;		/* CLOCK_BOOTTIME of the change being cut off */
 };
 
 static uint64_t boot_now(void)
@@ -337,8 +345,10 @@ static void check_expiries(struct bh_daemon *d)
 	uint64_t now = boot_now(), next;
 
 	next = bh_grants_next_expiry(&d->gs, d->expiry_checked_ns, &d->clk);
-	if (next && next <= now)
+	if (next && next <= now) {
 		d->ops.cutoff_pending = "expiry";
+		d->cutoff_t0 = next;	/* the kernel cut the flows at the expiry itself */
+	}
 	d->expiry_checked_ns = now;
 }
 
@@ -355,15 +365,51 @@ static void run_cutoff(struct bh_daemon *d)
 	err = bh_cutoff(d->l, &n);
 	if (err)
 		pr_warn("destroying sockets cut off by %s: %s\n", why, strerror(-err));
+	else if (n && d->cutoff_t0)
+		bh_metrics_observe(&d->cutoff_hist, (double)(boot_now() - d->cutoff_t0) / 1e9);
+	d->cutoff_t0 = 0;
 	if (n || err)
 		bh_ops_event(&d->ops, "sockets-destroyed", NULL, NULL,
 			     json_pack("{s:s, s:i, s:s}", "cause", why, "count", (int)n,
 				       "result", err ? strerror(-err) : "ok"));
 }
 
+/* ---- metrics ---- */
+
+static char *render_metrics(void *ctx, size_t *len)
+{
+	struct bh_daemon *d = ctx;
+	struct bh_clock now;
+	char *buf;
+
+	bh_clock_now(&now);
+	if (bh_metrics_render(&(struct bh_metrics_src){ .maps = bh_loader_maps(d->l), .gs = &d->gs,
+			      .clk = &now, .cutoff = &d->cutoff_hist,
+			      .verify_ok_unix_ns = d->vj.ok_unix_ns }, &buf, len))
+		return NULL;
+	return buf;
+}
+
+/* --metrics-file: the whole text, atomically. */
+static void write_metrics(struct bh_daemon *d)
+{
+	size_t len;
+	char *buf;
+	int err;
+
+	if (!d->o->metrics_file)
+		return;
+	buf = render_metrics(d, &len);
+	err = buf ? bh_metrics_write_file(d->o->metrics_file, buf, len) : -ENOMEM;
+	if (err)
+		pr_warn("cannot write the metrics file %s: %s\n", d->o->metrics_file, strerror(-err));
+	free(buf);
+}
+
 static void lifecycle(struct bh_daemon *d, const char *what, const char *detail)
 {
-	bh_writer_emit(d->w, NULL, bh_event_lifecycle(what, bh_loader_pin_dir(d->l), d->o->policy, detail));
+	bh_writer_emit(d->w, NULL, bh_event_lifecycle(what, bh_loader_pin_dir(d->l),
+						      d->ops.policy_path ? d->ops.policy_path : d->o->policy, detail));
 }
 
 /* ---- setup ---- */
@@ -418,6 +464,7 @@ static int open_signals(void)
 	sigaddset(&mask, SIGINT);
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGHUP);
+	sigaddset(&mask, SIGUSR1);
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 	fd = signalfd(-1, &mask, SFD_CLOEXEC);
 	if (fd < 0)
@@ -471,12 +518,52 @@ static int enforce(struct bh_daemon *d, struct bh_policy *np)
 	return err;
 }
 
+/* The policy file to start with, absolute, in *path (free it): the one an
+ * `apply` made the policy in force on these pins (pinned BH_JIT_SOURCE), or
+ * --policy. 0 or -errno (logged). */
+static int policy_in_force(struct bh_daemon *d, char **path)
+{
+	struct bh_jitset js;
+	const struct bh_jit *src;
+	char *given = realpath(d->o->policy, NULL);
+
+	*path = NULL;
+	if (!given) {
+		int err = -errno;
+
+		pr_warn("%s: cannot open: %s\n", d->o->policy, strerror(-err));
+		return err;
+	}
+	if (bh_jit_load_pinned(d->o->pin_dir, &js) == 0) {
+		src = bh_jit_source(&js);
+		if (src && strcmp(src->purpose, given) && access(src->purpose, R_OK) == 0) {
+			pr_info("policy in force: %s (made so by `bulkhead apply`; --policy %s "
+				"is not read until `bulkhead apply %s` or `bulkhead down`)\n",
+				src->purpose, d->o->policy, given);
+			*path = strdup(src->purpose);
+		} else if (src && strcmp(src->purpose, given)) {
+			pr_warn("the applied policy file %s cannot be read (%s): starting with "
+				"--policy %s\n", src->purpose, strerror(errno), given);
+		}
+		bh_jitset_free(&js);
+	}
+	if (*path) {
+		free(given);
+		return 0;
+	}
+	*path = given;
+	return 0;
+}
+
 /* Everything up to `ready`. 0 or -errno (logged). */
 static int setup(struct bh_daemon *d)
 {
 	const struct bh_daemon_opts *o = d->o;
 	struct bh_errors errs = {};
 	struct bh_policy np = {};
+	char *path = NULL, *text = NULL;
+	uint8_t sha[32];
+	size_t len;
 	int err, owner;
 
 	/* one daemon a control socket: a live one is never taken over (nothing
@@ -491,10 +578,31 @@ static int setup(struct bh_daemon *d)
 				"or give this one its own --control socket\n", o->control);
 		return -EADDRINUSE;
 	}
-	if (bh_policy_load(o->policy, &np, &errs)) {
+	err = policy_in_force(d, &path);
+	if (err)
+		return err;
+	if (bh_policy_read(path, &text, &len, &errs) ||
+	    bh_policy_parse(path, text, len, &np, &errs)) {
 		print_errors(&errs);
 		bh_errors_free(&errs);
+		free(text);
+		free(path);
 		return -EINVAL;
+	}
+	bh_sha256(text, len, sha);
+	free(text);
+	if (bh_policy_warnings(&np, NULL, &errs) > 0)	/* as `check` says them */
+		print_errors(&errs);
+	bh_errors_free(&errs);
+	if (o->metrics_listen) {
+		char why[256];
+
+		err = bh_metrics_listen(o->metrics_listen, o->metrics_any_addr, &d->metrics, why);
+		if (err) {
+			pr_warn("%s\n", why);
+			bh_policy_free(&np);
+			return err;
+		}
 	}
 	d->sfd = open_signals();
 	err = d->sfd < 0 ? -EIO : 0;
@@ -511,10 +619,15 @@ static int setup(struct bh_daemon *d)
 	if (!err)
 		err = enforce(d, &np);
 	bh_policy_free(&np);
-	if (err)
+	if (err) {
+		free(path);
 		return err;
+	}
 	d->ops = (struct bh_ops){ .gs = &d->gs, .l = d->l, .w = d->w, .clk = &d->clk,
-				  .pin_dir = bh_loader_pin_dir(d->l) };
+				  .pin_dir = bh_loader_pin_dir(d->l), .policy_path = path };
+	err = bh_grants_set_source(&d->gs, path, sha, NULL);
+	if (err)
+		pr_warn("cannot pin %s as the policy file in force: %s\n", path, strerror(-err));
 	d->ctl_fd = bh_ctl_listen(o->control);
 	if (d->ctl_fd < 0) {
 		pr_warn("cannot listen on %s: %s (enforcement is applied and pinned)\n",
@@ -546,6 +659,7 @@ static void started(struct bh_daemon *d)
 	d->ops.cutoff_pending = d->gen_before ? "adopt" : NULL;	/* expiries while down */
 	run_cutoff(d);
 	bh_writer_flush(d->w);
+	write_metrics(d);
 	if (d->o->to_stdout) {
 		pr_info("ready\n");	/* stdout is the JSON stream */
 	} else {
@@ -557,14 +671,23 @@ static void started(struct bh_daemon *d)
 
 /* ---- the loop ---- */
 
-/* SIGHUP: reload the policy, reopen the log files. */
+/* SIGUSR1: reopen the log files only (logrotate). */
+static void reopen(struct bh_daemon *d)
+{
+	bh_writer_reopen(d->w);
+	lifecycle(d, "reopen", "SIGUSR1: log files reopened, policy not reloaded");
+}
+
+/* SIGHUP: reload the policy file in force (the last one applied), reopen
+ * the log files. */
 static void reload(struct bh_daemon *d)
 {
 	json_t *r;
 	int ok;
 
 	bh_notify_reloading();
-	r = bh_ops_apply(&d->ops, d->o->policy, NULL, NULL, "reload");
+	d->cutoff_t0 = boot_now();
+	r = bh_ops_apply(&d->ops, d->ops.policy_path, NULL, NULL, "reload");
 	ok = json_is_true(json_object_get(r, "ok"));
 	json_decref(r);
 	run_cutoff(d);
@@ -586,6 +709,7 @@ static void tick(struct bh_daemon *d)
 	check_expiries(d);
 	run_cutoff(d);
 	bh_writer_flush(d->w);
+	write_metrics(d);
 }
 
 /* Rescan mode binds recreated cgroups, well within a second; at creation
@@ -618,10 +742,11 @@ static int poll_timeout(int64_t wake, uint64_t exp)
 /* Until SIGINT, SIGTERM or `down`. */
 static void loop(struct bh_daemon *d)
 {
-	struct pollfd pfd[3] = {
+	struct pollfd pfd[4 + BH_METRICS_MAX_FDS] = {
 		{ .fd = d->sfd, .events = POLLIN },
 		{ .fd = ring_buffer__epoll_fd(d->rb), .events = POLLIN },
 		{ .fd = d->ctl_fd, .events = POLLIN },
+		{ .fd = -1, .events = POLLIN },
 	};
 	unsigned int flow_s = d->o->flow_interval_s;
 	int64_t next_sec = mono_ms() + 1000, next_rescan = mono_ms() + rescan_ms(d);
@@ -630,9 +755,13 @@ static void loop(struct bh_daemon *d)
 	for (;;) {
 		struct signalfd_siginfo si;
 		uint64_t exp = bh_grants_next_expiry(&d->gs, d->expiry_checked_ns, &d->clk);
-		int n = poll(pfd, 3, poll_timeout(next_sec < next_rescan ? next_sec : next_rescan,
-						  exp));
 		int64_t now;
+		int nm, n;
+
+		pfd[3].fd = bh_verify_job_fd(&d->vj);
+		nm = bh_metrics_http_fds(d->metrics, pfd + 4);
+		n = poll(pfd, 4 + (nfds_t)nm, poll_timeout(next_sec < next_rescan ? next_sec : next_rescan,
+							  exp));
 
 		if (exp && boot_now() >= exp) {
 			check_expiries(d);
@@ -646,19 +775,25 @@ static void loop(struct bh_daemon *d)
 			ring_buffer__consume(d->rb);
 		if (d->reattach)
 			reattach_points(d);
+		if (n > 0 && nm)
+			bh_metrics_http_serve(d->metrics, pfd + 4, nm, render_metrics, d);
 		if (n > 0 && (pfd[2].revents & POLLIN)) {
+			d->cutoff_t0 = boot_now();	/* a revoke or apply may cut flows */
 			bh_ctl_serve_one(d->ctl_fd, bh_ops_handle, &d->ops);
 			if (d->ops.down)
 				return;
 			run_cutoff(d);	/* after the reply: enforcement already holds */
 			notify_enforcing(d, 0, NULL);
 		}
+		if (n > 0 && (pfd[3].revents & (POLLIN | POLLHUP)))
+			bh_verify_job_read(&d->vj, d->w, mono_ms());
 		if (n > 0)
 			bh_writer_flush(d->w);	/* one write per batch, never stale */
 		now = mono_ms();
 		if (now >= next_sec) {
 			next_sec = now + 1000;
 			tick(d);
+			bh_verify_job_tick(&d->vj, d->o, now);
 		}
 		if (now >= next_rescan) {
 			next_rescan = now + rescan_ms(d);
@@ -670,9 +805,12 @@ static void loop(struct bh_daemon *d)
 		}
 		if (n <= 0 || !(pfd[0].revents & POLLIN) || read(d->sfd, &si, sizeof(si)) != sizeof(si))
 			continue;
-		if (si.ssi_signo != SIGHUP)
+		if (si.ssi_signo == SIGUSR1)
+			reopen(d);
+		else if (si.ssi_signo == SIGHUP)
+			reload(d);
+		else
 			return;
-		reload(d);
 	}
 }
 
@@ -684,12 +822,15 @@ static void stopping(struct bh_daemon *d)
 	char detail[160];
 
 	bh_notify_stopping();
+	bh_verify_job_stop(&d->vj);
 	ring_buffer__consume(d->rb);
 	/* open windows stay for the next daemon, unless `down` removed it all */
 	flush_floods(d, d->ops.down);
 	if (d->o->flow_interval_s)
 		flush_flows(d);
 	report_loss(d);
+	if (!d->ops.down)
+		write_metrics(d);	/* the last word; after `down` there is nothing to say */
 	snprintf(detail, sizeof(detail), "%llu kernel records written; %s",
 		 (unsigned long long)d->records, d->ops.down ?
 		 "enforcement removed by `bulkhead down`" :
@@ -706,6 +847,7 @@ static void teardown(struct bh_daemon *d)
 	size_t i;
 
 	bh_ctl_close(d->ctl_fd, d->o->control);
+	bh_metrics_http_close(d->metrics);
 	ring_buffer__free(d->rb);
 	if (d->w) {
 		bh_writer_flush(d->w);
@@ -719,6 +861,7 @@ static void teardown(struct bh_daemon *d)
 		free(d->cg[i].path);
 	bh_flows_free(&d->flows);
 	bh_grants_free(&d->gs);
+	free(d->ops.policy_path);
 	if (d->sfd >= 0)
 		close(d->sfd);
 	free(d);
@@ -736,6 +879,7 @@ int bh_daemon_run(const struct bh_daemon_opts *o)
 	d->sfd = -1;
 	if (setup(d) == 0) {
 		started(d);
+		bh_verify_job_init(&d->vj, o->verify_every_ms, mono_ms());
 		loop(d);
 		stopping(d);
 		ret = 0;

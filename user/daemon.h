@@ -14,6 +14,10 @@ struct bh_daemon_opts {
 	unsigned int ring_size_kib;	/* 0 = default */
 	int no_destroy;			/* keep sockets a revocation cut off */
 	int no_bind_tp;			/* rescan mode even where binding at creation works */
+	long long verify_every_ms;	/* run `bulkhead verify` this often; 0 = never */
+	const char *metrics_file;	/* Prometheus text, rewritten every second; NULL: off */
+	const char *metrics_listen;	/* ADDR:PORT serving GET /metrics; NULL: off */
+	int metrics_any_addr;		/* serve it on a non-loopback address too */
 };
 
 /* Returns the process exit code. */

@@ -16,6 +16,7 @@
 #include "loader.h"
 #include "log.h"
 #include "maps.h"
+#include "names.h"
 
 /* Layout 1 (pinned as bh_jit) is the first part of layout 2. */
 _Static_assert(offsetof(struct bh_jit, expires_unix_ns) == BH_JIT_V1_SIZE, "bh_jit layout 1 prefix");
@@ -219,6 +220,30 @@ static int same_def(const struct bh_jit *r, const struct bh_grant *g)
 	       r->proto == g->proto && same_ports(r, g);
 }
 
+/* Record r (a revocation or a ttl start) is about file grant g of partner:
+ * by the grant id it carries, or (a record of an earlier version, without
+ * one) by g's definition. */
+static int rec_of_grant(const struct bh_jit *r, const char *partner, const struct bh_grant *g)
+{
+	if (strcmp(r->partner, partner))
+		return 0;
+	if (r->purpose[0])
+		return g->gid && !strcmp(r->purpose, g->gid);
+	return same_def(r, g);
+}
+
+/* Revocation record r of an earlier version: every grant within a prefix. */
+static int rec_is_prefix_mask(const struct bh_jit *r)
+{
+	return r->kind == BH_JIT_REVOKE && !r->purpose[0] && r->proto == BH_JIT_ANY_PROTO;
+}
+
+void bh_jit_set_grant(struct bh_jit *r, const char *partner, const struct bh_grant *g)
+{
+	bh_jit_set_def(r, partner, g);
+	snprintf(r->purpose, sizeof(r->purpose), "%s", g->gid ? g->gid : "");
+}
+
 const struct bh_jit *bh_jit_mask_of(const struct bh_jitset *s, const char *partner,
 				    const struct bh_grant *g)
 {
@@ -232,7 +257,7 @@ const struct bh_jit *bh_jit_mask_of(const struct bh_jitset *s, const char *partn
 			continue;
 		memcpy(pf.addr, r->addr, 16);
 		pf.plen = r->plen;
-		if (r->proto == BH_JIT_ANY_PROTO ? bh_prefix_within(&g->to, &pf) : same_def(r, g))
+		if (rec_is_prefix_mask(r) ? bh_prefix_within(&g->to, &pf) : rec_of_grant(r, partner, g))
 			return r;
 	}
 	return NULL;
@@ -280,7 +305,7 @@ static const struct bh_jit *ttl_of(const struct bh_jitset *s, const char *partne
 	for (i = 0; i < s->n; i++) {
 		const struct bh_jit *r = &s->r[i];
 
-		if (r->kind == BH_JIT_TTL && !strcmp(r->partner, partner) && same_def(r, g)) {
+		if (r->kind == BH_JIT_TTL && rec_of_grant(r, partner, g)) {
 			if (idx)
 				*idx = i;
 			return r;
@@ -307,7 +332,7 @@ int bh_ttl_start(int map_fd, struct bh_jitset *s, const struct bh_policy *p,
 		r.seq = key++;
 		r.created_unix_ns = (uint64_t)clk->wall_ns;
 		r.created_boot_ns = (uint64_t)clk->boot_ns;
-		bh_jit_set_def(&r, partner, g);
+		bh_jit_set_grant(&r, partner, g);
 		err = bh_jit_add(map_fd, s, &r);
 		if (err) {
 			bh_ttl_unstart(map_fd, s, *nadded);
@@ -419,6 +444,11 @@ void bh_grant_format_id(char *buf, size_t len, const char *partner, uint32_t n, 
 	snprintf(buf, len, jit ? "%s/j%u" : "%s/%u", partner, n);
 }
 
+void bh_grant_format_file_id(char *buf, size_t len, const char *partner, const char *gid)
+{
+	snprintf(buf, len, "%s/%s", partner, gid);
+}
+
 json_t *bh_jit_list_json(const struct bh_jitset *s, const char *partner,
 			 const struct bh_clock *clk)
 {
@@ -428,7 +458,7 @@ json_t *bh_jit_list_json(const struct bh_jitset *s, const char *partner,
 	for (i = 0; i < s->n; i++) {
 		const struct bh_jit *r = &s->r[i];
 		struct bh_grant g;
-		char id[96];
+		char id[224];
 		json_t *o;
 
 		if ((partner && strcmp(partner, r->partner)) ||
@@ -444,7 +474,8 @@ json_t *bh_jit_list_json(const struct bh_jitset *s, const char *partner,
 			if (r->proto == BH_JIT_ANY_PROTO)
 				g.proto = BH_PROTO_ANY;
 			g.id = 0;
-			o = bh_grant_json(&g, r->partner, NULL, NULL);
+			bh_grant_format_file_id(id, sizeof(id), r->partner, r->purpose);
+			o = bh_grant_json(&g, r->partner, r->purpose[0] ? id : NULL, NULL);
 			json_object_set_new(o, "source", json_string("revocation"));
 			bh_grant_json_revoked(o, r);
 		}
@@ -454,33 +485,62 @@ json_t *bh_jit_list_json(const struct bh_jitset *s, const char *partner,
 	return arr;
 }
 
+const struct bh_jit *bh_jit_source(const struct bh_jitset *s)
+{
+	for (size_t i = 0; i < s->n; i++)
+		if (s->r[i].kind == BH_JIT_SOURCE)
+			return &s->r[i];
+	return NULL;
+}
+
 /* ---- the daemon's grant state ---- */
 
 void bh_grants_free(struct bh_grants *gs)
 {
-	free(gs->file_nth);
-	gs->file_nth = NULL;
 	bh_effective_free(&gs->eff, gs->eff_shared);
 	bh_jitset_free(&gs->jit);
 	bh_policy_free(&gs->pol);
 }
 
-/* file_nth: each policy-file grant's number among its partner's grants. */
-static int index_file_grants(struct bh_grants *gs)
+/* The file grant of partner pidx in p with id gid (bare, or "partner/gid"). */
+const struct bh_grant *bh_policy_grant_by_id(const struct bh_policy *p, uint32_t pidx,
+					     const char *gid)
 {
-	uint32_t *count = calloc(gs->pol.npartners + 1, sizeof(*count));
-	size_t i;
+	const char *name = p->partners[pidx].name;
+	size_t n = strlen(name), i;
 
-	free(gs->file_nth);
-	gs->file_nth = calloc(gs->pol.ngrants + 1, sizeof(*gs->file_nth));
-	if (!count || !gs->file_nth) {
-		free(count);
-		return -ENOMEM;
-	}
-	for (i = 0; i < gs->pol.ngrants; i++)
-		gs->file_nth[i] = ++count[gs->pol.grants[i].partner_idx];
-	free(count);
-	return 0;
+	if (!strncmp(gid, name, n) && gid[n] == '/')
+		gid += n + 1;
+	for (i = 0; i < p->ngrants; i++)
+		if (p->grants[i].partner_idx == pidx && p->grants[i].gid &&
+		    !strcmp(p->grants[i].gid, gid))
+			return &p->grants[i];
+	return NULL;
+}
+
+/* Revocation record r names a grant p still has (records of an earlier
+ * version, by definition or prefix, always count as kept). */
+int bh_revocation_kept(const struct bh_policy *p, const struct bh_jit *r)
+{
+	uint32_t pidx;
+
+	if (r->kind != BH_JIT_REVOKE || !r->purpose[0])
+		return 1;
+	if (partner_index(p, r->partner, &pidx))
+		return 0;
+	return bh_policy_grant_by_id(p, pidx, r->purpose) != NULL;
+}
+
+/* Revocations of grants the applied policy no longer has are lifted: a
+ * grant that comes back later is a new grant (as for ttl starts). */
+static int revoke_prune(int map_fd, struct bh_jitset *s, const struct bh_policy *p)
+{
+	int err = 0;
+
+	for (size_t i = s->n; i-- > 0;)
+		if (!bh_revocation_kept(p, &s->r[i]) && !err)
+			err = bh_jit_remove(map_fd, s, i);
+	return err;
 }
 
 int bh_grants_apply(struct bh_grants *gs, struct bh_loader *l, struct bh_policy *p,
@@ -528,7 +588,9 @@ int bh_grants_apply(struct bh_grants *gs, struct bh_loader *l, struct bh_policy 
 	err = bh_ttl_prune(gs->jit_fd, &gs->jit, &gs->pol);
 	if (err)
 		pr_warn("forgetting the ttl starts of removed grants: %s\n", strerror(-err));
-	index_file_grants(gs);
+	err = revoke_prune(gs->jit_fd, &gs->jit, &gs->pol);
+	if (err)
+		pr_warn("lifting the revocations of removed grants: %s\n", strerror(-err));
 	return 0;
 }
 
@@ -566,10 +628,10 @@ int bh_grants_name(const struct bh_grants *gs, uint32_t id, char *buf, size_t le
 		*purpose = r->purpose[0] ? r->purpose : NULL;
 		return 0;
 	}
-	if (id == 0 || id > gs->pol.ngrants || !gs->file_nth)
+	if (id == 0 || id > gs->pol.ngrants || !gs->pol.grants[id - 1].gid)
 		return -ENOENT;
 	g = &gs->pol.grants[id - 1];
-	bh_grant_format_id(buf, len, gs->pol.partners[g->partner_idx].name, gs->file_nth[id - 1], 0);
+	bh_grant_format_file_id(buf, len, gs->pol.partners[g->partner_idx].name, g->gid);
 	*purpose = g->purpose;
 	return 0;
 }
@@ -668,6 +730,28 @@ static void set_actor(struct bh_jit *r, const struct bh_peer *peer)
 	snprintf(r->by_comm, sizeof(r->by_comm), "%.15s", peer->comm);
 }
 
+int bh_grants_set_source(struct bh_grants *gs, const char *path, const uint8_t sha[32],
+			 const struct bh_peer *peer)
+{
+	struct bh_peer self = { .uid = getuid(), .pid = getpid(), .comm = "bulkhead" };
+	struct bh_jit r = { .kind = BH_JIT_SOURCE, .seq = BH_JIT_AUX_KEY };
+	const struct bh_jit *old = bh_jit_source(&gs->jit);
+	struct bh_clock clk;
+
+	if (strlen(path) >= sizeof(r.purpose))
+		return -ENAMETOOLONG;
+	bh_clock_now(&clk);
+	r.created_unix_ns = clk.wall_ns;
+	r.created_boot_ns = clk.boot_ns;
+	set_actor(&r, peer ? peer : &self);
+	snprintf(r.purpose, sizeof(r.purpose), "%s", path);
+	_Static_assert(sizeof(r.reserved) == 32, "a sha256 in bh_jit.reserved");
+	memcpy(r.reserved, sha, 32);
+	if (old)
+		bh_jit_remove(gs->jit_fd, &gs->jit, (size_t)(old - gs->jit.r));
+	return bh_jit_add(gs->jit_fd, &gs->jit, &r);
+}
+
 static void remove_seq(struct bh_grants *gs, uint32_t seq)
 {
 	size_t i;
@@ -722,89 +806,168 @@ int bh_grants_add(struct bh_grants *gs, struct bh_loader *l, uint32_t seq, uint3
 	return 0;
 }
 
-/* The revocation record for what sel takes of policy-file grant g. */
-static void mask_for(struct bh_jit *mask, const char *partner, const struct bh_revoke_sel *sel,
-		     const struct bh_grant *g)
+/* Grant g (text id name) is one sel takes. */
+static int selected(const struct bh_revoke_sel *sel, const struct bh_grant *g, const char *name)
 {
-	if (sel->gid) {
-		bh_jit_set_def(mask, partner, g);
-		return;
+	if (g->partner_idx != sel->pidx)
+		return 0;
+	switch (sel->how) {
+	case BH_REVOKE_ID:
+		return !strcmp(sel->gid, name) ||
+		       (!strchr(sel->gid, '/') && !strcmp(strchr(name, '/') + 1, sel->gid));
+	case BH_REVOKE_TO:
+		return g->to.plen == sel->pfx.plen && !memcmp(g->to.addr, sel->pfx.addr, 16);
+	default:
+		return bh_prefix_within(&g->to, &sel->pfx);
 	}
-	memcpy(mask->addr, sel->within.addr, 16);
-	mask->plen = sel->within.plen;
-	mask->proto = BH_JIT_ANY_PROTO;
 }
 
-/* JIT grant record r is one sel takes. */
-static int jit_selected(const struct bh_jit *r, const char *partner,
-			const struct bh_revoke_sel *sel)
+/* The grants in force sel takes (indices into gs->eff), as listed in *arr;
+ * *nfile of them from the policy file. */
+static size_t select_grants(const struct bh_grants *gs, const struct bh_revoke_sel *sel,
+			    size_t *idx, json_t *arr, size_t *nfile)
 {
-	struct bh_prefix pf;
-	char id[128];
+	size_t i, n = 0;
+	char buf[128];
+	const char *purpose;
 
-	if (r->kind != BH_JIT_GRANT || strcmp(r->partner, partner))
-		return 0;
-	if (sel->gid) {
-		bh_grant_format_id(id, sizeof(id), r->partner, r->seq, 1);
-		return !strcmp(sel->gid, id);
+	*nfile = 0;
+	for (i = 0; i < gs->eff.ngrants; i++) {
+		const struct bh_grant *g = &gs->eff.grants[i];
+
+		if (bh_grants_name(gs, g->id, buf, sizeof(buf), &purpose) || !selected(sel, g, buf))
+			continue;
+		idx[n++] = i;
+		*nfile += !(g->id & BH_JIT_GRANT_BIT);
+		json_array_append_new(arr, grant_json(gs, g));
 	}
-	memcpy(pf.addr, r->addr, 16);
-	pf.plen = r->plen;
-	return bh_prefix_within(&pf, &sel->within);
+	return n;
+}
+
+/* Take grant eff[i] away: a JIT grant leaves the records, a policy-file grant
+ * gets a pinned revocation record naming its id. */
+static int take(struct bh_grants *gs, const struct bh_grant *g, const struct bh_jit *mask)
+{
+	struct bh_jit r = *mask;
+
+	if (g->id & BH_JIT_GRANT_BIT) {
+		remove_seq(gs, g->id & ~BH_JIT_GRANT_BIT);
+		return 0;
+	}
+	bh_jit_set_grant(&r, gs->pol.partners[g->partner_idx].name, g);
+	r.seq = bh_jit_aux_key(&gs->jit);
+	return bh_jit_add(gs->jit_fd, &gs->jit, &r);
 }
 
 int bh_grants_revoke(struct bh_grants *gs, struct bh_loader *l, const struct bh_revoke_sel *sel,
 		     const struct bh_peer *peer, json_t **removed, struct bh_errors *errs)
 {
-	const char *partner = gs->pol.partners[sel->pidx].name;
 	struct bh_jit mask = { .kind = BH_JIT_REVOKE };
+	size_t *idx = calloc(gs->eff.ngrants + 1, sizeof(*idx)), n, nfile, i;
+	struct bh_grant *take_v = NULL;
 	struct bh_clock clk;
-	size_t i;
-	int err = 0, masked = 0;
-	char buf[128];
+	int err = 0;
 
 	*removed = json_array();
+	if (!idx || !*removed) {
+		free(idx);
+		json_decref(*removed);
+		*removed = NULL;
+		return -ENOMEM;
+	}
+	n = select_grants(gs, sel, idx, *removed, &nfile);
+	if (!n)
+		err = -ESRCH;
+	else if (!sel->yes && !sel->dry_run && (n > 1 || nfile))
+		err = -EAGAIN;	/* the caller lists the matches and asks */
+	if (err || sel->dry_run)
+		goto out;
 	bh_clock_now(&clk);
 	mask.created_unix_ns = clk.wall_ns;
 	set_actor(&mask, peer);
-	snprintf(mask.partner, sizeof(mask.partner), "%s", partner);
-	for (i = 0; i < gs->eff.ngrants; i++) {
-		const struct bh_grant *g = &gs->eff.grants[i];
-		const char *purpose;
-
-		if (g->partner_idx != sel->pidx || bh_grants_name(gs, g->id, buf, sizeof(buf), &purpose))
-			continue;
-		if (sel->gid ? strcmp(sel->gid, buf) : !bh_prefix_within(&g->to, &sel->within))
-			continue;
-		json_array_append_new(*removed, grant_json(gs, g));
-		if (g->id & BH_JIT_GRANT_BIT)
-			continue;
-		/* a policy-file grant: remember the revocation (pinned) */
-		if (!masked)
-			mask_for(&mask, partner, sel, g);
-		masked = 1;
-	}
-	if (!json_array_size(*removed)) {
-		err = -ESRCH;
+	/* copies: taking one changes gs->eff's JIT part */
+	take_v = calloc(n, sizeof(*take_v));
+	if (!take_v) {
+		err = -ENOMEM;
 		goto out;
 	}
-	for (i = 0; i < gs->jit.n;) {
-		if (jit_selected(&gs->jit.r[i], partner, sel)) {
-			bh_jit_remove(gs->jit_fd, &gs->jit, i);
-			continue;
-		}
-		i++;
-	}
-	if (masked) {
-		mask.seq = bh_jit_aux_key(&gs->jit);
-		err = bh_jit_add(gs->jit_fd, &gs->jit, &mask);
-	}
+	for (i = 0; i < n; i++)
+		take_v[i] = gs->eff.grants[idx[i]];
+	for (i = 0; i < n && !err; i++)
+		err = take(gs, &take_v[i], &mask);
 	if (!err)
 		err = bh_grants_reapply(gs, l, errs);
 out:
-	if (err) {
+	free(take_v);
+	free(idx);
+	if (err && err != -EAGAIN && err != -ESRCH) {
 		json_decref(*removed);
 		*removed = NULL;
+	}
+	return err;
+}
+
+json_t *bh_grants_inside(const struct bh_grants *gs, const struct bh_revoke_sel *sel)
+{
+	struct bh_revoke_sel in = *sel;
+	json_t *arr = json_array();
+	const char *purpose;
+	char buf[128];
+
+	in.how = BH_REVOKE_WITHIN;
+	for (size_t i = 0; i < gs->eff.ngrants; i++) {
+		const struct bh_grant *g = &gs->eff.grants[i];
+
+		if (!bh_grants_name(gs, g->id, buf, sizeof(buf), &purpose) &&
+		    selected(&in, g, buf) && !selected(sel, g, buf))
+			json_array_append_new(arr, grant_json(gs, g));
+	}
+	return arr;
+}
+
+int bh_grants_restore(struct bh_grants *gs, struct bh_loader *l, uint32_t pidx, const char *gid,
+		      int dry_run, json_t **restored, struct bh_errors *errs)
+{
+	const struct bh_grant *g = bh_policy_grant_by_id(&gs->pol, pidx, gid);
+	const char *partner = gs->pol.partners[pidx].name;
+	const struct bh_jit *m;
+	struct bh_jit legacy;
+	size_t i;
+	int err;
+
+	*restored = NULL;
+	if (!g)
+		return -ENOENT;
+	m = bh_jit_mask_of(&gs->jit, partner, g);
+	if (!m)
+		return -ESRCH;
+	*restored = grant_json(gs, g);
+	bh_grant_json_revoked(*restored, m);
+	if (dry_run)
+		return 0;
+	legacy = *m;
+	for (i = 0; i < gs->jit.n; i++)
+		if (&gs->jit.r[i] == m)
+			break;
+	err = bh_jit_remove(gs->jit_fd, &gs->jit, i);
+	/* a prefix revocation of an earlier version masked more than g: the
+	 * others stay revoked, each by a record of its own */
+	for (i = 0; !err && rec_is_prefix_mask(&legacy) && i < gs->pol.ngrants; i++) {
+		const struct bh_grant *o = &gs->pol.grants[i];
+		struct bh_prefix pf;
+
+		memcpy(pf.addr, legacy.addr, 16);
+		pf.plen = legacy.plen;
+		if (o == g || o->partner_idx != pidx || !bh_prefix_within(&o->to, &pf) ||
+		    bh_jit_mask_of(&gs->jit, partner, o))
+			continue;
+		err = take(gs, o, &legacy);
+	}
+	if (!err)
+		err = bh_grants_reapply(gs, l, errs);
+	if (err) {
+		json_decref(*restored);
+		*restored = NULL;
 	}
 	return err;
 }
@@ -837,4 +1000,178 @@ json_t *bh_grants_list(const struct bh_grants *gs, int all, uint32_t pidx,
 		json_array_append_new(arr, o);
 	}
 	return arr;
+}
+
+/* ---- what a new policy file would change ---- */
+
+/* a allows everything b allows (destination, protocol, ports). */
+static int grant_covers(const struct bh_grant *a, const struct bh_grant *b)
+{
+	size_t i, j;
+
+	if (!bh_prefix_within(&b->to, &a->to))
+		return 0;
+	if (a->proto != BH_PROTO_ANY && a->proto != b->proto)
+		return 0;
+	if (!a->nports)
+		return 1;
+	if (!b->nports || (a->proto == BH_PROTO_ANY && b->proto != a->proto &&
+			   b->proto != BH_PROTO_TCP && b->proto != BH_PROTO_UDP))
+		return 0;
+	for (i = 0; i < b->nports; i++) {
+		for (j = 0; j < a->nports; j++)
+			if (a->ports[j].lo <= b->ports[i].lo && b->ports[i].hi <= a->ports[j].hi)
+				break;
+		if (j == a->nports)
+			return 0;
+	}
+	return 1;
+}
+
+/* One file grant as `diff` lists it. */
+static json_t *file_grant_json(const struct bh_policy *p, const struct bh_grant *g)
+{
+	char id[224];
+
+	bh_grant_format_file_id(id, sizeof(id), p->partners[g->partner_idx].name, g->gid);
+	return bh_grant_json(g, p->partners[g->partner_idx].name, id, g->purpose);
+}
+
+/* old -> new of one grant: widened, narrowed or changed (or 0: the same). */
+static const char *change_of(const struct bh_grant *o, const struct bh_grant *n)
+{
+	int wider = grant_covers(n, o), narrower = grant_covers(o, n);
+
+	if (wider && narrower)
+		return NULL;
+	return wider ? "widened" : narrower ? "narrowed" : "changed";
+}
+
+static void add_change(json_t *pd, const char *what, const struct bh_policy *op,
+		       const struct bh_grant *o, const struct bh_policy *np, const struct bh_grant *n)
+{
+	json_array_append_new(json_object_get(pd, what),
+			      json_pack("{s:o, s:o}", "from", file_grant_json(op, o), "to",
+					file_grant_json(np, n)));
+}
+
+/* The grant changes of partner name between op (index oi) and np (ni). */
+static void diff_grants(json_t *pd, const struct bh_policy *op, uint32_t oi,
+			const struct bh_policy *np, uint32_t ni)
+{
+	size_t i, j;
+	char *paired = calloc(np->ngrants + 1, 1);
+
+	for (i = 0; op && i < op->ngrants; i++) {
+		const struct bh_grant *o = &op->grants[i], *n;
+		const char *what;
+
+		if (o->partner_idx != oi)
+			continue;
+		n = np ? bh_policy_grant_by_id(np, ni, o->gid) : NULL;
+		/* the same id, or (a derived id changes with the content) the
+		 * same destination among the grants np adds */
+		for (j = 0; np && !n && j < np->ngrants; j++) {
+			const struct bh_grant *c = &np->grants[j];
+
+			if (c->partner_idx == ni && !paired[j] && !c->gid_explicit &&
+			    !bh_policy_grant_by_id(op, oi, c->gid) && c->to.plen == o->to.plen &&
+			    !memcmp(c->to.addr, o->to.addr, 16))
+				n = c;
+		}
+		if (!n) {
+			json_array_append_new(json_object_get(pd, "removed"), file_grant_json(op, o));
+			continue;
+		}
+		paired[n - np->grants] = 1;
+		what = change_of(o, n);
+		if (what)
+			add_change(pd, what, op, o, np, n);
+	}
+	for (j = 0; np && j < np->ngrants; j++)
+		if (np->grants[j].partner_idx == ni && !paired[j])
+			json_array_append_new(json_object_get(pd, "added"),
+					      file_grant_json(np, &np->grants[j]));
+	free(paired);
+}
+
+/* Revocation records of partner name: lifted or kept by applying np. */
+static void diff_revocations(json_t *pd, const struct bh_jitset *s, const char *name,
+			     const struct bh_policy *np)
+{
+	char id[224];
+
+	for (size_t i = 0; i < s->n; i++) {
+		const struct bh_jit *r = &s->r[i];
+
+		if (r->kind != BH_JIT_REVOKE || strcmp(r->partner, name))
+			continue;
+		if (r->purpose[0])
+			bh_grant_format_file_id(id, sizeof(id), name, r->purpose);
+		else
+			snprintf(id, sizeof(id), "%s (prefix revocation)", name);
+		json_array_append_new(json_object_get(pd, np && bh_revocation_kept(np, r) ?
+						      "revocations_kept" : "revocations_lifted"),
+				      json_string(id));
+	}
+}
+
+static json_t *partner_diff(const char *name)
+{
+	return json_pack("{s:s, s:[], s:[], s:[], s:[], s:[], s:[], s:[]}", "partner", name,
+			 "added", "removed", "widened", "narrowed", "changed",
+			 "revocations_lifted", "revocations_kept");
+}
+
+/* The partner has something to say. */
+static int partner_changed(const json_t *pd)
+{
+	const char *key;
+	json_t *v;
+
+	json_object_foreach((json_t *)pd, key, v)
+		if (json_is_array(v) && json_array_size(v) && strcmp(key, "revocations_kept"))
+			return 1;
+	return json_is_string(json_object_get(pd, "mode_from"));
+}
+
+json_t *bh_grants_diff(const struct bh_grants *gs, const struct bh_policy *np)
+{
+	const struct bh_policy *op = &gs->pol;
+	json_t *out = json_pack("{s:[], s:[], s:[]}", "partners", "partners_added",
+				"partners_removed");
+	uint32_t oi, ni = 0;
+	size_t i;
+
+	for (i = 0; i < op->npartners; i++) {
+		const struct bh_partner *pt = &op->partners[i];
+		int gone = partner_index(np, pt->name, &ni) != 0;
+		json_t *pd = partner_diff(pt->name);
+
+		diff_grants(pd, op, (uint32_t)i, gone ? NULL : np, ni);
+		diff_revocations(pd, &gs->jit, pt->name, gone ? NULL : np);
+		if (!gone && np->partners[ni].mode != pt->mode)
+			json_object_set_new(pd, "mode_from", json_string(bh_mode_str(pt->mode)));
+		if (!gone && np->partners[ni].mode != pt->mode)
+			json_object_set_new(pd, "mode_to",
+					    json_string(bh_mode_str(np->partners[ni].mode)));
+		if (gone)
+			json_array_append_new(json_object_get(out, "partners_removed"),
+					      json_string(pt->name));
+		if (partner_changed(pd))
+			json_array_append(json_object_get(out, "partners"), pd);
+		json_decref(pd);
+	}
+	for (i = 0; i < np->npartners; i++) {
+		json_t *pd;
+
+		if (!partner_index(op, np->partners[i].name, &oi))
+			continue;
+		json_array_append_new(json_object_get(out, "partners_added"),
+				      json_string(np->partners[i].name));
+		pd = partner_diff(np->partners[i].name);
+		diff_grants(pd, NULL, 0, np, (uint32_t)i);
+		json_array_append_new(json_object_get(out, "partners"), pd);
+	}
+	return out;
 }

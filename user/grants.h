@@ -3,9 +3,10 @@
  * Grants, one home for the user side: the just-in-time grants, revocations
  * and policy-file ttl starts (the control plane's records, pinned in
  * bh_jit_v2), the effective policy (the policy file's grants minus revoked
- * ones, plus live JIT grants) and applying it, grant numbering and the one
- * grant id format ("<partner>/<n>", "<partner>/j<seq>"), and the grant,
- * revoke and list selections, which take parsed values (ops.h).
+ * ones, plus live JIT grants) and applying it, the one grant id format
+ * ("<partner>/<id>", "<partner>/j<seq>"), the grant, revoke, restore and list
+ * selections, which take parsed values (ops.h), the policy file in force,
+ * and what a new file would change (diff).
  */
 #ifndef BULKHEAD_GRANTS_H
 #define BULKHEAD_GRANTS_H
@@ -45,6 +46,12 @@ uint32_t bh_jit_aux_key(const struct bh_jitset *s);
 const struct bh_jit *bh_jit_grant_of(const struct bh_jitset *s, uint32_t seq);
 /* r describes grant g of partner: addr/plen, proto and ports. */
 void bh_jit_set_def(struct bh_jit *r, const char *partner, const struct bh_grant *g);
+/* ... and, for a revocation or ttl record of a policy-file grant, the grant's
+ * id (in r->purpose, unused by those records otherwise): the record follows
+ * the id, whatever the file's order. Records without one (earlier versions)
+ * match by definition (or, a revocation with proto BH_JIT_ANY_PROTO, every
+ * grant within its prefix). */
+void bh_jit_set_grant(struct bh_jit *r, const char *partner, const struct bh_grant *g);
 
 /* inner lies within outer (same family space; plen counted in 128 bits). */
 int bh_prefix_within(const struct bh_prefix *inner, const struct bh_prefix *outer);
@@ -86,14 +93,27 @@ int bh_effective_build(const struct bh_policy *file, const struct bh_jitset *s,
 		       struct bh_policy *eff, size_t *nshared);
 void bh_effective_free(struct bh_policy *eff, size_t nshared);
 
-/* The one grant id format: "<partner>/<n>" for the n-th grant of that partner
- * in the policy file, "<partner>/j<seq>" (jit) for a JIT grant. */
+/* The one grant id format: "<partner>/<gid>" for a policy-file grant (its
+ * "id", or the id derived from its content: bh_grant_derive_ids;
+ * bh_grant_format_file_id), "<partner>/j<seq>" for a JIT grant (jit set; n
+ * is the seq; jit 0 is the positional form of earlier versions). */
 void bh_grant_format_id(char *buf, size_t len, const char *partner, uint32_t n, int jit);
+void bh_grant_format_file_id(char *buf, size_t len, const char *partner, const char *gid);
+
+/* The file grant of partner pidx in p with id gid (bare or "partner/gid"), or NULL. */
+const struct bh_grant *bh_policy_grant_by_id(const struct bh_policy *p, uint32_t pidx,
+					     const char *gid);
+/* Revocation record r still names a grant of p (an apply of p keeps it);
+ * 0: p no longer has that grant, applying p lifts the revocation. */
+int bh_revocation_kept(const struct bh_policy *p, const struct bh_jit *r);
 
 /* What the pinned records alone say (the daemon is down): JIT grants with
  * their lifetime and revocations, as `list` shows them; partner NULL = all. */
 json_t *bh_jit_list_json(const struct bh_jitset *s, const char *partner,
 			 const struct bh_clock *clk);
+
+/* The policy-file record (BH_JIT_SOURCE) in s, or NULL. */
+const struct bh_jit *bh_jit_source(const struct bh_jitset *s);
 
 /* ---- the daemon's grant state ---- */
 
@@ -102,7 +122,6 @@ struct bh_peer;
 
 struct bh_grants {
 	struct bh_policy pol;		/* the policy file as last applied */
-	uint32_t *file_nth;		/* file grant i is its partner's file_nth[i]-th */
 	struct bh_jitset jit;		/* JIT grants and revocations (pinned) */
 	struct bh_policy eff;		/* what the kernel enforces: pol - revoked + JIT */
 	size_t eff_shared;
@@ -117,6 +136,10 @@ void bh_grants_free(struct bh_grants *gs);
  * and no ttl was started; errs says why. 0 or -errno. */
 int bh_grants_apply(struct bh_grants *gs, struct bh_loader *l, struct bh_policy *p,
 		    struct bh_errors *errs);
+/* Record (pinned) that path, whose text hashes to sha, is the policy file in
+ * force, applied by peer (NULL: the daemon itself). 0 or -errno. */
+int bh_grants_set_source(struct bh_grants *gs, const char *path, const uint8_t sha[32],
+			 const struct bh_peer *peer);
 /* Re-apply the current file policy with the current JIT records. */
 int bh_grants_reapply(struct bh_grants *gs, struct bh_loader *l, struct bh_errors *errs);
 
@@ -150,20 +173,38 @@ int bh_grants_add(struct bh_grants *gs, struct bh_loader *l, uint32_t seq, uint3
 		  const struct bh_grant *g, const struct bh_peer *peer, const struct bh_clock *clk,
 		  json_t **out, struct bh_errors *errs);
 
-/* Which grants of partner pidx a revocation takes: the one with text id gid,
- * or (gid NULL) every one within `within`. */
+/* Which grants of partner pidx a revocation takes: the one with text id gid
+ * (BH_REVOKE_ID; "partner/id" or the bare id), every grant whose destination
+ * is exactly pfx (BH_REVOKE_TO), or every grant within pfx (BH_REVOKE_WITHIN). */
+enum { BH_REVOKE_ID, BH_REVOKE_TO, BH_REVOKE_WITHIN };
 struct bh_revoke_sel {
 	uint32_t pidx;
+	int how;
 	const char *gid;
-	struct bh_prefix within;
+	struct bh_prefix pfx;
+	int dry_run;		/* only say what would be revoked */
+	int yes;		/* confirmed: more than one grant, or a policy-file grant */
 };
 
-/* Revoke what sel selects, by peer: JIT grants leave the records, a
- * policy-file grant gets a pinned revocation record; re-applies. The revoked
- * grants (as listed) in *removed. 0, -ESRCH (nothing selected, nothing
+/* Revoke what sel selects, by peer: JIT grants leave the records, each
+ * policy-file grant gets a pinned revocation record naming its id;
+ * re-applies. The selected grants (as listed) in *removed, also with
+ * -EAGAIN and with dry_run. 0, -ESRCH (nothing selected), -EAGAIN (more than
+ * one grant or a policy-file grant selected without sel->yes: nothing
  * changed) or another -errno (errs may say why). */
 int bh_grants_revoke(struct bh_grants *gs, struct bh_loader *l, const struct bh_revoke_sel *sel,
 		     const struct bh_peer *peer, json_t **removed, struct bh_errors *errs);
+
+/* The grants in force inside sel's prefix that sel (BH_REVOKE_TO) does not
+ * take: what a `revoke --to` leaves, listed so --within is one step away. */
+json_t *bh_grants_inside(const struct bh_grants *gs, const struct bh_revoke_sel *sel);
+
+/* Lift the revocation of policy-file grant gid of partner pidx and
+ * re-apply (dry_run: only say so). The grant as it was revoked (who, when)
+ * in *restored. 0, -ENOENT (no such grant in the file), -ESRCH (not
+ * revoked) or another -errno. */
+int bh_grants_restore(struct bh_grants *gs, struct bh_loader *l, uint32_t pidx, const char *gid,
+		      int dry_run, json_t **restored, struct bh_errors *errs);
 
 /* The grants in force (of partner pidx, or all with all set) with their
  * lifetime, then the revoked policy-file grants: `list`. ref converts
@@ -175,5 +216,15 @@ const char *bh_grants_org_of(const struct bh_grants *gs, const char *partner);
 
 json_t *bh_grants_list(const struct bh_grants *gs, int all, uint32_t pidx,
 		       const struct bh_clock *ref, const struct bh_clock *now);
+
+/*
+ * What applying policy file np would change against the one in force, per
+ * partner: grants added, removed, widened, narrowed or otherwise changed
+ * (matched by id; a grant whose derived id changed is matched by its
+ * destination), mode changes, the revocations np lifts (it no longer has
+ * the grant) or keeps; partners added and removed. `diff`, `apply --dry-run`
+ * and `apply` print it.
+ */
+json_t *bh_grants_diff(const struct bh_grants *gs, const struct bh_policy *np);
 
 #endif

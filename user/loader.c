@@ -366,10 +366,15 @@ static int check_presence(const struct bh_policy *p, const char *cg2, struct bin
 				"appears\n", p->file, full, p->partner_root);
 			continue;
 		}
-		bh_errors_add(errs, "%s: cgroup %s: %s (create it%s)", p->file, full,
-			      strerror(ENOENT), b[i].kind == BH_CG_ANCHOR ?
-			      ": the parent of a bound cgroup is where its programs attach" :
-			      ", or bind it below partner_root so it may appear later");
+		if (b[i].kind == BH_CG_ROOT)
+			bh_errors_add(errs, "%s: partner_root %s: %s (create it: the programs "
+				      "attach there, and every partner's cgroup is created below "
+				      "it)", p->file, full, strerror(ENOENT));
+		else
+			bh_errors_add(errs, "%s: cgroup %s: %s (create it%s)", p->file, full,
+				      strerror(ENOENT), b[i].kind == BH_CG_ANCHOR ?
+				      ": the parent of a bound cgroup is where its programs attach" :
+				      ", or bind it below partner_root so it may appear later");
 		return -ENOENT;
 	}
 	return 0;

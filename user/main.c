@@ -21,6 +21,8 @@
 #include "trace.h"
 #include "version.h"
 #include "reach.h"
+#include "verify.h"
+#include "whois.h"
 #include "why.h"
 
 struct cmd {
@@ -32,23 +34,59 @@ struct cmd {
 static void check_usage(FILE *f)
 {
 	fprintf(f,
-		"Usage: bulkhead check [--json] FILE\n"
+		"Usage: bulkhead check [--json] [--strict] FILE\n"
 		"\n"
 		"Validate and compile a policy without touching the kernel. Prints a summary\n"
 		"(partners, grants, compiled trie entries) and exits 0, or prints every error\n"
-		"as FILE:LINE:COLUMN: reason and exits 1.\n"
+		"as FILE:LINE:COLUMN: reason and exits 1. A partner's tier is enforced here:\n"
+		"a grant without expiry, purpose, or a partner without org, where the tier\n"
+		"requires one, is an error (see docs/policy.md, Tiers).\n"
 		"\n"
 		"Likely mistakes that do not make the policy invalid are warnings, printed on\n"
 		"stderr as FILE:LINE:COLUMN: warning: reason (and in the JSON summary's\n"
-		"\"warnings\"); they do not change the exit status: a partner_root or bound\n"
-		"cgroup that does not exist on this host (yet), and an \"expires\" already past.\n"
+		"\"warnings\", each also in \"findings\" with its rule); they do not change\n"
+		"the exit status unless --strict: a partner_root or bound cgroup that does not\n"
+		"exist on this host (yet), an \"expires\" already past, and the grant linter's\n"
+		"rules: wide (0.0.0.0/0, ::/0, wider than the tier's widest_ipv4/ipv6),\n"
+		"all_ports (every port, every protocol), dead (within never), link_local\n"
+		"(link-local, cloud metadata services), duplicate, subsumed, shared (one\n"
+		"destination granted to two partners). `run`, `apply` and `grant` print the\n"
+		"same warnings.\n"
 		"\n"
-		"  -j, --json   summary as one JSON object\n"
-		"  -h, --help   this help\n");
+		"  -j, --json     summary as one JSON object\n"
+		"  -s, --strict   warnings are errors: exit 1 when there is any\n"
+		"  -h, --help     this help\n");
+}
+
+static int check_opt(void *ctx, int key, const char *arg)
+{
+	(void)arg;
+	*(int *)ctx = key == 's';
+	return key == 's' ? 0 : -1;
+}
+
+/* The summary with the warnings (and each finding) as JSON on stdout. */
+static void check_json(const struct bh_policy *p, const struct bh_compiled *c,
+		       const struct bh_errors *warns, json_t *findings)
+{
+	json_t *o = bh_policy_summary_json(p, c), *w = json_array();
+
+	for (size_t i = 0; o && w && i < warns->n; i++)
+		json_array_append_new(w, json_string(warns->msg[i]));
+	if (o && w) {
+		json_object_set_new(o, "warnings", w);
+		json_object_set(o, "findings", findings);
+		w = NULL;
+	}
+	if (o && !json_dumpf(o, stdout, JSON_COMPACT))
+		putchar('\n');
+	json_decref(w);
+	json_decref(o);
 }
 
 static int cmd_check(int argc, char **argv)
 {
+	static const struct cli_opt own[] = { { "strict", 's', no_argument }, { 0 } };
 	struct bh_policy p = {};
 	struct bh_compiled c = {};
 	struct bh_errors errs = {}, warns = {};
@@ -56,14 +94,14 @@ static int cmd_check(int argc, char **argv)
 	struct cli_args a;
 	char cg2[PATH_MAX], *text = NULL;
 	size_t i, len = 0;
-	json_t *o, *w;
-	int err;
+	json_t *findings = json_array();
+	int err, strict = 0, n;
 
-	err = cli_parse(argc, argv, OPT_JSON, NULL, NULL, NULL, check_usage, 1, 1, &a);
-	if (err >= 0)
-		return err;
-	if (cli_read_text(a.args[0], &text, &len))
-		return 1;
+	err = cli_parse(argc, argv, OPT_JSON, own, check_opt, &strict, check_usage, 1, 1, &a);
+	if (err >= 0 || cli_read_text(a.args[0], &text, &len)) {
+		json_decref(findings);
+		return err >= 0 ? err : 1;
+	}
 	err = bh_policy_parse(a.args[0], text, len, &p, &errs);
 	bh_clock_now(&clk);
 	if (!err) {
@@ -74,33 +112,30 @@ static int cmd_check(int argc, char **argv)
 	}
 	if (err) {
 		cli_print_errors(&errs);
-		bh_errors_free(&errs);
-		bh_policy_free(&p);
-		free(text);
-		return 1;
+		n = 1;
+		goto out;
 	}
-	if (bh_policy_lint(&p, text, len, bh_cgroup2_mount(cg2, sizeof(cg2)) ? NULL : cg2,
-			   clk.wall_ns, &warns) < 0)
+	n = bh_policy_lint_list(&p, text, len, bh_cgroup2_mount(cg2, sizeof(cg2)) ? NULL : cg2,
+				clk.wall_ns, &warns, findings);
+	if (n < 0)
 		fprintf(stderr, "%s: out of memory looking for warnings\n", a.args[0]);
 	cli_print_errors(&warns);
-	if (a.json) {
-		o = bh_policy_summary_json(&p, &c);
-		w = json_array();
-		for (i = 0; o && w && i < warns.n; i++)
-			json_array_append_new(w, json_string(warns.msg[i]));
-		if (o && w)
-			json_object_set_new(o, "warnings", w);
-		if (o && !json_dumpf(o, stdout, JSON_COMPACT))
-			putchar('\n');
-		json_decref(o);
-	} else {
+	if (a.json)
+		check_json(&p, &c, &warns, findings);
+	else
 		bh_policy_summary(&p, &c, stdout, 0);
-	}
+	if (strict && n > 0)
+		fprintf(stderr, "%s: %d warning%s, and --strict makes them errors\n", a.args[0], n,
+			n == 1 ? "" : "s");
+	n = strict && n > 0;
+out:
+	json_decref(findings);
+	bh_errors_free(&errs);
 	bh_errors_free(&warns);
 	bh_compiled_free(&c);
 	bh_policy_free(&p);
 	free(text);
-	return 0;
+	return n;
 }
 
 /* ---- run ---- */
@@ -142,6 +177,21 @@ static void run_usage(FILE *f)
 		"                           (within a second) instead of in the kernel at\n"
 		"                           creation (tp_btf/cgroup_mkdir); the fallback used\n"
 		"                           anyway where the tracepoints cannot attach\n"
+		"  -E, --verify-every D     run `bulkhead verify` (probes, revocation and\n"
+		"                           expiry proofs) every D (90s, 15m, 1h) and write\n"
+		"                           each result as a `verify` event (host.jsonl and\n"
+		"                           the partner's file), with an `alert` (rule\n"
+		"                           verify_failed) for any result not as expected;\n"
+		"                           the first run is D after the start\n"
+		"  -M, --metrics-file PATH  Prometheus metrics (docs/metrics.md) written to PATH\n"
+		"                           every second, atomically (a temporary file renamed\n"
+		"                           over it): for node_exporter's textfile collector,\n"
+		"                           name it *.prom in its directory\n"
+		"  -m, --metrics-listen ADDR:PORT  serve GET /metrics over HTTP on ADDR:PORT\n"
+		"                           (127.0.0.1:9477, [::1]:9477; off by default), from\n"
+		"                           the event loop without ever blocking it\n"
+		"  -A, --metrics-listen-any  allow --metrics-listen on a non-loopback address\n"
+		"                           (refused otherwise: the metrics name every partner)\n"
 		"  -P, --pin-dir DIR        bpffs directory for maps and links\n"
 		"                           (default $BULKHEAD_PIN_DIR or " BH_DEFAULT_PIN_DIR ")\n"
 		"  -c, --control PATH       control socket for grant/revoke/list/apply\n"
@@ -190,6 +240,26 @@ static int run_opt(void *ctx, int key, const char *arg)
 	case 'T':
 		o->no_bind_tp = 1;
 		return 0;
+	case 'E': {
+		char why[BH_REASON_LEN];
+		int64_t ns;
+
+		if (bh_parse_ttl(arg, &ns, why)) {
+			fprintf(stderr, "bulkhead run: --verify-every: %s\n", why);
+			return -EINVAL;
+		}
+		o->verify_every_ms = ns / 1000000;
+		return 0;
+	}
+	case 'M':
+		o->metrics_file = arg;
+		return 0;
+	case 'm':
+		o->metrics_listen = arg;
+		return 0;
+	case 'A':
+		o->metrics_any_addr = 1;
+		return 0;
 	}
 	return -1;
 }
@@ -204,6 +274,10 @@ static int cmd_run(int argc, char **argv)
 		{ "ring-size", 'r', required_argument },
 		{ "no-destroy", 'k', no_argument },
 		{ "no-bind-tracepoints", 'T', no_argument },
+		{ "verify-every", 'E', required_argument },
+		{ "metrics-file", 'M', required_argument },
+		{ "metrics-listen", 'm', required_argument },
+		{ "metrics-listen-any", 'A', no_argument },
 		{ 0 }
 	};
 	struct bh_daemon_opts o = {
@@ -334,12 +408,16 @@ static const struct cmd cmds[] = {
 	{ "status", cmd_status, "what is loaded, per-partner counters, event loss" },
 	{ "grant", cmd_grant, "just-in-time grant with a kernel-enforced expiry" },
 	{ "revoke", cmd_revoke, "revoke grants; enforced before the command returns" },
+	{ "restore", cmd_restore, "lift the revocation of a policy-file grant" },
 	{ "list", cmd_list, "grants in force with remaining lifetime, revocations" },
-	{ "apply", cmd_apply, "replace the running policy atomically" },
+	{ "apply", cmd_apply, "replace the running policy atomically, print what changed" },
+	{ "diff", cmd_diff, "what applying a policy file would change, flows it would cut" },
 	{ "down", cmd_down, "detach and unpin everything" },
 	{ "trace", bh_cmd_trace, "incident view of the event logs: timeline, summary, graph" },
 	{ "why", bh_cmd_why, "the verdict the kernel gives a destination now, and why" },
 	{ "reach", bh_cmd_reach, "blast radius: what a partner can reach now, shared destinations" },
+	{ "verify", bh_cmd_verify, "probe the kernel from each partner's identity: expected vs actual" },
+	{ "whois", bh_cmd_whois, "which partner a process or cgroup is attributed to" },
 	{ "help", cmd_help, "this help" },
 };
 

@@ -41,6 +41,18 @@ static const char *const proto_names[256] = {
 	[BH_PROTO_UDP] = "udp",
 };
 
+static const char *const severity_names[BH_SEV__MAX] = {
+	[BH_SEV_LOW] = "low",
+	[BH_SEV_MEDIUM] = "medium",
+	[BH_SEV_HIGH] = "high",
+	[BH_SEV_CRITICAL] = "critical",
+};
+
+const char *bh_severity_str(unsigned int s)
+{
+	return NAME_OF(severity_names, s);
+}
+
 const char *bh_verdict_str(unsigned int v)
 {
 	return NAME_OF(verdict_names, v);
@@ -92,6 +104,16 @@ int bh_mode_parse(const char *s, uint8_t *mode)
 	if (i < 0)
 		return -EINVAL;
 	*mode = (uint8_t)i;
+	return 0;
+}
+
+int bh_severity_parse(const char *s, uint8_t *sev)
+{
+	int i = index_of(severity_names, BH_SEV__MAX, s);
+
+	if (i < 0)
+		return -EINVAL;
+	*sev = (uint8_t)i;
 	return 0;
 }
 

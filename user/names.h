@@ -29,4 +29,18 @@ int bh_mode_parse(const char *s, uint8_t *mode);
  * "what" is the reason's name ("never", "unknown_partner", "revoked"). */
 int bh_reason_alerts(unsigned int reason);
 
+/* Alert severities (docs/alerts.md), lowest first; a tier's severity floor
+ * (policy.h) is one of them. "low", "medium", "high", "critical"; and back:
+ * 0 or -EINVAL. */
+enum bh_severity {
+	BH_SEV_LOW,
+	BH_SEV_MEDIUM,
+	BH_SEV_HIGH,
+	BH_SEV_CRITICAL,
+	BH_SEV__MAX,
+};
+#define BH_SEVERITY_NAMES "\"low\", \"medium\", \"high\" or \"critical\""
+const char *bh_severity_str(unsigned int sev);
+int bh_severity_parse(const char *s, uint8_t *sev);
+
 #endif

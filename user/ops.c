@@ -13,7 +13,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "events.h"
+#include "cutoff.h"
+#include "lint.h"
 #include "loader.h"
+#include "log.h"
+#include "sha256.h"
 #include "ops.h"
 #include "text.h"
 
@@ -98,14 +102,23 @@ int bh_parse_revoke_req(const struct bh_policy *pol, const json_t *req,
 	json_t *spec;
 	int err;
 
+	const char *within;
+
 	memset(out, 0, sizeof(*out));
 	out->partner = str_of(req, "partner");
 	out->sel.gid = str_of(req, "grant");
 	out->to = str_of(req, "to");
+	within = str_of(req, "within");
+	out->sel.dry_run = json_is_true(json_object_get(req, "dry_run"));
+	out->sel.yes = json_is_true(json_object_get(req, "yes"));
 	if (bh_grants_partner(pol, out->partner, &out->sel.pidx))
 		return refuse(e, "unknown partner %s", out->partner ? out->partner : "(none)");
-	if (!out->sel.gid == !out->to)
-		return refuse(e, "revoke needs exactly one of --grant ID or --to CIDR");
+	if (!!out->sel.gid + !!out->to + !!within != 1)
+		return refuse(e, "revoke needs exactly one of --grant ID, --to CIDR (that exact "
+			      "destination) or --within CIDR (every grant inside it)");
+	out->sel.how = out->sel.gid ? BH_REVOKE_ID : out->to ? BH_REVOKE_TO : BH_REVOKE_WITHIN;
+	if (within)
+		out->to = within;
 	if (!out->to)
 		return 0;
 	/* the grant parser for the CIDR: the same errors as in a policy file */
@@ -116,7 +129,7 @@ int bh_parse_revoke_req(const struct bh_policy *pol, const json_t *req,
 		e->listed = 1;
 		return err;
 	}
-	out->sel.within = g.to;
+	out->sel.pfx = g.to;
 	bh_grant_free(&g);
 	return 0;
 }
@@ -211,7 +224,7 @@ void bh_ops_event(struct bh_ops *o, const char *action, const struct bh_peer *pe
 static json_t *op_grant(struct bh_ops *o, const json_t *req, const struct bh_peer *peer)
 {
 	struct bh_req_error e = {};
-	struct bh_errors errs = {};
+	struct bh_errors errs = {}, warns = {};
 	struct bh_grant_req r;
 	struct bh_clock clk;
 	json_t *resp, *g;
@@ -220,22 +233,32 @@ static json_t *op_grant(struct bh_ops *o, const json_t *req, const struct bh_pee
 
 	if (bh_parse_grant_req(&o->gs->pol, req, &r, &e))
 		return req_refused(&e);
-	err = bh_grants_new_seq(o->gs, &seq);
+	bh_clock_now(&clk);
+	err = bh_jit_lint(o->gs, r.pidx, &r.g, &clk, &e.e, &warns);	/* tier, linter */
+	err = err ? err : bh_grants_new_seq(o->gs, &seq);
 	if (err) {
 		bh_grant_free(&r.g);
-		return bh_ctl_error("grant failed: cannot allocate a grant id: %s", strerror(-err));
+		bh_errors_free(&warns);
+		e.listed = 1;
+		return e.e.n ? req_refused(&e) :
+		       bh_ctl_error("grant failed: cannot allocate a grant id: %s", strerror(-err));
 	}
-	bh_clock_now(&clk);
 	err = bh_grants_add(o->gs, o->l, seq, r.pidx, &r.g, peer, &clk, &g, &errs);
 	bh_grant_free(&r.g);
-	if (err)
+	if (err) {
+		bh_errors_free(&warns);
 		return failed(&errs, "grant", err);
+	}
 	resp = ok_response();
+	if (warns.n)
+		json_object_set_new(resp, "warnings", errors_json(&warns));
 	if (g) {
 		json_object_set(resp, "grant", g);
 		bh_ops_event(o, "grant", peer, o->gs->pol.partners[r.pidx].name,
-			     json_pack("{s:o}", "grant", g));
+			     json_pack("{s:o, s:o*}", "grant", g, "warnings",
+				       warns.n ? errors_json(&warns) : NULL));
 	}
+	bh_errors_free(&warns);
 	return resp;
 }
 
@@ -247,18 +270,84 @@ static json_t *op_revoke(struct bh_ops *o, const json_t *req, const struct bh_pe
 	json_t *resp, *removed;
 	int err;
 
+	static const char *const how[] = { "with id", "to exactly", "within" };
+
 	if (bh_parse_revoke_req(&o->gs->pol, req, &r, &e))
 		return req_refused(&e);
 	err = bh_grants_revoke(o->gs, o->l, &r.sel, peer, &removed, &errs);
-	if (err == -ESRCH)
-		return bh_ctl_error("no live grant of %s %s %s", r.partner,
-				    r.sel.gid ? "with id" : "within", r.sel.gid ? r.sel.gid : r.to);
+	if (err == -ESRCH) {
+		json_decref(removed);
+		return bh_ctl_error("no live grant of %s %s %s", r.partner, how[r.sel.how],
+				    r.sel.gid ? r.sel.gid : r.to);
+	}
+	if (err == -EAGAIN) {
+		resp = bh_ctl_error("this revocation takes %zu grant%s%s: confirm with --yes "
+				    "(nothing was revoked)", json_array_size(removed),
+				    json_array_size(removed) == 1 ? "" : "s",
+				    json_array_size(removed) > 1 ? "" : ", from the policy file");
+		json_object_set_new(resp, "confirm", json_true());
+		json_object_set_new(resp, "matches", removed);
+		return resp;
+	}
 	if (err)
 		return failed(&errs, "revoke", err);
-	o->cutoff_pending = "revoke";
 	resp = ok_response();
+	if (r.sel.how == BH_REVOKE_TO)
+		json_object_set_new(resp, "kept_inside", bh_grants_inside(o->gs, &r.sel));
+	if (r.sel.dry_run) {
+		json_object_set_new(resp, "dry_run", json_true());
+		json_object_set_new(resp, "matches", removed);
+		return resp;
+	}
+	o->cutoff_pending = "revoke";
 	json_object_set(resp, "revoked", removed);
 	bh_ops_event(o, "revoke", peer, r.partner, json_pack("{s:o}", "revoked", removed));
+	return resp;
+}
+
+int bh_parse_restore_req(const struct bh_policy *pol, const json_t *req,
+			 struct bh_restore_req *out, struct bh_req_error *e)
+{
+	memset(out, 0, sizeof(*out));
+	out->partner = str_of(req, "partner");
+	out->gid = str_of(req, "grant");
+	out->dry_run = json_is_true(json_object_get(req, "dry_run"));
+	if (bh_grants_partner(pol, out->partner, &out->pidx))
+		return refuse(e, "unknown partner %s", out->partner ? out->partner : "(none)");
+	if (!out->gid)
+		return refuse(e, "restore needs --grant ID (a revoked policy-file grant, as "
+			      "`bulkhead list` shows it)");
+	return 0;
+}
+
+static json_t *op_restore(struct bh_ops *o, const json_t *req, const struct bh_peer *peer)
+{
+	struct bh_req_error e = {};
+	struct bh_errors errs = {};
+	struct bh_restore_req r;
+	json_t *resp, *g;
+	int err;
+
+	if (bh_parse_restore_req(&o->gs->pol, req, &r, &e))
+		return req_refused(&e);
+	err = bh_grants_restore(o->gs, o->l, r.pidx, r.gid, r.dry_run, &g, &errs);
+	if (err == -ENOENT)
+		return bh_ctl_error("%s has no policy-file grant %s (restore lifts the revocation "
+				    "of a grant the policy file has; `bulkhead list %s` shows "
+				    "them)", r.partner, r.gid, r.partner);
+	if (err == -ESRCH)
+		return bh_ctl_error("grant %s of %s is not revoked", r.gid, r.partner);
+	if (err)
+		return failed(&errs, "restore", err);
+	resp = ok_response();
+	if (r.dry_run) {
+		json_object_set_new(resp, "dry_run", json_true());
+		json_object_set_new(resp, "restored", g);
+		return resp;
+	}
+	json_object_set_new(g, "state", json_string("live"));	/* in force again */
+	json_object_set(resp, "restored", g);
+	bh_ops_event(o, "restore", peer, r.partner, json_pack("{s:o}", "restored", g));
 	return resp;
 }
 
@@ -278,37 +367,121 @@ static json_t *op_list(struct bh_ops *o, const json_t *req, const struct bh_peer
 	return resp;
 }
 
+/* What applying np would change, with the established flows it would cut. */
+static json_t *preview(struct bh_ops *o, struct bh_policy *np)
+{
+	json_t *d = bh_grants_diff(o->gs, np);
+	struct bh_policy eff;
+	size_t nshared, i;
+	unsigned int cut = 0;
+	uint32_t old;
+	int err;
+
+	/* the ids the partners will have (a new one: any id no socket has) */
+	for (i = 0; i < np->npartners; i++)
+		np->partners[i].id = bh_grants_partner(&o->gs->pol, np->partners[i].name, &old) ?
+				     0x40000000u + (uint32_t)i : o->gs->pol.partners[old].id;
+	err = bh_effective_build(np, &o->gs->jit, &eff, &nshared);
+	if (!err) {
+		err = bh_cutoff_preview(o->l, &eff, &cut);
+		bh_effective_free(&eff, nshared);
+	}
+	if (err)
+		json_object_set_new(d, "flows_cut_error", json_string(strerror(-err)));
+	else
+		json_object_set_new(d, "flows_cut", json_integer(cut));
+	return d;
+}
+
+static void set_source(struct bh_ops *o, const char *name, const uint8_t sha[32],
+		const struct bh_peer *peer)
+{
+	char *dup = name == o->policy_path ? NULL : strdup(name);
+	int err;
+
+	if (dup) {	/* name may be o->policy_path itself (SIGHUP) */
+		free(o->policy_path);
+		o->policy_path = dup;
+	}
+	err = bh_grants_set_source(o->gs, name, sha, peer);
+	if (err)
+		pr_warn("cannot pin %s as the policy file in force: %s (SIGHUP re-reads it, "
+			"a restart reads --policy)\n", name, strerror(-err));
+}
+
 json_t *bh_ops_apply(struct bh_ops *o, const char *name, const char *text,
 		     const struct bh_peer *peer, const char *action)
 {
 	struct bh_policy np = {};
-	struct bh_errors errs = {};
-	json_t *resp;
-	size_t ngrants;
-	int err;
+	struct bh_errors errs = {}, warns = {};
+	char *own = NULL, hex[65];
+	int diff = !strcmp(action, "diff");
+	uint8_t sha[32];
+	json_t *resp, *d = NULL;
+	size_t ngrants, len = 0;
+	int err = 0;
 
-	err = text ? bh_policy_parse(name, text, strlen(text), &np, &errs) :
-		     bh_policy_load(name, &np, &errs);
-	if (!err)
+	if (name[0] != '/') {
+		bh_errors_add(&errs, "%s: give the policy file's absolute path (it becomes "
+			      "the file SIGHUP re-reads)", name);
+		err = -EINVAL;
+	}
+	if (!err && text)
+		len = strlen(text);
+	else if (!err && !(err = bh_policy_read(name, &own, &len, &errs)))
+		text = own;
+	if (!err) {
+		bh_sha256(text, len, sha);
+		err = bh_policy_parse(name, text, len, &np, &errs);
+	}
+	if (!err && (diff || peer))
+		d = preview(o, &np);
+	if (!err && !diff)
 		err = bh_grants_apply(o->gs, o->l, &np, &errs);
+	if (!err)	/* as `check` says them */
+		bh_policy_warnings(diff ? &np : &o->gs->pol, text, &warns);
+	free(own);
 	if (err) {
 		resp = refused(&errs, 1);
-		bh_ops_event(o, action, peer, NULL,
+		if (!diff)
+			bh_ops_event(o, action, peer, NULL,
 			     json_pack("{s:s, s:s, s:o, s:s}", "file", name, "result", "error",
 				       "errors", errors_json(&errs), "note",
 				       "running policy left untouched"));
 		bh_policy_free(&np);
 		bh_errors_free(&errs);
+		json_decref(d);
+		return resp;
+	}
+	if (diff) {
+		bh_policy_free(&np);
+		resp = ok_response();
+		json_object_set_new(resp, "dry_run", json_true());
+		json_object_set_new(resp, "file", json_string(name));
+		json_object_set_new(resp, "diff", d);
+		if (warns.n)
+			json_object_set_new(resp, "warnings", errors_json(&warns));
+		bh_errors_free(&warns);
 		return resp;
 	}
 	ngrants = o->gs->eff.ngrants;
 	o->cutoff_pending = action;
+	bh_sha256_hex(sha, hex);
+	set_source(o, name, sha, peer);
 	bh_ops_event(o, action, peer, NULL,
-		     json_pack("{s:s, s:s, s:i, s:i}", "file", name, "result", "applied",
-			       "partners", (int)o->gs->pol.npartners, "grants", (int)ngrants));
+		     json_pack("{s:s, s:s, s:s, s:i, s:i, s:o*}", "file", name, "sha256", hex,
+			       "result", "applied", "partners", (int)o->gs->pol.npartners, "grants",
+			       (int)ngrants, "warnings", warns.n ? errors_json(&warns) : NULL));
 	resp = ok_response();
+	json_object_set_new(resp, "file", json_string(name));
+	json_object_set_new(resp, "sha256", json_string(hex));
+	if (d)
+		json_object_set_new(resp, "diff", d);
 	json_object_set_new(resp, "partners", json_integer(o->gs->pol.npartners));
 	json_object_set_new(resp, "grants", json_integer(ngrants));
+	if (warns.n)
+		json_object_set_new(resp, "warnings", errors_json(&warns));
+	bh_errors_free(&warns);
 	return resp;
 }
 
@@ -320,6 +493,17 @@ static json_t *op_apply(struct bh_ops *o, const json_t *req, const struct bh_pee
 	if (bh_parse_apply_req(req, &r, &e))
 		return req_refused(&e);
 	return bh_ops_apply(o, r.file, r.text, peer, "apply");
+}
+
+/* `diff FILE`, `apply --dry-run FILE`: what apply would change; nothing does. */
+static json_t *op_diff(struct bh_ops *o, const json_t *req, const struct bh_peer *peer)
+{
+	struct bh_req_error e = {};
+	struct bh_apply_req r;
+
+	if (bh_parse_apply_req(req, &r, &e))
+		return req_refused(&e);
+	return bh_ops_apply(o, r.file, r.text, peer, "diff");
 }
 
 /* `bulkhead down` while this daemon runs: the daemon holds the pin directory
@@ -369,8 +553,10 @@ static const struct {
 } op_table[] = {
 	{ "grant", op_grant },
 	{ "revoke", op_revoke },
+	{ "restore", op_restore },
 	{ "list", op_list },
 	{ "apply", op_apply },
+	{ "diff", op_diff },
 	{ "down", op_down },
 	{ "ping", op_ping },
 };

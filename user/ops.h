@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
 /*
- * Control operations (grant, revoke, list, apply, down, ping): one request,
+ * Control operations (grant, revoke, restore, list, apply, diff, down, ping): one request,
  * one response (control.h carries them). Each operation first parses and
  * validates its request into a plain value, touching no map (the parse
  * functions below: what a fuzzer calls), then applies that value.
@@ -34,6 +34,12 @@ struct bh_revoke_req {
 	struct bh_revoke_sel sel;
 };
 
+struct bh_restore_req {
+	const char *partner, *gid;
+	uint32_t pidx;
+	int dry_run;
+};
+
 struct bh_list_req {
 	int all;			/* no partner named */
 	uint32_t pidx;
@@ -53,6 +59,8 @@ int bh_parse_grant_req(const struct bh_policy *pol, const json_t *req, struct bh
 		       struct bh_req_error *err);
 int bh_parse_revoke_req(const struct bh_policy *pol, const json_t *req,
 			struct bh_revoke_req *out, struct bh_req_error *err);
+int bh_parse_restore_req(const struct bh_policy *pol, const json_t *req,
+			 struct bh_restore_req *out, struct bh_req_error *err);
 int bh_parse_list_req(const struct bh_policy *pol, const json_t *req, struct bh_list_req *out,
 		      struct bh_req_error *err);
 int bh_parse_apply_req(const json_t *req, struct bh_apply_req *out, struct bh_req_error *err);
@@ -69,6 +77,8 @@ struct bh_ops {
 	const struct bh_clock *clk;	/* the daemon's clock pair (wall-clock expiries) */
 	const char *pin_dir;
 	const char *cutoff_pending;	/* set when sockets may have lost their grant */
+	char *policy_path;		/* the policy file in force (absolute; owned):
+					   SIGHUP re-reads it, `apply` replaces it */
 	int down;			/* `down` removed the pins: the daemon exits */
 };
 
@@ -77,7 +87,9 @@ json_t *bh_ops_handle(void *ctx, const json_t *req, const struct bh_peer *peer);
 
 /* apply (request; text set) and reload (SIGHUP; text NULL: read file name):
  * the new file is parsed and compiled in full before any map is touched; on
- * any error the running policy stays. action names it in the policy event. */
+ * any error the running policy stays. Once applied, name is the policy file
+ * in force (o->policy_path and the pinned BH_JIT_SOURCE record, with the
+ * text's SHA-256). action names it in the policy event. */
 json_t *bh_ops_apply(struct bh_ops *o, const char *name, const char *text,
 		     const struct bh_peer *peer, const char *action);
 

@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include "arena.h"
 #include "jpos.h"
+#include "lint.h"
 #include "policy.h"
 #include "text.h"
 #include "validate.h"
@@ -129,6 +130,10 @@ int bh_policy_parse(const char *name, const char *text, size_t len,
 	err = bh_validate_policy(name, &src, p, errs);
 	if (!err)
 		err = fill_grant_positions(&src, p);
+	if (!err)
+		err = bh_grant_derive_ids(p);
+	if (!err)
+		err = bh_tier_enforce(p, &src, errs);
 	bh_errors_sort(errs, first_err, name);
 out:
 	if (err == -ENOMEM)
@@ -214,30 +219,174 @@ static int read_all(FILE *f, const char *path, char **buf, size_t *len, struct b
 	}
 }
 
-int bh_policy_load(const char *path, struct bh_policy *p, struct bh_errors *errs)
+int bh_policy_read(const char *path, char **text, size_t *len, struct bh_errors *errs)
 {
-	char *buf = NULL;
-	size_t len;
-	FILE *f;
+	FILE *f = fopen(path, "re");
 	int err;
 
-	memset(p, 0, sizeof(*p));
-	f = fopen(path, "re");
+	*text = NULL;
+	*len = 0;
 	if (!f) {
 		err = -errno;
 		bh_errors_add(errs, "%s: cannot open: %s", path, strerror(-err));
 		return err;
 	}
-	err = read_all(f, path, &buf, &len, errs);
-	if (!err)
-		err = bh_policy_parse(path, buf ? buf : "", len, p, errs);
-	free(buf);
+	err = read_all(f, path, text, len, errs);
 	fclose(f);
+	if (!err && !*text && !(*text = calloc(1, 1)))
+		err = -ENOMEM;
+	if (err) {
+		free(*text);
+		*text = NULL;
+	}
 	return err;
+}
+
+int bh_policy_load(const char *path, struct bh_policy *p, struct bh_errors *errs)
+{
+	char *buf;
+	size_t len;
+	int err;
+
+	memset(p, 0, sizeof(*p));
+	err = bh_policy_read(path, &buf, &len, errs);
+	if (!err)
+		err = bh_policy_parse(path, buf, len, p, errs);
+	free(buf);
+	return err;
+}
+
+/* ---- grant ids ---- */
+
+/* FNV-1a, 64 bits, over bytes. */
+static uint64_t fnv(uint64_t h, const void *v, size_t n)
+{
+	const uint8_t *b = v;
+
+	while (n--)
+		h = (h ^ *b++) * 0x100000001b3ull;
+	return h;
+}
+
+/* The content a derived id names: to, proto and the merged ports. */
+static uint64_t content_hash(const struct bh_grant *g)
+{
+	uint64_t h = fnv(0xcbf29ce484222325ull, g->to.addr, 16);
+	uint8_t b[2];
+
+	b[0] = g->to.plen;
+	b[1] = g->proto;
+	h = fnv(h, b, 2);
+	for (size_t i = 0; i < g->nports; i++) {
+		uint8_t r[4] = { g->ports[i].lo >> 8, g->ports[i].lo & 0xff,
+				 g->ports[i].hi >> 8, g->ports[i].hi & 0xff };
+
+		h = fnv(h, r, 4);
+	}
+	return h;
+}
+
+static int same_content(const struct bh_grant *a, const struct bh_grant *b)
+{
+	if (a->to.plen != b->to.plen || memcmp(a->to.addr, b->to.addr, 16) ||
+	    a->proto != b->proto || a->nports != b->nports)
+		return 0;
+	for (size_t i = 0; i < a->nports; i++)
+		if (a->ports[i].lo != b->ports[i].lo || a->ports[i].hi != b->ports[i].hi)
+			return 0;
+	return 1;
+}
+
+struct gkey {
+	uint64_t h;
+	uint32_t partner;
+	uint32_t i;		/* grant index: file order among equal contents */
+	const struct bh_grant *g;
+};
+
+static int gkey_cmp(const void *x, const void *y)
+{
+	const struct gkey *a = x, *b = y;
+
+	if (a->partner != b->partner)
+		return a->partner < b->partner ? -1 : 1;
+	if (a->h != b->h)
+		return a->h < b->h ? -1 : 1;
+	return (a->i > b->i) - (a->i < b->i);
+}
+
+static char *policy_strdup(struct bh_policy *p, const char *s)
+{
+	size_t n = strlen(s) + 1;
+	char *d = p->store ? bh_store_alloc(&p->store, n) : malloc(n);
+
+	return d ? memcpy(d, s, n) : NULL;
+}
+
+int bh_grant_derive_ids(struct bh_policy *p)
+{
+	struct gkey *k = calloc(p->ngrants + 1, sizeof(*k));
+	size_t i, n = 0, first = 0;
+	int err = 0;
+
+	if (!k)
+		return -ENOMEM;
+	for (i = 0; i < p->ngrants; i++)
+		if (!p->grants[i].gid)
+			k[n++] = (struct gkey){ content_hash(&p->grants[i]),
+						p->grants[i].partner_idx, (uint32_t)i, &p->grants[i] };
+	qsort(k, n, sizeof(*k), gkey_cmp);
+	for (i = 0; i < n && !err; i++) {
+		struct bh_grant *g = &p->grants[k[i].i];
+		unsigned int nth = 1;
+		char id[40];
+
+		if (!i || k[i].partner != k[first].partner || k[i].h != k[first].h)
+			first = i;
+		/* equal hashes: the nth grant of this content (a different
+		 * content with the same hash counts apart) */
+		for (size_t j = first; j < i; j++)
+			nth += same_content(k[j].g, g);
+		if (nth == 1)
+			snprintf(id, sizeof(id), "h%012llx", (unsigned long long)(k[i].h >> 16));
+		else
+			snprintf(id, sizeof(id), "h%012llx.%u", (unsigned long long)(k[i].h >> 16), nth);
+		g->gid = policy_strdup(p, id);
+		err = g->gid ? 0 : -ENOMEM;
+	}
+	free(k);
+	return err;
+}
+
+int bh_grant_id_check(const char *s, char *why)
+{
+	size_t n = strlen(s), i;
+
+	if (n < 1 || n > 32 || !((s[0] >= 'a' && s[0] <= 'z') || (s[0] >= 'A' && s[0] <= 'Z')))
+		goto bad;
+	for (i = 0; i < n; i++)
+		if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-", s[i]))
+			goto bad;
+	if (s[0] == 'j' && n > 1 && strspn(s + 1, "0123456789") == n - 1) {
+		snprintf(why, BH_REASON_LEN, "grant id \"%s\" has the form of a just-in-time "
+			 "grant's id (j<number>): choose another", s);
+		return -EINVAL;
+	}
+	if (s[0] == 'h' && n >= 13 && strspn(s + 1, "0123456789abcdef") >= 12) {
+		snprintf(why, BH_REASON_LEN, "grant id \"%s\" has the form of a derived id "
+			 "(h and 12 hex digits): choose another", s);
+		return -EINVAL;
+	}
+	return 0;
+bad:
+	snprintf(why, BH_REASON_LEN, "grant id \"%.40s\" must be 1-32 characters of "
+		 "A-Z a-z 0-9 . _ -, starting with a letter", s);
+	return -EINVAL;
 }
 
 void bh_grant_free(struct bh_grant *g)
 {
+	free(g->gid);
 	free(g->ports);
 	free(g->purpose);
 	free(g->to_text);
@@ -261,6 +410,7 @@ void bh_policy_free(struct bh_policy *p)
 	free(p->partners);
 	free(p->grants);
 	free(p->never);
+	free(p->tiers);
 	free(p->partner_root);
 	free(p->file);
 	memset(p, 0, sizeof(*p));

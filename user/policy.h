@@ -16,8 +16,11 @@
 #include "clock.h"
 #include "compile.h"
 #include "errors.h"
+#include "names.h"
 #include "summary.h"
 #include "values.h"
+
+struct bh_policy;
 
 /*
  * Semantics the compiler relies on and the kernel mirrors:
@@ -49,8 +52,49 @@ struct bh_grant {
 					   started ttls); 0 = none; wins over the two above */
 	char *purpose;			/* may be NULL */
 	char *to_text;			/* the `to` string as written */
+	char *gid;			/* its id within the partner (policy grants): the
+					   file's "id", or derived from its content
+					   (bh_grant_derive_ids); NULL for JIT grants */
+	int gid_explicit;		/* gid is the file's "id" */
 	int line, col;			/* where the grant object starts */
 };
+
+/*
+ * Criticality tiers (docs/policy.md, "Tiers"): what a partner's tier asks of
+ * its grants and of the alerting on it. The policy's "tiers" block overrides
+ * the built-in defaults key by key (bh_tier_defaults: critical, high,
+ * standard, low) and may add tiers, which start from standard's settings.
+ */
+#define BH_MAX_TIERS	16
+#define BH_TIER_NAME_LEN 32	/* with the NUL */
+#define BH_TIER_DEFAULT	"standard"
+
+struct bh_tier {
+	char name[BH_TIER_NAME_LEN];
+	int64_t max_ttl_ns;		/* longest JIT grant; 0: no limit */
+	uint8_t must_expire;		/* every grant needs expires or ttl */
+	uint8_t require_purpose;	/* every grant needs a purpose */
+	uint8_t require_org;		/* the partner needs an org */
+	uint8_t first_seen;		/* first_seen alerts for every grant, not only wide ones */
+	uint8_t severity_floor;		/* enum bh_severity: alerts are raised to at least this */
+	uint8_t lint_refuses;		/* `grant`: a linter finding refuses the JIT grant */
+	uint8_t widest_v4, widest_v6;	/* a grant wider than /widest_v4 (IPv4) or
+					   /widest_v6 (IPv6) is a linter warning */
+	uint32_t scan_ports;		/* scan: >= P distinct ports of one host ... */
+	uint32_t scan_hosts;		/* ... or >= H distinct hosts on one port ... */
+	int64_t scan_window_ns;		/* ... within W */
+};
+
+/* The built-in tiers, in order critical, high, standard, low (*n set). */
+const struct bh_tier *bh_tier_defaults(size_t *n);
+/* The tier named name in p (its tiers, or the defaults when p has none), or NULL. */
+const struct bh_tier *bh_tier_find(const struct bh_policy *p, const char *name);
+/*
+ * The effective settings of partner pidx of p: its tier after the policy's
+ * overrides. Never NULL: a policy without tiers (built by hand) or an
+ * out-of-range pidx gets the default tier.
+ */
+const struct bh_tier *bh_partner_tier(const struct bh_policy *p, uint32_t pidx);
 
 struct bh_partner {
 	char *name;
@@ -61,6 +105,7 @@ struct bh_partner {
 	char **cgroups;			/* paths relative to the cgroup2 mount, no leading '/' */
 	char *org;			/* the organisation the identity belongs to; NULL: none */
 	char *contact;			/* who to call about it; NULL: none (bh_parse_label) */
+	uint32_t tier;			/* index into bh_policy.tiers (bh_partner_tier) */
 };
 
 struct bh_policy {
@@ -75,6 +120,8 @@ struct bh_policy {
 	struct bh_partner *partners;
 	size_t ngrants;
 	struct bh_grant *grants;
+	size_t ntiers;			/* the defaults, overridden and added to by "tiers"; */
+	struct bh_tier *tiers;		/* 0/NULL only in a policy built by hand */
 };
 
 /*
@@ -83,6 +130,9 @@ struct bh_policy {
  * cannot be read (also described in errs).
  */
 int bh_policy_load(const char *path, struct bh_policy *p, struct bh_errors *errs);
+/* The whole file at path in *text (free it; *len bytes, a NUL after them
+ * may be missing). 0 or -errno (described in errs). */
+int bh_policy_read(const char *path, char **text, size_t *len, struct bh_errors *errs);
 /* Same, from a buffer; name is used in messages. */
 int bh_policy_parse(const char *name, const char *text, size_t len,
 		    struct bh_policy *p, struct bh_errors *errs);
@@ -97,5 +147,19 @@ void bh_policy_free(struct bh_policy *p);
 int bh_grant_parse(const struct bh_policy *p, uint32_t pidx, const char *name,
 		   const char *text, struct bh_grant *out, struct bh_errors *errs);
 void bh_grant_free(struct bh_grant *g);
+
+/*
+ * Policy grant ids (docs/policy.md, "Grant ids"): a grant's id within its
+ * partner is its "id" when the file gives one, else derived from its content
+ * alone, never from its position: "h" and 12 hex digits of a hash of (to,
+ * proto, merged ports); the second and later grants of a partner with the
+ * same content get ".2", ".3", ... in file order. Sets every gid p lacks
+ * (allocated in p's store). 0 or -ENOMEM.
+ */
+int bh_grant_derive_ids(struct bh_policy *p);
+/* s is an id a file may give (1-32 of A-Z a-z 0-9 . _ -, starting with a
+ * letter, and not of the derived or just-in-time forms). 0, or -EINVAL with
+ * why (BH_REASON_LEN). */
+int bh_grant_id_check(const char *s, char *why);
 
 #endif

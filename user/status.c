@@ -3,6 +3,7 @@
  * `bulkhead status`: read everything from the pinned maps and links, so it
  * works the same whether the daemon runs or not.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -17,6 +18,9 @@
 #include <bulkhead/events.h>
 #include "bind.h"
 #include "cgroup.h"
+#include "events.h"
+#include "grants.h"
+#include "sha256.h"
 #include "loader.h"
 #include "log.h"
 #include "maps.h"
@@ -257,6 +261,86 @@ static json_t *partners_json(const struct bh_maps *m)
 	return arr;
 }
 
+/* The policy file in force (pinned BH_JIT_SOURCE): path, sha256, when and
+ * by whom it was applied; null when none is pinned. */
+static json_t *policy_json(const char *pin_dir, uint64_t gen)
+{
+	const struct bh_jit *r;
+	struct bh_jitset js;
+	char hex[65], ts[BH_TS_LEN];
+	json_t *o;
+
+	if (bh_jit_load_pinned(pin_dir, &js))
+		return json_null();
+	r = bh_jit_source(&js);
+	if (!r) {
+		bh_jitset_free(&js);
+		return json_null();
+	}
+	bh_sha256_hex((const uint8_t *)r->reserved, hex);
+	bh_format_unix_ts((int64_t)r->created_unix_ns, ts, sizeof(ts));
+	o = json_pack("{s:s, s:s, s:I, s:s, s:{s:i, s:i, s:s}}", "file", r->purpose, "sha256", hex,
+		      "generation", (json_int_t)gen, "applied_at", ts, "applied_by", "uid",
+		      (int)r->by_uid, "pid", (int)r->by_pid, "comm", r->by_comm);
+	bh_jitset_free(&js);
+	return o;
+}
+
+/* Each partner's mode (the default entry of the trie in force) and the
+ * cgroups bound to it. */
+static void partners_add_mode(const struct bh_maps *m, json_t *partners, const json_t *bind)
+{
+	const json_t *paths = json_object_get(bind, "paths");
+	int trie = bh_maps_trie_current(m);
+
+	for (size_t i = 0; i < json_array_size(partners); i++) {
+		json_t *p = json_array_get(partners, i), *cgs = json_array();
+		json_int_t id = json_integer_value(json_object_get(p, "id"));
+		struct bh_lpm_key k = { .prefixlen = 32, .partner = htonl((uint32_t)id) };
+		struct bh_lpm_val v;
+
+		if (id && trie >= 0 && bh_maps_trie_lookup(trie, &k, &v) == 0)
+			json_object_set_new(p, "mode", json_string(bh_mode_str(v.mode)));
+		for (size_t j = 0; j < json_array_size(paths); j++) {
+			const json_t *b = json_array_get(paths, j);
+
+			if (json_integer_value(json_object_get(b, "partner_id")) == id && id)
+				json_array_append(cgs, json_object_get(b, "cgroup"));
+		}
+		json_object_set_new(p, "cgroups", cgs);
+	}
+	if (trie >= 0)
+		close(trie);
+}
+
+/* "acme: enforce, org Acme; cgroups a, b; denies no_grant 3, revoked 1" */
+static void partner_print(const json_t *p)
+{
+	const json_t *cgs = json_object_get(p, "cgroups"), *r = json_object_get(p, "reasons");
+	const char *key, *mode = json_string_value(json_object_get(p, "mode"));
+	json_t *v;
+	int n = 0;
+
+	if (!json_is_string(json_object_get(p, "partner"))) {
+		printf("  (unknown partner): cgroups below partner_root bound to no partner "
+		       "(fail-closed)");
+	} else {
+		printf("  %s: %s, org %s; cgroups ", json_string_value(json_object_get(p, "partner")),
+		       mode ? mode : "not in the policy",
+		       json_string_value(json_object_get(p, "org")) ?: "(none)");
+		for (size_t i = 0; i < json_array_size(cgs); i++)
+			printf("%s%s", i ? ", " : "", json_string_value(json_array_get(cgs, i)));
+		if (!json_array_size(cgs))
+			printf("(none)");
+	}
+	json_object_foreach((json_t *)r, key, v) {
+		if (!json_integer_value(v) || !strcmp(key, "granted"))
+			continue;
+		printf("%s %s %lld", n++ ? "," : "; denies", key, json_integer_value(v));
+	}
+	printf("%s\n", n ? "" : "; no denies");
+}
+
 static json_t *events_json(const struct bh_maps *m)
 {
 	struct bh_lost sum;
@@ -269,6 +353,23 @@ static json_t *events_json(const struct bh_maps *m)
 	json_object_set_new(o, "uncounted_denies", json_integer(sum.uncounted));
 	json_object_set_new(o, "lost_flow_map_full", json_integer(sum.flow_full));
 	return o;
+}
+
+static void policy_print(const json_t *p)
+{
+	const json_t *by = json_object_get(p, "applied_by");
+
+	if (!json_is_object(p)) {
+		printf("policy       (not recorded on these pins)\n");
+		return;
+	}
+	printf("policy       %s\n             sha256 %s\n             applied %s by uid %lld "
+	       "(%s, pid %lld)\n", json_string_value(json_object_get(p, "file")),
+	       json_string_value(json_object_get(p, "sha256")),
+	       json_string_value(json_object_get(p, "applied_at")),
+	       json_integer_value(json_object_get(by, "uid")),
+	       json_string_value(json_object_get(by, "comm")) ?: "?",
+	       json_integer_value(json_object_get(by, "pid")));
 }
 
 /* Is a daemon holding the pin directory lock? A shared probe: a daemon's is
@@ -310,10 +411,12 @@ int bh_status(const char *pin_dir, int json)
 	json_object_set_new(root, "daemon_running", json_boolean(daemon_running(pin_dir)));
 	json_object_set_new(root, "policy_generation", json_integer(st.gen));
 	json_object_set_new(root, "version", json_string(BH_VERSION));
+	json_object_set_new(root, "policy", policy_json(pin_dir, st.gen));
 	links = links_json(pin_dir, cg2);
 	partners = partners_json(&m);
 	events = events_json(&m);
 	bind = bindings_json(pin_dir, cg2, &m);
+	partners_add_mode(&m, partners, bind);
 	json_object_set(root, "programs", links);
 	/* enforcement is the attached programs; pinned maps alone enforce nothing */
 	json_object_set_new(root, "attached", json_boolean(json_array_size(links) > 0));
@@ -334,6 +437,7 @@ int bh_status(const char *pin_dir, int json)
 		       "generation   %llu\n", BH_VERSION, pin_dir, cg2, daemon_running(pin_dir) ? "running" :
 		       ret ? "not running" : "not running (enforcement stays pinned)",
 		       (unsigned long long)st.gen);
+		policy_print(json_object_get(root, "policy"));
 		printf("\nprograms (%zu links)\n", json_array_size(links));
 		if (!json_array_size(links))
 			printf("  none attached: nothing is enforced (maps pinned without programs;\n"
@@ -366,6 +470,9 @@ int bh_status(const char *pin_dir, int json)
 			       json_is_string(org) ? json_string_value(org) :
 			       json_is_string(nm) ? "(none)" : "");
 		}
+		printf("\npartners (mode, org, bound cgroups, denies by reason)\n");
+		for (i = 0; i < json_array_size(partners); i++)
+			partner_print(json_array_get(partners, i));
 		printf("\nevents       %lld emitted, %lld lost (ring full), %lld unaggregated "
 		       "(map full), %lld uncounted by flows (flow table full)\n",
 		       json_integer_value(json_object_get(events, "emitted")),

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <jansson.h>
 #include "names.h"
 #include "policy.h"
@@ -20,9 +21,9 @@ static json_t *partners_json(const struct bh_policy *p, const size_t *per)
 		const struct bh_partner *pt = &p->partners[i];
 		json_t *cg = json_array();
 
-		if (!cg || json_array_append_new(parts, json_pack("{s:s, s:I, s:s, s:o, s:I, s:s?, s:s?}",
+		if (!cg || json_array_append_new(parts, json_pack("{s:s, s:I, s:s, s:s, s:o, s:I, s:s?, s:s?}",
 				"name", pt->name, "id", (json_int_t)pt->id,
-				"mode", bh_mode_str(pt->mode),
+				"mode", bh_mode_str(pt->mode), "tier", bh_partner_tier(p, (uint32_t)i)->name,
 				"cgroups", cg, "grants", (json_int_t)per[i], "org", pt->org,
 				"contact", pt->contact)))
 			goto fail;
@@ -99,6 +100,8 @@ static int summary_text(const struct bh_policy *p, const struct bh_compiled *c,
 			bh_mode_str(pt->mode), per[i], per[i] == 1 ? "" : "s");
 		for (j = 0; j < pt->ncgroups; j++)
 			fprintf(out, " %s", pt->cgroups[j]);
+		if (strcmp(bh_partner_tier(p, (uint32_t)i)->name, BH_TIER_DEFAULT))
+			fprintf(out, "; tier %s", bh_partner_tier(p, (uint32_t)i)->name);
 		if (pt->org || pt->contact)
 			fprintf(out, "; org %s, contact %s", pt->org ? pt->org : "(none)",
 				pt->contact ? pt->contact : "(none)");

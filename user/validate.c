@@ -44,6 +44,8 @@ struct pctx {
 	size_t npend;
 	int failed;
 	int in_store;		/* grants' blocks go to the policy's store */
+	int root_unknown;	/* the root has an unknown key (a misspelt
+				   partner_root?): no second error about it */
 };
 
 enum { AT_VAL = 0, AT_KEY = 1 };
@@ -232,11 +234,39 @@ static int grant_time(struct gctx *x, const char *key, const json_t *v)
 	return 0;
 }
 
+/* "id": a stable name, unique among the partner's grants. */
+static int grant_id(struct gctx *x, const char *key, const json_t *v)
+{
+	char why[BH_REASON_LEN];
+	const char *s = json_string_value(v);
+
+	if (!json_is_string(v)) {
+		err_member(x->c, x->gv, key, AT_VAL, "\"id\" must be a string like \"api\"");
+		return 1;
+	}
+	if (bh_grant_id_check(s, why)) {
+		err_member(x->c, x->gv, key, AT_VAL, "%s", why);
+		return 1;
+	}
+	for (size_t i = 0; i < x->p->ngrants; i++) {
+		const struct bh_grant *o = &x->p->grants[i];
+
+		if (o->partner_idx == x->g.partner_idx && o->gid_explicit && !strcmp(o->gid, s)) {
+			err_member(x->c, x->gv, key, AT_VAL, "grant id %s given twice in this partner "
+				   "(ids are unique per partner)", BH_Q(s));
+			return 1;
+		}
+	}
+	x->g.gid = grant_strdup(x, s);
+	x->g.gid_explicit = 1;
+	return x->g.gid ? 0 : -ENOMEM;
+}
+
 static const struct {
 	const char *key;
 	int (*parse)(struct gctx *x, const char *key, const json_t *v);
 } grant_keys[] = {
-	{ "to", grant_to }, { "proto", grant_proto }, { "ports", grant_ports_seen },
+	{ "id", grant_id }, { "to", grant_to }, { "proto", grant_proto }, { "ports", grant_ports_seen },
 	{ "purpose", grant_purpose }, { "expires", grant_time }, { "ttl", grant_time },
 };
 
@@ -246,7 +276,7 @@ static int grant_key(struct gctx *x, const char *key, const json_t *v)
 		if (!strcmp(key, grant_keys[i].key))
 			return grant_keys[i].parse(x, key, v);
 	err_member(x->c, x->gv, key, AT_KEY,
-		   "unknown key %s in grant (expected to, proto, ports, purpose, expires, ttl)",
+		   "unknown key %s in grant (expected id, to, proto, ports, purpose, expires, ttl)",
 		   BH_Q(key));
 	return 1;
 }
@@ -262,6 +292,38 @@ static int port_of_json(const json_t *v, struct bh_port_range *r, char *why)
 	return -EINVAL;
 }
 
+/* "ports" written as the CLI's --ports: "443,8000-8100", one string. */
+static int grant_ports_text(struct gctx *x)
+{
+	struct bh_grant *g = &x->g;
+	char why[BH_REASON_LEN], *dup, *tok, *save = NULL;
+	size_t n = 1;
+
+	for (const char *s = json_string_value(x->ports); *s; s++)
+		n += *s == ',';
+	g->ports = x->c->in_store ? bh_store_alloc(&x->p->store, n * sizeof(*g->ports)) :
+				    calloc(n, sizeof(*g->ports));
+	dup = strdup(json_string_value(x->ports));
+	if (!g->ports || !dup) {
+		free(dup);
+		return -ENOMEM;
+	}
+	for (tok = strtok_r(dup, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		if (bh_parse_port(tok, &g->ports[g->nports], why)) {
+			err_member(x->c, x->gv, "ports", AT_VAL, "%s", why);
+			free(dup);
+			return 1;
+		}
+		g->nports++;
+	}
+	free(dup);
+	if (!g->nports) {
+		err_member(x->c, x->gv, "ports", AT_VAL, "\"ports\" is empty (omit it for all ports)");
+		return 1;
+	}
+	return 0;
+}
+
 /* The "ports" seen into x->g (merged): 0, 1 (reported) or -ENOMEM. */
 static int grant_ports(struct gctx *x)
 {
@@ -271,14 +333,21 @@ static int grant_ports(struct gctx *x)
 	int bad = 0;
 	json_t *e;
 
-	if (!json_is_array(x->ports) || !n) {
-		err_member(x->c, x->gv, "ports", AT_VAL,
-			   "\"ports\" must be a non-empty array (omit it for all ports)");
-		return 1;
-	}
 	if (g->proto == BH_PROTO_ICMP) {
 		err_member(x->c, x->gv, "ports", AT_VAL,
 			   "\"ports\" given with proto \"icmp\", which has no ports");
+		return 1;
+	}
+	if (json_is_string(x->ports)) {
+		bad = grant_ports_text(x);
+		if (bad)
+			return bad;
+		goto merge;
+	}
+	if (!json_is_array(x->ports) || !n) {
+		err_member(x->c, x->gv, "ports", AT_VAL,
+			   "\"ports\" must be a non-empty array or a string like \"443,8000-8100\" "
+			   "(omit it for all ports)");
 		return 1;
 	}
 	g->ports = x->c->in_store ? bh_store_alloc(&x->p->store, n * sizeof(*g->ports)) :
@@ -293,6 +362,7 @@ static int grant_ports(struct gctx *x)
 			g->nports++;
 		}
 	}
+merge:
 	g->nports = bh_port_ranges_merge(g->ports, g->nports);
 	if (!bad && g->nports > BH_MAX_RULES) {
 		err_member(x->c, x->gv, "ports", AT_VAL,
@@ -339,6 +409,182 @@ out:
 	if (!c->in_store)	/* otherwise it goes with the store */
 		bh_grant_free(&x.g);
 	return r < 0 ? r : 0;
+}
+
+/* ------------------------------------------------------------------- tiers */
+
+/* A boolean tier setting into *dst. */
+static void tier_bool(struct pctx *c, const json_t *tv, const char *key, const json_t *v,
+		      uint8_t *dst)
+{
+	if (!json_is_boolean(v)) {
+		err_member(c, tv, key, AT_VAL, "%s must be true or false, not %s", BH_Q(key),
+			   type_name(v));
+		return;
+	}
+	*dst = json_is_true(v);
+}
+
+/* An integer tier setting lo..hi into *dst. */
+static void tier_int(struct pctx *c, const json_t *tv, const char *key, const json_t *v,
+		     json_int_t lo, json_int_t hi, uint32_t *dst)
+{
+	if (!json_is_integer(v) || json_integer_value(v) < lo || json_integer_value(v) > hi) {
+		err_member(c, tv, key, AT_VAL, "%s must be an integer from %" JSON_INTEGER_FORMAT
+			   " to %" JSON_INTEGER_FORMAT, BH_Q(key), lo, hi);
+		return;
+	}
+	*dst = (uint32_t)json_integer_value(v);
+}
+
+/* A duration tier setting ("15m"; null: none, where allowed) into *dst. */
+static void tier_duration(struct pctx *c, const json_t *tv, const char *key, const json_t *v,
+			  int nullable, int64_t *dst)
+{
+	char why[BH_REASON_LEN];
+
+	if (nullable && json_is_null(v)) {
+		*dst = 0;
+		return;
+	}
+	if (!json_is_string(v)) {
+		err_member(c, tv, key, AT_VAL, "%s must be a duration like \"15m\" or \"8h\"%s, not %s",
+			   BH_Q(key), nullable ? " (null: no limit)" : "", type_name(v));
+		return;
+	}
+	if (bh_parse_ttl(json_string_value(v), dst, why))
+		err_member(c, tv, key, AT_VAL, "%s", why);
+}
+
+static void tier_named(struct pctx *c, const json_t *tv, const char *key, const json_t *v,
+		       struct bh_tier *t)
+{
+	const char *s = json_is_string(v) ? json_string_value(v) : "";
+
+	if (!strcmp(key, "severity_floor")) {
+		if (bh_severity_parse(s, &t->severity_floor))
+			err_member(c, tv, key, AT_VAL, "\"severity_floor\" must be " BH_SEVERITY_NAMES);
+	} else if (!strcmp(s, "warn") || !strcmp(s, "refuse")) {
+		t->lint_refuses = s[0] == 'r';
+	} else {
+		err_member(c, tv, key, AT_VAL, "\"lint\" must be \"warn\" or \"refuse\"");
+	}
+}
+
+#define TIER_KEYS "max_ttl, must_expire, require_purpose, require_org, first_seen, " \
+	"severity_floor, lint, widest_ipv4, widest_ipv6, scan_ports, scan_hosts, scan_window"
+
+static void tier_key(struct pctx *c, const json_t *tv, const char *key, const json_t *v,
+		     struct bh_tier *t)
+{
+	uint32_t n;
+
+	if (!strcmp(key, "max_ttl"))
+		tier_duration(c, tv, key, v, 1, &t->max_ttl_ns);
+	else if (!strcmp(key, "scan_window"))
+		tier_duration(c, tv, key, v, 0, &t->scan_window_ns);
+	else if (!strcmp(key, "must_expire"))
+		tier_bool(c, tv, key, v, &t->must_expire);
+	else if (!strcmp(key, "require_purpose"))
+		tier_bool(c, tv, key, v, &t->require_purpose);
+	else if (!strcmp(key, "require_org"))
+		tier_bool(c, tv, key, v, &t->require_org);
+	else if (!strcmp(key, "first_seen"))
+		tier_bool(c, tv, key, v, &t->first_seen);
+	else if (!strcmp(key, "severity_floor") || !strcmp(key, "lint"))
+		tier_named(c, tv, key, v, t);
+	else if (!strcmp(key, "scan_ports"))
+		tier_int(c, tv, key, v, 1, 65535, &t->scan_ports);
+	else if (!strcmp(key, "scan_hosts"))
+		tier_int(c, tv, key, v, 1, 1 << 24, &t->scan_hosts);
+	else if (!strcmp(key, "widest_ipv4") || !strcmp(key, "widest_ipv6")) {
+		int v6 = !strcmp(key, "widest_ipv6");
+		uint8_t *dst = v6 ? &t->widest_v6 : &t->widest_v4;
+
+		n = *dst;
+		tier_int(c, tv, key, v, 0, v6 ? 128 : 32, &n);
+		*dst = (uint8_t)n;
+	} else
+		err_member(c, tv, key, AT_KEY, "unknown key %s in tier (expected " TIER_KEYS ")",
+			   BH_Q(key));
+}
+
+/* The tier named name in p, or a new one (from standard's settings), or NULL (reported). */
+static struct bh_tier *tier_slot(struct pctx *c, const json_t *tiers, const char *name,
+				 struct bh_policy *p)
+{
+	struct bh_tier *t = (struct bh_tier *)bh_tier_find(p, name);
+
+	if (t)
+		return t;
+	if (!bh_valid_partner_name(name) || strlen(name) >= BH_TIER_NAME_LEN) {
+		err_member(c, tiers, name, AT_KEY, "bad tier name %s: 1-%d characters of A-Z a-z "
+			   "0-9 . _ -", BH_Q(name), BH_TIER_NAME_LEN - 1);
+		return NULL;
+	}
+	if (p->ntiers == BH_MAX_TIERS) {
+		err_member(c, tiers, name, AT_KEY, "too many tiers (at most %d)", BH_MAX_TIERS);
+		return NULL;
+	}
+	t = &p->tiers[p->ntiers++];
+	*t = *bh_tier_find(p, BH_TIER_DEFAULT);
+	snprintf(t->name, sizeof(t->name), "%s", name);
+	return t;
+}
+
+/* The defaults into p, then the "tiers" block v (may be NULL) over them; 0 or -ENOMEM. */
+static int parse_tiers(struct pctx *c, const json_t *root, const json_t *v, struct bh_policy *p)
+{
+	const struct bh_tier *d = bh_tier_defaults(&p->ntiers);
+	const char *name, *key;
+	json_t *tv, *kv;
+
+	p->tiers = calloc(BH_MAX_TIERS, sizeof(*p->tiers));
+	if (!p->tiers)
+		return -ENOMEM;
+	memcpy(p->tiers, d, p->ntiers * sizeof(*d));
+	if (v && !json_is_object(v)) {
+		err_member(c, root, "tiers", AT_VAL, "\"tiers\" must be an object of name: settings, "
+			   "not %s", type_name(v));
+		return 0;
+	}
+	json_object_foreach((json_t *)v, name, tv) {
+		struct bh_tier *t;
+
+		if (!json_is_object(tv)) {
+			err_member(c, v, name, AT_VAL, "tier %s must be an object, not %s",
+				   BH_Q(name), type_name(tv));
+			continue;
+		}
+		t = tier_slot(c, v, name, p);
+		json_object_foreach(tv, key, kv)
+			if (t)
+				tier_key(c, tv, key, kv, t);
+	}
+	return 0;
+}
+
+/* A partner's "tier": the name of one of p's tiers. */
+static void partner_tier(struct pctx *c, const json_t *pv, const char *key, const json_t *v,
+			 const struct bh_policy *p, struct bh_partner *pt)
+{
+	const struct bh_tier *t = json_is_string(v) ? bh_tier_find(p, json_string_value(v)) : NULL;
+	char names[BH_MAX_TIERS * (BH_TIER_NAME_LEN + 2)] = "";
+	size_t i, o = 0;
+
+	if (t) {
+		pt->tier = (uint32_t)(t - p->tiers);
+		return;
+	}
+	for (i = 0; i < p->ntiers && o < sizeof(names); i++)
+		o += (size_t)snprintf(names + o, sizeof(names) - o, "%s%s", i ? ", " : "",
+				      p->tiers[i].name);
+	if (json_is_string(v))
+		err_member(c, pv, key, AT_VAL, "unknown tier %s (the tiers are %s; add one in "
+			   "\"tiers\")", BH_Q(json_string_value(v)), names);
+	else
+		err_member(c, pv, key, AT_VAL, "\"tier\" must be a tier name (%s), not %s", names,
+			   type_name(v));
 }
 
 /* ---------------------------------------------------------------- partners */
@@ -477,6 +723,7 @@ static int parse_partner(struct pctx *c, const json_t *partners, const char *nam
 	memset(pt, 0, sizeof(*pt));
 	pt->id = pidx + 1;
 	pt->mode = BH_MODE_ENFORCE;
+	pt->tier = (uint32_t)(bh_tier_find(p, BH_TIER_DEFAULT) - p->tiers);
 	pt->name = strdup(name);
 	if (!pt->name)
 		return -ENOMEM;
@@ -504,9 +751,11 @@ static int parse_partner(struct pctx *c, const json_t *partners, const char *nam
 			err = partner_label(c, pv, key, v, &pt->org);
 		else if (!strcmp(key, "contact"))
 			err = partner_label(c, pv, key, v, &pt->contact);
+		else if (!strcmp(key, "tier"))
+			partner_tier(c, pv, key, v, p, pt);
 		else
 			err_member(c, pv, key, AT_KEY, "unknown key %s in partner (expected cgroups, "
-				   "mode, allow, org, contact)", BH_Q(key));
+				   "mode, allow, org, contact, tier)", BH_Q(key));
 		if (err)
 			return err;
 	}
@@ -536,6 +785,8 @@ static int implicit_bindings(struct pctx *c, const json_t *partners, struct bh_p
 		if (pt->ncgroups || !json_is_object(pv) || (cg && !json_is_array(cg)) ||
 		    json_array_size(cg))
 			continue;
+		if (!p->partner_root && c->root_unknown)
+			continue;	/* one mistake, one error: the unknown key's */
 		if (!p->partner_root) {
 			if (cg)
 				err_member(c, pv, "cgroups", AT_VAL,
@@ -739,6 +990,13 @@ static int size_tables(const json_t *partners, struct bh_policy *p)
 	return p->partners && p->grants ? 0 : -ENOMEM;
 }
 
+static void unknown_root_key(struct pctx *c, const json_t *root, const char *key)
+{
+	c->root_unknown = 1;
+	err_member(c, root, key, AT_KEY,
+		   "unknown key %s (expected version, partner_root, never, tiers, partners)", BH_Q(key));
+}
+
 static int parse_root(struct pctx *c, const json_t *root, struct bh_policy *p, struct bindings *b)
 {
 	const json_t *partners = json_object_get(root, "partners"), *v;
@@ -753,6 +1011,9 @@ static int parse_root(struct pctx *c, const json_t *root, struct bh_policy *p, s
 		err_member(c, NULL, NULL, AT_VAL, "missing \"version\" (this bulkhead reads version 1)");
 	if (json_is_object(partners) && size_tables(partners, p))
 		return -ENOMEM;
+	err = parse_tiers(c, root, json_object_get(root, "tiers"), p);	/* partners name them */
+	if (err)
+		return err;
 	json_object_foreach((json_t *)root, key, v) {
 		if (!strcmp(key, "version"))
 			root_version(c, root, key, v);
@@ -762,10 +1023,8 @@ static int parse_root(struct pctx *c, const json_t *root, struct bh_policy *p, s
 			err = parse_never(c, root, v, p);
 		else if (!strcmp(key, "partners"))
 			err = root_partners(c, root, key, v, p, b);
-		else
-			err_member(c, root, key, AT_KEY,
-				   "unknown key %s (expected version, partner_root, never, partners)",
-				   BH_Q(key));
+		else if (strcmp(key, "tiers"))
+			unknown_root_key(c, root, key);
 		if (err)
 			return err;
 	}

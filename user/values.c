@@ -100,8 +100,20 @@ int bh_parse_prefix(const char *s, struct bh_prefix *pf, char *why)
 	m = *pf;
 	prefix_mask(&m);
 	if (memcmp(m.addr, pf->addr, sizeof(m.addr))) {
-		snprintf(why, BH_REASON_LEN, "host bits set in %s, did you mean %s?", BH_Q(s),
-			 bh_prefix_str(&m, alt, sizeof(alt)));
+		char one[64];
+		struct bh_prefix host = *pf;
+		unsigned long bits = (unsigned long)max - n;
+
+		host.plen = 128;
+		bh_prefix_str(&host, one, sizeof(one));
+		if (bits < 32)
+			snprintf(why, BH_REASON_LEN, "host bits set in %s: write %s for that one "
+				 "address, or %s for the whole prefix (%lu addresses)", BH_Q(s), one,
+				 bh_prefix_str(&m, alt, sizeof(alt)), 1ul << bits);
+		else
+			snprintf(why, BH_REASON_LEN, "host bits set in %s: write %s for that one "
+				 "address, or %s for the whole prefix (2^%lu addresses)", BH_Q(s),
+				 one, bh_prefix_str(&m, alt, sizeof(alt)), bits);
 		return -EINVAL;
 	}
 	return 0;
@@ -295,6 +307,20 @@ int bh_parse_rfc3339(const char *s, int64_t *unix_ns, char *why)
 	if (*unix_ns < 1)	/* 0 means "no expiry"; anything before 1970 is past anyway */
 		*unix_ns = 1;
 	return 0;
+}
+
+const char *bh_format_ttl(int64_t ns, char *buf, size_t len)
+{
+	static const struct { int64_t s; char u; } units[] = {
+		{ 86400, 'd' }, { 3600, 'h' }, { 60, 'm' }, { 1, 's' },
+	};
+	int64_t sec = ns / BH_NS_PER_SEC;
+	size_t i;
+
+	for (i = 0; i < 3 && (sec < units[i].s || sec % units[i].s); i++)
+		;
+	snprintf(buf, len, "%lld%c", (long long)(sec / units[i].s), units[i].u);
+	return buf;
 }
 
 int bh_parse_ttl(const char *s, int64_t *ns, char *why)

@@ -55,6 +55,8 @@ int bh_parse_rfc3339(const char *s, int64_t *unix_ns, char *why);
  * (BH_TTL_MAX_S), so that a clock plus a ttl never overflows. */
 #define BH_TTL_MAX_S (36525ll * 86400)
 int bh_parse_ttl(const char *s, int64_t *ns, char *why);
+/* The reverse: ns (whole seconds) in the largest unit that divides it ("8h"). */
+const char *bh_format_ttl(int64_t ns, char *buf, size_t len);
 
 /*
  * A cgroup path relative to the cgroup2 mount into *out (malloc'd): leading

@@ -139,8 +139,7 @@ static int why_opt(void *ctx, int key, const char *arg)
 	return 0;
 }
 
-/* PARTNER's id in bh_pnames. 0 or -ENOENT. */
-static int partner_id(const struct bh_maps *m, const char *name, uint32_t *id)
+int bh_why_partner_id(const struct bh_maps *m, const char *name, uint32_t *id)
 {
 	struct bh_pname n;
 
@@ -216,7 +215,6 @@ static void file_grant(const struct why *w, uint32_t id, json_t *o)
 	struct bh_errors errs = {};
 	const struct bh_grant *g;
 	char buf[192];
-	uint32_t i, nth = 0;
 
 	if (!w->policy) {
 		json_object_set_new(o, "note", json_string("policy-file grant: give --policy FILE "
@@ -238,9 +236,7 @@ static void file_grant(const struct why *w, uint32_t id, json_t *o)
 		bh_policy_free(&p);
 		return;
 	}
-	for (i = 0; i < id; i++)
-		nth += p.grants[i].partner_idx == g->partner_idx;
-	bh_grant_format_id(buf, sizeof(buf), w->partner, nth, 0);
+	bh_grant_format_file_id(buf, sizeof(buf), w->partner, g->gid);
 	json_object_set_new(o, "id", json_string(buf));
 	if (g->purpose)
 		json_object_set_new(o, "purpose", json_string(g->purpose));
@@ -376,7 +372,7 @@ int bh_cmd_why(int argc, char **argv)
 		return 2;
 	}
 	bh_clock_now(&w.clk);
-	known = !partner_id(&m, w.partner, &w.pid);
+	known = !bh_why_partner_id(&m, w.partner, &w.pid);
 	err = known ? judge(&m, &w) : 0;
 	bh_maps_close(&m);
 	if (err) {

@@ -20,6 +20,10 @@ struct bh_target {
  * "fd00::1/icmp". A port without a proto is tcp. 0 or -EINVAL (why). */
 int bh_parse_target(const char *s, struct bh_target *t, char *why);
 
+struct bh_maps;
+/* PARTNER's kernel id in bh_pnames. 0 or -ENOENT. */
+int bh_why_partner_id(const struct bh_maps *m, const char *name, uint32_t *id);
+
 int bh_cmd_why(int argc, char **argv);
 
 #endif

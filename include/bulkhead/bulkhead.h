@@ -153,14 +153,19 @@ struct bh_porg {
  * - BH_JIT_GRANT: a just-in-time grant with a kernel-enforced expiry; its seq
  *   is its id ("<partner>/j<seq>"), taken from BH_JIT_NEXT, so it is never
  *   reused for the life of the pin directory.
- * - BH_JIT_REVOKE: masks the policy file's grants of a partner that lie within
- *   addr/plen (proto BH_JIT_ANY_PROTO: all of them; otherwise only grants with
- *   exactly this proto and these ports).
- * - BH_JIT_TTL: when a policy-file grant with a `ttl` (partner, addr/plen,
- *   proto, ports) first became part of the applied policy: its ttl counts
- *   from created_boot_ns, whatever is re-applied later. Removed when a policy
- *   without that grant is applied.
+ * - BH_JIT_REVOKE: masks one policy-file grant of a partner: the one whose id
+ *   is in purpose (records of earlier versions, purpose empty: the grants
+ *   within addr/plen, proto BH_JIT_ANY_PROTO: all of them; otherwise only
+ *   grants with exactly this proto and these ports). Removed by `restore`,
+ *   or when a policy without that grant id is applied.
+ * - BH_JIT_TTL: when a policy-file grant with a `ttl` (its id in purpose;
+ *   earlier versions: partner, addr/plen, proto, ports) first became part of
+ *   the applied policy: its ttl counts from created_boot_ns, whatever is
+ *   re-applied later. Removed when a policy without that grant is applied.
  * - BH_JIT_NEXT (key 0 only): next_seq, the next grant seq.
+ * - BH_JIT_SOURCE (key BH_JIT_AUX_KEY only): the policy file in force, which
+ *   SIGHUP re-reads and the next `run` loads: its absolute path in purpose,
+ *   the SHA-256 of the text applied in reserved, when and by whom.
  * Revocations and ttl records are keyed BH_JIT_AUX_KEY | n, apart from grant
  * seqs (1 .. BH_JIT_AUX_KEY - 1).
  *
@@ -177,6 +182,7 @@ enum bh_jit_kind {
 	BH_JIT_REVOKE = 2,
 	BH_JIT_TTL = 3,
 	BH_JIT_NEXT = 4,
+	BH_JIT_SOURCE = 5,
 };
 
 struct bh_jit {

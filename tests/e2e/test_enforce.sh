@@ -673,7 +673,9 @@ EOF
 		"$(cat "$CASE_DIR/check.err")" "outside partner_root warning"
 	assert_contains "$f:5:19: warning: cgroup \"bh-no-such-cgroup.slice/acme.service\" of partner acme does not exist" \
 		"$(cat "$CASE_DIR/check.err")" "missing cgroup warning"
-	assert_contains "$f:8:43: warning: grant 2 of partner acme expired at 2020-01-01T00:00:00.000000Z" \
+	assert_contains "$f:8:43: warning: grant acme/h" "$(cat "$CASE_DIR/check.err")" \
+		"past expires warning, named by its derived id"
+	assert_contains " expired at 2020-01-01T00:00:00.000000Z" \
 		"$(cat "$CASE_DIR/check.err")" "past expires warning"
 	out=$("$BULKHEAD" check --json "$f" 2>/dev/null)
 	assert_eq 0 "$?" "bulkhead check --json exit status with warnings"

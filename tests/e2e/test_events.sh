@@ -317,7 +317,7 @@ trap "ev__st=\$?; ev__umount_all; (exit \$ev__st); $ev__run_trap" EXIT
 # A granted TCP connect: one flow/new event with every field exact; a second
 # connect to the same destination makes no second one.
 case_allow_flow_new() {
-	policy_acme '[{"to": "10.20.0.5", "proto": "tcp", "ports": ["80"], "purpose": "billing api"},
+	policy_acme '[{"id": "billing", "to": "10.20.0.5", "proto": "tcp", "ports": ["80"], "purpose": "billing api"},
                 {"to": "10.2.0.1", "proto": "udp"}]'
 	srv_start echo 80
 	cg_new acme
@@ -327,7 +327,7 @@ case_allow_flow_new() {
 	probe_pid ok "$acme" tcp-connect 10.20.0.5 80
 	assert_event "flow/new of the granted connect" "$f" \
 		v:=1 type=flow phase=new partner=acme partner_id\>0 verdict=allow reason=granted \
-		grant.id=acme/1 grant.purpose="billing api" hook=connect proto=tcp \
+		grant.id=acme/billing grant.purpose="billing api" hook=connect proto=tcp \
 		dst=10.20.0.5 dport:=80 pid:="$RUN_PID" tid:="$RUN_PID" uid:=0 comm=probe \
 		cgroup="$CASE_CG_REL/acme" cgroup_id:="$(cg_id "$acme")" cookie\>0 count:=1 \
 		"ts~\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\d\\.\\d{6}Z" "ts@$(ts_window)" \
@@ -414,7 +414,7 @@ case_never_alert() {
   "partners": {
     "acme": {
       "cgroups": ["$CASE_CG_REL/acme"],
-      "allow": [{"to": "10.20.0.0/16", "proto": "tcp", "purpose": "whole subnet"}]
+      "allow": [{"id": "subnet", "to": "10.20.0.0/16", "proto": "tcp", "purpose": "whole subnet"}]
     }
   }
 }
@@ -434,7 +434,7 @@ EOF
 	assert_no_event "the decision itself is not copied to host.jsonl" "$h" partner=acme type!=alert
 	probe_pid ok "$acme" tcp-connect 10.20.0.6 80
 	assert_event "the grant still covers the rest of the subnet" "$f" type=flow phase=new \
-		dst=10.20.0.6 grant.id=acme/1 grant.purpose="whole subnet"
+		dst=10.20.0.6 grant.id=acme/subnet grant.purpose="whole subnet"
 	finish
 	assert_event_n 1 "one alert in acme.jsonl" "$f" type=alert
 	assert_event_n 1 "one alert in host.jsonl" "$h" type=alert
@@ -856,7 +856,7 @@ case_log_dir_removed() {
 case_flow_summary() {
 	local payload
 	payload=$(head -c 3000 /dev/zero | tr '\0' x)
-	policy_acme '[{"to": "10.20.0.5", "proto": "tcp", "ports": ["9000"], "purpose": "echo"}]'
+	policy_acme '[{"id": "echo", "to": "10.20.0.5", "proto": "tcp", "ports": ["9000"], "purpose": "echo"}]'
 	srv_start echo 9000
 	cg_new acme
 	start --flow-interval 1
@@ -875,7 +875,7 @@ case_flow_summary() {
 		fail "flow summaries never covered the 3000-byte echo: tx $tx, rx $rx bytes"
 	bh_log "figures: summaries tx $tx bytes, rx $rx bytes for a 3000-byte echo"
 	assert_event "a summary with bytes both ways" "$f" v:=1 "${key[@]}" verdict=allow \
-		reason=granted grant.id=acme/1 grant.purpose=echo hook=egress interval:=1 \
+		reason=granted grant.id=acme/echo grant.purpose=echo hook=egress interval:=1 \
 		tx_bytes\>0 tx_packets\>0 rx_bytes\>0 rx_packets\>0 total_tx_bytes\>0 \
 		total_rx_bytes\>0 count:=1 -pid -cookie "ts@$T0..$(( $(bh_now_us) + 100000 ))"
 	finish

@@ -37,6 +37,9 @@
 # start [RUN ARGS...]: jit_start (lib.sh): acme and a control cgroup, the daemon.
 start() { jit_start "$@"; }
 
+# The id of acme's first policy-file grant (derived from its content).
+policy_gid() { list_json | jq -r '[.[] | select(.source=="policy")][0].id'; }
+
 # ------------------------------------------------------------------- cases
 
 # 1. An established TCP stream on a just-in-time grant: once `bulkhead revoke`
@@ -100,17 +103,17 @@ case_revoke_tcp() {
 # after the revoke fails with EPERM (the egress drop), nothing arrives.
 case_revoke_udp() {
 	local S max issued sent nerr
-	policy_acme '[{"to": "10.20.0.5", "proto": "udp", "ports": ["5353"], "purpose": "dns"},
-                {"to": "10.1.2.3", "proto": "tcp", "ports": ["80"]}]'
+	policy_acme '[{"id": "dns", "to": "10.20.0.5", "proto": "udp", "ports": ["5353"], "purpose": "dns"},
+                {"id": "web", "to": "10.1.2.3", "proto": "tcp", "ports": ["80"]}]'
 	srv_start udp 5353 "$CASE_DIR/udp.rx"
 	srv_start echo 80
 	start --no-destroy
 	stream_start c "$ACME" udp 10.20.0.5 5353
 	wait_until 5 rx_at_least "$CASE_DIR/udp.rx" 10 ||
 		fail_now "the granted UDP flow delivered $(rx_lines "$CASE_DIR/udp.rx") datagrams in 5 s"
-	assert_eq "live" "$(grant_field acme/1 state)" "acme/1 (the udp grant) state before"
+	assert_eq "live" "$(grant_field acme/dns state)" "acme/dns (the udp grant) state before"
 
-	mark c -- "$BULKHEAD" revoke acme --grant acme/1
+	mark c -- "$BULKHEAD" revoke acme --grant acme/dns --yes
 	assert_eq 0 "$MARK_STATUS" "bulkhead revoke exit status"
 	S=$MARK_ISSUED
 	wait_until 5 jf_ge c issued $((S + 25)) || fail "the client stopped sending after the revoke"
@@ -129,8 +132,8 @@ case_revoke_udp() {
 	[ "$nerr" -ge $((issued - S)) ] || fail "only $nerr sends failed, $((issued - S)) were made after the revoke"
 	assert_eq "EPERM EPERM" "$(jf c first_err) $(jf c last_err)" "errno of the first and last sends the kernel dropped"
 	assert_event "alert what revoked" "$LOGS/acme.jsonl" type=alert what=revoked dport:=5353
-	assert_eq revoked "$(grant_field acme/1 state)" "acme/1 state after revoke"
-	assert_eq live "$(grant_field acme/2 state)" "acme/2 (not revoked) state"
+	assert_eq revoked "$(grant_field acme/dns state)" "acme/dns state after revoke"
+	assert_eq live "$(grant_field acme/web state)" "acme/web (not revoked) state"
 	assert_probe EPERM "$ACME" udp-connect-send 10.20.0.5 5353
 	assert_probe ok "$ACME" tcp-connect 10.1.2.3 80
 	stop_ok
@@ -181,7 +184,7 @@ case_revoke_destroys() {
 	srv_start udp 5353 "$CASE_DIR/udp.rx"
 	start
 	talk_start srv 9100
-	cli grant acme --to 10.20.0.5 --ports 9000,9100,5353 --ttl 10m --json
+	cli grant acme --to 10.20.0.5 --proto any --ports 9000,9100,5353 --ttl 10m --json
 	assert_eq 0 "$CLI_ST" "bulkhead grant exit status"
 	stream_start t "$ACME" tcp 10.20.0.5 9000
 	stream_start u "$ACME" udp 10.20.0.5 5353
@@ -470,7 +473,7 @@ case_control_root_only() {
 		out=$(setpriv --reuid 65534 --regid 65534 --clear-groups "$BULKHEAD" list 2>&1)
 		echo "list $?: $out" >>"$CASE_DIR/nobody.out"
 		out=$(setpriv --reuid 65534 --regid 65534 --clear-groups "$BULKHEAD" grant acme \
-			--to 10.1.2.3 --ttl 1h 2>&1)
+			--to 10.1.2.3 --proto tcp --ports 80 --ttl 1h 2>&1)
 		echo "grant $?: $out" >>"$CASE_DIR/nobody.out"
 	done
 	chmod 0600 "$ctl"
@@ -491,29 +494,29 @@ case_control_root_only() {
 	stop_ok
 }
 
-# 8. Revoking a policy-file grant by --to CIDR is remembered: across kill -9
+# 8. Revoking a policy-file grant by --within CIDR is remembered: across kill -9
 # and a new `run`, and across a reload of the same file.
 case_revoke_cidr_persists() {
 	local pid
-	policy_acme '[{"to": "10.20.0.5", "proto": "tcp", "ports": ["9000"], "purpose": "db"},
-                {"to": "10.1.2.3", "proto": "tcp", "ports": ["80"]}]'
+	policy_acme '[{"id": "db", "to": "10.20.0.5", "proto": "tcp", "ports": ["9000"], "purpose": "db"},
+                {"id": "web", "to": "10.1.2.3", "proto": "tcp", "ports": ["80"]}]'
 	srv_start echo 9000
 	srv_start echo 80
 	start
 	assert_probe ok "$ACME" tcp-connect 10.20.0.5 9000
 
-	cli revoke acme --to 10.20.0.0/24 --json
-	assert_eq 0 "$CLI_ST" "bulkhead revoke --to 10.20.0.0/24 exit status"
-	assert_eq '["acme/1"]' "$(jq -c '[.revoked[].id]' <<<"$CLI_OUT")" "grants revoked"
+	cli revoke acme --within 10.20.0.0/24 --yes --json
+	assert_eq 0 "$CLI_ST" "bulkhead revoke --within 10.20.0.0/24 --yes exit status"
+	assert_eq '["acme/db"]' "$(jq -c '[.revoked[].id]' <<<"$CLI_OUT")" "grants revoked"
 	pid=$(ev lines "$LOGS/host.jsonl" type=policy action=revoke | jq -r '.caller.pid' | tail -n 1)
 	assert_probe EPERM "$ACME" tcp-connect 10.20.0.5 9000
 	assert_probe ok "$ACME" tcp-connect 10.1.2.3 80
 	check_revoked() {
-		assert_eq revoked "$(grant_field acme/1 state)" "acme/1 state ($1)"
+		assert_eq revoked "$(grant_field acme/db state)" "acme/db state ($1)"
 		assert_eq "0 $pid bulkhead" \
-			"$(list_json | jq -r '.[] | select(.id=="acme/1") | "\(.revoked_by.uid) \(.revoked_by.pid) \(.revoked_by.comm)"')" \
-			"acme/1 revoked_by ($1)"
-		assert_eq live "$(grant_field acme/2 state)" "acme/2 state ($1)"
+			"$(list_json | jq -r '.[] | select(.id=="acme/db") | "\(.revoked_by.uid) \(.revoked_by.pid) \(.revoked_by.comm)"')" \
+			"acme/db revoked_by ($1)"
+		assert_eq live "$(grant_field acme/web state)" "acme/web state ($1)"
 	}
 	check_revoked "after revoke"
 
@@ -576,19 +579,19 @@ case_apply_removes_grant() {
 # the original instant, by the kernel (--no-destroy), with reason expired.
 case_policy_ttl_kept() {
 	local exp0 exp_us n0 left
-	policy_acme '[{"to": "10.20.0.5", "proto": "tcp", "ports": ["9000-9001"], "ttl": "15s", "purpose": "file ttl"},
+	policy_acme '[{"id": "api", "to": "10.20.0.5", "proto": "tcp", "ports": ["9000-9001"], "ttl": "15s", "purpose": "file ttl"},
                 {"to": "10.1.2.3", "proto": "tcp", "ports": ["80"]}]'
 	srv_start sink 9000 "$CASE_DIR/tcp.rx"
 	srv_start echo 9001
 	start --no-destroy
 	assert_probe ok "$ACME" tcp-connect 10.20.0.5 9001
-	exp0=$(grant_field acme/1 expires)
+	exp0=$(grant_field acme/api expires)
 	if [ -z "$exp0" ] || [ "$exp0" = null ]; then
-		fail_now "bulkhead list --json shows no expires for the ttl grant acme/1"
+		fail_now "bulkhead list --json shows no expires for the ttl grant acme/api"
 	fi
 	exp_us=$(ts_us "$exp0")
-	assert_eq "live file ttl" "$(list_json | jq -r '.[] | select(.id=="acme/1") | "\(.state) \(.purpose)"')" \
-		"acme/1 state and purpose"
+	assert_eq "live file ttl" "$(list_json | jq -r '.[] | select(.id=="acme/api") | "\(.state) \(.purpose)"')" \
+		"acme/api state and purpose"
 	stream_start c "$ACME" tcp 10.20.0.5 9000
 	wait_until 5 rx_at_least "$CASE_DIR/tcp.rx" 10 ||
 		fail_now "the stream on the ttl grant delivered $(rx_lines "$CASE_DIR/tcp.rx") lines in 5 s"
@@ -596,43 +599,43 @@ case_policy_ttl_kept() {
 
 	cli grant acme --to 10.20.0.6 --proto tcp --ports 9001 --ttl 10m --json
 	assert_eq 0 "$CLI_ST" "an unrelated bulkhead grant"
-	assert_eq "$exp0" "$(grant_field acme/1 expires)" "acme/1 expires after an unrelated just-in-time grant"
+	assert_eq "$exp0" "$(grant_field acme/api expires)" "acme/api expires after an unrelated just-in-time grant"
 	cli revoke acme --grant acme/j1
 	assert_eq 0 "$CLI_ST" "revoke of the unrelated grant"
-	assert_eq "$exp0" "$(grant_field acme/1 expires)" "acme/1 expires after an unrelated revoke"
+	assert_eq "$exp0" "$(grant_field acme/api expires)" "acme/api expires after an unrelated revoke"
 	reloads() { ev_count "$LOGS/host.jsonl" type=policy action=reload result=applied; }
 	reloaded() { [ "$(reloads)" -gt "$1" ]; }
 	n0=$(reloads)
 	kill -HUP "$BH_DAEMON_PID"
 	wait_until 5 reloaded "$n0" || fail "no reload event after SIGHUP"
-	assert_eq "$exp0" "$(grant_field acme/1 expires)" "acme/1 expires after SIGHUP (reload of the same file)"
+	assert_eq "$exp0" "$(grant_field acme/api expires)" "acme/api expires after SIGHUP (reload of the same file)"
 	cli apply "$POLICY"
 	assert_eq 0 "$CLI_ST" "bulkhead apply of the same file"
-	assert_eq "$exp0" "$(grant_field acme/1 expires)" "acme/1 expires after apply of the same file"
+	assert_eq "$exp0" "$(grant_field acme/api expires)" "acme/api expires after apply of the same file"
 
 	bh_kill9
 	bh_start "$POLICY" --no-destroy
 	assert_event "lifecycle adopt with ttl_grants_restored 1" "$LOGS/host.jsonl" \
 		type=lifecycle event=adopt ttl_grants_restored:=1
-	assert_eq "$exp0" "$(grant_field acme/1 expires)" "acme/1 expires after kill -9 and a new run"
+	assert_eq "$exp0" "$(grant_field acme/api expires)" "acme/api expires after kill -9 and a new run"
 	left=$(( exp_us - $(bh_now_us) ))
 	[ "$left" -gt 300000 ] || fail_now "the steps took too long: $left us left before the expiry to watch"
 	bh_log "the flow runs; the grant expires in $(( left / 1000 )) ms"
 
 	wait_until 20 now_past $((exp_us + 500000))
-	EV_WAIT=10 assert_decision "packet event: deny, reason expired, hook egress, grant acme/1" "$LOGS/acme.jsonl" \
-		packet expired egress 10.20.0.5 9000 tcp grant.id=acme/1
+	EV_WAIT=10 assert_decision "packet event: deny, reason expired, hook egress, grant acme/api" "$LOGS/acme.jsonl" \
+		packet expired egress 10.20.0.5 9000 tcp grant.id=acme/api
 	jf_stop c
 	cut_at_expiry c "$CASE_DIR/tcp.rx" "$exp_us"
 	[ "$CUT_LATE" -gt 10 ] || fail "the client sent only $CUT_LATE lines after the expiry"
-	assert_eq expired "$(grant_field acme/1 state)" "acme/1 state after its expiry"
-	assert_eq "$exp0" "$(grant_field acme/1 expires)" "acme/1 expires after its expiry"
+	assert_eq expired "$(grant_field acme/api state)" "acme/api state after its expiry"
+	assert_eq "$exp0" "$(grant_field acme/api expires)" "acme/api expires after its expiry"
 	assert_probe EPERM "$ACME" tcp-connect 10.20.0.5 9001
-	assert_decision "connect event: deny, reason expired, grant acme/1" "$LOGS/acme.jsonl" \
-		connect expired connect 10.20.0.5 9001 tcp grant.id=acme/1
+	assert_decision "connect event: deny, reason expired, grant acme/api" "$LOGS/acme.jsonl" \
+		connect expired connect 10.20.0.5 9001 tcp grant.id=acme/api
 	# still expired after one more reload: nothing brings it back
 	cli apply "$POLICY"
-	assert_eq expired "$(grant_field acme/1 state)" "acme/1 state after a reload past its expiry"
+	assert_eq expired "$(grant_field acme/api state)" "acme/api state after a reload past its expiry"
 	assert_probe EPERM "$ACME" tcp-connect 10.20.0.5 9001
 	stop_ok
 }
@@ -655,23 +658,23 @@ case_policy_ttl_identity() {
 	policy_acme '[{"to": "10.20.0.5", "proto": "tcp", "ports": ["9000-9001"], "ttl": "2h", "purpose": "longer"}]' "$f3"
 	policy_acme '[{"to": "10.1.2.3", "proto": "tcp", "ports": ["80"]}]' "$f4"
 	start
-	e1=$(ts_us "$(grant_field acme/1 expires)")
+	e1=$(ts_us "$(grant_field "$(policy_gid)" expires)")
 	sleep 1.1
 	cli apply "$f2"
 	assert_eq 0 "$CLI_ST" "apply with the ports changed"
-	e2=$(ts_us "$(grant_field acme/1 expires)")
+	e2=$(ts_us "$(grant_field "$(policy_gid)" expires)")
 	later_by_1s "$e1" "$e2" "ports changed: a new grant, its ttl starts anew"
 	sleep 1.1
 	cli apply "$f3"
 	assert_eq 0 "$CLI_ST" "apply with the ttl changed to 2h"
-	e3=$(ts_us "$(grant_field acme/1 expires)")
+	e3=$(ts_us "$(grant_field "$(policy_gid)" expires)")
 	assert_eq $((e2 + 3600000000)) "$e3" "ttl 1h -> 2h: the expiry counts from the grant's first application"
 	cli apply "$f4"
 	assert_eq 0 "$CLI_ST" "apply without the grant"
 	sleep 1.1
 	cli apply "$f3"
 	assert_eq 0 "$CLI_ST" "apply with the grant back"
-	e4=$(ts_us "$(grant_field acme/1 expires)")
+	e4=$(ts_us "$(grant_field "$(policy_gid)" expires)")
 	later_by_1s "$e3" "$e4" "removed and added again: a new grant"
 	stop_ok
 }
@@ -681,7 +684,7 @@ case_policy_ttl_identity() {
 # revocation takes no id; `bulkhead down` starts them again at j1. The id in
 # the events names one grant.
 case_jit_ids_monotonic() {
-	policy_acme '[{"to": "10.1.2.3", "proto": "tcp", "ports": ["80"]}]'
+	policy_acme '[{"id": "web", "to": "10.1.2.3", "proto": "tcp", "ports": ["80"]}]'
 	srv_start echo 9000
 	start
 	grant_id() {
@@ -699,8 +702,8 @@ case_jit_ids_monotonic() {
 		type=flow dst=10.20.0.6 grant.id=acme/j2
 	assert_eq 0 "$(ev_count "$LOGS/acme.jsonl" dst=10.20.0.6 grant.id=acme/j1)" \
 		"events naming acme/j1 for the second grant's destination"
-	cli revoke acme --grant acme/1
-	assert_eq 0 "$CLI_ST" "revoke the policy-file grant acme/1"
+	cli revoke acme --grant acme/web --yes
+	assert_eq 0 "$CLI_ST" "revoke the policy-file grant acme/web"
 	assert_eq acme/j3 "$(grant_id 10.20.0.5)" "the grant after a revocation (revocations take no id)"
 
 	bh_kill9
@@ -708,7 +711,7 @@ case_jit_ids_monotonic() {
 	cli revoke acme --grant acme/j3
 	assert_eq 0 "$CLI_ST" "revoke acme/j3 (the highest id) after the restart"
 	assert_eq acme/j4 "$(grant_id 10.20.0.5)" "the grant after kill -9, a new run and revoking the highest id"
-	assert_eq '["acme/1","acme/j2","acme/j4"]' "$(list_json | jq -c '[.[].id] | sort')" "ids listed"
+	assert_eq '["acme/j2","acme/j4","acme/web"]' "$(list_json | jq -c '[.[].id] | sort')" "ids listed"
 	stop_ok
 
 	bh_down
@@ -723,18 +726,20 @@ case_jit_ids_monotonic() {
 # --ttl and --expires grant and a policy-file ttl grant, across several
 # seconds (the daemon resamples its clocks every second) and a restart.
 case_list_expiry_stable() {
-	local want first all
-	policy_acme '[{"to": "10.1.2.3", "proto": "tcp", "ports": ["80"], "ttl": "1h"}]'
+	local want first all far
+	# microseconds as given; within the standard tier's max_ttl (1d)
+	far=$(date -u -d '+20 hours' +%Y-%m-%dT%H:%M:%S).123456Z
+	policy_acme '[{"id": "api", "to": "10.1.2.3", "proto": "tcp", "ports": ["80"], "ttl": "1h"}]'
 	start
 	cli grant acme --to 10.20.0.5 --proto tcp --ports 9000 --ttl 1h --json
 	assert_eq 0 "$CLI_ST" "bulkhead grant --ttl"
 	first=$(jq -r '.grant.expires' <<<"$CLI_OUT")
-	cli grant acme --to 10.20.0.6 --expires 2099-06-01T12:00:00.123456Z --json
+	cli grant acme --to 10.20.0.6 --proto tcp --ports 9000 --expires "$far" --json
 	assert_eq 0 "$CLI_ST" "bulkhead grant --expires"
-	assert_eq 2099-06-01T12:00:00.123456Z "$(jq -r '.grant.expires' <<<"$CLI_OUT")" "--expires as given"
-	want="acme/1 $(grant_field acme/1 expires)
+	assert_eq "$far" "$(jq -r '.grant.expires' <<<"$CLI_OUT")" "--expires as given"
+	want="acme/api $(grant_field acme/api expires)
 acme/j1 $first
-acme/j2 2099-06-01T12:00:00.123456Z"
+acme/j2 $far"
 	all=""
 	for _ in $(seq 25); do
 		all="$all$(list_json | jq -r '.[] | "\(.id) \(.expires)"' | sort)"$'\n'
@@ -758,7 +763,7 @@ acme/j2 2099-06-01T12:00:00.123456Z"
 case_jit_records_migrated() {
 	local boot exp7 hex_g hex_r
 	command -v bpftool >/dev/null || skip "no bpftool (to make a layout-1 map)"
-	policy_acme '[{"to": "10.1.2.3", "proto": "tcp", "ports": ["80"]}, {"to": "10.2.0.1", "proto": "tcp", "ports": ["80"]}]'
+	policy_acme '[{"id": "web", "to": "10.1.2.3", "proto": "tcp", "ports": ["80"]}, {"id": "web2", "to": "10.2.0.1", "proto": "tcp", "ports": ["80"]}]'
 	srv_start echo 9000
 	srv_start echo 80
 	jit_prereq
@@ -766,7 +771,7 @@ case_jit_records_migrated() {
 	ACME="$CASE_CG/acme"
 	# struct bh_jit, layout 1 (288 bytes, little-endian): a grant (seq 7,
 	# acme, 10.20.0.5/32 tcp 9000, an hour left) and a revocation (seq 3,
-	# acme, 10.1.2.3/32 tcp 80, exactly the policy's acme/1)
+	# acme, 10.1.2.3/32 tcp 80, exactly the policy's acme/web)
 	v1() {
 		python3 - "$@" <<'PY'
 import struct, sys, time, ipaddress
@@ -800,13 +805,13 @@ PY
 		fail "pins after the migration: $(find "$PINDIR" -maxdepth 1 | tr '\n' ' ')"
 	fi
 	assert_eq "live from layout 1" "$(list_json | jq -r '.[] | select(.id=="acme/j7") | "\(.state) \(.purpose)"')" "acme/j7 after the migration"
-	assert_eq revoked "$(grant_field acme/1 state)" "acme/1 (masked by the migrated revocation)"
-	assert_eq live "$(grant_field acme/2 state)" "acme/2"
+	assert_eq revoked "$(grant_field acme/web state)" "acme/web (masked by the migrated revocation)"
+	assert_eq live "$(grant_field acme/web2 state)" "acme/web2"
 	assert_probe ok "$ACME" tcp-connect 10.20.0.5 9000
 	assert_probe EPERM "$ACME" tcp-connect 10.1.2.3 80
 	assert_probe ok "$ACME" tcp-connect 10.2.0.1 80
 	exp7=$(grant_field acme/j7 expires)
-	cli grant acme --to 10.20.0.6 --ttl 1h --json
+	cli grant acme --to 10.20.0.6 --proto tcp --ports 9000 --ttl 1h --json
 	assert_eq acme/j8 "$(jq -r '.grant.id' <<<"$CLI_OUT")" "the next grant id after the migrated ones"
 	assert_eq "$exp7" "$(grant_field acme/j7 expires)" "acme/j7 expires, the same again"
 	stop_ok

@@ -322,7 +322,7 @@ case_raw() {
 		"$@" type=packet verdict=deny reason=no_grant
 	assert_eq 1 "$(pcount acme verdicts deny)" "status: acme deny counter"
 
-	grant_ok acme --to "$dst" --proto any --ttl 10m --purpose raw
+	grant_ok acme --to "$dst" --proto any --ports all --ttl 10m --purpose raw
 	if [ "$proto" = udp ]; then
 		assert_probe ok "$ACME" raw-send udp "$addr" 5353 "g-$tok"
 		assert_file_has "$CASE_DIR/udp.rx" "g-$tok" "the raw datagram granted by proto any arrived"
@@ -399,7 +399,7 @@ case_preexist() {
 	if [ "$proto" = tcp ]; then port=9000; srv_start sink "$port" "$CASE_DIR/rx"
 	else port=5353; srv_start udp "$port" "$CASE_DIR/rx"; fi
 	if [ "$PRE_GRANTED" = 1 ]; then
-		policy_acme '[{"to": "'"$dst"'", "proto": "'"$proto"'", "ports": ["'"$port"'"], "purpose": "old flow"}]'
+		policy_acme '[{"id": "old", "to": "'"$dst"'", "proto": "'"$proto"'", "ports": ["'"$port"'"], "purpose": "old flow"}]'
 	else
 		policy_acme '[{"to": "10.1.2.3", "proto": "tcp", "ports": ["80"]}]'
 	fi
@@ -419,7 +419,7 @@ case_preexist() {
 		wait_until 5 rx_at_least "$CASE_DIR/rx" $((S + 20)) ||
 			fail "the granted old flow stopped: the server has $(rx_lines "$CASE_DIR/rx") lines, $S were issued before ready"
 		assert_event "flow/new of the old socket, decided on its first packet (egress)" "$LOGS/acme.jsonl" \
-			type=flow phase=new verdict=allow reason=granted hook=egress grant.id=acme/1 \
+			type=flow phase=new verdict=allow reason=granted hook=egress grant.id=acme/old \
 			proto="$proto" dst="$dst" dport:="$port" src="$src" partner=acme
 		assert_no_event "no deny" "$LOGS/acme.jsonl" verdict=deny
 		jf_stop c
@@ -499,7 +499,7 @@ case_accept() {
 		type=packet verdict=deny reason=no_grant hook=egress proto=tcp dst="$peer" dport\>=1024 \
 		src="$laddr" sport:="$lport"
 
-	grant_ok acme --to "$peer" --proto tcp --ttl 10m --purpose "inbound from the server"
+	grant_ok acme --to "$peer" --proto tcp --ports all --ttl 10m --purpose "inbound from the server"
 	assert_eq ok "$(probe_srv -t 2000 tcp-connect "$laddr" "$lport" "g-$tok")" \
 		"BUG (bh_tcp_peer on a listener): connect from the server namespace once acme may reach $peer (tcp, all ports)"
 	assert_file_has "$CASE_DIR/listener.rx" "g-$tok" "the listener got the payload of the granted connection"

@@ -71,7 +71,7 @@ notify_case() {
 	assert_probe ECONNREFUSED "$acme" tcp-connect 10.1.2.3 80
 
 	# a JIT grant over the control socket updates STATUS=
-	cli grant acme --to 10.2.0.1 --proto tcp --ttl 5m
+	cli grant acme --to 10.2.0.1 --proto tcp --ports all --ttl 5m
 	assert_eq 0 "$CLI_ST" "grant exit status"
 	wait_until 5 n_msgs 6 || fail_now "no STATUS= after a grant: $(msgs)"
 	assert_eq "STATUS=enforcing 1 partners, 3 grants ($PINDIR)" "$(msgs | sed -n 6p)" "STATUS= after a grant"

@@ -29,8 +29,8 @@ why_policy() {
     "acme": {
       "cgroups": ["$CASE_CG_REL/acme"],
       "allow": [
-        {"to": "10.20.0.0/24", "proto": "tcp", "ports": ["8000-8100"], "purpose": "api range"},
-        {"to": "10.1.2.3", "proto": "tcp", "ports": ["9000"], "ttl": "1s"}
+        {"id": "api", "to": "10.20.0.0/24", "proto": "tcp", "ports": ["8000-8100"], "purpose": "api range"},
+        {"id": "short", "to": "10.1.2.3", "proto": "tcp", "ports": ["9000"], "ttl": "1s"}
       ]
     }
   }
@@ -44,7 +44,7 @@ case_why_verdicts() {
 	cg_new acme
 	bh_start "$POLICY"
 	why_is 0 allow granted acme 10.20.0.5:8000
-	assert_eq acme/1 "$(jq -r .grant.id <<<"$CLI_OUT")" "deciding grant id"
+	assert_eq acme/api "$(jq -r .grant.id <<<"$CLI_OUT")" "deciding grant id"
 	assert_eq "api range" "$(jq -r .grant.purpose <<<"$CLI_OUT")" "deciding grant purpose"
 	assert_eq "$POLICY:8" "$(jq -r .grant.source <<<"$CLI_OUT")" "deciding grant source"
 	why_is 0 allow granted acme 10.20.0.5:8100
@@ -64,7 +64,7 @@ case_why_verdicts() {
 	wait_until 5 sh -c "! '$BULKHEAD' why acme 10.1.2.3:9000 --pin-dir '$PINDIR' >/dev/null" ||
 		fail "the 1 s ttl grant did not expire"
 	why_is 1 deny expired acme 10.1.2.3:9000
-	assert_eq acme/2 "$(jq -r .grant.id <<<"$CLI_OUT")" "expired grant id"
+	assert_eq acme/short "$(jq -r .grant.id <<<"$CLI_OUT")" "expired grant id"
 	assert_probe EPERM "$CASE_CG/acme" tcp-connect 10.1.2.3 9000
 	cli why acme 10.20.0.5 --pin-dir "$PINDIR"
 	assert_eq 2 "$CLI_ST" "why without port or proto is a usage error"
@@ -83,8 +83,8 @@ case_why_jit_revoked_down() {
 	assert_eq INC-1 "$(jq -r .grant.purpose <<<"$CLI_OUT")" "JIT purpose"
 	rem=$(jq -r '.grant.remaining_s | floor' <<<"$CLI_OUT")
 	[ "$rem" -gt 590 ] && [ "$rem" -le 600 ] && bh_log "ok: remaining $rem s" || fail "remaining $rem"
-	cli revoke acme --grant acme/1
-	assert_eq 0 "$CLI_ST" "revoke acme/1"
+	cli revoke acme --grant acme/api --yes
+	assert_eq 0 "$CLI_ST" "revoke acme/api"
 	why_is 1 deny revoked acme 10.20.0.5:8000
 	assert_eq no_grant "$(jq -r .kernel_reason <<<"$CLI_OUT")" "a new connect gets no_grant"
 	assert_probe EPERM "$CASE_CG/acme" tcp-connect 10.20.0.5 8000

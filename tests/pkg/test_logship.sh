@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # End-to-end test of log rotation and shipping (issue 17): the real daemon
 # writes events while the package's logrotate file (packaging/bulkhead.logrotate,
-# paths pointed at the case's log dir, its SIGHUP sent to the case's daemon)
+# paths pointed at the case's log dir, its SIGUSR1 sent to the case's daemon)
 # rotates twice, and rsyslogd in the foreground with the shipped imfile
 # config (contrib/logging/rsyslog-bulkhead.conf, target a local TCP listener)
 # forwards what it reads. Every line written (current, .1 and .2.gz files)
@@ -12,7 +12,7 @@
 # on seeing that the name now has a new inode, drops the renamed file at once
 # ("inode changed from A to B, unlinking from internal lists" in its debug
 # log): the lines it had not read yet and those the daemon writes before its
-# SIGHUP reopen (always the `policy` reload line, at times flows, once most of
+# SIGUSR1 reopen (always the `lifecycle` reopen line, at times flows, once most of
 # a file) are never sent. A second input on *.jsonl.1 sends lines twice
 # instead. Run by hand: bash tests/pkg/test_logship.sh (BH_RSYSLOG_DEBUG=1
 # keeps rsyslog's debug log in the case directory; BH_KEEP_TMP=1 keeps it).
@@ -77,9 +77,9 @@ case_rsyslog_rotation() {
 	# the package's logrotate file, on this case's logs and daemon
 	sed -e "s|/var/log/bulkhead|$LOGS|" \
 		-e "s|if \[ -d /run/systemd/system \]; then|if true; then|" \
-		-e "s|^\(\t*\)systemctl kill .*|\1kill -HUP $BH_DAEMON_PID|" \
+		-e "s|^\(\t*\)systemctl kill .*|\1kill -USR1 $BH_DAEMON_PID|" \
 		"$SRC/packaging/bulkhead.logrotate" >"$CASE_DIR/logrotate.conf"
-	grep -q "kill -HUP $BH_DAEMON_PID" "$CASE_DIR/logrotate.conf" || fail_now "postrotate not substituted"
+	grep -q "kill -USR1 $BH_DAEMON_PID" "$CASE_DIR/logrotate.conf" || fail_now "postrotate not substituted"
 	wait_until 10 out_has 1 || fail_now "rsyslog forwarded nothing: $(tail -n 3 "$CASE_DIR/rsyslog.log")"
 
 	traffic &

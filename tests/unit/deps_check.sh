@@ -17,7 +17,7 @@ cd "$(dirname "$0")/../.." || exit 1
 
 CMDS="awk bash bpftool cat cc chmod clang cp curl date dd df flock gcc getconf
 grep id install ip iperf3 jq ls make mkdir mktemp mount mv ncat nft nproc
-nsenter pkg-config ps python3 readlink rm rmdir sed setpriv sh sleep socat ss
+nsenter pkg-config promtool ps python3 readlink rm rmdir sed setpriv sh sleep socat ss
 stat sysctl tail taskset tc tee timeout touch tr umount uname wc"
 
 if [ $# -gt 0 ]; then

@@ -95,14 +95,29 @@ static const struct bad_case bad_cases[] = {
 	{ "bad CIDR text", G("{\"to\":\n  \"example.com\"}\n"), "3:3", "bad address" },
 	{ "prefix too long", G("{\"to\":\n  \"10.0.0.0/33\"}\n"), "3:3", "prefix length /33 out of range" },
 	{ "prefix not a number", G("{\"to\":\n  \"10.0.0.0/x\"}\n"), "3:3", "bad prefix length" },
-	{ "host bits", G("{\"to\":\n  \"10.1.2.3/8\"}\n"), "3:3", "host bits set in \"10.1.2.3/8\", did you mean 10.0.0.0/8?" },
-	{ "host bits v6", G("{\"to\":\n  \"2001:db8::1/32\"}\n"), "3:3", "did you mean 2001:db8::/32?" },
-	{ "host bits mapped", G("{\"to\":\n  \"::ffff:10.1.2.3/104\"}\n"), "3:3", "did you mean 10.0.0.0/8?" },
+	{ "host bits", G("{\"to\":\n  \"10.1.2.3/8\"}\n"), "3:3", "host bits set in \"10.1.2.3/8\": write "
+	  "10.1.2.3/32 for that one address, or 10.0.0.0/8 for the whole prefix (16777216 addresses)" },
+	{ "host bits /24", G("{\"to\":\n  \"10.77.0.10/24\"}\n"), "3:3", "write 10.77.0.10/32 for that one "
+	  "address, or 10.77.0.0/24 for the whole prefix (256 addresses)" },
+	{ "host bits v6", G("{\"to\":\n  \"2001:db8::1/32\"}\n"), "3:3", "write 2001:db8::1/128 for that one "
+	  "address, or 2001:db8::/32 for the whole prefix (2^96 addresses)" },
+	{ "host bits mapped", G("{\"to\":\n  \"::ffff:10.1.2.3/104\"}\n"), "3:3", "or 10.0.0.0/8 for the whole prefix" },
+	/* grant ids */
+	{ "grant id twice", G("{\"id\": \"api\", \"to\": \"10.0.0.1\"},\n{\"id\":\n  \"api\", \"to\": \"10.0.0.2\"}\n"),
+	  "4:3", "grant id \"api\" given twice in this partner" },
+	{ "grant id like a jit id", G("{\"to\": \"10.0.0.1\", \"id\":\n  \"j12\"}\n"), "3:3",
+	  "has the form of a just-in-time grant's id" },
+	{ "grant id like a derived id", G("{\"to\": \"10.0.0.1\", \"id\":\n  \"h0123456789ab\"}\n"), "3:3",
+	  "has the form of a derived id" },
+	{ "grant id characters", G("{\"to\": \"10.0.0.1\", \"id\":\n  \"a b\"}\n"), "3:3",
+	  "must be 1-32 characters of A-Z a-z 0-9 . _ -, starting with a letter" },
+	{ "grant id not a string", G("{\"to\": \"10.0.0.1\", \"id\":\n  7}\n"), "3:3", "\"id\" must be a string" },
+	{ "ports text bad", G("{\"to\": \"10.0.0.1\", \"proto\": \"tcp\", \"ports\":\n  \"443,x\"}\n"), "3:3", "bad port" },
 	{ "to not a string", G("{\"to\":\n  167772161}\n"), "3:3", "\"to\" must be" },
 	{ "missing to", G("  {\"proto\": \"tcp\"}\n"), "2:3", "grant has no \"to\"" },
 	{ "grant not an object", G("  \"10.0.0.1\"\n"), "2:3", "a grant is an object" },
 	{ "never host bits", "{\"version\": 1, \"never\": [\n  \"169.254.169.254/16\"]}\n", "2:3",
-	  "did you mean 169.254.0.0/16?" },
+	  "or 169.254.0.0/16 for the whole prefix (65536 addresses)" },
 	/* ports */
 	{ "port 0", G("{\"to\": \"10.0.0.1\", \"proto\": \"tcp\", \"ports\": [\"443\",\n  \"0\"]}\n"), "3:3",
 	  "port 0 out of range (1-65535)" },
@@ -1292,14 +1307,20 @@ static void test_lint(void)
 	if (rc)
 		goto out;
 	n = bh_policy_lint(&p, text, strlen(text), cg2, now, &w);
-	CHECK(n == 10 && w.n == 10, "lint: %d warnings (%zu kept), want 10", n, w.n);
+	CHECK(n == 12 && w.n == 12, "lint: %d warnings (%zu kept), want 12", n, w.n);
+	/* the grant linter (tests/unit/test_tiers.c has each rule) */
+	/* named by their derived ids (acme/h + 12 hex digits) */
+	CHECK(has_warning(&w, "t.json:4:12: warning: acme/h", " (10.0.0.1, at 4:12) allows every port "
+			  "of every protocol"), "all ports, grant 1");
+	CHECK(has_warning(&w, "t.json:6:3: warning: acme/h", " (10.0.0.3, at 6:3) allows every port"),
+	      "all ports, grant 3");
 	CHECK(has_warning(&w, "t.json:3:3: warning: cgroup \"gone.slice\"", "`bulkhead run` refuses it"),
 	      "missing cgroup");
 	CHECK(has_warning(&w, "t.json:3:17: warning: cgroup \"p.slice/later\"",
 			  "fail-closed below partner_root"), "later");
 	CHECK(has_warning(&w, "t.json:3:34: warning: ", "write \"y\""), "mount in the path");
-	CHECK(has_warning(&w, "t.json:5:33: warning: grant 2 of partner acme expired at "
-			  "2025-12-31T23:59:59.000000Z", ""), "past expires");
+	CHECK(has_warning(&w, "t.json:5:33: warning: grant acme/h", " expired at "
+			  "2025-12-31T23:59:59.000000Z"), "past expires");
 	CHECK(has_warning(&w, "t.json:7:1: warning: cgroup \"p.slice/beta\" of partner beta", ""),
 	      "implicit binding");
 	/* binding outside partner_root: on the cgroup itself, or at its parent */
@@ -1523,6 +1544,52 @@ out:
 	free(text);
 }
 
+/* Grant ids (issue 12): derived from content, not position; the same
+ * content twice gets .2; an explicit id is kept. */
+static void test_grant_ids(void)
+{
+	static const char *const a = G("{\"to\": \"10.0.0.1\", \"proto\": \"tcp\", \"ports\": [\"443\"]},\n"
+				       "{\"to\": \"10.0.0.2\", \"proto\": \"udp\", \"ports\": \"53\"},\n"
+				       "{\"id\": \"web\", \"to\": \"10.0.0.3\"},\n"
+				       "{\"to\": \"10.0.0.1\", \"proto\": \"tcp\", \"ports\": [443], \"purpose\": \"x\"}\n");
+	static const char *const b = G("{\"id\": \"web\", \"to\": \"10.0.0.3\"},\n"
+				       "{\"to\": \"10.0.0.2\", \"proto\": \"udp\", \"ports\": [\"53\"]},\n"
+				       "{\"to\": \"10.0.0.1\", \"proto\": \"tcp\", \"ports\": \"443\"}\n");
+	struct bh_errors e = { 0 };
+	struct bh_policy pa, pb;
+
+	CHECK(parse(a, &pa, &e) == 0 && parse(b, &pb, &e) == 0, "id policies parse: %s", first_err(&e));
+	if (pa.ngrants != 4 || pb.ngrants != 3)
+		return;
+	CHECK(!strcmp(pa.grants[2].gid, "web") && pa.grants[2].gid_explicit, "explicit id: %s",
+	      pa.grants[2].gid);
+	CHECK(pa.grants[0].gid[0] == 'h' && strlen(pa.grants[0].gid) == 13, "derived form: %s",
+	      pa.grants[0].gid);
+	CHECK(!strcmp(pa.grants[0].gid, pb.grants[2].gid), "reordered, same id: %s %s",
+	      pa.grants[0].gid, pb.grants[2].gid);
+	CHECK(!strcmp(pa.grants[1].gid, pb.grants[1].gid), "\"53\" and [\"53\"]: one id: %s %s",
+	      pa.grants[1].gid, pb.grants[1].gid);
+	CHECK(!strncmp(pa.grants[3].gid, pa.grants[0].gid, 13) && !strcmp(pa.grants[3].gid + 13, ".2"),
+	      "same content twice: %s and %s", pa.grants[0].gid, pa.grants[3].gid);
+	bh_policy_free(&pa);
+	bh_policy_free(&pb);
+}
+
+/* One mistake, one error: a misspelt partner_root is not also reported as
+ * the partner's missing binding. */
+static void test_one_mistake(void)
+{
+	struct bh_errors e = { 0 };
+	struct bh_policy p;
+	int rc;
+
+	rc = parse("{\"version\": 1,\n  \"partner_rot\": \"p.slice\",\n"
+		   "  \"partners\": {\"acme\": {\"cgroups\": []}, \"beta\": {}}}\n", &p, &e);
+	CHECK(rc == -EINVAL && e.n == 1 && starts_with(first_err(&e), "t.json:2:3: unknown key \"partner_rot\""),
+	      "one error for partner_rot: %zu, %s", e.n, first_err(&e));
+	bh_errors_free(&e);
+}
+
 int main(int argc, char **argv)
 {
 	const char *bad_dir = argc > 1 ? argv[1] : "tests/unit/bad";
@@ -1539,6 +1606,8 @@ int main(int argc, char **argv)
 	test_errors_far();
 	test_compile_stream();
 	test_grant_parse();
+	test_grant_ids();
+	test_one_mistake();
 	test_json_alloc();
 	test_summary();
 	test_lint();
