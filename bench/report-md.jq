@@ -18,6 +18,7 @@ def mib: . / 1048576 | dp(1);
   def cases($sec): [$s[] | select(.section == $sec) | .case] | unique;
   def sizes: [$s[] | select(.section == "scale") | .case | tonumber] | unique | map(tostring);
   def measured: if .measured == null then "–"
+	elif .unit != null then "\(.measured | dp(1)) \(.unit)"
 	elif .threshold == 1 then "\(.measured * 100 | dp(1)) % of nftables"
 	elif .threshold < 1 then (.measured | pct)
 	elif .threshold > 1000 then (.measured | commas)
@@ -59,11 +60,11 @@ end),
 	"",
 	"### 3. Scale (random /32, /24, /16, /128, /64 grant prefixes; connect rate over veth to a granted prefix)",
 	"",
-	"| prefixes | `bulkhead check` (compile) | `bulkhead run` to ready (apply) | trie memory (memlock) | all bulkhead maps | nft -f (load) | nft kernel memory (approx.) | connect, no enforcement | connect, bulkhead | connect, nftables | bulkhead / nftables |",
-	"|---|---|---|---|---|---|---|---|---|---|---|",
+	"| prefixes | `bulkhead check` (compile) | `bulkhead run` to ready (apply) | trie memory (memlock) | trie bytes per prefix | all bulkhead maps | nft -f (load) | nft kernel memory (approx.) | connect, no enforcement | connect, bulkhead | connect, nftables | bulkhead / nftables |",
+	"|---|---|---|---|---|---|---|---|---|---|---|---|",
 	(sizes[] as $n
 	 | g("scale"; $n; "conn_per_s"; "bulkhead") as $b | g("scale"; $n; "conn_per_s"; "nft") as $f
-	 | "| \($n | tonumber | commas) | \(cell("scale"; $n; "check_s"; "bulkhead"; dp(3) + " s")) | \(cell("scale"; $n; "apply_s"; "bulkhead"; dp(3) + " s")) | \(cell("scale"; $n; "trie_bytes"; "bulkhead"; mib + " MiB")) | \(cell("scale"; $n; "maps_bytes"; "bulkhead"; mib + " MiB")) | \(cell("scale"; $n; "load_s"; "nft"; dp(3) + " s")) | \(cell("scale"; $n; "kmem_delta_bytes"; "nft"; mib + " MiB")) | \(cell("scale"; $n; "conn_per_s"; "none"; commas)) | \(cell("scale"; $n; "conn_per_s"; "bulkhead"; commas)) | \(cell("scale"; $n; "conn_per_s"; "nft"; commas)) | \(if $b == null or $f == null then "–" else ($b.median / $f.median | pct) end) |")
+	 | "| \($n | tonumber | commas) | \(cell("scale"; $n; "check_s"; "bulkhead"; dp(3) + " s")) | \(cell("scale"; $n; "apply_s"; "bulkhead"; dp(3) + " s")) | \(cell("scale"; $n; "trie_bytes"; "bulkhead"; mib + " MiB")) | \(g("scale"; $n; "trie_bytes"; "bulkhead") | if . == null then "–" else (.median / ($n | tonumber) | dp(0)) + " B" end) | \(cell("scale"; $n; "maps_bytes"; "bulkhead"; mib + " MiB")) | \(cell("scale"; $n; "load_s"; "nft"; dp(3) + " s")) | \(cell("scale"; $n; "kmem_delta_bytes"; "nft"; mib + " MiB")) | \(cell("scale"; $n; "conn_per_s"; "none"; commas)) | \(cell("scale"; $n; "conn_per_s"; "bulkhead"; commas)) | \(cell("scale"; $n; "conn_per_s"; "nft"; commas)) | \(if $b == null or $f == null then "–" else ($b.median / $f.median | pct) end) |")
 end),
 
 (if (cases("hooks") | length) == 0 then empty else
@@ -79,6 +80,31 @@ end),
 		| if $x == null or $r.median < 100 then "–" else "\($x.median | dp(0)) (\($r.median | commas))" end) | join(" | ")) + " |"),
 	  "",
 	  "Cells with fewer than 100 runs (a workload's one or two setup sockets: cold caches) are left out; results.json has them."
+end),
+
+(if (cases("conncost") | length) == 0 then empty else
+	(cases("conncost") | sort_by(tonumber)) as $n
+	| ([$s[] | select(.section == "conncost" and .config != "total" and .metric == "runs_per_conn" and .median >= 0.01) | .config] | unique) as $p
+	| "",
+	  "### 4b. BPF time per partner connection (bpf_stats over the loopback CRR loop from the partner cgroup; ns per run, runs per connection in parentheses)",
+	  "",
+	  ("| program | " + ($n | map("\(tonumber | commas) grants") | join(" | ")) + " |"),
+	  ("|---|" + ($n | map("---|") | join(""))),
+	  ($p[] as $prog | "| \($prog) | " + ($n | map(. as $c
+		| g("conncost"; $c; "ns_per_run"; $prog) as $x | g("conncost"; $c; "runs_per_conn"; $prog) as $r
+		| if $x == null then "–" else "\($x.median | dp(0)) (\($r.median | dp(2)))" end) | join(" | ")) + " |"),
+	  ("| **total per connection** | " + ($n | map(. as $c | g("conncost"; $c; "ns_per_conn"; "total")
+		| if . == null then "–" else "**\(.median | commas) ns**" end) | join(" | ")) + " |")
+end),
+
+(if (cases("revoke") | length) == 0 then empty else
+	"",
+	"### 4c. Revoke latency (wall time of `bulkhead revoke` of a just-in-time grant; it returns once the kernel enforces it)",
+	"",
+	"| grant prefixes in the policy | median | min | max |",
+	"|---|---|---|---|",
+	(cases("revoke") | sort_by(tonumber)[] as $n | g("revoke"; $n; "revoke_ms"; "bulkhead")
+	 | "| \($n | tonumber | commas) | \(.median | dp(1)) ms | \(.min | dp(1)) ms | \(.max | dp(1)) ms |")
 end),
 
 (if (cases("events") | length) == 0 then empty else

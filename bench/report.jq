@@ -44,6 +44,12 @@ def round3: . * 1000 | round / 1000;
 	   measured: (if ($r | length) == 0 then null else ($r | map(.ratio) | min) end),
 	   detail: ($r | map("\(.case) \(.metric) \(.ratio * 100 * 10 | round / 10) %") | join(", "))}
 	| .met = (if .measured == null then null else .measured >= $thr end);
+  def at_most($name; $s; $c; $m; $cfg; $thr; $unit; $how):
+	pick($s; $c; $m; $cfg) as $x
+	| {target: $name, threshold: $thr, unit: $unit,
+	   measured: (if $x == null then null else ($x.median | round3) end),
+	   detail: (if $x == null then "not measured" else "\($how); median of \($x.n)" end)}
+	| .met = (if .measured == null then null else .measured <= $thr end);
 {
   machine: $machine[0],
   summary: $summary,
@@ -65,11 +71,26 @@ def round3: . * 1000 | round / 1000;
 	detail: (if $b == null or $n == null then "not measured"
 		 else "bulkhead \($b.median | round) conn/s, nftables \($n.median | round) conn/s" end)}
      | .met = (if .measured == null then null else .measured >= 1 end)),
+    ratio_target("partner connect rate >= 95 % of no enforcement, unpinned"; "connect";
+		 ["loopback-unpinned"]; ["conn_per_s"]; "bh-partner"; 0.95),
+    at_most("BPF time per partner connection <= 1,000 ns at 100k grants"; "conncost"; "100000";
+	    "ns_per_conn"; "total"; 1000; "ns"; "bpf_stats, loopback CRR"),
+    at_most("bh_sock_create <= 200 ns at 100k grants"; "conncost"; "100000";
+	    "ns_per_run"; "bh_sock_create"; 200; "ns"; "bpf_stats, loopback CRR"),
     (pick("scale"; "1000000"; "apply_s"; "bulkhead") as $a
-     | {target: "1M grants applied in <= 5 s (bulkhead run start to ready)", threshold: 5,
+     | {target: "1M grants applied in <= 2.5 s (bulkhead run start to ready)", threshold: 2.5,
 	measured: (if $a == null then null else ($a.median | round3) end),
 	detail: (if $a == null then "not measured" else "median of \($a.n) starts" end)}
-     | .met = (if .measured == null then null else .measured <= 5 end)),
+     | .met = (if .measured == null then null else .measured <= 2.5 end)),
+    (pick("scale"; "1000000"; "trie_bytes"; "bulkhead") as $t
+     | {target: "1M grants: <= 150 bytes per prefix in the kernel (trie memlock)", threshold: 150, unit: "B",
+	measured: (if $t == null then null else ($t.median / 1000000 | round3) end),
+	detail: (if $t == null then "not measured" else "\($t.median / 1048576 | round) MiB of trie" end)}
+     | .met = (if .measured == null then null else .measured <= 150 end)),
+    at_most("revoke at 100k prefixes <= 20 ms"; "revoke"; "100000"; "revoke_ms"; "bulkhead"; 20; "ms";
+	    "wall time of bulkhead revoke"),
+    at_most("revoke at 1M prefixes <= 25 ms"; "revoke"; "1000000"; "revoke_ms"; "bulkhead"; 25; "ms";
+	    "wall time of bulkhead revoke"),
     (pick("events"; "max"; "lines_per_cpu_s"; "bulkhead") as $c
      | pick("events"; "max"; "lines_per_s"; "bulkhead") as $w
      | {target: ">= 300,000 JSON lines/s written on one core", threshold: 300000,

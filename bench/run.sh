@@ -11,7 +11,8 @@
 #
 #   bench/run.sh [--quick] [--only "SECTIONS"] [--update-docs]
 #
-# Sections: connect throughput scale hooks events trace soak scan (default: all).
+# Sections: connect throughput scale hooks revoke events trace soak scan (default: all).
+# `--only conncost` runs the per-connection part of hooks alone.
 # `--only trace` runs the `bulkhead trace --summary` section alone.
 # --quick: a short validation run (1 s samples, scale up to 100k).
 # --update-docs: after the run, put results.md into
@@ -20,6 +21,8 @@
 # Knobs (environment): BENCH_ROUNDS (5), BENCH_CONNECT_SECS (4),
 # BENCH_TPUT_SECS (3), BENCH_SCALE_SIZES ("1000 100000 1000000"),
 # BENCH_SCALE_SECS (3), BENCH_EVENT_SECS (4), BENCH_HOOK_SECS (2),
+# BENCH_HOOK_SIZES ("1 100000 1000000": grant prefixes of the per-connection cost),
+# BENCH_REVOKE_SIZES ("1 100000 1000000": grant prefixes of the revoke latency),
 # BENCH_TRACE_SIZES ("100 1024": MiB of generated log), BENCH_TRACE_ROUNDS (3),
 # BENCH_SOAK_SECS (300; the issue's soak is 3600), BENCH_SOAK_RATE (10000
 # connections/s), BENCH_SOAK_FLOWS (100000 distinct flows),
@@ -27,7 +30,8 @@
 # (build/bench: where the outputs and the compiled bench tools go).
 #
 # Output: BENCH_OUT/results.md, results.json, raw.tsv (one line per sample:
-# section case config round metric value).
+# section case config round metric value), chart.svg (bench/chart.py; with
+# --update-docs also docs/benchmarks.svg).
 
 set -uo pipefail
 
@@ -36,7 +40,7 @@ BUILD=$SRC/build
 OUT=${BENCH_OUT:-$BUILD/bench}
 case $OUT in /*) ;; *) OUT=$PWD/$OUT ;; esac
 BULKHEAD=${BULKHEAD:-$BUILD/bulkhead}
-ONLY="connect throughput scale hooks events trace soak scan"
+ONLY="connect throughput scale hooks revoke events trace soak scan"
 QUICK=0
 UPDATE_DOCS=0
 
@@ -54,6 +58,7 @@ done
 if [ "$QUICK" = 1 ]; then
 	: "${BENCH_CONNECT_SECS:=1}" "${BENCH_TPUT_SECS:=1}" "${BENCH_SCALE_SECS:=1}"
 	: "${BENCH_EVENT_SECS:=2}" "${BENCH_HOOK_SECS:=1}" "${BENCH_SCALE_SIZES:=1000 100000}"
+	: "${BENCH_HOOK_SIZES:=1 100000}" "${BENCH_REVOKE_SIZES:=1 100000}"
 fi
 ROUNDS=${BENCH_ROUNDS:-5}
 CONNECT_SECS=${BENCH_CONNECT_SECS:-4}
@@ -62,6 +67,8 @@ SCALE_SIZES=${BENCH_SCALE_SIZES:-1000 100000 1000000}
 SCALE_SECS=${BENCH_SCALE_SECS:-3}
 EVENT_SECS=${BENCH_EVENT_SECS:-4}
 HOOK_SECS=${BENCH_HOOK_SECS:-2}
+HOOK_SIZES=${BENCH_HOOK_SIZES:-1 100000 1000000}
+REVOKE_SIZES=${BENCH_REVOKE_SIZES:-1 100000 1000000}
 PIN=${BENCH_PIN:-1}
 TRACE_SIZES=${BENCH_TRACE_SIZES:-100 1024}
 TRACE_ROUNDS=${BENCH_TRACE_ROUNDS:-3}
@@ -91,6 +98,7 @@ T_START=$EPOCHREALTIME
 C4=10.231.0.1 S4=10.231.0.2 C6=fd00:231::1 S6=fd00:231::2
 DENY_BASE=10.99.0.0		# denygen's targets: no route from the client namespace
 P_CRR=5001 P_UDP=5002 P_IPERF=5201
+P_CRR_FREE=5003			# a CRR server on no particular CPU (the unpinned case)
 
 # ------------------------------------------------------------------ output
 
@@ -248,10 +256,12 @@ say "bulkhead benchmark: rounds $ROUNDS; samples: connect ${CONNECT_SECS}s, thro
 est=0
 for s in $ONLY; do
 	case $s in
-	connect) est=$((est + ROUNDS * 10 * (CONNECT_SECS + 1))) ;;
+	connect) est=$((est + ROUNDS * 15 * (CONNECT_SECS + 1))) ;;
 	throughput) est=$((est + ROUNDS * 4 * (4 * TPUT_SECS + 3))) ;;
 	scale) for n in $SCALE_SIZES; do est=$((est + 3 * (1 + n / 200000) + (1 + n / 80000) + ROUNDS * (3 * SCALE_SECS + 3 + n / 125000))); done ;;
-	hooks) est=$((est + 7 * (HOOK_SECS + 1))) ;;
+	hooks) est=$((est + 7 * (HOOK_SECS + 1)))
+	       for n in $HOOK_SIZES; do est=$((est + HOOK_SECS + 2 + n / 250000)); done ;;
+	revoke) for n in $REVOKE_SIZES; do est=$((est + ROUNDS + 1 + n / 200000)); done ;;
 	events) est=$((est + 18 * (EVENT_SECS + 1))) ;;
 	trace) for n in $TRACE_SIZES; do est=$((est + n / 40 + TRACE_ROUNDS * (1 + n / 200))); done ;;
 	esac
@@ -283,7 +293,10 @@ for ns in "$NS_S" "$NS_C"; do
 	start_server "$ns" "$OUT/crr" server -t 2 "$P_CRR"
 	start_server "$ns" iperf3 -s -p "$P_IPERF"
 done
+spawn_in "$NS_C" servers - "$OUT/crr" server -t 2 "$P_CRR_FREE" </dev/null >>"$W/servers.log" 2>&1
+SERVER_PIDS="$SERVER_PIDS $SPAWNED"
 for i in $(seq 100); do
+	listening "$NS_C" "$P_CRR_FREE" &&
 	listening "$NS_S" "$P_CRR" && listening "$NS_C" "$P_CRR" &&
 		listening "$NS_S" "$P_IPERF" && listening "$NS_C" "$P_IPERF" && break
 	sleep 0.05
@@ -513,6 +526,9 @@ section_connect() {
 				v=$(crr_run "$NS_C" "$cg" 127.0.0.1 "$CONNECT_SECS")
 				rec connect loopback "$cfg" "$r" conn_per_s "$v"
 				say "   round $r/$ROUNDS $cfg loopback: ${v:-?} conn/s"
+				v=$(PIN=0 P_CRR=$P_CRR_FREE crr_run "$NS_C" "$cg" 127.0.0.1 "$CONNECT_SECS")
+				rec connect loopback-unpinned "$cfg" "$r" conn_per_s "$v"
+				say "   round $r/$ROUNDS $cfg loopback, unpinned: ${v:-?} conn/s"
 			done
 			unit_teardown "$u"
 		done
@@ -674,6 +690,79 @@ section_hooks() {
 	daemon_stop
 	sysctl -qw kernel.bpf_stats_enabled="$STATS_SAVED"
 	STATS_SAVED=""
+	section_conncost
+}
+
+# The per-connection part of section 4 alone (`--only conncost`).
+section_conncost() {
+	local n
+	say "4b. BPF time per partner connection at $HOOK_SIZES grants (bpf_stats, ${HOOK_SECS}s each)"
+	STATS_SAVED=$(sysctl -n kernel.bpf_stats_enabled)
+	sysctl -qw kernel.bpf_stats_enabled=1 || { warn "cannot enable bpf_stats"; STATS_SAVED=""; return 0; }
+	for n in $HOOK_SIZES; do conn_cost "$n"; done
+	sysctl -qw kernel.bpf_stats_enabled="$STATS_SAVED"
+	STATS_SAVED=""
+}
+
+# conn_cost N: BPF time per partner connection with N grant prefixes (the
+# loopback CRR loop, one client process in the partner cgroup): each
+# program's ns per run and runs per connection, and their sum per connection
+# (section conncost; case N; config = program or "total").
+conn_cost() {
+	local n=$1 before after name c0 t0 c1 t1 conns total=0 line=""
+	"$OUT/genpolicy" -n "$n" -s 42 -g 127.0.0.1 -P "443,5000-5999" \
+		-j "$W/cost-$n.json" -r "$CG_REL/partners.slice" -c "$CG_REL/partners.slice/acme" \
+		>/dev/null || die "genpolicy $n failed"
+	daemon_start "$W/cost-$n.json"
+	before=$(prog_stats)
+	conns=$(run_in "$NS_C" partners.slice/acme "$CPU_CLIENT" "$OUT/crr" client -d "$HOOK_SECS" \
+		127.0.0.1 "$P_CRR" 2>>"$W/clients.err" | num conns)
+	after=$(prog_stats)
+	daemon_stop
+	rm -f "$W/cost-$n.json"
+	[ "${conns:-0}" -gt 0 ] || { warn "conncost $n: no connections"; return 0; }
+	while read -r name c1 t1; do
+		[ -n "$name" ] || continue
+		read -r _ c0 t0 <<<"$(grep "^$name " <<<"$before")"
+		[ "$((c1 - ${c0:-0}))" -gt 0 ] || continue
+		rec conncost "$n" "$name" 1 ns_per_run "$(calc %.1f "($t1 - ${t0:-0}) / ($c1 - ${c0:-0})")"
+		rec conncost "$n" "$name" 1 runs_per_conn "$(calc %.3f "($c1 - ${c0:-0}) / $conns")"
+		rec conncost "$n" "$name" 1 ns_per_conn "$(calc %.1f "($t1 - ${t0:-0}) / $conns")"
+		total=$((total + t1 - ${t0:-0}))
+		line="$line ${name#bh_} $(calc %.0f "($t1 - ${t0:-0}) / $conns")"
+	done <<<"$after"
+	rec conncost "$n" total 1 ns_per_conn "$(calc %.1f "$total / $conns")"
+	say "   $n grants, ns per connection:$line; total $(calc %.0f "$total / $conns") ($conns connections)"
+}
+
+# ------------------------------------------------------- 4c. revoke latency
+
+# revoke latency with N grant prefixes in the policy: the wall time of
+# `bulkhead revoke` of a just-in-time grant (it returns once the kernel
+# enforces the revocation), BENCH_ROUNDS times per size.
+section_revoke() {
+	local n r id t0 t1 v ctl=$W/control.sock
+	say "4c. revoke latency at $REVOKE_SIZES grant prefixes"
+	for n in $REVOKE_SIZES; do
+		"$OUT/genpolicy" -n "$n" -s 42 -g 127.0.0.1 -P "443,5000-5999" \
+			-j "$W/rev-$n.json" -r "$CG_REL/partners.slice" -c "$CG_REL/partners.slice/acme" \
+			>/dev/null || die "genpolicy $n failed"
+		daemon_start "$W/rev-$n.json"
+		for r in $(seq "$ROUNDS"); do
+			id=$("$BULKHEAD" grant bench --to "10.77.$r.1" --proto tcp --ports 443 --ttl 1h \
+				--control "$ctl" --json 2>>"$W/daemon.err" | jq -r '.id // .grant.id // empty')
+			[ -n "$id" ] || { warn "revoke $n: grant failed"; break; }
+			t0=$(now_us)
+			"$BULKHEAD" revoke bench --grant "$id" --control "$ctl" >/dev/null 2>>"$W/daemon.err" ||
+				{ warn "revoke $n: revoke failed"; break; }
+			t1=$(now_us)
+			v=$(calc %.2f "($t1 - $t0) / 1000")
+			rec revoke "$n" bulkhead "$r" revoke_ms "$v"
+			say "   $n prefixes, round $r/$ROUNDS: revoke ${v} ms"
+		done
+		daemon_stop
+		rm -f "$W/rev-$n.json"
+	done
 }
 
 # ------------------------------------------------------------- 5. events
@@ -894,6 +983,8 @@ for s in $ONLY; do
 	throughput) section_throughput ;;
 	scale) section_scale ;;
 	hooks) section_hooks ;;
+	conncost) section_conncost ;;
+	revoke) section_revoke ;;
 	events) section_events ;;
 	trace) section_trace ;;
 	soak) section_soak ;;
@@ -918,7 +1009,8 @@ jq -n \
 jq -R -s -f "$SRC/bench/report.jq" --slurpfile machine "$W/machine.json" "$OUT/raw.tsv" >"$OUT/results.json" ||
 	die "cannot summarise the results"
 jq -r -f "$SRC/bench/report-md.jq" "$OUT/results.json" >"$W/results.md" || die "cannot write results.md"
-{ printf '# bulkhead benchmark results\n\n'; cat "$W/results.md"; } >"$OUT/results.md"
+python3 "$SRC/bench/chart.py" "$OUT/results.json" "$OUT/chart.svg" || warn "cannot draw the chart"
+{ printf '# bulkhead benchmark results\n\n![rates against no enforcement](chart.svg)\n\n'; cat "$W/results.md"; } >"$OUT/results.md"
 cat "$OUT/results.md"
 
 if [ "$UPDATE_DOCS" = 1 ]; then
@@ -927,5 +1019,6 @@ if [ "$UPDATE_DOCS" = 1 ]; then
 		/<!-- results:end -->/ { skip = 0 }
 		!skip' "$SRC/docs/benchmarks.md" >"$W/benchmarks.md" &&
 		cat "$W/benchmarks.md" >"$SRC/docs/benchmarks.md" && say "updated docs/benchmarks.md"
+	[ -s "$OUT/chart.svg" ] && cp "$OUT/chart.svg" "$SRC/docs/benchmarks.svg" && say "updated docs/benchmarks.svg"
 fi
 say "done in $(elapsed)"
