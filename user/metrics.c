@@ -42,13 +42,6 @@ void bh_metrics_observe(struct bh_metrics_hist *h, double seconds)
 	h->sum += seconds;
 }
 
-/* The alert rules of docs/alerts.md, in their enum order (the alerts module
- * owns the counts; this only names them). */
-static const char *const alert_rules[] = {
-	"scan", "use_after_revoke", "expired_grant_use", "never", "unknown_identity",
-	"first_seen", "identity_reuse", "verify_failed",
-};
-#define NRULES (sizeof(alert_rules) / sizeof(alert_rules[0]))
 
 /* ------------------------------------------------------------------ render */
 
@@ -127,9 +120,9 @@ static void alerts(struct out *o)
 	for (uint32_t id = 1; id < BH_MAX_PARTNERS; id++) {
 		if (!o->names[id][0])
 			continue;
-		for (unsigned int r = 0; r < NRULES; r++)
+		for (unsigned int r = 0; r < BH_RULE__MAX; r++)
 			fprintf(o->f, "bulkhead_alerts_total{partner=\"%s\",rule=\"%s\"} %llu\n",
-				o->names[id], alert_rules[r], (unsigned long long)(o->s->alerts ?
+				o->names[id], bh_rule_str(r), (unsigned long long)(o->s->alerts ?
 				o->s->alerts(o->s->alerts_ctx, id, r) : 0));
 	}
 }

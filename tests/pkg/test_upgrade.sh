@@ -184,13 +184,23 @@ case_upgrade() {
 	assert_event "lifecycle adopt: the JIT grant and the revocation restored" "$LOGS/host.jsonl" \
 		type=lifecycle event=adopt jit_grants_restored:=1 revocations_restored:=1 previous_generation\>0
 	maps1=$(pins_maps)
-	assert_eq "$maps0" "$(grep -v '^bh_layout ' <<<"$maps1")" "map ids of the old pins (all reused)"
+	# every old map reused (same id); the maps new since 71c7963 (bh_layout,
+	# the scan and budget maps, the UNIX socket maps) created beside them
+	assert_eq "" "$(comm -23 <(sort <<<"$maps0") <(sort <<<"$maps1"))" \
+		"map ids of the old pins (all reused)"
+	assert_eq "$(wc -l <<<"$maps0")" "$(join <(sort <<<"$maps0") <(sort <<<"$maps1") | wc -l)" \
+		"every old map still pinned"
 	assert_eq 1 "$(grep -c '^bh_layout ' <<<"$maps1")" "bh_layout created (new in layout 2)"
 	assert_eq 2 "$(layout_version)" "layout recorded"
 	assert_eq 2 "$(status_json | jq .pin_layout)" "status: pin_layout"
 	links1=$(pins_links | sed 's/,[0-9]*\]$/]/')
 	progs1=$(pins_links)
-	assert_eq "$links0" "$links1" "link ids (the same links: updated in place)"
+	# the old links kept (updated in place); links of programs new since
+	# 71c7963 (the UNIX socket hooks) attached beside them
+	assert_eq "" "$(comm -23 <(sort <<<"$links0") <(sort <<<"$links1"))" \
+		"link ids (the same links: updated in place)"
+	assert_eq "" "$(comm -13 <(sort <<<"$links0") <(sort <<<"$links1") | grep -v -- '-bh_unix_')" \
+		"no new link but the UNIX hooks'"
 	assert_eq "" "$(comm -12 <(sort <<<"$progs0") <(sort <<<"$progs1") | grep -v '^links/bind-')" \
 		"cgroup links still running an old program"
 	stop_ok
