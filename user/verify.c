@@ -1096,7 +1096,7 @@ int bh_cmd_verify(int argc, char **argv)
 	};
 	struct verify v = { .policy = getenv("BULKHEAD_POLICY"), .log_dir = BH_DEFAULT_LOG_DIR,
 			    .max_probes = DEFAULT_MAX_PROBES, .revocation = 1, .trie_fd = -1,
-			    .env = { -1, -1, -1 } };
+			    .env = { .probe_ns = -1, .wire_ns = -1, .sink_ns = -1 } };
 	json_t *r;
 	int rc, err;
 
