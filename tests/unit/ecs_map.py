@@ -134,7 +134,11 @@ def check(doc, line):
     if get(doc, "user.id") is not None and not isinstance(get(doc, "user.id"), str):
         bad.append("user.id is no string")
     if line.get("verdict") is not None:
-        for f in ("event.outcome", "event.action", "destination.ip", "network.transport"):
+        # a UNIX socket decision names a socket path, not an IP and transport
+        unix = line.get("family") == "unix"
+        need = ("event.outcome", "event.action") + (
+            ("destination.address",) if unix else ("destination.ip", "network.transport"))
+        for f in need:
             if get(doc, f) is None and not (f == "network.transport" and line.get("proto") == "other"):
                 bad.append(f"no {f} on a line with a verdict")
         if line.get("partner") is not None and get(doc, "labels.partner") != line["partner"]:
