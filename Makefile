@@ -28,10 +28,11 @@ endif
 .PHONY: all deps test unit e2e clean vmlinux install demo bench sanitize man deb fuzz fuzz-run FORCE
 
 # Debian packages the build, the tests and the demo need (procps: sysctl;
-# prometheus: promtool, which checks the metrics in tests/e2e/test_metrics.sh).
+# prometheus: promtool, which checks the metrics in tests/e2e/test_metrics.sh;
+# git: tests/pkg/test_upgrade.sh builds an earlier commit of this repository).
 DEPS_PKGS := clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev libjansson-dev \
 	     pkg-config make gcc iproute2 curl ncat socat iperf3 nftables \
-	     jq util-linux python3 procps chromium libclang-rt-14-dev prometheus
+	     jq util-linux python3 procps chromium libclang-rt-14-dev prometheus git
 # ... and the man pages, the package and its tests (tests/pkg): installed by
 # `make deps`, `make test`, `make install` and `make deb` (what each needs),
 # not by a plain `make`, so a build host does not get rsyslog or Ansible.

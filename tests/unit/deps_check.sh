@@ -9,13 +9,13 @@
 #   tests/unit/deps_check.sh [DEPS_PKGS...]   (default: read from the Makefile)
 #
 # Shell builtins (kill, echo, ...) are not listed. One check per command; ends with "N passed, N failed". Add a command to
-# CMDS when a script starts calling it. Not listed on purpose: git (bench and
-# tools/revoke-latency.sh fall back to "unknown" without it) and apt-get,
+# CMDS when a script starts calling it (git: tests/pkg/test_upgrade.sh builds
+# an earlier commit with `git archive`). Not listed on purpose: apt-get,
 # dpkg-query (tools/deps.sh itself; in every Debian root).
 set -u
 cd "$(dirname "$0")/../.." || exit 1
 
-CMDS="awk bash bpftool cat cc chmod clang cp curl date dd df flock gcc getconf
+CMDS="awk bash bpftool cat cc chmod clang cp curl date dd df flock gcc getconf git
 grep groupadd groupdel id install ip iperf3 jq ls make mkdir mktemp mount mv ncat nft nproc
 nsenter pkg-config promtool ps python3 readlink rm rmdir sed setpriv sh sleep socat ss
 stat sysctl tail taskset tc tee timeout touch tr umount uname useradd userdel wc"
