@@ -16,6 +16,7 @@
 #include <jansson.h>
 #include <bulkhead/bulkhead.h>
 #include <bulkhead/events.h>
+#include <bulkhead/unix.h>
 #include "bind.h"
 #include "cgroup.h"
 #include "events.h"
@@ -219,6 +220,45 @@ void bh_pinned_orgs(const char *pin_dir, json_t *arr)
 	bh_maps_close(&m);
 }
 
+/* The partners' UNIX socket decisions, for those that made any. */
+static void unix_print(const json_t *partners)
+{
+	const json_t *p, *u;
+	size_t i;
+	int head = 0;
+
+	json_array_foreach(partners, i, p) {
+		u = json_object_get(p, "unix");
+		if (!json_is_object(u) || !(json_integer_value(json_object_get(u, "allow")) |
+					    json_integer_value(json_object_get(u, "deny")) |
+					    json_integer_value(json_object_get(u, "audit"))))
+			continue;
+		if (!head++)
+			printf("\n%-20s %10s %10s %10s  (UNIX sockets)\n", "partner", "allow", "deny",
+			       "audit");
+		printf("%-20s %10lld %10lld %10lld\n", json_string_value(json_object_get(p, "partner")),
+		       json_integer_value(json_object_get(u, "allow")),
+		       json_integer_value(json_object_get(u, "deny")),
+		       json_integer_value(json_object_get(u, "audit")));
+	}
+}
+
+/* The partner's UNIX socket decisions by verdict (bh_unix_cnt, counted apart
+ * from the IP verdicts); null where the UNIX hooks are not loaded. */
+static json_t *unix_json(const struct bh_maps *m, uint32_t id)
+{
+	struct bh_unix_counts uc;
+	json_t *v;
+	int i;
+
+	if (m->unixcnt < 0 || bh_maps_unix_counts_sum(m, id, &uc))
+		return json_null();
+	v = json_object();
+	for (i = 0; i < BH_VERDICT__MAX; i++)
+		json_object_set_new(v, bh_verdict_str(i), json_integer((json_int_t)uc.verdicts[i]));
+	return v;
+}
+
 static json_t *partners_json(const struct bh_maps *m)
 {
 	json_t *arr = json_array();
@@ -257,6 +297,7 @@ static json_t *partners_json(const struct bh_maps *m)
 			json_object_set_new(r, bh_reason_str(i), json_integer(sum.reasons[i]));
 		json_object_set_new(o, "verdicts", v);
 		json_object_set_new(o, "reasons", r);
+		json_object_set_new(o, "unix", id ? unix_json(m, id) : json_null());
 		json_array_append_new(arr, o);
 	}
 	return arr;
@@ -476,6 +517,7 @@ int bh_status(const char *pin_dir, int json)
 			       json_is_string(org) ? json_string_value(org) :
 			       json_is_string(nm) ? "(none)" : "");
 		}
+		unix_print(partners);
 		printf("\npartners (mode, org, bound cgroups, denies by reason)\n");
 		for (i = 0; i < json_array_size(partners); i++)
 			partner_print(json_array_get(partners, i));

@@ -235,6 +235,12 @@ static void fmt_dest(const struct bh_tev *ev, char *out, size_t len)
 {
 	char a[64];
 
+	if (ev->path.p) {		/* a UNIX socket name */
+		char path[128];
+
+		snprintf(out, len, "%s", bh_tstr_get(&ev->path, path, sizeof(path)));
+		return;
+	}
 	bh_tstr_get(&ev->dst, a, sizeof(a));
 	if (ev->dport >= 0 && strchr(a, ':'))
 		snprintf(out, len, "[%s]:%lld", a, (long long)ev->dport);
@@ -281,7 +287,7 @@ static void policy_line(const struct bh_tev *ev, char *out, size_t len)
 
 static void print_line(FILE *out, const struct bh_tev *ev, char *day)
 {
-	char partner[32], verdict[8], proto[8], dest[96], info[64], comm[32], rest[256];
+	char partner[32], verdict[8], proto[8], dest[128], info[64], comm[32], rest[256];
 	time_t secs = (time_t)(ev->ts_us / 1000000);
 	struct tm tm;
 	char d[16];
@@ -318,6 +324,8 @@ static void print_line(FILE *out, const struct bh_tev *ev, char *day)
 	}
 	bh_tstr_get(&ev->verdict, verdict, sizeof(verdict));
 	bh_tstr_get(&ev->proto, proto, sizeof(proto));
+	if (ev->path.p)
+		snprintf(proto, sizeof(proto), "unix");
 	fmt_dest(ev, dest, sizeof(dest));
 	if (ev->grant_id.p)
 		bh_tstr_get(&ev->grant_id, info, 14);
@@ -336,7 +344,7 @@ static void print_line(FILE *out, const struct bh_tev *ev, char *day)
 	if (ev->count > 1 || (ev->aggregated && ev->count >= 0))
 		snprintf(rest + strlen(rest), sizeof(rest) - strlen(rest), "%sx%lld",
 			 rest[0] ? " " : "", (long long)ev->count);
-	fprintf(out, "%-7.7s %-5.5s %-4.4s %-20.20s %-13.13s %s\n", partner, verdict, proto, dest,
+	fprintf(out, "%-7.7s %-5.5s %-4.4s %-20s %-13.13s %s\n", partner, verdict, proto, dest,
 		info, rest);
 }
 

@@ -244,6 +244,7 @@ static const struct member members[] = {
 	M("phase", W_STR, phase), M("event", W_STR, event), M("hook", W_STR, hook),
 	M("cgroup", W_STR, cgroup), M("tx_bytes", W_INT, tx_bytes),
 	M("rx_bytes", W_INT, rx_bytes), M("aggregated", W_BOOL, aggregated),
+	M("path", W_STR, path),
 };
 #undef M
 

@@ -32,7 +32,7 @@ struct bh_tev {
 	int64_t ts_us;		/* µs since the epoch */
 	enum bh_ttype type;
 	struct bh_tstr ts, partner, verdict, reason, grant_id, proto, src, dst, comm,
-		what, action, phase, event, hook, cgroup;
+		what, action, phase, event, hook, cgroup, path;
 	int64_t v, dport, pid, count, tx_bytes, rx_bytes;
 	int aggregated;
 };

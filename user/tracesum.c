@@ -171,6 +171,7 @@ struct tpart {
 	size_t nafters;
 	uint64_t alerts, alerts_what[4];
 	json_t *alert_list;
+	struct bh_tunix *unix_socks;	/* decisions on UNIX socket names */
 };
 
 struct bh_tsum {
@@ -655,6 +656,11 @@ void bh_tsum_add(struct bh_tsum *s, const struct bh_tev *ev)
 	v = vidx(ev);
 	if (v < 0)
 		return;
+	if (ev->path.p && ev->type != BH_T_FLOW) {	/* a UNIX socket name: counted apart */
+		if (bh_tunix_add(&p->unix_socks, ev, v, ev->count > 0 ? (uint64_t)ev->count : 1))
+			s->oom = 1;
+		return;
+	}
 	if (ev->type == BH_T_FLOW) {
 		char id[96];
 		struct grant *g;
@@ -673,7 +679,7 @@ void bh_tsum_add(struct bh_tsum *s, const struct bh_tev *ev)
 
 /* ------------------------------------------------------------ the report */
 
-static json_t *ts_json(int64_t us)
+json_t *bh_tsum_ts_json(int64_t us)
 {
 	char buf[40];
 	time_t secs = (time_t)(us / 1000000);
@@ -688,7 +694,7 @@ static json_t *ts_json(int64_t us)
 	return json_string(buf);
 }
 
-static json_t *counts_json(const uint64_t *n)
+json_t *bh_tsum_counts_json(const uint64_t *n)
 {
 	return json_pack("{s:I, s:I, s:I}", "allow", (json_int_t)n[V_ALLOW], "deny",
 			 (json_int_t)n[V_DENY], "audit", (json_int_t)n[V_AUDIT]);
@@ -732,8 +738,8 @@ static void **ht_values(const struct htab *t, int (*cmp)(const void *, const voi
 static json_t *port_json(const struct dport *dp)
 {
 	json_t *o = json_pack("{s:s, s:o, s:o, s:o}", "proto", dp->proto, "counts",
-			      counts_json(dp->n), "first", ts_json(dp->first), "last",
-			      ts_json(dp->last));
+			      bh_tsum_counts_json(dp->n), "first", bh_tsum_ts_json(dp->first), "last",
+			      bh_tsum_ts_json(dp->last));
 
 	if (o && dp->port >= 0)
 		json_object_set_new(o, "port", json_integer(dp->port));
@@ -760,7 +766,7 @@ static int dests_json(struct tpart *p, json_t *po)
 			json_t *l = json_pack("{s:s, s:s, s:I, s:o, s:o}", "dst", dp[i]->d->addr,
 					      "proto", dp[i]->proto, "count",
 					      (json_int_t)dp[i]->n[V_DENY], "first",
-					      ts_json(dp[i]->first), "last", ts_json(dp[i]->last));
+					      bh_tsum_ts_json(dp[i]->first), "last", bh_tsum_ts_json(dp[i]->last));
 
 			if (l && dp[i]->port >= 0)
 				json_object_set_new(l, "dport", json_integer(dp[i]->port));
@@ -769,8 +775,8 @@ static int dests_json(struct tpart *p, json_t *po)
 	}
 	for (i = 0; i < p->dests.n; i++) {
 		json_array_append_new(dests, json_pack("{s:s, s:o, s:o, s:o, s:I, s:I, s:I, s:o}",
-			"dst", d[i]->addr, "first", ts_json(d[i]->first), "last",
-			ts_json(d[i]->last), "counts", counts_json(d[i]->n),
+			"dst", d[i]->addr, "first", bh_tsum_ts_json(d[i]->first), "last",
+			bh_tsum_ts_json(d[i]->last), "counts", bh_tsum_counts_json(d[i]->n),
 			"denied_after_revocation", (json_int_t)d[i]->after, "tx_bytes",
 			(json_int_t)d[i]->tx, "rx_bytes", (json_int_t)d[i]->rx, "ports",
 			d[i]->ports));
@@ -792,11 +798,11 @@ oom:
 static json_t *grant_json(const struct grant *g)
 {
 	json_t *o = json_pack("{s:s, s:s, s:o, s:O?, s:o, s:o, s:O?, s:o, s:I, s:o, s:o}",
-			      "id", g->id, "source", g->source, "granted", ts_json(g->granted),
-			      "granted_by", g->granted_by, "expires", ts_json(g->expires),
-			      "revoked", ts_json(g->revoked), "revoked_by", g->revoked_by,
-			      "removed", ts_json(g->removed), "used", (json_int_t)g->used,
-			      "first_use", ts_json(g->first_use), "last_use", ts_json(g->last_use));
+			      "id", g->id, "source", g->source, "granted", bh_tsum_ts_json(g->granted),
+			      "granted_by", g->granted_by, "expires", bh_tsum_ts_json(g->expires),
+			      "revoked", bh_tsum_ts_json(g->revoked), "revoked_by", g->revoked_by,
+			      "removed", bh_tsum_ts_json(g->removed), "used", (json_int_t)g->used,
+			      "first_use", bh_tsum_ts_json(g->first_use), "last_use", bh_tsum_ts_json(g->last_use));
 
 	if (!o)
 		return NULL;
@@ -828,8 +834,8 @@ static json_t *after_json(const struct tpart *p, const struct after *a)
 	for (i = 0; t && i < a->att.n; i++) {
 		json_t *e = json_pack("{s:s, s:s, s:s, s:I, s:o, s:o}", "dst", t[i]->dst, "proto",
 				      t[i]->proto, "verdict", t[i]->verdict, "count",
-				      (json_int_t)t[i]->count, "first", ts_json(t[i]->first),
-				      "last", ts_json(t[i]->last));
+				      (json_int_t)t[i]->count, "first", bh_tsum_ts_json(t[i]->first),
+				      "last", bh_tsum_ts_json(t[i]->last));
 
 		if (e && t[i]->port >= 0)
 			json_object_set_new(e, "dport", json_integer(t[i]->port));
@@ -837,7 +843,7 @@ static json_t *after_json(const struct tpart *p, const struct after *a)
 	}
 	free(t);
 	o = json_pack("{s:s, s:s, s:o, s:O?, s:I, s:o}", "grant", g->id, "kind", a->kind, "ts",
-		      ts_json(a->ts), "by", !strcmp(a->kind, "revoke") ? g->revoked_by : NULL,
+		      bh_tsum_ts_json(a->ts), "by", !strcmp(a->kind, "revoke") ? g->revoked_by : NULL,
 		      "attempts_total", (json_int_t)a->total, "attempts", arr);
 	if (o && g->to[0])
 		json_object_set_new(o, "to", json_string(g->to));
@@ -876,12 +882,14 @@ static json_t *part_json(struct bh_tsum *s, struct tpart *p)
 	}
 	o = json_pack("{s:o, s:o, s:o, s:I, s:I, s:I, s:o, s:o, s:{s:I, s:I, s:I, s:I, s:I, s:O}}",
 		      "partner", p->null ? json_null() : json_string(p->name), "verdicts",
-		      counts_json(p->n), "reasons", reasons, "flows", (json_int_t)p->flows,
+		      bh_tsum_counts_json(p->n), "reasons", reasons, "flows", (json_int_t)p->flows,
 		      "tx_bytes", (json_int_t)p->tx, "rx_bytes", (json_int_t)p->rx, "grants", grants,
 		      "after_revocation", afters, "alerts", "total", (json_int_t)p->alerts, "never",
 		      (json_int_t)p->alerts_what[0], "unknown_partner",
 		      (json_int_t)p->alerts_what[1], "revoked", (json_int_t)p->alerts_what[2],
 		      "other", (json_int_t)p->alerts_what[3], "first", p->alert_list);
+	if (o && json_object_set_new(o, "unix", bh_tunix_json(p->unix_socks)))
+		s->oom = 1;
 	if (!o || dests_json(p, o)) {
 		json_decref(o);
 		return NULL;
@@ -921,8 +929,8 @@ json_t *bh_tsum_json(struct bh_tsum *s, uint64_t lines, const struct bh_tbad_sta
 		}
 	}
 	root = json_pack("{s:{s:o, s:o, s:o, s:o}, s:I, s:I, s:o, s:o, s:O, s:I, s:O, s:I, s:o}",
-			 "window", "since", ts_json(s->o.since_us), "until", ts_json(s->o.until_us),
-			 "first", ts_json(s->first), "last", ts_json(s->last), "lines",
+			 "window", "since", bh_tsum_ts_json(s->o.since_us), "until", bh_tsum_ts_json(s->o.until_us),
+			 "first", bh_tsum_ts_json(s->first), "last", bh_tsum_ts_json(s->last), "lines",
 			 (json_int_t)lines, "events", (json_int_t)s->events, "skipped",
 			 bad_json(bad), "partners", parts, "gaps", s->gaps, "gaps_total",
 			 (json_int_t)s->ngaps, "policy_changes", s->changes, "policy_changes_total",
@@ -952,6 +960,7 @@ void bh_tsum_free(struct bh_tsum *s)
 		free(p->grants);
 		free(p->afters);
 		json_decref(p->alert_list);
+		bh_tunix_free(p->unix_socks);
 	}
 	free(s->parts);
 	json_decref(s->gaps);
@@ -1114,6 +1123,7 @@ int bh_tsum_text(const json_t *sum, FILE *out)
 			ji(p, "rx_bytes"));
 		text_grants(p, out);
 		text_dests(p, out);
+		bh_tunix_text(p, out);
 		text_after(p, out);
 		fprintf(out, "  Alerts: %lld (never %lld, unknown_partner %lld, revoked %lld)\n",
 			ji(al, "total"), ji(al, "never"), ji(al, "unknown_partner"), ji(al, "revoked"));

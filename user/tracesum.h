@@ -30,6 +30,23 @@ void bh_tsum_add(struct bh_tsum *s, const struct bh_tev *ev);
 json_t *bh_tsum_json(struct bh_tsum *s, uint64_t lines, const struct bh_tbad_stats *bad);
 void bh_tsum_free(struct bh_tsum *s);
 
+/* A time in µs since the epoch as RFC 3339 text (null for 0), and counts in
+ * the order allow, deny, audit as {"allow", "deny", "audit"}. */
+json_t *bh_tsum_ts_json(int64_t us);
+json_t *bh_tsum_counts_json(const uint64_t *n);
+
+/* A partner's UNIX socket decisions (traceunix.c): lines with a `path`
+ * (family unix) are counted here, apart from the IP verdicts, as the kernel
+ * counts them apart (`bulkhead status`: `unix`). v: 0 allow, 1 deny, 2 audit;
+ * n: the attempts the line stands for. */
+struct bh_tunix;
+int bh_tunix_add(struct bh_tunix **u, const struct bh_tev *ev, int v, uint64_t n);
+/* {"verdicts": {...}, "paths_total": N, "paths": [{path, counts, first,
+ * last}, ...]} (the most attempted first, at most 100), or null with none. */
+json_t *bh_tunix_json(const struct bh_tunix *u);
+void bh_tunix_text(const json_t *partner, FILE *out);
+void bh_tunix_free(struct bh_tunix *u);
+
 /* The report as text (80 columns), from bh_tsum_json's object. */
 int bh_tsum_text(const json_t *sum, FILE *out);
 

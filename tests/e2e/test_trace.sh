@@ -46,6 +46,21 @@ print(f"ok {ok}, EPERM {eperm}, other {other}")
 EOF
 }
 
+# unix_connect CG PATH: in CG, listen on the UNIX socket PATH and connect to
+# it (only the connect is judged); prints "connected" or the error.
+unix_connect() {
+	in_cg "$1" python3 - "$2" <<'EOF'
+import socket, sys
+srv = socket.socket(socket.AF_UNIX)
+srv.bind(sys.argv[1]); srv.listen(1)
+c = socket.socket(socket.AF_UNIX)
+try:
+    c.connect(sys.argv[1]); print("connected")
+except OSError as e:
+    print(e)
+EOF
+}
+
 # trace_json: `bulkhead trace --summary --json` of the case's logs.
 trace_json() { "$BULKHEAD" trace --log-dir "$LOGS" acme --summary --json 2>"$CASE_DIR/trace.err"; }
 
@@ -117,6 +132,10 @@ case_incident() {
 	j1=$(jq -r .grant.id <<<"$CLI_OUT")
 	assert_probe ok "$ACME" tcp-connect 10.20.0.6 5000 "jit-use"
 	assert_event "the grant was used" "$LOGS/acme.jsonl" type=flow grant.id="$j1"
+	# 3b. a UNIX connect to a local socket: audited (unix_mode audit by default)
+	# and counted apart from the IP verdicts, by the kernel as by trace
+	UNIXSOCK=$(realpath "$CASE_DIR")/local.sock
+	assert_eq "connected" "$(unix_connect "$ACME" "$UNIXSOCK")" "UNIX connect in audit mode"
 	# 4. rotation: move the files, SIGHUP, gzip the old ones once the new ones exist
 	mv "$LOGS/acme.jsonl" "$LOGS/acme.jsonl.1"
 	mv "$LOGS/host.jsonl" "$LOGS/host.jsonl.1"
@@ -158,6 +177,13 @@ case_incident() {
 		"no_grant count = kernel counter"
 	assert_eq "$(jq "$A.verdicts.audit" <<<"$st")" "$(jq "$A.verdicts.audit" <<<"$sum")" \
 		"audit count = kernel counter"
+	assert_eq "$(jq -cS "$A.unix" <<<"$st")" "$(jq -cS "$A.unix.verdicts" <<<"$sum")" \
+		"UNIX verdicts = the kernel's UNIX counters"
+	assert_eq '{"allow":0,"audit":1,"deny":0}' \
+		"$(jq -cS "$A.unix.paths[] | select(.path==\"$UNIXSOCK\") | .counts" <<<"$sum")" \
+		"the UNIX socket: one audited connect"
+	assert_file_has "$CASE_DIR/timeline.txt" "audit unix $UNIXSOCK no_grant" \
+		"the UNIX connect in the timeline"
 	assert_eq "$(jq "$A.verdicts.allow" <<<"$st")" "$(jq "$A.verdicts.allow" <<<"$sum")" \
 		"allowed: one flow per allowed connect (each allowed tuple was connected once)"
 	assert_eq $((3 * 20 + 3 + 1 + FLOOD_N)) "$(jq "$A.verdicts.deny" <<<"$sum")" "denies of the script"
